@@ -1,0 +1,41 @@
+"""Execute notebooks in place and keep their outputs (what Jupyter's "Run all" + save does).
+
+Cells that `nbdev_test` would skip are skipped here too: `nbdev_export()` calls, `#| eval: false`,
+and cells carrying a flag from `tst_flags` in settings.ini (`notest`, `gpu`).
+Usage: python scripts/run_nbs.py nbs/02_env.ipynb [more notebooks]; then `nbdev_clean`.
+"""
+import os, re, sys
+from pathlib import Path
+from execnb.nbio import read_nb, write_nb
+from execnb.shell import CaptureShell
+from nbdev.config import get_config
+
+def directives(source):
+    "Names of the `#|` directives at the top of a cell, with their values"
+    found = {}
+    for line in source.splitlines():
+        m = re.match(r'\s*#\|\s*([\w-]+:?)\s*(.*)', line)
+        if not m: break
+        found[m.group(1)] = m.group(2).strip()
+    return found
+
+def skipped(cell, flags):
+    if cell.cell_type != 'code' or 'nbdev_export' + '(' in cell.source: return True
+    d = directives(cell.source)
+    return d.get('eval:', '').lower() == 'false' or bool(flags & d.keys())
+
+def run_notebook(path, flags):
+    path = Path(path).resolve()
+    nb = read_nb(path)
+    shell = CaptureShell(path)
+    cwd = os.getcwd()
+    os.chdir(path.parent)
+    try: shell.run_all(nb, exc_stop=True, preproc=lambda c: skipped(c, flags))
+    finally: os.chdir(cwd)
+    write_nb(nb, path)
+
+if __name__ == '__main__':
+    flags = set(get_config().get('tst_flags', '').split())
+    for p in sys.argv[1:]:
+        print('running', p, flush=True)
+        run_notebook(p, flags)
