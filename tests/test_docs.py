@@ -1,0 +1,158 @@
+"""The documentation site: built once (scripts/build_docs.py), served on 127.0.0.1 and read in headless Chromium.
+
+Chromium is Debian's (/usr/bin/chromium, `apt-get install chromium`); Playwright only drives it and downloads no
+browser. Every page must load with no failed request, no request leaving the machine (the site is read offline:
+MathJax is served with it) and no JavaScript error. A screenshot of the home page goes to _docs_screenshots/.
+"""
+import functools, importlib, importlib.util, inspect, json, os, re, subprocess, sys, threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "docs" / "_build"
+CHROMIUM = "/usr/bin/chromium"
+if not Path(CHROMIUM).exists() and os.environ.get("CI") != "true":
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); CI installs it and runs these tests",
+                allow_module_level=True)
+from playwright.sync_api import sync_playwright
+from nbdev.doclinks import nbglob
+from fitness_ppo._modidx import d as MODIDX
+
+# each module's page, as nbdev's symbol index names it (`env.html#step` -> env.html)
+MODULE_PAGES = {mod: next(iter(syms.values()))[0].split("#")[0] for mod, syms in MODIDX["syms"].items() if syms}
+
+
+def page_of(name):
+    "The page documenting exported `name`, from nbdev's symbol index"
+    pages = [link.split("#")[0] for syms in MODIDX["syms"].values() for sym, (link, _) in syms.items()
+             if sym.endswith(f".{name}")]
+    if not pages: pytest.fail(f"no module exports {name} yet (run nbdev_export after adding it to its notebook)")
+    return pages[0]
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args): pass     # one line per request would bury pytest's report
+
+
+@pytest.fixture(scope="module")
+def site():
+    "Build the site, serve it on a free loopback port, and give its base URL"
+    build = subprocess.run([sys.executable, "scripts/build_docs.py"], cwd=ROOT, capture_output=True, text=True)
+    assert build.returncode == 0, f"docs build failed:\n{build.stdout}\n{build.stderr}"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=BUILD / "html"))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def visit(browser, site):
+    "visit(path) opens a page and returns it with the list of problems seen while it loaded"
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = []
+    def route(r):       # requests to anywhere but this server are refused and reported: the site must work offline
+        if urlparse(r.request.url).hostname == "127.0.0.1": return r.continue_()
+        problems.append(f"request leaving the machine: {r.request.url}")
+        r.abort()
+    page.route("**/*", route)
+    local = lambda url: urlparse(url).hostname == "127.0.0.1"
+    page.on("requestfailed", lambda r: local(r.url) and problems.append(f"failed: {r.url} ({r.failure})"))
+    page.on("response", lambda r: local(r.url) and r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
+    page.on("pageerror", lambda e: problems.append(f"JavaScript error: {e}"))
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text}"))
+    def go(path):
+        page.goto(urljoin(site, path), wait_until="networkidle")
+        return page, problems
+    yield go
+    page.close()
+
+
+def check_page(page, problems, path):
+    "A page loaded cleanly, has a title, shows every plot its notebook holds, and MathJax typeset its math"
+    assert not problems, f"{path}: {problems}"
+    assert page.locator("article h1").count() == 1, f"{path}: no title"
+    nb = json.loads((BUILD / "src" / Path(path).with_suffix(".ipynb")).read_text(encoding="utf-8"))
+    plots = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
+    imgs = page.locator("article .cell_output img")
+    assert imgs.count() == plots, f"{path}: {imgs.count()} images shown, the notebook has {plots} plots"
+    assert all(imgs.nth(i).evaluate("img => img.complete && img.naturalWidth > 0") for i in range(plots)), path
+    if page.locator("article .math").count():
+        page.locator("article mjx-container").first.wait_for(timeout=10_000)
+
+
+def test_every_notebook_has_a_page(visit):
+    page, problems = visit("index.html")
+    check_page(page, problems, "index.html")
+    links = page.locator(".sidebar-tree a.reference").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    notebooks = nbglob(ROOT / "nbs", as_path=True)     # the notebooks the build reads
+    assert len(links) == len(notebooks) - 1, f"sidebar {links} for notebooks {notebooks}"     # index is home
+    for link in links:
+        page, problems = visit(link)
+        check_page(page, problems, link)
+
+
+@pytest.mark.parametrize("module", sorted(MODULE_PAGES))
+def test_exported_names_documented(visit, module):
+    "Every function and class in the module's __all__ has its heading, signature and docstring on its page"
+    page, problems = visit(MODULE_PAGES[module])
+    check_page(page, problems, MODULE_PAGES[module])
+    headings = page.locator("article :is(h2, h3, h4)").all_inner_texts()   # the level follows the notebook's sections
+    signatures = " ".join(page.locator("article pre").all_inner_texts())
+    words = lambda s: " ".join(re.findall(r"\w+", re.sub(r"[`*]", "", s)))   # markdown marks and quotes aside
+    text = words(page.locator("article").inner_text())
+    mod = importlib.import_module(module)
+    documented = [n for n in mod.__all__ if inspect.isfunction(getattr(mod, n)) or inspect.isclass(getattr(mod, n))]
+    missing = []
+    for name in documented:
+        doc = words((inspect.getdoc(getattr(mod, name)) or "").split("\n")[0])
+        if not any(h.strip("#¶ \n") == name for h in headings): missing.append(f"{name}: no heading")
+        elif f"{name}(" not in signatures: missing.append(f"{name}: no signature")
+        elif doc not in text: missing.append(f"{name}: docstring {doc!r} not shown")
+    assert not missing, f"{MODULE_PAGES[module]}: {missing}"
+
+
+@pytest.mark.parametrize("name", ["TrainingEnvironment", "EnhancedActorCritic"])
+def test_search_finds(visit, name):
+    expected = page_of(name)
+    page, problems = visit(f"search.html?q={name}")
+    results = page.locator("#search-results ul.search li a")
+    results.first.wait_for(timeout=10_000)
+    hrefs = results.evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert any(h.split("#")[0].split("?")[0] == expected for h in hrefs), hrefs
+    assert not problems, problems
+
+
+def test_home_screenshot(visit):
+    "For a person to look at: _docs_screenshots/home.png (git-ignored)"
+    page, problems = visit("index.html")
+    (ROOT / "_docs_screenshots").mkdir(exist_ok=True)
+    page.screenshot(path=ROOT / "_docs_screenshots" / "home.png", full_page=True)
+    assert not problems, problems
+
+
+def test_widget_without_saved_state_becomes_a_note():
+    "A static page cannot show a widget whose state was not saved: it says how to run the notebook live instead"
+    spec = importlib.util.spec_from_file_location("build_docs", ROOT / "scripts" / "build_docs.py")
+    build_docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_docs)
+    view = lambda model: {"output_type": "display_data", "metadata": {},
+                          "data": {build_docs.WIDGET_VIEW: {"model_id": model}, "text/plain": "VBox()"}}
+    nb = {"metadata": {"widgets": {build_docs.WIDGET_STATE: {"state": {"saved": {}}}}},
+          "cells": [{"cell_type": "code", "id": "w", "metadata": {}, "source": "ui", "execution_count": 1,
+                     "outputs": [view("saved"), view("unsaved")]}]}
+    outputs = build_docs.prepare(nb, "nbs/09_widgets.ipynb", "https://example.org/")["cells"][0]["outputs"]
+    assert outputs[0] == view("saved")
+    assert "voila nbs/09_widgets.ipynb" in outputs[1]["data"]["text/markdown"]
