@@ -2,9 +2,11 @@
 
 Cells that `nbdev_test` would skip are skipped here too: `nbdev_export()` calls, `#| eval: false`,
 and cells carrying a flag from `tst_flags` in settings.ini (`notest`, `gpu`).
-Usage: python scripts/run_nbs.py nbs/02_env.ipynb [more notebooks]; then `nbdev_clean`.
+Usage: python scripts/run_nbs.py [--run notest] nbs/02_env.ipynb [more notebooks]; then `nbdev_clean`.
+`--run FLAG` runs the cells carrying FLAG too, e.g. `--run notest` for the long learning run of 06_ppo, whose
+output is kept in the notebook.
 """
-import os, re, sys
+import argparse, os, re
 from pathlib import Path
 from execnb.nbio import read_nb, write_nb
 from execnb.shell import CaptureShell
@@ -35,7 +37,11 @@ def run_notebook(path, flags):
     write_nb(nb, path)
 
 if __name__ == '__main__':
-    flags = set(get_config().get('tst_flags', '').split())
-    for p in sys.argv[1:]:
+    parser = argparse.ArgumentParser(description="Execute notebooks in place, keeping their outputs.")
+    parser.add_argument('notebooks', nargs='+')
+    parser.add_argument('--run', action='append', default=[], help="a skip-flag whose cells run anyway, e.g. notest")
+    args = parser.parse_args()
+    flags = set(get_config().get('tst_flags', '').split()) - set(args.run)
+    for p in args.notebooks:
         print('running', p, flush=True)
         run_notebook(p, flags)

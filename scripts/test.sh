@@ -3,6 +3,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
+# PyTorch's OpenMP threads busy-wait by default; the tests run servers and CLI subprocesses beside the test
+# process, and on 2 cores two spinning processes slowed each other 10-50x (measured). Passive waiting avoids it.
+export OMP_WAIT_POLICY=PASSIVE
 fail() { echo "FAILED: $*"; status=1; }
 
 # 1. the nbdev CI recipe: notebooks clean, package in sync, README in sync

@@ -1,0 +1,108 @@
+"""The REST service under load, as deployed: a real uvicorn server on 127.0.0.1, in its own process.
+
+16 clients send 5 `/optimize` requests each while a tiny training job runs; every answer must be a valid pair of
+matrices, the job must finish, and the server must then serve the model the job saved. Everything is bounded in
+time: server start-up, the requests (60 s in all) and the job (120 s).
+"""
+import json, os, socket, subprocess, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+import pytest
+
+if os.environ.get("CI") != "true":
+    for module in ("fastapi", "uvicorn", "httpx"):
+        pytest.importorskip(module, reason='the [api] extra is missing (pip install -e ".[api]"); CI installs it')
+import httpx
+import torch
+from fitness_ppo.model import NetConfig
+from fitness_ppo.ppo import EnhancedPPOAgent
+
+ROOT = Path(__file__).resolve().parent.parent
+ATHLETE = dict(user_id="load-test", age=30, gender="M", fitness_level="intermediate",
+               current_qualities=[i / 22 for i in range(23)], target_subjects=["C001", "C050"], optimization_steps=20)
+TINY_JOB = dict(episodes=32, num_envs=32, max_steps_per_episode=10, time_budget_s=30, save_path="trained.pt")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    "A uvicorn server on a free loopback port serving a small agent; yields (base URL, model directory)."
+    tmp = tmp_path_factory.mktemp("api")
+    EnhancedPPOAgent(config=NetConfig.small(), device="cpu").save_model(tmp / "agent.pt")
+    port = free_port()
+    env = {**os.environ, "FITNESS_PPO_MODEL": str(tmp / "agent.pt"), "FITNESS_PPO_MODEL_DIR": str(tmp / "models"),
+           "FITNESS_PPO_DEVICE": "cpu"}
+    log = open(tmp / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "fitness_ppo.api:app", "--host", "127.0.0.1",
+                             "--port", str(port), "--log-level", "warning"], cwd=tmp, env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            assert proc.poll() is None, f"the server exited:\n{(tmp / 'server.log').read_text()}"
+            assert time.time() < deadline, f"the server did not start in 60 s:\n{(tmp / 'server.log').read_text()}"
+            try:
+                if httpx.get(f"{url}/health", timeout=2).json()["model_loaded"]: break
+            except httpx.TransportError: time.sleep(0.2)
+        yield url, tmp / "models"
+    finally:
+        proc.terminate()
+        try: proc.wait(timeout=15)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+        log.close()
+
+
+def check_matrices(answer: httpx.Response):
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    cq, qx = torch.tensor(body["cq_matrix"]), torch.tensor(body["qx_matrix"])
+    assert cq.shape == (93, 23) and qx.shape == (23, 44)
+    for m in (cq, qx):
+        assert torch.allclose(m.sum(-1), torch.ones(len(m)), atol=1e-4) and m.min() >= 0
+    assert sorted(body["target_achievement_scores"]) == ATHLETE["target_subjects"] and body["user_id"] == ATHLETE["user_id"]
+
+
+def client_session(url: str, n: int) -> list[httpx.Response]:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        return [client.post("/optimize", json=ATHLETE) for _ in range(n)]
+
+
+def test_concurrent_optimize_while_training(server):
+    url, model_dir = server
+    started = httpx.post(f"{url}/train", json=TINY_JOB, timeout=10)
+    assert started.status_code == 202, started.text
+    job_id = started.json()["job_id"]
+    assert httpx.post(f"{url}/train", json=TINY_JOB, timeout=10).status_code == 409  # one job at a time
+
+    deadline = time.time() + 60
+    with ThreadPoolExecutor(16) as pool:
+        sessions = [pool.submit(client_session, url, 5) for _ in range(16)]
+        answers = [a for s in sessions for a in s.result(timeout=max(1, deadline - time.time()))]
+    assert len(answers) == 80
+    for a in answers: check_matrices(a)
+
+    deadline = time.time() + 120
+    while (report := httpx.get(f"{url}/train/{job_id}", timeout=10).json())["status"] not in ("succeeded", "failed"):
+        assert time.time() < deadline, f"the training job did not finish in 120 s: {json.dumps(report)}"
+        time.sleep(0.5)
+    assert report["status"] == "succeeded", report
+    assert report["result"]["model_path"] == str((model_dir / "trained.pt").resolve())
+    assert (model_dir / "trained.pt").is_file()
+    health = httpx.get(f"{url}/health", timeout=10).json()
+    assert health["model_path"] == report["result"]["model_path"] and health["training_jobs"] == []
+    check_matrices(httpx.post(f"{url}/optimize", json=ATHLETE, timeout=30))  # served by the new model
+
+
+def test_bad_input_and_limits(server):
+    url, _ = server
+    bad = httpx.post(f"{url}/optimize", json={**ATHLETE, "current_qualities": [0.5] * 22}, timeout=10)
+    assert bad.status_code == 422 and "current_qualities must have 23 values" in bad.text
+    traversal = httpx.post(f"{url}/train", json={**TINY_JOB, "save_path": "../../evil.pt"}, timeout=10)
+    assert traversal.status_code == 422 and "save_path" in traversal.text
+    huge = httpx.post(f"{url}/optimize", content=b"0" * (9 * 2**20), headers={"content-type": "application/json"}, timeout=30)
+    assert huge.status_code == 413

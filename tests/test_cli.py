@@ -1,0 +1,181 @@
+"""The `fitness-ppo` command line end to end: every command in a subprocess, on tiny settings, in temporary folders.
+
+What nbs/10_cli.ipynb tests in-process is tested here the way a user runs it: a fresh interpreter, the installed
+console script and `python -m fitness_ppo.cli`, real exit codes, stdout and stderr.
+"""
+import csv, io, json, shutil, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest
+
+TINY = ["--num-envs", "8", "--max-steps", "5", "--quiet", "--device", "cpu"]
+
+
+def cli(*args, check=True, timeout=300):
+    "Run `python -m fitness_ppo.cli ARGS`; with `check`, fail on a non-zero exit code showing its stderr"
+    done = subprocess.run([sys.executable, "-m", "fitness_ppo.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+    if check: assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def fails(*args, code=2):
+    "Run a command that must fail with `code`, without a traceback; returns its stderr"
+    done = cli(*args, check=False)
+    assert done.returncode == code, f"exit {done.returncode}, expected {code}\n{done.stderr}"
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stderr
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    "A folder with example athletes (JSON, one athlete, CSV) and a tiny trained checkpoint"
+    d = tmp_path_factory.mktemp("cli")
+    from fitness_ppo.cli import write_athletes
+    from fitness_ppo.state import synthetic_athletes
+    athletes = synthetic_athletes(3, seed=5)
+    write_athletes(athletes, d / "athletes.json")
+    write_athletes(athletes, d / "athletes.csv")
+    (d / "one.json").write_text(json.dumps(json.loads((d / "athletes.json").read_text())[0]))
+    done = cli("train", "--episodes", "16", "--out", d / "agent.pt", *TINY)
+    assert "trained 16 episodes" in done.stdout and (d / "agent.pt").is_file()
+    return d
+
+
+def test_console_script_and_help():
+    script = shutil.which("fitness-ppo")
+    assert script, "the fitness-ppo console script is not installed (pip install -e .)"
+    done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and all(c in done.stdout for c in ("demo", "train", "optimize", "plan", "bench", "serve"))
+    assert cli("--version").stdout.startswith("fitness_ppo ")
+    for command in ("demo", "train", "optimize", "plan", "bench", "serve"):
+        assert "usage: fitness-ppo " + command in cli(command, "--help").stdout
+
+
+def test_usage_errors():
+    assert "COMMAND" in fails()
+    assert "argument --episodes: must be a positive integer, got '0'" in fails("train", "--episodes", "0")
+    assert "argument --preset: invalid choice" in fails("train", "--preset", "huge")
+    assert "the following arguments are required: --model, --athletes" in fails("optimize")
+    assert "plan needs either --result FILE, or --athletes FILE with --model" in fails("plan")
+
+
+def test_train_resume_and_csv_data(work):
+    done = cli("train", "--resume", work / "agent.pt", "--data", work / "athletes.csv", "--episodes", "8",
+               "--out", work / "resumed.pt", *TINY)
+    assert "checkpoint:" in done.stdout and (work / "resumed.pt").is_file()
+    from fitness_ppo.ppo import EnhancedPPOAgent
+    assert EnhancedPPOAgent.from_checkpoint(work / "resumed.pt", device="cpu").episodes_done == 24
+
+
+def test_train_bad_inputs(work, tmp_path):
+    assert "checkpoint not found" in fails("train", "--resume", tmp_path / "none.pt", *TINY)
+    bad = tmp_path / "bad.csv"
+    bad.write_text((work / "athletes.csv").read_text().replace(",intermediate,", ",elite,").replace(",beginner,", ",elite,")
+                   .replace(",advanced,", ",elite,"))
+    err = fails("train", "--data", bad, *TINY)
+    assert "bad.csv" in err and "fitness_level must be one of" in err, err
+    (tmp_path / "cols.csv").write_text("user_id,age\nx,30\n")
+    assert "missing columns ['gender'" in fails("train", "--data", tmp_path / "cols.csv", *TINY)
+
+
+def test_optimize(work):
+    one = json.loads(cli("optimize", "--model", work / "agent.pt", "--athletes", work / "one.json", "--steps", "10",
+                         "--device", "cpu").stdout)
+    assert len(one["actions"]) == 10 and len(one["cq_matrix"]) == 93 and len(one["qx_matrix"][0]) == 44
+    assert one["performance_metrics"] == json.loads((work / "one.json").read_text())["performance_metrics"]
+    out = work / "results.json"
+    cli("optimize", "--model", work / "agent.pt", "--athletes", work / "athletes.csv", "--steps", "10",
+        "--qx-prior", "reference", "--out", out, "--device", "cpu")
+    results = json.loads(out.read_text())
+    assert [r["user_id"] for r in results] == [a["user_id"] for a in json.loads((work / "athletes.json").read_text())]
+    heads = json.loads(cli("optimize", "--model", work / "agent.pt", "--athletes", work / "one.json", "--mode", "heads",
+                           "--device", "cpu").stdout)
+    assert heads["method"] == "heads" and heads["actions"] == []
+
+
+def test_optimize_bad_inputs(work, tmp_path):
+    assert "model file not found" in fails("optimize", "--model", tmp_path / "none.pt", "--athletes", work / "one.json")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    assert "not a loadable fitness_ppo checkpoint" in fails("optimize", "--model", tmp_path / "junk.pt", "--athletes", work / "one.json")
+    athlete = json.loads((work / "one.json").read_text())
+    for field, value, message in (("gender", "X", "gender must be one of ['M', 'F']"),
+                                  ("target_subjects", ["C200"], "target_subjects must be codes C001..C093"),
+                                  ("current_qualities", [0.5] * 22, "current_qualities must have 23 values")):
+        (tmp_path / "a.json").write_text(json.dumps({**athlete, field: value}))
+        err = fails("optimize", "--model", work / "agent.pt", "--athletes", tmp_path / "a.json")
+        assert message in err and "a.json" in err, err
+    (tmp_path / "b.json").write_text("{oops")
+    assert "not valid JSON" in fails("optimize", "--model", work / "agent.pt", "--athletes", tmp_path / "b.json")
+    assert "steps must be an integer in [1, 10000]" in fails("optimize", "--model", work / "agent.pt", "--athletes",
+                                                            work / "one.json", "--steps", "20000")
+    (tmp_path / "qx.json").write_text("[[1.0, 0.0]]")
+    assert "qx_prior must have shape (23, 44)" in fails("optimize", "--model", work / "agent.pt", "--athletes",
+                                                       work / "one.json", "--qx-prior", tmp_path / "qx.json")
+
+
+def test_plan(work):
+    results = work / "plan_results.json"
+    cli("optimize", "--model", work / "agent.pt", "--athletes", work / "athletes.json", "--steps", "10",
+        "--qx-prior", "reference", "--out", results, "--device", "cpu")
+    text = cli("plan", "--result", results, "--top", "5").stdout
+    assert text.count("Training plan for") == 3 and "rank" in text
+    rows = list(csv.DictReader(io.StringIO(cli("plan", "--result", results, "--format", "csv").stdout)))
+    assert len(rows) == 3 * 44 and rows[0]["rank"] == "1"
+    assert abs(sum(float(r["share"]) for r in rows[:44]) - 1) < 1e-4
+    plans = json.loads(cli("plan", "--model", work / "agent.pt", "--athletes", work / "one.json", "--steps", "10",
+                           "--qx-prior", "reference", "--format", "json", "--top", "3", "--device", "cpu").stdout)
+    assert len(plans) == 1 and [r["rank"] for r in plans[0]["rows"]] == [1, 2, 3]
+    uniform = cli("plan", "--model", work / "agent.pt", "--athletes", work / "one.json", "--steps", "10", "--device", "cpu")
+    assert "QX is (nearly) uniform" in uniform.stderr
+    assert "result is missing the fields" in fails("plan", "--result", work / "one.json")
+
+
+def test_bench():
+    report = json.loads(cli("bench", "--sizes", "1", "4", "--env-steps", "3", "--athletes", "4", "--steps", "3",
+                            "--repeat", "1", "--device", "cpu").stdout)
+    assert [e["num_envs"] for e in report["environment"]] == [1, 4]
+    assert [o["athletes"] for o in report["optimization"]] == [1, 4] and all(o["seconds"] > 0 for o in report["optimization"])
+
+
+def test_demo(tmp_path):
+    out = tmp_path / "demo"
+    done = cli("demo", "--time-budget", "3", "--num-envs", "32", "--max-steps", "10", "--quiet", "--out", out, "--device", "cpu")
+    assert "Training plan for" in done.stdout and f"files written to {out}" in done.stdout
+    for name in ("agent.pt", "athlete.json", "result.json", "plan.json", "training.json", "cq_change.png", "qx.png",
+                 "plan.png", "training_curves.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "cq_change.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Training plan for" in cli("plan", "--result", out / "result.json", "--top", "3").stdout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve(work):
+    pytest.importorskip("uvicorn"); pytest.importorskip("fastapi")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "fitness_ppo.cli", "serve", "--port", str(port), "--model",
+                               work / "agent.pt", "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, health = time.time() + 120, None
+        while time.time() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r: health = json.load(r)
+                break
+            except OSError: time.sleep(0.5)
+        assert health is not None, f"the server did not answer /health: {server.poll()}"
+        assert health["model_loaded"] is True
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_serve_without_the_api_extra():
+    code = ("import sys; sys.modules['uvicorn'] = None; from fitness_ppo.cli import main; "
+            "sys.exit(main(['serve']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "needs the [api] extra" in done.stderr and "pip install" in done.stderr, done.stderr
+    assert "model file not found" in fails("serve", "--model", "/nonexistent/agent.pt")
