@@ -1,0 +1,92 @@
+"""The `WeightOptimizer` form in a real browser: Voila serves a one-cell notebook on 127.0.0.1 and Debian's Chromium
+(/usr/bin/chromium, driven by Playwright, no browser download) searches a target subject, selects it, clicks Run and
+waits for the training plan. The notebook tests (nbs/09_widgets.ipynb) check the results; this checks the wiring
+between the browser and the kernel.
+"""
+import json, os, shutil, socket, subprocess, sys, time
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CI = os.environ.get("CI") == "true"
+if not CI and not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); CI installs it and runs this test", allow_module_level=True)
+if not CI and shutil.which("voila") is None:
+    pytest.skip("voila is missing (pip install voila); CI installs it and runs this test", allow_module_level=True)
+from playwright.sync_api import sync_playwright
+
+DEMO = """\
+from fitness_ppo.model import NetConfig
+from fitness_ppo.optimize import reference_qx
+from fitness_ppo.ppo import EnhancedPPOAgent
+from fitness_ppo.widgets import WeightOptimizer
+app = WeightOptimizer(EnhancedPPOAgent(config=NetConfig.small(), device="cpu", seed=0), steps=10, qx_prior=reference_qx())
+app"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def voila(tmp_path_factory):
+    "Serve the demo notebook with Voila on a free loopback port; give its URL, stop Voila after"
+    d = tmp_path_factory.mktemp("voila")
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "demo", "metadata": {}, "outputs": [],
+                     "source": DEMO}],
+          "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    (d / "demo.ipynb").write_text(json.dumps(nb))
+    port = free_port()
+    log = open(d / "voila.log", "w")
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    proc = subprocess.Popen([sys.executable, "-m", "voila", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+                             "demo.ipynb"], cwd=d, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline, up = time.monotonic() + 30, False     # up to 30 s for the server to answer
+        while not up and proc.poll() is None and time.monotonic() < deadline:
+            try: socket.create_connection(("127.0.0.1", port), timeout=1).close(); up = True
+            except OSError: time.sleep(0.2)
+        assert up, f"voila did not answer on {url}:\n{(d / 'voila.log').read_text()}"
+        yield url, d / "voila.log"
+    finally:
+        proc.terminate()
+        try: proc.wait(10)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+        log.close()
+
+
+def test_run_in_browser(voila):
+    url, log = voila
+    start = time.monotonic()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url, timeout=90_000)       # Voila runs the notebook before it answers
+            search = page.get_by_placeholder("filter subjects by code or name")
+            search.wait_for(timeout=90_000)
+            search.fill("C005")
+            targets = page.locator(".widget-select-multiple select")
+            page.wait_for_function("() => document.querySelectorAll('.widget-select-multiple option').length === 1",
+                                   timeout=30_000)
+            targets.select_option("C005")
+            page.get_by_role("button", name="Run").click()
+            page.get_by_text("Training plan for widget-athlete (targets: C005)").wait_for(timeout=90_000)
+            assert page.locator(".widget-output img").count() == 1, "the CQ change heatmap is missing"
+            assert page.get_by_text("Target scores").count() == 1
+            assert not errors, errors
+        except Exception:
+            print(log.read_text())
+            raise
+        finally:
+            browser.close()
+    print(f"browser round trip: {time.monotonic() - start:.1f}s")
