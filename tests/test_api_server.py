@@ -4,7 +4,7 @@
 matrices, the job must finish, and the server must then serve the model the job saved. Everything is bounded in
 time: server start-up, the requests (60 s in all) and the job (120 s).
 """
-import json, os, socket, subprocess, sys, time
+import json, os, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import pytest
@@ -13,6 +13,7 @@ if os.environ.get("CI") != "true":
     for module in ("fastapi", "uvicorn", "httpx"):
         pytest.importorskip(module, reason='the [api] extra is missing (pip install -e ".[api]"); CI installs it')
 import httpx
+from servers import free_port, running
 import torch
 from fitness_ppo.model import NetConfig
 from fitness_ppo.ppo import EnhancedPPOAgent
@@ -23,12 +24,6 @@ ATHLETE = dict(user_id="load-test", age=30, gender="M", fitness_level="intermedi
 TINY_JOB = dict(episodes=32, num_envs=32, max_steps_per_episode=10, time_budget_s=30, save_path="trained.pt")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     "A uvicorn server on a free loopback port serving a small agent; yields (base URL, model directory)."
@@ -37,24 +32,11 @@ def server(tmp_path_factory):
     port = free_port()
     env = {**os.environ, "FITNESS_PPO_MODEL": str(tmp / "agent.pt"), "FITNESS_PPO_MODEL_DIR": str(tmp / "models"),
            "FITNESS_PPO_DEVICE": "cpu"}
-    log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "fitness_ppo.api:app", "--host", "127.0.0.1",
-                             "--port", str(port), "--log-level", "warning"], cwd=tmp, env=env, stdout=log, stderr=log)
+    cmd = [sys.executable, "-m", "uvicorn", "fitness_ppo.api:app", "--host", "127.0.0.1", "--port", port, "--log-level", "warning"]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            assert proc.poll() is None, f"the server exited:\n{(tmp / 'server.log').read_text()}"
-            assert time.time() < deadline, f"the server did not start in 60 s:\n{(tmp / 'server.log').read_text()}"
-            try:
-                if httpx.get(f"{url}/health", timeout=2).json()["model_loaded"]: break
-            except httpx.TransportError: time.sleep(0.2)
+    model_loaded = lambda: httpx.get(f"{url}/health", timeout=2).json()["model_loaded"]
+    with running(cmd, model_loaded, tmp / "server.log", retry_on=(httpx.TransportError,), cwd=tmp, env=env):
         yield url, tmp / "models"
-    finally:
-        proc.terminate()
-        try: proc.wait(timeout=15)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
-        log.close()
 
 
 def check_matrices(answer: httpx.Response):

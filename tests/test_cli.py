@@ -3,9 +3,9 @@
 What nbs/10_cli.ipynb tests in-process is tested here the way a user runs it: a fresh interpreter, the installed
 console script and `python -m fitness_ppo.cli`, real exit codes, stdout and stderr.
 """
-import csv, io, json, shutil, socket, subprocess, sys, time, urllib.request
-from pathlib import Path
+import csv, io, json, shutil, subprocess, sys, urllib.request
 import pytest
+from servers import free_port, running
 
 TINY = ["--num-envs", "8", "--max-steps", "5", "--quiet", "--device", "cpu"]
 
@@ -148,29 +148,13 @@ def test_demo(tmp_path):
     assert "Training plan for" in cli("plan", "--result", out / "result.json", "--top", "3").stdout
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve(work):
     pytest.importorskip("uvicorn"); pytest.importorskip("fastapi")
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "fitness_ppo.cli", "serve", "--port", str(port), "--model",
-                               work / "agent.pt", "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline, health = time.time() + 120, None
-        while time.time() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r: health = json.load(r)
-                break
-            except OSError: time.sleep(0.5)
-        assert health is not None, f"the server did not answer /health: {server.poll()}"
-        assert health["model_loaded"] is True
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    cmd = [sys.executable, "-m", "fitness_ppo.cli", "serve", "--port", port, "--model", work / "agent.pt", "--device", "cpu"]
+    health = lambda: json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2))
+    with running(cmd, health, work / "serve.log", timeout=120):
+        assert health()["model_loaded"] is True
 
 
 def test_serve_without_the_api_extra():

@@ -3,7 +3,7 @@
 waits for the training plan. The notebook tests (nbs/09_widgets.ipynb) check the results; this checks the wiring
 between the browser and the kernel.
 """
-import json, os, shutil, socket, subprocess, sys, time
+import json, os, shutil, socket, sys, time
 from pathlib import Path
 import pytest
 
@@ -15,6 +15,7 @@ if not CI and not Path(CHROMIUM).exists():
 if not CI and shutil.which("voila") is None:
     pytest.skip("voila is missing (pip install voila); CI installs it and runs this test", allow_module_level=True)
 from playwright.sync_api import sync_playwright
+from servers import free_port, running
 
 DEMO = """\
 from fitness_ppo.model import NetConfig
@@ -23,12 +24,6 @@ from fitness_ppo.ppo import EnhancedPPOAgent
 from fitness_ppo.widgets import WeightOptimizer
 app = WeightOptimizer(EnhancedPPOAgent(config=NetConfig.small(), device="cpu", seed=0), steps=10, qx_prior=reference_qx())
 app"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,23 +36,11 @@ def voila(tmp_path_factory):
           "nbformat": 4, "nbformat_minor": 5}
     (d / "demo.ipynb").write_text(json.dumps(nb))
     port = free_port()
-    log = open(d / "voila.log", "w")
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    proc = subprocess.Popen([sys.executable, "-m", "voila", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-                             "demo.ipynb"], cwd=d, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline, up = time.monotonic() + 30, False     # up to 30 s for the server to answer
-        while not up and proc.poll() is None and time.monotonic() < deadline:
-            try: socket.create_connection(("127.0.0.1", port), timeout=1).close(); up = True
-            except OSError: time.sleep(0.2)
-        assert up, f"voila did not answer on {url}:\n{(d / 'voila.log').read_text()}"
-        yield url, d / "voila.log"
-    finally:
-        proc.terminate()
-        try: proc.wait(10)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
-        log.close()
+    cmd = [sys.executable, "-m", "voila", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1", "demo.ipynb"]
+    answers = lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None
+    with running(cmd, answers, d / "voila.log", timeout=30, cwd=d, env=env):
+        yield f"http://127.0.0.1:{port}/", d / "voila.log"
 
 
 def test_run_in_browser(voila):
