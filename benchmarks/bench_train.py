@@ -10,7 +10,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from fitness_ppo.env import TrainingEnvironment
 from fitness_ppo.model import NetConfig
-from fitness_ppo.ppo import EnhancedPPOAgent
+from fitness_ppo.gae import compute_gae
+from fitness_ppo.ppo import EnhancedPPOAgent, Evaluation
 from fitness_ppo.state import synthetic_batch
 
 def sync(device):
@@ -35,8 +36,8 @@ def matmul_flops_per_s(device, n=4096):
 
 def bench(preset, num_envs, rollout_steps, batch_size, device, use_amp):
     config = {"default": NetConfig(), "small": NetConfig.small(), "design": NetConfig.design()}[preset]
-    agent = EnhancedPPOAgent(config=config, device=device, seed=0)
-    agent._set_precision(use_amp)
+    agent = EnhancedPPOAgent(config=config, device=device, seed=0, rollout_steps=rollout_steps, batch_size=batch_size,
+                             precision="auto" if use_amp else "fp32")
     env = TrainingEnvironment(num_envs=num_envs, max_steps=10**6, device=device)
     obs = env.reset(synthetic_batch(num_envs, device=device))
     state = dict(obs=obs, prev=env.objective())
@@ -44,12 +45,14 @@ def bench(preset, num_envs, rollout_steps, batch_size, device, use_amp):
         r, state["obs"], state["prev"] = agent.collect_rollout(env, state["obs"], rollout_steps, state["prev"])
         return r
     rollout_s, r = timed(rollout, device)
-    update_s, _ = timed(lambda: agent.update(r, batch_size), device)
-    rollout_flops, update_flops = flops_of(rollout), flops_of(lambda: agent.update(r, batch_size))
+    advantages, returns = compute_gae(r.rewards, r.values, r.dones, r.last_value)
+    update = lambda: agent.update(r, advantages, returns)
+    update_s, _ = timed(update, device)
+    rollout_flops, update_flops = flops_of(rollout), flops_of(update)
     steps = num_envs * rollout_steps
     train_env = TrainingEnvironment(num_envs=num_envs, max_steps=50, device=device)
-    result = agent.train_optimized(train_env, episodes=2 * num_envs, rollout_steps=rollout_steps, batch_size=batch_size,
-                                   use_amp=use_amp, eval_every=10**6, progress=False)
+    one_athlete = Evaluation(athletes=synthetic_batch(1, seed=1), every=10**6)  # evaluation's cost is not training's
+    result = agent.learn(train_env, episodes=2 * num_envs, evaluation=one_athlete, progress=False)
     return dict(preset=preset, num_envs=num_envs, rollout_steps=rollout_steps, batch_size=batch_size, amp=agent.use_amp,
                 train_env_steps_per_s=round(2 * num_envs * 50 / result["training_time_seconds"]),
                 rollout_athlete_steps_per_s=round(steps / rollout_s),

@@ -1,14 +1,14 @@
 """A learning run: train an agent for a wall-clock budget and print its learning curve as JSON.
 
-The normalised score is measured on 64 held-out synthetic athletes (seed 10_000 + agent seed, never used in
-training), 50-step episodes, with the served (target) network acting greedily.
+The normalised score is measured on 64 held-out synthetic athletes (seed EVAL_SEED_OFFSET + agent seed, never used
+in training), 50-step episodes, with the served (target) network, sampled and greedy.
 Usage: python benchmarks/learning_run.py [--preset default|small|design] [--minutes 10] [--lr 1e-3] [--out run.pt]
 """
 import argparse, json, logging, sys
 import torch
 from fitness_ppo.env import TrainingEnvironment, normalised_score
 from fitness_ppo.model import NetConfig
-from fitness_ppo.ppo import EnhancedPPOAgent
+from fitness_ppo.ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, EnhancedPPOAgent
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--preset", choices=["default", "small", "design", "flat"], default="default")
@@ -29,9 +29,9 @@ agent = EnhancedPPOAgent(config=config, device="cpu", seed=args.seed, **({"lr_ac
 env = TrainingEnvironment(num_envs=args.num_envs, max_steps=50)
 result = agent.train_optimized(env, episodes=10**9, time_budget_s=args.minutes * 60, rollout_steps=args.rollout_steps,
                                eval_every=args.eval_every, early_stop_patience=10**9, progress=False)
-eval_x = __import__("fitness_ppo.state", fromlist=["synthetic_batch"]).synthetic_batch(64, seed=10_000 + args.seed)
-online = {mode: normalised_score(agent.evaluate_policy(eval_x, 50, sample=mode == "sampled", net=agent.actor_critic), result["baselines"])
-          for mode in ("sampled", "greedy")}
+eval_x = env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + args.seed)  # the held-out athletes of the evaluation
+online = {mode: normalised_score(agent.evaluate_policy(env, eval_x, sample=mode == "sampled", net=agent.actor_critic),
+                                 result["baselines"]) for mode in ("sampled", "greedy")}
 if args.out: agent.save_model(args.out)
 print(json.dumps(dict(preset=args.preset, lr=args.lr, best_score=result["best_score"], online_net_at_end=online,
                       env_steps_per_s=round(agent.env_steps_done / result["training_time_seconds"]),

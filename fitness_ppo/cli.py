@@ -11,13 +11,13 @@ from dataclasses import asdict
 from pathlib import Path
 import torch
 import fitness_ppo
-from .catalog import ACTION_DIM, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, QUALITIES, SUBJECTS, load_catalog
+from .catalog import (ACTION_DIM, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, QUALITIES,
+                                 SUBJECTS, default_device, load_catalog)
 from .env import TrainingEnvironment
 from .model import NetConfig
-from .optimize import (OptimizationResult, as_athletes, optimize_weights, predict_weights, reference_qx,
-                                  training_plan)
-from .ppo import EnhancedPPOAgent
-from .state import METRIC_KEYS, State, synthetic_athletes, synthetic_batch
+from .optimize import OptimizationResult, optimize_weights, predict_weights, training_plan
+from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent
+from .state import METRIC_KEYS, State, as_athletes, reference_qx, synthetic_athletes, synthetic_batch
 
 # %% auto #0
 __all__ = ['ATHLETE_CSV_COLUMNS', 'PRESETS', 'read_athletes', 'write_athletes', 'read_matrix', 'main']
@@ -124,9 +124,8 @@ def _positive_float(text: str) -> float:
     return value
 
 def _device(name: str) -> torch.device:
-    if name == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available(): raise ValueError("--device cuda: CUDA is not available on this machine")
-    return torch.device(name)
+    try: return default_device(name)
+    except ValueError as e: raise ValueError(f"--device {name}: {e}") from None
 
 def _common(seed: bool = True, priors: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
@@ -237,7 +236,7 @@ def _cmd_demo(args) -> int:
     agent = _new_agent(args.preset, args.lr_actor, args.seed, device)
     training = _train(agent, args, eval_every=1, qx_prior=qx_prior)  # a point on the learning curve per round
     print(_summary(training))
-    athlete = synthetic_athletes(1, seed=10_000 + args.seed)[0]
+    athlete = synthetic_athletes(1, seed=EVAL_SEED_OFFSET + args.seed)[0]  # held out: never trained on
     result = optimize_weights(agent, athlete, steps=args.max_steps, qx_prior=qx_prior)[0]
     before, after = (sum(d.values()) / len(d) for d in (result.target_achievement_before, result.target_achievement_after))
     print(f"\nathlete {athlete.user_id}: {athlete.age} years, {athlete.gender}, {athlete.fitness_level}; "

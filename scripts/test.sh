@@ -19,11 +19,16 @@ nbdev_export >/dev/null 2>&1 || fail "nbdev_export"
 tmp=$(mktemp -d)
 bash scripts/make_readme.sh "$tmp" && cmp -s "$tmp/README.md" README.md || fail "README.md is stale: run bash scripts/make_readme.sh and commit"
 
-# 2. every notebook (nbdev_test's runner and skip flags)
+# 2. the linter on the package (ruff.toml), and lines of at most 120 characters but nbdev's own `__all__` line
+ruff check --quiet fitness_ppo || fail "ruff: fix the notebooks, then nbdev_export"
+long=$(awk 'length > 120 && !/^__all__ = / {print FILENAME ":" FNR}' fitness_ppo/*.py | grep -v _modidx)
+[ -z "$long" ] || fail "lines over 120 characters: $long"
+
+# 3. every notebook (nbdev_test's runner and skip flags)
 NB_COUNTS="$tmp/nb_counts" python scripts/test_nbs.py || fail "notebook tests"
 read -r nb_passed nb_failed < "$tmp/nb_counts" 2>/dev/null || { nb_passed=0; nb_failed=1; }
 
-# 3. pytest tests (browser, server, CLI), if any
+# 4. pytest tests (browser, server, CLI), if any
 py_passed=0; py_failed=0
 if ls tests/test_*.py >/dev/null 2>&1; then
   python -m pytest -q tests --junitxml="$tmp/junit.xml"; rc=$?
