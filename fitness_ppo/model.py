@@ -4,6 +4,7 @@
 
 # %% ../nbs/04_model.ipynb #b75d7a73
 from __future__ import annotations
+import importlib
 from dataclasses import dataclass
 import torch
 from torch import nn
@@ -13,8 +14,8 @@ from .layers import ResidualBlock
 from .state import LAYOUT
 
 # %% auto #0
-__all__ = ['MAX_LAYER_WIDTH', 'MAX_LAYERS', 'ACTION_HEADS', 'NetConfig', 'dense_stack', 'small_init_', 'FactoredActionHead',
-           'FlatActionHead', 'register_action_head', 'build_action_head', 'EnhancedActorCritic']
+__all__ = ['MAX_LAYER_WIDTH', 'MAX_LAYERS', 'ACTION_HEADS', 'HEAD_MODULES', 'NetConfig', 'dense_stack', 'small_init_',
+           'FactoredActionHead', 'FlatActionHead', 'register_action_head', 'build_action_head', 'EnhancedActorCritic']
 
 # %% ../nbs/04_model.ipynb #1e377773
 MAX_LAYER_WIDTH = 8192  # widest layer a configuration may ask for (a 8192 x 8192 layer is 67M parameters)
@@ -114,12 +115,15 @@ def _factored_head(in_features: int, state_dim: int, action_dim: int, config: Ne
 ACTION_HEADS = {"flat": lambda in_features, state_dim, action_dim, config: FlatActionHead(in_features, action_dim),
                 "factored": _factored_head}
 
+HEAD_MODULES = {"season": "fitness_ppo.season"}  # heads that later modules register, for checkpoints that name them
+
 def register_action_head(name: str, build) -> None:
     "Make `NetConfig(actor_head=name)` build `build(in_features, state_dim, action_dim, config)` as the actor's head."
     ACTION_HEADS[name] = build
 
 def build_action_head(in_features: int, state_dim: int, action_dim: int, config: NetConfig) -> nn.Module:
-    "The actor head `config.actor_head` names, for these sizes."
+    "The actor head `config.actor_head` names, for these sizes (importing the module that registers it if needed)."
+    if config.actor_head in HEAD_MODULES: importlib.import_module(HEAD_MODULES[config.actor_head])
     if config.actor_head not in ACTION_HEADS:
         raise ValueError(f"actor_head must be one of {sorted(ACTION_HEADS)}, got {config.actor_head!r:.40}")
     return ACTION_HEADS[config.actor_head](in_features, state_dim, action_dim, config)
