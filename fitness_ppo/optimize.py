@@ -29,7 +29,7 @@ class OptimizationResult:
     cq_matrix: torch.Tensor                   # (93, 23), rows sum to 1
     qx_matrix: torch.Tensor                   # (23, 44), rows sum to 1
     target_achievement_before: dict[str, float]  # target subject -> predicted score with the prior matrices
-    target_achievement_after: dict[str, float]   # ... with the personalised matrices
+    target_achievement_after: dict[str, float]   # ... with the re-weighted CQ (same qualities: not progress)
     rewards: list[float]                      # the environment's reward after each step
     actions: list[int]                        # the action index of each step (see `fitness_ppo.catalog.action_to_cell`)
     performance_metrics: dict[str, float]     # as the caller gave them
@@ -171,13 +171,13 @@ class TrainingPlan:
 # %% ../nbs/07_optimize.ipynb #8fddae4d
 def training_plan(result: OptimizationResult, catalog: Catalog = DEFAULT_CATALOG, top: int | None = None,
                   lang: str = "en", drivers: int = 3) -> TrainingPlan:
-    "Rank the 44 training actions by priority `sum_s,j CQ[s,j] (1 - q_j) QX[j,k]` over the target subjects `s`."
-    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= NUM_ACTIONS):
-        raise ValueError(f"top must be an integer in [1, {NUM_ACTIONS}] or None, got {top!r}")
+    "Rank the 44 actions by immediate gain of the targets per unit load, `sum_s,j CQ[s,j] (1 - q_j) share[j,k]`."
+    if top is not None: check_int("top", top, 1, NUM_ACTIONS)
     targets = [SUBJECTS.index(c) for c in result.target_subjects]
-    gap = 1 - torch.tensor(result.current_qualities, dtype=torch.float64)
+    headroom = 1 - torch.tensor(result.current_qualities, dtype=torch.float64)
     cq, qx = result.cq_matrix.double()[targets], result.qx_matrix.double()
-    contributions = cq[:, :, None] * gap[None, :, None] * qx[None]   # (targets, qualities, actions)
+    share = qx / qx.sum(0, keepdim=True).clamp_min(1e-12)           # each action's load split over the qualities
+    contributions = cq[:, :, None] * headroom[None, :, None] * share[None]   # (targets, qualities, actions)
     priority = contributions.sum((0, 1))
     total = priority.sum().item()
     rows = [dict(rank=rank, action=ACTIONS[k], name=catalog.label(ACTIONS[k], lang), priority=priority[k].item(),
