@@ -433,12 +433,13 @@ class TrainingJob:
                     result=self.result, error=self.error)
 
 # %% ../nbs/11_api.ipynb #8dc1b3b4
-PROBE_REPEATS = 3         # forward passes and environment steps timed to estimate a job's costs
+PROBE_REPEATS = 5         # forward passes and environment steps timed (after one untimed) to estimate a job's costs
 DEADLINE_SLACK_S = 2.0    # how far past its budget a job may be estimated to end and still start
 EVAL_EVERY_ROUNDS = 5     # a job's scheduled evaluations
 
 def _median_seconds(fn, repeat: int = PROBE_REPEATS) -> float:
-    times = []
+    "The median time of `repeat` calls of `fn`, after one untimed call (the first allocates and warms up)."
+    fn(); times = []
     for _ in range(repeat):
         start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -467,7 +468,7 @@ class JobCosts:
 
 def measure_costs(agent: EnhancedPPOAgent, env: TrainingEnvironment) -> JobCosts:
     "Time a forward pass of `agent`'s served network and a greedy step of `env`, on EVAL_ATHLETES athletes."
-    probe = env.spawn(EVAL_ATHLETES, max_steps=PROBE_REPEATS + 1)
+    probe = env.spawn(EVAL_ATHLETES, max_steps=PROBE_REPEATS + 2)
     obs = probe.reset(env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed))
     policy = agent.policy()
     forward = _median_seconds(lambda: policy(probe, obs))
@@ -829,7 +830,7 @@ async def health(service: ModelService = Depends(get_service)) -> Health:
 @router.get("/catalog")
 async def catalog(request: Request, lang: Annotated[str, Query(max_length=16, description=(
         "language of the names, e.g. en, zh"))] = "en") -> dict:
-    "Every quality, subject and action code with its display name (placeholders where the design names none)."
+    "Every quality, subject and action code with its display name (a labelled placeholder where none is known)."
     cat: Catalog = request.app.state.catalog
     return {kind: [dict(code=c, name=n) for c, n in zip(codes, cat.labels(kind, lang))]
             for kind, codes in (("qualities", QUALITIES), ("subjects", SUBJECTS), ("actions", ACTIONS))}

@@ -264,12 +264,17 @@ def _positive_float(text: str) -> float:
     if not value > 0: raise argparse.ArgumentTypeError(f"must be a positive number, got {clip(repr(text), 40)}")
     return value
 
-def _port(text: str) -> int:
-    try: value = int(text)
-    except ValueError: value = 0
-    if not 1 <= value <= MAX_PORT:
-        raise argparse.ArgumentTypeError(f"must be a port number in [1, {MAX_PORT}], got {clip(repr(text), 40)}")
-    return value
+def _int_in(low: int, high: int, what: str = "an integer"):
+    "An argparse type: an integer in [low, high]."
+    def parse(text: str) -> int:
+        try: value = int(text)
+        except ValueError: value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {what} in [{low}, {high}], got {clip(repr(text), 40)}")
+        return value
+    return parse
+
+_port = _int_in(1, MAX_PORT, "a port number")
 
 def _common(seed: bool = True, priors: bool = False, log_level: str = "warning") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
@@ -567,7 +572,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--result", metavar="FILE",
                       help="an optimisation result JSON written by optimize (instead of --athletes/--model)")
     plan.add_argument("--format", choices=["text", "json", "csv"], default="text", help="output format (default text)")
-    plan.add_argument("--top", type=_positive_int, help="keep the first N actions (default all 44)")
+    plan.add_argument("--top", type=_int_in(1, NUM_ACTIONS), help="keep the first N actions (default all 44)")
     plan.add_argument("--catalog", metavar="FILE",
                       help="names of the codes, .json or .csv (see fitness_ppo.catalog.load_catalog)")
     plan.add_argument("--lang", default="en", help="language of the names (default en)")
