@@ -4,107 +4,295 @@
 
 # %% ../nbs/11_api.ipynb #609b7548
 from __future__ import annotations
-import asyncio, dataclasses, logging, math, os, threading, uuid
+import asyncio, errno, logging, math, os, re, statistics, tempfile, threading, time, uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import NamedTuple
+from pathlib import Path, PurePosixPath
+from queue import SimpleQueue
+from typing import Annotated, Literal, NamedTuple
 import torch
 from fastcore.basics import patch
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 import fitness_ppo
-from .catalog import ACTIONS, DEFAULT_CATALOG, NUM_SUBJECTS, QUALITIES, SUBJECTS, Catalog, default_device
-from .env import TrainingEnvironment
+from .catalog import (ACTION_DIM, ACTIONS, DEFAULT_CATALOG, MATRIX_SHAPES, NUM_ACTIONS, NUM_QUALITIES,
+                                 NUM_SUBJECTS, QUALITIES, ROW_SUM_TOLERANCE, STATE_DIM, SUBJECTS, Catalog,
+                                 check_weight_matrix, default_device)
+from .cli import DEFAULT_ALLOWED_HOSTS, MAX_ECHO_CHARS, clip, load_agent, memory_report
+from .env import TrainingEnvironment, greedy_policy
 from .model import NetConfig
-from .optimize import optimize_weights
-from .ppo import EnhancedPPOAgent
-from .state import METRIC_KEYS, TYPICAL_METRICS, State
+from .optimize import OptimizationResult, optimize_weights, training_plan
+from .ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent, Evaluation
+from .state import (AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State, check_targets,
+                               check_unit_vector)
 
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'MAX_NUM_ENVS', 'MAX_TRAINING_ATHLETES',
-           'MAX_BODY_BYTES', 'MAX_JOBS_KEPT', 'router', 'app', 'Athlete', 'OptimizeRequest', 'TrainRequest',
-           'resolve_save_path', 'Busy', 'OptimizationBatcher', 'TrainingJob', 'Served', 'ModelService', 'BodySizeLimit',
-           'get_service', 'create_app', 'health', 'catalog', 'OptimizeResponse', 'optimize', 'TrainResult',
-           'TrainProgress', 'TrainJobReport', 'train', 'training_job']
+__all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'MAX_NUM_ENVS', 'MAX_ATHLETE_STEPS',
+           'BYTES_PER_ATHLETE_STEP', 'MAX_BATCH_SIZE', 'MAX_TRAINING_ATHLETES', 'MAX_BODY_BYTES', 'MAX_JOBS_KEPT',
+           'KEEP_CHECKPOINTS', 'MAX_TEXT_CHARS', 'MAX_SAVE_PATH_CHARS', 'MAX_NAME_BYTES', 'Text',
+           'SUBJECT_CODE_PATTERN', 'UserId', 'Qualities', 'Targets', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN',
+           'PATH_MAX', 'JOB_STATUSES', 'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS', 'BODY_METHODS',
+           'MAX_ERRORS_SHOWN', 'router', 'NO_MODEL', 'app', 'text', 'Metrics', 'Athlete', 'OptimizeRequest',
+           'TrainRequest', 'PlanRequest', 'check_save_name', 'resolve_save_path', 'save_checkpoint',
+           'remove_checkpoint', 'Busy', 'OptimizationBatcher', 'TrainingJob', 'JobCosts', 'measure_costs',
+           'JobDeadline', 'Served', 'ModelService', 'BodySizeLimit', 'RequestLog', 'get_service', 'create_app',
+           'Optimizations', 'CudaMemory', 'Memory', 'Health', 'health', 'catalog', 'OptimizeResponse', 'optimize',
+           'Driver', 'PlanRow', 'PlanResponse', 'plan', 'TrainResult', 'TrainProgress', 'TrainJobReport', 'train',
+           'training_job']
 
 # %% ../nbs/11_api.ipynb #acdfb802
 MAX_OPTIMIZATION_STEPS = 1000        # steps of one /optimize request
 MAX_EPISODES = 1_000_000             # episodes of one training job
 MAX_STEPS_PER_EPISODE = 1000
 MAX_NUM_ENVS = 1024                  # athletes trained side by side
+MAX_ATHLETE_STEPS = 32_768           # num_envs x max_steps_per_episode: athlete-steps of one training round
+BYTES_PER_ATHLETE_STEP = 4 * (ACTION_DIM + 2 * STATE_DIM)  # what head fitting holds per athlete-step (float32)
+MAX_BATCH_SIZE = 4096                # PPO minibatch, and batch of the head fitting
 MAX_TRAINING_ATHLETES = 100_000      # entries of training_data
 MAX_BODY_BYTES = 8 * 2**20           # default request body limit (8 MiB: about 3,000 athletes of training data)
 MAX_JOBS_KEPT = 100                  # finished training jobs remembered for GET /train/{job_id}
+KEEP_CHECKPOINTS = 10                # default: checkpoints written by training jobs that stay in the model directory
+MAX_TEXT_CHARS = 128                 # user_id, and other free text
+MAX_SAVE_PATH_CHARS = 255
+MAX_NAME_BYTES = 255                 # one file or folder name in save_path, in UTF-8 bytes (Linux's NAME_MAX)
 
 # %% ../nbs/11_api.ipynb #fde7f983
+def _unicode(value):
+    "`value` unless it is text that UTF-8 cannot hold (a lone surrogate such as `\\udc80`): then a `ValueError`."
+    if isinstance(value, str):
+        try: value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text (it holds a lone surrogate such as \\udc80)") from None
+    return value
+
+def text(max_length: int | None = None, min_length: int | None = None):
+    "The type of a JSON string field: Unicode text (no lone surrogates) of `min_length` to `max_length` characters."
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), BeforeValidator(_unicode)]
+
+Text = text()
+SUBJECT_CODE_PATTERN = r"^C0(0[1-9]|[1-8][0-9]|9[0-3])$"  # C001..C093
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+def _unit_vector_schema(n: int) -> dict:
+    return dict(minItems=n, maxItems=n, items=dict(type="number", minimum=0, maximum=1))
+
+UserId = Annotated[text(MAX_TEXT_CHARS, 1), Field(examples=["anna"])]
+Qualities = Annotated[list[float], Field(examples=[[0.5] * NUM_QUALITIES],
+                                         description="23 levels in [0, 1], Q001..Q023",
+                                         json_schema_extra=_unit_vector_schema(NUM_QUALITIES))]
+Targets = Annotated[list[Text], Field(max_length=NUM_SUBJECTS, examples=[["C003", "C017"]],
+                                      description="distinct codes C001..C093",
+                                      json_schema_extra=dict(minItems=1, uniqueItems=True, items=dict(
+                                          type="string", pattern=SUBJECT_CODE_PATTERN)))]
+
+class Metrics(BaseModel):
+    "The four performance metrics, each in [0, 1]."
+    model_config = _STRICT
+    recent_improvement: float = Field(ge=0, le=1)
+    injury_risk: float = Field(ge=0, le=1)
+    training_efficiency: float = Field(ge=0, le=1)
+    consistency: float = Field(ge=0, le=1)
+
 class Athlete(BaseModel):
-    "One athlete: `State`'s fields as JSON, checked by `State`; `subject_scores` and `performance_metrics` are optional."
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    user_id: str = Field(examples=["anna"])
-    age: int = Field(examples=[34], description="years, 1..120")
-    gender: str = Field(examples=["F"], description='"M" or "F"')
-    fitness_level: str = Field(examples=["intermediate"], description='"beginner", "intermediate" or "advanced"')
-    current_qualities: list[float] = Field(examples=[[0.5] * 23], description="23 levels in [0, 1], Q001..Q023")
-    target_subjects: list[str] = Field(examples=[["C003", "C017"]], description="distinct codes C001..C093")
-    subject_scores: list[float] | None = Field(None, description="93 scores in [0, 1]; not used by the optimisation")
-    performance_metrics: dict[str, float] | None = Field(
-        None, description=f"{list(METRIC_KEYS)}, each in [0, 1]; when absent the policy sees TYPICAL_METRICS")
+    "One athlete: `State`'s fields as JSON, checked by `State`; `subject_scores` and `performance_metrics` optional."
+    model_config = _STRICT
+    user_id: UserId
+    age: int = Field(examples=[34], description="years, 1..120",
+                     json_schema_extra=dict(minimum=AGE_RANGE[0], maximum=AGE_RANGE[1]))
+    gender: Text = Field(examples=["F"], description='"M" or "F"', json_schema_extra=dict(enum=list(GENDERS)))
+    fitness_level: Text = Field(examples=["intermediate"], description='"beginner", "intermediate" or "advanced"',
+                                json_schema_extra=dict(enum=list(FITNESS_LEVELS)))
+    current_qualities: Qualities
+    target_subjects: Targets
+    subject_scores: list[float] | None = Field(None, description="93 scores in [0, 1]; not used by the optimisation",
+                                               json_schema_extra=_unit_vector_schema(NUM_SUBJECTS))
+    performance_metrics: Metrics | None = Field(None, description="when absent the policy sees TYPICAL_METRICS")
 
     @model_validator(mode="after")
     def _valid_state(self):
         self.to_state()
         return self
 
+    def metrics(self) -> dict[str, float] | None:
+        "The performance metrics as sent, as a dict (None when absent)."
+        return self.performance_metrics.model_dump() if self.performance_metrics is not None else None
+
     def to_state(self) -> State:
         "The `State` this athlete describes (raises `ValueError`, naming the field, when it is not valid)."
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(State)}
-        if self.subject_scores is None: fields["subject_scores"] = [0.0] * NUM_SUBJECTS
-        if self.performance_metrics is None: fields["performance_metrics"] = TYPICAL_METRICS
-        return State(**fields)
+        return State(self.user_id, self.age, self.gender, self.fitness_level, self.current_qualities,
+                     self.target_subjects, self.subject_scores or [0.0] * NUM_SUBJECTS,
+                     self.metrics() or TYPICAL_METRICS)
 
 # %% ../nbs/11_api.ipynb #f8e49d4b
+def _weight_matrix(kind: str):
+    "The JSON type of a `kind` ('CQ' or 'QX') weight matrix: rows x columns numbers in [0, 1], rows summing to 1."
+    rows, cols = MATRIX_SHAPES[kind]
+    row = Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=cols, max_length=cols)]
+    def rows_sum_to_one(matrix: list) -> list:
+        check_weight_matrix(kind, matrix, kind)
+        return matrix
+    uniform = [[round(1 / cols, 7)] * cols] * rows  # the example: rows sum to 1 within 2e-6
+    return Annotated[list[row], Field(min_length=rows, max_length=rows, examples=[uniform], description=(
+        f"{kind}: {rows} x {cols} weights in [0, 1], each row summing to 1 (within {ROW_SUM_TOLERANCE})")),
+        AfterValidator(rows_sum_to_one)]
+
+CQMatrix, QXMatrix = _weight_matrix("CQ"), _weight_matrix("QX")
+
 class OptimizeRequest(Athlete):
-    "The design's `/optimize` request: an athlete and the number of optimisation steps."
+    "An `/optimize` request: an athlete, the number of optimisation steps, and optional priors (default uniform)."
     optimization_steps: int = Field(100, ge=1, le=MAX_OPTIMIZATION_STEPS)
+    cq_prior: CQMatrix | None = Field(None, description=(
+        f"the CQ the optimisation starts from (default uniform): 93 x 23 weights in [0, 1], each row summing to 1 "
+        f"(within {ROW_SUM_TOLERANCE})"))
+    qx_prior: QXMatrix | None = Field(None, description=(
+        f"the QX the optimisation starts from (default uniform): 23 x 44 weights in [0, 1], each row summing to 1 "
+        f"(within {ROW_SUM_TOLERANCE})"))
+
+    def priors(self) -> dict[str, torch.Tensor]:
+        "The priors given, as `TrainingEnvironment` keyword arguments."
+        given = dict(cq_prior=self.cq_prior, qx_prior=self.qx_prior)
+        return {k: torch.tensor(v, dtype=torch.float32) for k, v in given.items() if v is not None}
+
+SAVE_PATH_PATTERN = r"^([^/\\\x00-\x1f\x7f.][^/\\\x00-\x1f\x7f]*/)*[^/\\\x00-\x1f\x7f.][^/\\\x00-\x1f\x7f]*\.pth?$"
 
 class TrainRequest(BaseModel):
-    "The design's `/train` request, bounded, plus `num_envs`, `time_budget_s` and `resume`."
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    "A `/train` request, bounded: the original fields plus `num_envs`, `time_budget_s` and `resume`."
+    model_config = _STRICT
     episodes: int = Field(1000, ge=1, le=MAX_EPISODES)
-    max_steps_per_episode: int = Field(50, ge=1, le=MAX_STEPS_PER_EPISODE)
+    max_steps_per_episode: int = Field(50, ge=1, le=MAX_STEPS_PER_EPISODE, description=(
+        f"num_envs x max_steps_per_episode must be at most {MAX_ATHLETE_STEPS}"))
     learning_rate: float = Field(3e-4, gt=0, le=1, description="the actor's; the critic's is 3x")
     gamma: float = Field(0.99, gt=0, le=1)
     clip_ratio: float = Field(0.2, gt=0, lt=1)
-    training_data: list[Athlete] | None = Field(None, min_length=1, max_length=MAX_TRAINING_ATHLETES,
-                                                description="athletes to train on; fresh synthetic athletes when absent")
-    batch_size: int = Field(512, ge=1, le=65536, description="PPO minibatch size")
+    training_data: list[Athlete] | None = Field(
+        None, min_length=1, max_length=MAX_TRAINING_ATHLETES,
+        description="athletes to train on; fresh synthetic athletes when absent")
+    batch_size: int = Field(512, ge=1, le=MAX_BATCH_SIZE, description="PPO minibatch size")
     shuffle_data: bool = True
     early_stop_patience: int = Field(50, ge=1, le=100_000, description="evaluations without improvement")
-    save_path: str | None = Field(None, description="file name (.pt/.pth) inside the server's model directory; "
-                                                    "default agent-<job id>.pt")
-    num_envs: int = Field(64, ge=1, le=MAX_NUM_ENVS, description="athletes trained side by side")
+    save_path: text(MAX_SAVE_PATH_CHARS) | None = Field(None, examples=["runs/agent.pt"],
+                                                        json_schema_extra=dict(pattern=SAVE_PATH_PATTERN),
+                                                        description=(
+        f"a .pt/.pth file inside the server's model directory: names separated by '/', none starting with '.', "
+        f"each at most {MAX_NAME_BYTES} UTF-8 bytes, no symbolic links; default agent-<job id>.pt"))
+    num_envs: int = Field(64, ge=1, le=MAX_NUM_ENVS, description=(
+        f"athletes trained side by side; num_envs x max_steps_per_episode must be at most {MAX_ATHLETE_STEPS}"))
     time_budget_s: float | None = Field(None, gt=0, description="capped by the server's max_training_seconds")
     resume: bool = Field(True, description="continue from the served agent when one is loaded; false: a fresh agent")
 
+    @model_validator(mode="after")
+    def _bounded_round(self):
+        steps = self.num_envs * self.max_steps_per_episode
+        if steps > MAX_ATHLETE_STEPS:
+            raise ValueError(f"num_envs x max_steps_per_episode is {steps} athlete-steps per training round; the limit "
+                             f"is {MAX_ATHLETE_STEPS} (fitting the matrix heads holds "
+                             f"{BYTES_PER_ATHLETE_STEP / 1000:.1f} KB per athlete-step: "
+                             f"{steps * BYTES_PER_ATHLETE_STEP / 2**20:,.0f} MiB asked for)")
+        return self
+
+class PlanRequest(BaseModel):
+    "A `/plan` request: an athlete's qualities and targets and the CQ/QX matrices to rank the training actions with."
+    model_config = _STRICT
+    user_id: UserId
+    target_subjects: Targets
+    current_qualities: Qualities
+    cq_matrix: CQMatrix
+    qx_matrix: QXMatrix
+    top: int | None = Field(None, ge=1, le=NUM_ACTIONS, description="keep the first `top` actions (default all 44)")
+    lang: text(16) = Field("en", description="language of the names, e.g. en, zh")
+
+    @model_validator(mode="after")
+    def _valid_result(self):
+        self.to_result()
+        return self
+
+    def to_result(self) -> OptimizationResult:
+        "An `OptimizationResult` holding what `training_plan` reads (a `ValueError` naming a bad field)."
+        return OptimizationResult(self.user_id, check_targets(self.target_subjects),
+                                  check_unit_vector("current_qualities", self.current_qualities, NUM_QUALITIES),
+                                  torch.tensor(self.cq_matrix), torch.tensor(self.qx_matrix), {}, {}, [], [], {})
+
 # %% ../nbs/11_api.ipynb #1255594b
+PATH_MAX = 4096  # bytes of a whole path on Linux
+
+def check_save_name(name: str) -> PurePosixPath:
+    "`name` as a relative path if it can name a checkpoint in a model directory; else a `ValueError` saying why."
+    shown = clip(repr(name), MAX_ECHO_CHARS)
+    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name or ".." in name.split("/"):
+        raise ValueError(f"save_path must be a relative file name inside the model directory, without '..'; "
+                         f"got {shown}")
+    relative = PurePosixPath(name)
+    if relative.suffix not in (".pt", ".pth"): raise ValueError(f"save_path must end in .pt or .pth, got {shown}")
+    if not re.fullmatch(SAVE_PATH_PATTERN, name):
+        raise ValueError(f"save_path must be names separated by '/', none empty, starting with '.' or holding control "
+                         f"characters; got {shown}")
+    if long := [p for p in relative.parts if len(p.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES]:
+        raise ValueError(f"save_path: each name in it may have at most {MAX_NAME_BYTES} bytes (UTF-8); one has "
+                         f"{len(long[0].encode('utf-8', 'surrogatepass'))}")
+    return relative
+
 def resolve_save_path(model_dir: str | Path, name: str) -> Path:
-    "The file `name` inside `model_dir`, resolved; `ValueError` for absolute paths, `..`, other suffixes or escapes."
-    model_dir = Path(model_dir).resolve()
-    relative = Path(name)
-    if not name or relative.is_absolute() or ".." in relative.parts or "\\" in name:
-        raise ValueError(f"save_path must be a relative file name inside the model directory, without '..'; got {name!r}")
-    if relative.suffix not in (".pt", ".pth"): raise ValueError(f"save_path must end in .pt or .pth, got {name!r}")
-    path = (model_dir / relative).resolve()
-    if not path.is_relative_to(model_dir): raise ValueError(f"save_path {name!r} resolves outside the model directory")
+    "The file `name` inside `model_dir`; a `ValueError` for a name `check_save_name` refuses or a symbolic link on it."
+    relative, model_dir = check_save_name(name), Path(model_dir).resolve()
+    for i in range(1, len(relative.parts) + 1):
+        if model_dir.joinpath(*relative.parts[:i]).is_symlink():
+            raise ValueError(f"save_path {clip(repr(name))} goes through a symbolic link "
+                             f"({'/'.join(relative.parts[:i])}): links could lead outside the model directory")
+    path = model_dir.joinpath(*relative.parts)
+    if len(bytes(path)) >= PATH_MAX:
+        raise ValueError(f"save_path {clip(repr(name))} makes a path over {PATH_MAX} bytes")
     return path
 
-# %% ../nbs/11_api.ipynb #12c193ca
+# %% ../nbs/11_api.ipynb #7e5ecfbb
+def _open_folder(model_dir: Path, parts, create: bool) -> int:
+    "A descriptor of the folder `model_dir/parts...`, opened one level at a time without following links."
+    folder = os.open(model_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts:
+            if create:
+                try: os.mkdir(part, dir_fd=folder)
+                except FileExistsError: pass
+            try: inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            except OSError as e:
+                if e.errno not in (errno.ELOOP, errno.ENOTDIR): raise
+                raise ValueError(f"{part} in the model directory is no longer a folder (a symbolic link or a file): "
+                                 f"refused, the checkpoint would not stay inside the model directory") from None
+            os.close(folder)
+            folder = inner
+    except BaseException:
+        os.close(folder)
+        raise
+    return folder
+
+def save_checkpoint(agent: EnhancedPPOAgent, model_dir: str | Path, name: str) -> Path:
+    "Save `agent` as `model_dir/name`, atomically, following no symbolic link on the way (checked at write time)."
+    relative, model_dir = check_save_name(name), Path(model_dir).resolve()
+    model_dir.mkdir(parents=True, exist_ok=True)
+    folder = _open_folder(model_dir, relative.parts[:-1], create=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=model_dir, prefix=".saving-") as tmp:
+            written = agent.save_model(Path(tmp) / "agent.pt")
+            os.replace(written, relative.name, dst_dir_fd=folder)  # rename(2) replaces a link, never follows it
+    finally: os.close(folder)
+    return model_dir.joinpath(*relative.parts)
+
+def remove_checkpoint(model_dir: str | Path, name: str) -> bool:
+    "Delete the file `model_dir/name` without following symbolic links; whether there was one to delete."
+    relative, model_dir = check_save_name(name), Path(model_dir).resolve()
+    try: folder = _open_folder(model_dir, relative.parts[:-1], create=False)
+    except (OSError, ValueError): return False
+    try: os.unlink(relative.name, dir_fd=folder)
+    except FileNotFoundError: return False
+    finally: os.close(folder)
+    return True
+
+# %% ../nbs/11_api.ipynb #85fe2897
 class Busy(Exception):
     "The server is at capacity for this kind of work; try again later."
 
@@ -113,6 +301,7 @@ class _Pending:
     agent: EnhancedPPOAgent
     state: State
     steps: int
+    priors: dict
     future: asyncio.Future
 
 class OptimizationBatcher:
@@ -136,21 +325,32 @@ class OptimizationBatcher:
     @property
     def pending(self) -> int: return self._queue.qsize() if self._queue else 0
 
-    async def submit(self, agent: EnhancedPPOAgent, state: State, steps: int):
-        "Optimise `state`'s matrices with `agent` for `steps` steps; returns its `OptimizationResult`."
+    async def submit(self, agent: EnhancedPPOAgent, state: State, steps: int, priors: dict | None = None):
+        "Optimise `state`'s matrices with `agent` for `steps` steps from `priors`; returns its `OptimizationResult`."
         if self._queue is None: raise RuntimeError("the batcher is not started (the app's lifespan starts it)")
-        if self.pending >= self.max_pending: raise Busy(f"{self.pending} optimisation requests already waiting (max_pending={self.max_pending})")
+        if self.pending >= self.max_pending:
+            raise Busy(f"{self.pending} optimisation requests already waiting (max_pending={self.max_pending})")
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(agent, state, steps, future))
+        self._queue.put_nowait(_Pending(agent, state, steps, priors or {}, future))
         return await future
 
-# %% ../nbs/11_api.ipynb #85fe2897
+# %% ../nbs/11_api.ipynb #43d4a5ae
 def _groups(batch: list[_Pending]) -> list[list[_Pending]]:
     "Requests grouped by (agent, steps), in order of arrival; cancelled ones left out."
     groups = {}
     for p in batch:
         if not p.future.done(): groups.setdefault((id(p.agent), p.steps), []).append(p)
     return list(groups.values())
+
+def _slot_priors(group: list[_Pending]) -> dict[str, torch.Tensor]:
+    "One prior per slot for the priors some requests of `group` gave (the uniform matrix for the others)."
+    out = {}
+    for name, kind in (("cq_prior", "CQ"), ("qx_prior", "QX")):
+        if any(name in p.priors for p in group):
+            rows, cols = MATRIX_SHAPES[kind]
+            uniform = torch.full((rows, cols), 1 / cols)
+            out[name] = torch.stack([p.priors.get(name, uniform) for p in group])
+    return out
 
 @patch
 async def _run(self: OptimizationBatcher):
@@ -162,10 +362,15 @@ async def _run(self: OptimizationBatcher):
 @patch
 async def _run_group(self: OptimizationBatcher, group: list[_Pending]):
     self.requests, self.batches = self.requests + len(group), self.batches + 1
-    try: results = await asyncio.to_thread(optimize_weights, group[0].agent, [p.state for p in group], steps=group[0].steps)
+    agent, steps, priors, start = group[0].agent, group[0].steps, _slot_priors(group), time.perf_counter()
+    try: results = await asyncio.to_thread(optimize_weights, agent, [p.state for p in group], steps=steps, **priors)
     except Exception as e:
-        _logger.exception("optimisation batch of %d failed", len(group))
+        _logger.error("optimisation batch of %d failed: %s", len(group), type(e).__name__)
         results = [e] * len(group)
+    seconds = time.perf_counter() - start
+    _logger.info("optimised a batch of %d (%d steps) in %.3f s", len(group), steps, seconds,
+                 extra=dict(event="optimize_batch", requests=len(group), steps=steps, priors=sorted(priors),
+                            device=str(agent.device), duration_s=round(seconds, 4)))
     for p, r in zip(group, results):
         if p.future.done(): continue  # the client went away
         if isinstance(r, Exception): p.future.set_exception(r)
@@ -178,23 +383,30 @@ def _finite(x) -> float | None:
     "`x` as a float, or None when it is missing or not finite (JSON has no NaN)."
     return float(x) if x is not None and math.isfinite(x) else None
 
+JOB_STATUSES = ("queued", "running", "succeeded", "failed")
+
 @dataclass
 class TrainingJob:
-    "One `/train` request: its settings, where its model goes, its status, progress and result."
+    "One `/train` request: its request while it runs, where its model goes, its status, progress and result."
     job_id: str
-    request: TrainRequest
-    model_path: Path
+    request: TrainRequest | None  # while the job is queued or running; dropped when it ends
+    model_path: Path              # where the checkpoint goes, on the server
+    model_name: str               # the same, relative to the model directory: what clients see
     time_budget_s: float
-    status: str = "queued"  # queued, running, succeeded, failed
+    episodes_requested: int = 0
+    status: str = "queued"        # one of JOB_STATUSES
     created_at: str = field(default_factory=_now)
     started_at: str | None = None
     finished_at: str | None = None
     agent: EnhancedPPOAgent | None = None  # while running
-    start_episodes: int = 0  # the agent's episode counter when the job started
-    episodes_done: int = 0   # set when the job ends
-    latest: dict | None = None  # the latest evaluation, from train_optimized's callback
+    start_episodes: int = 0       # the agent's episode counter when the job started
+    episodes_done: int = 0        # set when the job ends
+    latest: dict | None = None    # the latest evaluation
     result: dict | None = None
     error: str | None = None
+
+    def __post_init__(self):
+        if self.request is not None: self.episodes_requested = self.request.episodes
 
     @property
     def active(self) -> bool: return self.status in ("queued", "running")
@@ -205,138 +417,329 @@ class TrainingJob:
         agent = self.agent
         return agent.episodes_done - self.start_episodes if agent is not None else self.episodes_done
 
+    def release(self):
+        "Keep only what the report needs: the request (with its athletes) and the agent go."
+        self.episodes_done, self.request, self.agent = self.episodes, None, None
+        if self.latest is not None: self.latest = {k: self.latest.get(k) for k in ("score", "greedy_score", "wall_s")}
+
     def report(self) -> dict:
         "What `GET /train/{job_id}` answers."
         latest = self.latest or {}
-        progress = dict(episodes_done=self.episodes, episodes_requested=self.request.episodes,
-                        latest_score=_finite(latest.get("score")), latest_greedy_score=_finite(latest.get("greedy_score")),
-                        elapsed_s=_finite(latest.get("wall_s")))
+        progress = dict(episodes_done=self.episodes, episodes_requested=self.episodes_requested,
+                        latest_score=_finite(latest.get("score")), elapsed_s=_finite(latest.get("wall_s")),
+                        latest_greedy_score=_finite(latest.get("greedy_score")))
         return dict(job_id=self.job_id, status=self.status, created_at=self.created_at, started_at=self.started_at,
                     finished_at=self.finished_at, time_budget_s=self.time_budget_s, progress=progress,
                     result=self.result, error=self.error)
 
 # %% ../nbs/11_api.ipynb #8dc1b3b4
+PROBE_REPEATS = 5         # forward passes and environment steps timed (after one untimed) to estimate a job's costs
+DEADLINE_SLACK_S = 2.0    # how far past its budget a job may be estimated to end and still start
+EVAL_EVERY_ROUNDS = 5     # a job's scheduled evaluations
+
+def _median_seconds(fn, repeat: int = PROBE_REPEATS) -> float:
+    "The median time of `repeat` calls of `fn`, after one untimed call (the first allocates and warms up)."
+    fn(); times = []
+    for _ in range(repeat):
+        start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+@dataclass
+class JobCosts:
+    "The seconds a training job's parts take on this server, estimated from a forward pass and an environment step."
+    forward_s: float   # a forward pass of the network on EVAL_ATHLETES athletes
+    env_step_s: float  # a greedy step of EVAL_ATHLETES athletes in the environment
+
+    def start_s(self, max_steps: int) -> float:
+        "The start-up evaluation: an episode each of the no-op, random and greedy baselines."
+        return 3 * max_steps * self.env_step_s
+
+    def evaluation_s(self, max_steps: int) -> float:
+        "One evaluation of the served policy: a sampled and a greedy episode."
+        return 2 * max_steps * (self.forward_s + self.env_step_s)
+
+    def update_s(self, num_envs: int, rollout_steps: int, update_epochs: int) -> float:
+        "One update: the rollout's forward passes, then each epoch's forward and backward passes (3 forward passes)."
+        return self.forward_s / EVAL_ATHLETES * rollout_steps * num_envs * (1 + 3 * update_epochs)
+
+    def head_fit_s(self, num_envs: int, max_steps: int) -> float:
+        "Fitting the matrix heads to a complete round: about 3 forward passes per athlete-step."
+        return self.forward_s / EVAL_ATHLETES * 3 * num_envs * max_steps
+
+def measure_costs(agent: EnhancedPPOAgent, env: TrainingEnvironment) -> JobCosts:
+    "Time a forward pass of `agent`'s served network and a greedy step of `env`, on EVAL_ATHLETES athletes."
+    probe = env.spawn(EVAL_ATHLETES, max_steps=PROBE_REPEATS + 2)
+    obs = probe.reset(env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed))
+    policy = agent.policy()
+    forward = _median_seconds(lambda: policy(probe, obs))
+    step = _median_seconds(lambda: probe.step(greedy_policy(probe, obs)))
+    return JobCosts(forward, step)
+
+class JobDeadline(Callback):
+    "Stop training while the next update, the end of its round and the final evaluation still fit in `budget_s`."
+    order = 11  # after Evaluation (10): its start-up evaluation is done in before_fit, its scoring in after_round
+    def __init__(self, budget_s: float, costs: JobCosts, evaluation: Evaluation):
+        self.budget_s, self.costs, self.evaluation = budget_s, costs, evaluation
+
+    def before_fit(self, run):
+        self.mark, self.head_fit_s, self.evaluations = run.elapsed, None, 0
+
+    def after_update(self, run, rollout, stats):
+        now, env, cfg = run.elapsed, run.env, run.agent.ppo_config
+        update_s, self.mark, self.evaluations = now - self.mark, now, len(run.history["curve"])
+        evaluation_s = self.costs.evaluation_s(env.max_steps)
+        head_fit_s = self.head_fit_s or self.costs.head_fit_s(env.num_envs, env.max_steps)
+        round_ends = env.t >= env.max_steps
+        scheduled = round_ends and (run.rounds + 1) % self.evaluation.every == 0
+        next_ends = (0 if round_ends else env.t) + cfg.rollout_steps >= env.max_steps
+        another = ((head_fit_s + scheduled * evaluation_s) * round_ends + update_s + head_fit_s * next_ends
+                   + evaluation_s)  # one more update, then stop: what would still run
+        if now + another > self.budget_s: run.stop(f"stopped at the time budget of {self.budget_s:g} s")
+
+    def after_round(self, run):
+        complete, evaluated = run.env.t >= run.env.max_steps, len(run.history["curve"]) > self.evaluations
+        if complete and not evaluated: self.head_fit_s = run.elapsed - self.mark  # measured: better than estimated
+        self.mark = run.elapsed
+
+def _check_budget(job: TrainingJob, costs: JobCosts, cfg) -> None:
+    "A `ValueError` if the least `job` can do (start-up evaluation, one update, final evaluation) overruns its budget."
+    r = job.request
+    evaluations = costs.start_s(r.max_steps_per_episode) + costs.evaluation_s(r.max_steps_per_episode)
+    update = costs.update_s(r.num_envs, cfg.rollout_steps, cfg.update_epochs)
+    if evaluations + update > job.time_budget_s + DEADLINE_SLACK_S:
+        raise ValueError(
+            f"this job cannot end within its time budget of {job.time_budget_s:g} s: on this server it needs about "
+            f"{evaluations + update:.0f} s at least ({evaluations:.0f} s to evaluate {r.max_steps_per_episode}-step "
+            f"episodes at the start and the end, {update:.0f} s for one update of {r.num_envs} athletes); raise "
+            f"time_budget_s, or lower max_steps_per_episode or num_envs")
+
+# %% ../nbs/11_api.ipynb #facfa281
 class Served(NamedTuple):
     "The served agent and the checkpoint it was loaded from or saved to."
     agent: EnhancedPPOAgent
     path: Path
 
+_DEFAULT_CHECKPOINT = re.compile(r"agent-[0-9a-f]{12}\.pt")  # the name a job without save_path writes
+
 class ModelService:
-    "The served agent (replaced atomically), the optimisation batcher and the training jobs."
+    "The served agent (replaced atomically), the optimisation batcher, the training jobs and their checkpoints."
     def __init__(self, model_dir: str | Path = "models", device=None, net_config: NetConfig | None = None,
                  max_concurrent_training: int = 1, max_training_seconds: float = 3600.0, max_batch_size: int = 64,
-                 max_pending: int = 256):
-        if max_concurrent_training < 1: raise ValueError(f"max_concurrent_training must be at least 1, got {max_concurrent_training}")
-        if not max_training_seconds > 0: raise ValueError(f"max_training_seconds must be positive, got {max_training_seconds}")
-        self.model_dir, self.net_config = Path(model_dir), net_config
+                 max_pending: int = 256, keep_checkpoints: int | None = KEEP_CHECKPOINTS):
+        if max_concurrent_training < 1:
+            raise ValueError(f"max_concurrent_training must be at least 1, got {max_concurrent_training}")
+        if not max_training_seconds > 0:
+            raise ValueError(f"max_training_seconds must be positive, got {max_training_seconds}")
+        if keep_checkpoints is not None and keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints must be at least 1 (or None: keep all), got {keep_checkpoints}")
+        self.model_dir, self.net_config = Path(model_dir).resolve(), net_config
         self.device = default_device(device)
         self.max_concurrent_training, self.max_training_seconds = max_concurrent_training, max_training_seconds
         self.batcher = OptimizationBatcher(max_batch_size, max_pending)
         self.served: Served | None = None
         self.jobs: dict[str, TrainingJob] = {}
+        self.keep_checkpoints, self.checkpoints = keep_checkpoints, self._earlier_checkpoints()
+        self._queue, self._workers, self._lock = SimpleQueue(), [], threading.Lock()
+
+    def _earlier_checkpoints(self) -> list[str]:
+        "Default-named checkpoints already in the model directory (from earlier runs), oldest first."
+        found = [p for p in self.model_dir.glob("agent-*.pt")
+                 if _DEFAULT_CHECKPOINT.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
+        return [p.name for p in sorted(found, key=lambda p: p.stat().st_mtime)]
 
     def load(self, path: str | Path):
-        "Serve the agent in the checkpoint at `path`."
-        self.served = Served(EnhancedPPOAgent.from_checkpoint(path, self.device), Path(path))
-        _logger.info("serving %s", path)
+        "Serve the agent in the checkpoint at `path` (a one-line `ValueError` if it is not a sound checkpoint)."
+        self.served = Served(load_agent(path, self.device), Path(path).resolve())
+        _logger.info("serving %s", self.public_name(path), extra=dict(event="model_loaded"))
 
-    async def optimize(self, state: State, steps: int):
+    def public_name(self, path: str | Path) -> str:
+        "`path` as clients see it: relative to the model directory, or its file name if it lies elsewhere."
+        path = Path(path).resolve()
+        return path.relative_to(self.model_dir).as_posix() if path.is_relative_to(self.model_dir) else path.name
+
+    def public_text(self, text) -> str:
+        "`text` (an error message) without the server's absolute paths to the model directory or served model, clipped."
+        text, served = str(text), self.served
+        for folder in [self.model_dir, *([served.path.parent] if served else [])]:
+            text = text.replace(f"{folder}{os.sep}", "").replace(str(folder), ".")
+        return clip(text, 2 * MAX_ECHO_CHARS)
+
+    async def optimize(self, state: State, steps: int, priors: dict | None = None):
         "Optimise one athlete's matrices with the served agent (batched with concurrent requests)."
         served = self.served
         if served is None: raise LookupError("no model is loaded")
-        return await self.batcher.submit(served.agent, state, steps)
+        return await self.batcher.submit(served.agent, state, steps, priors)
 
-# %% ../nbs/11_api.ipynb #a61b33af
+# %% ../nbs/11_api.ipynb #c79e581b
 @patch
 def start_training(self: ModelService, request: TrainRequest) -> TrainingJob:
-    "Register a job for `request` and start it in a thread; `Busy` when `max_concurrent_training` jobs are active."
+    "Register a job for `request` and queue it for a worker; `Busy` when `max_concurrent_training` jobs are active."
+    job_id = uuid.uuid4().hex[:12]
+    name = request.save_path or f"agent-{job_id}.pt"
+    path = resolve_save_path(self.model_dir, name)  # a bad name is refused (422) whether or not a job runs
     active = [j.job_id for j in self.jobs.values() if j.active]
     if len(active) >= self.max_concurrent_training:
-        raise Busy(f"training job {', '.join(active)} is still running; at most {self.max_concurrent_training} at a time "
-                   "(poll GET /train/{job_id} until it has finished)")
-    job_id = uuid.uuid4().hex[:12]
-    path = resolve_save_path(self.model_dir, request.save_path or f"agent-{job_id}.pt")
+        raise Busy(f"training job {', '.join(active)} is still running; at most {self.max_concurrent_training} at a "
+                   "time (poll GET /train/{job_id} until it has finished)")
     budget = min(request.time_budget_s or self.max_training_seconds, self.max_training_seconds)
-    job = self.jobs[job_id] = TrainingJob(job_id, request, path, budget)
+    job = self.jobs[job_id] = TrainingJob(job_id, request, path, name, budget)
     self._forget_old_jobs()
-    threading.Thread(target=self._train, args=(job,), name=f"train-{job_id}", daemon=True).start()
+    if len(self._workers) < self.max_concurrent_training:  # reused threads: one per job that may run at once
+        worker = threading.Thread(target=self._work, name=f"training-{len(self._workers)}", daemon=True)
+        worker.start(); self._workers.append(worker)
+    self._queue.put(job)
     return job
+
+@patch
+def _work(self: ModelService):
+    while True: self._train(self._queue.get())
 
 @patch
 def _forget_old_jobs(self: ModelService):
     finished = [j for j in self.jobs if not self.jobs[j].active]
     for job_id in finished[:max(0, len(self.jobs) - MAX_JOBS_KEPT)]: del self.jobs[job_id]
 
-# %% ../nbs/11_api.ipynb #facfa281
+@patch
+def _keep(self: ModelService, name: str):
+    "Record that a job wrote `name`; delete the oldest job checkpoints beyond `keep_checkpoints` but the served one."
+    with self._lock:
+        if name in self.checkpoints: self.checkpoints.remove(name)
+        self.checkpoints.append(name)
+        served = self.public_name(self.served.path) if self.served else None
+        while self.keep_checkpoints is not None and len(self.checkpoints) > self.keep_checkpoints:
+            old = next((n for n in self.checkpoints if n != served), None)
+            if old is None: break
+            self.checkpoints.remove(old)
+            if remove_checkpoint(self.model_dir, old):
+                _logger.info("removed old checkpoint %s", old, extra=dict(event="checkpoint_removed"))
+
+# %% ../nbs/11_api.ipynb #7b89ff92
 @patch
 def _new_agent(self: ModelService, resume: bool) -> EnhancedPPOAgent:
     "A copy of the served agent (read from its checkpoint), or a fresh agent."
     served = self.served
-    if resume and served is not None: return EnhancedPPOAgent.from_checkpoint(served.path, self.device)
+    if resume and served is not None: return load_agent(served.path, self.device)
     return EnhancedPPOAgent(config=self.net_config, device=self.device)
 
 def _fit(job: TrainingJob, agent: EnhancedPPOAgent) -> dict:
-    "Train `agent` as `job` asks; returns `train_optimized`'s result."
+    "Train `agent` as `job` asks, within its time budget; returns `learn`'s record."
     r = job.request
     env = TrainingEnvironment(num_envs=r.num_envs, max_steps=r.max_steps_per_episode, device=agent.device)
-    data = [a.to_state() for a in r.training_data] if r.training_data else None
-    return agent.train_optimized(
-        env, training_data=data, episodes=r.episodes, learning_rate_actor=r.learning_rate,
-        learning_rate_critic=3 * r.learning_rate, gamma=r.gamma, clip_ratio=r.clip_ratio, batch_size=r.batch_size,
-        shuffle_data=r.shuffle_data, early_stop_patience=r.early_stop_patience, time_budget_s=job.time_budget_s,
-        progress=False, callback=lambda evaluation: setattr(job, "latest", evaluation))
+    settings = dict(lr_actor=r.learning_rate, lr_critic=3 * r.learning_rate, gamma=r.gamma, clip_ratio=r.clip_ratio,
+                    batch_size=r.batch_size)
+    with agent.overridden(**settings):
+        costs = measure_costs(agent, env)
+        _check_budget(job, costs, agent.ppo_config)
+        data = [a.to_state() for a in r.training_data] if r.training_data else None
+        evaluation = Evaluation(every=EVAL_EVERY_ROUNDS, patience=r.early_stop_patience,
+                                on_evaluation=lambda point: setattr(job, "latest", point))
+        return agent.learn(env, data, r.episodes, shuffle=r.shuffle_data, time_budget_s=job.time_budget_s,
+                           evaluation=evaluation, progress=False,
+                           callbacks=[JobDeadline(job.time_budget_s, costs, evaluation)])
 
 def _job_result(job: TrainingJob, result: dict | None) -> dict:
-    "The design's result fields for a finished job, from `train_optimized`'s `result` (None when the job failed)."
+    "The original API's result fields for a finished job, from training's record (None when the job failed)."
     if result is None:
         return dict(success=False, model_path=None, episodes_completed=job.episodes, average_reward=None,
                     training_time_seconds=None, best_score=None, message=f"training failed: {job.error}")
     n = result["episodes_completed"]
     why = ("stopped early: no improvement" if result["stopped_early"] else
-           f"stopped at the time budget of {job.time_budget_s:g} s" if n < job.request.episodes else "done")
-    return dict(success=True, model_path=str(job.model_path), episodes_completed=n, average_reward=_finite(result["average_reward"]),
+           f"stopped at the time budget of {job.time_budget_s:g} s" if n < job.episodes_requested else "done")
+    return dict(success=True, model_path=job.model_name, episodes_completed=n,
+                average_reward=_finite(result["average_reward"]),
                 training_time_seconds=result["training_time_seconds"], best_score=_finite(result["best_score"]),
-                message=f"{why}; trained {n} episodes, best normalised score {result['best_score']:.3f}; now serving {job.model_path.name}")
+                message=f"{why}; trained {n} episodes, best normalised score {result['best_score']:.3f}; "
+                        f"now serving {job.model_name}")
 
-# %% ../nbs/11_api.ipynb #c79e581b
+# %% ../nbs/11_api.ipynb #2db6feb7
 @patch
 def _train(self: ModelService, job: TrainingJob):
-    "The job's thread: build, train, save, serve; any exception fails the job and leaves the served agent as it was."
-    job.status, job.started_at = "running", _now()
+    "A job on its worker: build, train, save, serve; an exception fails the job, the served agent stays as it was."
+    job.status, job.started_at, start = "running", _now(), time.perf_counter()
+    r = job.request
+    _logger.info("training job %s started", job.job_id, extra=dict(
+        event="training_job", job_id=job.job_id, status="running", num_envs=r.num_envs,
+        max_steps=r.max_steps_per_episode, episodes_requested=r.episodes, time_budget_s=job.time_budget_s))
     try:
-        agent = self._new_agent(job.request.resume)
+        agent = self._new_agent(r.resume)
         job.start_episodes, job.agent = agent.episodes_done, agent
         result = _fit(job, agent)
-        agent.save_model(job.model_path)
+        save_checkpoint(agent, self.model_dir, job.model_name)
         self.served = Served(agent, job.model_path)
+        self._keep(job.model_name)
         status = "succeeded"
     except Exception as e:
-        job.error, result, status = f"{type(e).__name__}: {e}", None, "failed"
-        _logger.error("training job %s failed: %s", job.job_id, job.error)
+        job.error, result, status = self.public_text(f"{type(e).__name__}: {e}"), None, "failed"
     job.result, job.finished_at = _job_result(job, result), _now()
-    job.episodes_done, job.agent = job.episodes, None  # let the agent go: a finished job keeps only its numbers
+    job.release()  # a finished job keeps only its numbers
+    seconds = time.perf_counter() - start
+    _logger.log(logging.INFO if status == "succeeded" else logging.ERROR, "training job %s %s in %.1f s",
+                job.job_id, status, seconds, extra=dict(event="training_job", job_id=job.job_id, status=status,
+                                                        episodes=job.episodes_done, duration_s=round(seconds, 3),
+                                                        error=job.error))
     job.status = status  # last: whoever sees the final status sees the rest of the job's record too
 
-# %% ../nbs/11_api.ipynb #ebad896d
-def _body_error(headers: dict, max_bytes: int) -> tuple[int, str] | None:
-    "The status and message for a request body that is too large or of undeclared size, or None."
-    length = headers.get(b"content-length")
-    if length is None: return 411, f"a request body needs a Content-Length header (at most {max_bytes} bytes)"
-    if not length.isdigit(): return 400, "Content-Length must be a non-negative integer"
-    if int(length) > max_bytes: return 413, f"request body is {int(length)} bytes; the limit is {max_bytes} bytes"
+# %% ../nbs/11_api.ipynb #6f499a91
+BODY_METHODS = ("POST", "PUT", "PATCH")
+
+def _body_error(method: str, headers: list, max_bytes: int) -> tuple[int, str] | None:
+    "The status and message for a request whose body headers are contradictory, missing or too large, or None."
+    lengths = [v for k, v in headers if k.lower() == b"content-length"]
+    chunked = any(k.lower() == b"transfer-encoding" for k, _ in headers)
+    if chunked and lengths: return 400, "a request must not carry both Content-Length and Transfer-Encoding"
+    if len(lengths) > 1: return 400, "a request must carry at most one Content-Length"
+    if not lengths:
+        needed = chunked or method in BODY_METHODS
+        return (411, f"a request body needs a Content-Length header (at most {max_bytes} bytes)") if needed else None
+    if not lengths[0].isdigit(): return 400, "Content-Length must be a non-negative integer"
+    if int(lengths[0]) > max_bytes:
+        return 413, f"request body is {int(lengths[0])} bytes; the limit is {max_bytes} bytes"
     return None
 
 class BodySizeLimit:
-    "ASGI middleware refusing POST/PUT/PATCH bodies above `max_bytes` (413) or without a Content-Length (411)."
+    "ASGI middleware: bodies of every route are at most `max_bytes`, counted as they arrive (400/411/413 otherwise)."
     def __init__(self, app, max_bytes: int = MAX_BODY_BYTES): self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
-            error = _body_error(dict(scope["headers"]), self.max_bytes)
-            if error: return await JSONResponse({"detail": error[1]}, status_code=error[0])(scope, receive, send)
-        await self.app(scope, receive, send)
+        if scope["type"] != "http": return await self.app(scope, receive, send)
+        error = _body_error(scope["method"], scope["headers"], self.max_bytes)
+        if error: return await JSONResponse({"detail": error[1]}, status_code=error[0])(scope, receive, send)
+        if not any(k.lower() == b"content-length" for k, _ in scope["headers"]):
+            return await self.app(scope, receive, send)  # no body
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect": return  # the client went away
+            chunks.append(message.get("body", b"")); size += len(chunks[-1])
+            if size > self.max_bytes:
+                detail = f"request body is more than {self.max_bytes} bytes (the limit), whatever it declared"
+                return await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+            more = message.get("more_body", False)
+        replay = [dict(type="http.request", body=b"".join(chunks), more_body=False)]
+        async def receive_body(): return replay.pop() if replay else await receive()
+        await self.app(scope, receive_body, send)
 
-# %% ../nbs/11_api.ipynb #6f499a91
+# %% ../nbs/11_api.ipynb #26d347ae
+MAX_ERRORS_SHOWN = 20
+
+class RequestLog:
+    "ASGI middleware logging every HTTP request's method, path, status and duration (never its body or query)."
+    def __init__(self, app): self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http": return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), 500  # 500 unless a response starts
+        async def send_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start": status = message["status"]
+            await send(message)
+        try: await self.app(scope, receive, send_status)
+        finally:
+            ms = 1000 * (time.perf_counter() - start)
+            path = clip(scope.get("path", ""), 100)
+            _logger.info("%s %s %d %.1f ms", scope["method"], path, status, ms, extra=dict(
+                event="request", method=scope["method"], path=path, status=status, duration_ms=round(ms, 2)))
+
 router = APIRouter()
 
 def get_service(request: Request) -> ModelService:
@@ -344,53 +747,97 @@ def get_service(request: Request) -> ModelService:
     return request.app.state.service
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [dict(loc=list(e["loc"]), msg=e["msg"], type=e["type"]) for e in exc.errors()]
-    return JSONResponse({"detail": errors}, status_code=422)
+    loc = lambda parts: [p if isinstance(p, int) else clip(p, MAX_ECHO_CHARS // 2) for p in parts]
+    errors = exc.errors()
+    shown = [dict(loc=loc(e["loc"]), msg=clip(e["msg"], 2 * MAX_ECHO_CHARS), type=e["type"])
+             for e in errors[:MAX_ERRORS_SHOWN]]
+    if len(errors) > MAX_ERRORS_SHOWN:
+        shown.append(dict(loc=[], msg=f"... and {len(errors) - MAX_ERRORS_SHOWN} more errors", type="truncated"))
+    return JSONResponse({"detail": shown}, status_code=422)
 
 def create_app(model_path: str | Path | None = None, model_dir: str | Path = "models", device=None,
-               net_config: NetConfig | None = None, max_concurrent_training: int = 1, max_training_seconds: float = 3600.0,
-               max_batch_size: int = 64, max_pending: int = 256, max_body_bytes: int = MAX_BODY_BYTES,
-               catalog: Catalog = DEFAULT_CATALOG) -> FastAPI:
+               net_config: NetConfig | None = None, max_concurrent_training: int = 1,
+               max_training_seconds: float = 3600.0, max_batch_size: int = 64, max_pending: int = 256,
+               max_body_bytes: int = MAX_BODY_BYTES, catalog: Catalog = DEFAULT_CATALOG,
+               allowed_hosts=DEFAULT_ALLOWED_HOSTS, keep_checkpoints: int | None = KEEP_CHECKPOINTS) -> FastAPI:
     "The REST service. `model_path`: checkpoint served at start-up (when it exists); `model_dir`: where `/train` saves."
-    service = ModelService(model_dir, device, net_config, max_concurrent_training, max_training_seconds, max_batch_size, max_pending)
+    service = ModelService(model_dir, device, net_config, max_concurrent_training, max_training_seconds,
+                           max_batch_size, max_pending, keep_checkpoints)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if model_path is not None and Path(model_path).is_file(): service.load(model_path)
-        elif model_path is not None: _logger.warning("model file %s not found: serving without a model", model_path)
+        if model_path is not None and service.served is None:
+            if Path(model_path).is_file(): service.load(model_path)
+            else: _logger.warning("model file %s not found: serving without a model", model_path)
         service.batcher.start()
         yield
         await service.batcher.stop()
 
     app = FastAPI(title="fitness_ppo", version=fitness_ppo.__version__, lifespan=lifespan,
-                  description="Personalise CQ/QX training weight matrices with a PPO agent.")
+                  description="Personalise CQ/QX training weight matrices with a PPO agent. No authentication: "
+                              "serve on 127.0.0.1 or behind a proxy that authenticates.")
     app.state.service, app.state.catalog = service, catalog
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts), www_redirect=False)
+    app.add_middleware(RequestLog)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(router)
     return app
 
-# %% ../nbs/11_api.ipynb #446ba8f9
+# %% ../nbs/11_api.ipynb #eeb43e8c
+class Optimizations(BaseModel):
+    "Optimisation requests served and the batches they ran in."
+    requests: int
+    batches: int
+
+class CudaMemory(BaseModel):
+    "GPU memory, in bytes, on the service's CUDA device."
+    device: str
+    allocated_bytes: int
+    reserved_bytes: int
+    peak_allocated_bytes: int
+    total_bytes: int
+
+class Memory(BaseModel):
+    "The process's memory, in bytes (None where the platform does not say)."
+    rss_bytes: int | None
+    peak_rss_bytes: int | None
+    cuda: CudaMemory | None
+
+class Health(BaseModel):
+    "What `/health` answers."
+    status: Literal["ok"]
+    version: str
+    model_loaded: bool
+    model_path: str | None = Field(description="relative to the model directory (a model elsewhere: its file name)")
+    device: str
+    training_jobs: list[str] = Field(description="ids of the jobs queued or running")
+    pending_optimizations: int
+    optimizations: Optimizations
+    memory: Memory
+
 @router.get("/health")
-async def health(service: ModelService = Depends(get_service)) -> dict:
-    "Whether a model is loaded, on which device, the package version, the active training job and the batcher's counters."
+async def health(service: ModelService = Depends(get_service)) -> Health:
+    "Whether a model is loaded, the device, the package version, active jobs, the batcher's counters, memory."
     served = service.served
     active = [j.job_id for j in service.jobs.values() if j.active]
-    return dict(status="ok", version=fitness_ppo.__version__, model_loaded=served is not None,
-                model_path=str(served.path) if served else None, device=str(service.device), training_jobs=active,
-                pending_optimizations=service.batcher.pending,
-                optimizations=dict(requests=service.batcher.requests, batches=service.batcher.batches))
+    return Health(status="ok", version=fitness_ppo.__version__, model_loaded=served is not None,
+                  model_path=service.public_name(served.path) if served else None, device=str(service.device),
+                  training_jobs=active, pending_optimizations=service.batcher.pending,
+                  optimizations=dict(requests=service.batcher.requests, batches=service.batcher.batches),
+                  memory=memory_report(service.device))
 
 @router.get("/catalog")
-async def catalog(request: Request, lang: str = Query("en", max_length=16, description="language of the names, e.g. en, zh")) -> dict:
-    "Every quality, subject and action code with its display name (placeholders where the design names none)."
+async def catalog(request: Request, lang: Annotated[str, Query(max_length=16, description=(
+        "language of the names, e.g. en, zh"))] = "en") -> dict:
+    "Every quality, subject and action code with its display name (a labelled placeholder where none is known)."
     cat: Catalog = request.app.state.catalog
     return {kind: [dict(code=c, name=n) for c, n in zip(codes, cat.labels(kind, lang))]
             for kind, codes in (("qualities", QUALITIES), ("subjects", SUBJECTS), ("actions", ACTIONS))}
 
-# %% ../nbs/11_api.ipynb #2cc4a51a
+# %% ../nbs/11_api.ipynb #8433c0d4
 class OptimizeResponse(BaseModel):
-    "The design's `/optimize` response, plus the steps taken and the target scores before the optimisation."
+    "The `/optimize` response: the original fields, plus the steps taken and the target scores before optimising."
     user_id: str
     optimization_timestamp: str
     optimization_steps: int
@@ -400,22 +847,54 @@ class OptimizeResponse(BaseModel):
     target_achievement_scores: dict[str, float] = Field(description="predicted score of each target subject, after")
     target_achievement_before: dict[str, float] = Field(description="predicted score of each target subject, before")
 
+NO_MODEL = "no model is loaded: start the server with a model file, or train one with POST /train"
+
 @router.post("/optimize", responses={503: {"description": "no model loaded, or too many requests waiting"}})
 async def optimize(request: OptimizeRequest, service: ModelService = Depends(get_service)) -> OptimizeResponse:
-    "Personalise the CQ and QX matrices for one athlete with the served agent."
-    try: result = await service.optimize(request.to_state(), request.optimization_steps)
-    except LookupError: raise HTTPException(503, "no model is loaded: start the server with a model file, or train one with POST /train")
+    "Personalise the CQ and QX matrices for one athlete with the served agent, from the priors given (or uniform)."
+    try: result = await service.optimize(request.to_state(), request.optimization_steps, request.priors())
+    except LookupError: raise HTTPException(503, NO_MODEL)
     except Busy as e: raise HTTPException(503, f"busy: {e}; retry later", headers={"Retry-After": "1"})
-    return OptimizeResponse(user_id=result.user_id, optimization_timestamp=_now(), optimization_steps=request.optimization_steps,
-                            cq_matrix=result.cq_matrix.tolist(), qx_matrix=result.qx_matrix.tolist(),
-                            performance_metrics=request.performance_metrics, target_achievement_scores=result.target_achievement_after,
+    return OptimizeResponse(user_id=result.user_id, optimization_timestamp=_now(),
+                            optimization_steps=request.optimization_steps, cq_matrix=result.cq_matrix.tolist(),
+                            qx_matrix=result.qx_matrix.tolist(), performance_metrics=request.metrics(),
+                            target_achievement_scores=result.target_achievement_after,
                             target_achievement_before=result.target_achievement_before)
 
-# %% ../nbs/11_api.ipynb #5bceb22b
+# %% ../nbs/11_api.ipynb #4aa6f0aa
+class Driver(BaseModel):
+    "A quality or subject behind an action's priority, with its share of it."
+    code: str
+    name: str
+    share: float
+
+class PlanRow(BaseModel):
+    "One training action of a plan: its rank, share and priority, and what drives it."
+    rank: int
+    action: str
+    name: str
+    share: float
+    priority: float
+    qualities: list[Driver]
+    subjects: list[Driver]
+
+class PlanResponse(BaseModel):
+    "The training actions ranked for one athlete."
+    user_id: str
+    target_subjects: list[str]
+    rows: list[PlanRow]
+
+@router.post("/plan")
+async def plan(request: PlanRequest, http: Request) -> PlanResponse:
+    "Rank the 44 training actions for an athlete and a pair of CQ/QX matrices (see `training_plan`)."
+    ranked = training_plan(request.to_result(), http.app.state.catalog, request.top, request.lang)
+    return PlanResponse(user_id=ranked.user_id, target_subjects=ranked.target_subjects, rows=ranked.rows)
+
+# %% ../nbs/11_api.ipynb #fc52ee4e
 class TrainResult(BaseModel):
-    "The design's `/train` result fields (and the best normalised score reached)."
+    "The original `/train` result fields (and the best normalised score reached)."
     success: bool
-    model_path: str | None
+    model_path: str | None = Field(description="the checkpoint, relative to the server's model directory")
     episodes_completed: int
     average_reward: float | None
     training_time_seconds: float | None
@@ -433,7 +912,7 @@ class TrainProgress(BaseModel):
 class TrainJobReport(BaseModel):
     "A training job's status (queued, running, succeeded, failed), progress, and result when it is done."
     job_id: str
-    status: str
+    status: Literal["queued", "running", "succeeded", "failed"]
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -442,12 +921,14 @@ class TrainJobReport(BaseModel):
     result: TrainResult | None
     error: str | None
 
-# %% ../nbs/11_api.ipynb #4aa6f0aa
+# %% ../nbs/11_api.ipynb #f4d902d1
 @router.post("/train", status_code=202, responses={409: {"description": "a training job is already running"}})
-async def train(request: TrainRequest, response: Response, service: ModelService = Depends(get_service)) -> TrainJobReport:
+async def train(request: TrainRequest, response: Response,
+                service: ModelService = Depends(get_service)) -> TrainJobReport:
     "Start a training job in the background; poll `GET /train/{job_id}` for its progress and result."
     try: job = service.start_training(request)
-    except ValueError as e: raise RequestValidationError([dict(loc=("body", "save_path"), msg=str(e), type="value_error")])
+    except ValueError as e:
+        raise RequestValidationError([dict(loc=("body", "save_path"), msg=str(e), type="value_error")])
     except Busy as e: raise HTTPException(409, str(e))
     response.headers["Location"] = f"/train/{job.job_id}"
     return TrainJobReport(**job.report())
@@ -456,9 +937,17 @@ async def train(request: TrainRequest, response: Response, service: ModelService
 async def training_job(job_id: str, service: ModelService = Depends(get_service)) -> TrainJobReport:
     "A training job's status, progress and (when done) result."
     job = service.jobs.get(job_id)
-    if job is None: raise HTTPException(404, f"no training job {job_id!r} (finished jobs are kept for the last {MAX_JOBS_KEPT})")
+    if job is None:
+        raise HTTPException(404, f"no training job {clip(repr(job_id), 40)} (finished jobs are kept for the last "
+                                 f"{MAX_JOBS_KEPT})")
     return TrainJobReport(**job.report())
 
-# %% ../nbs/11_api.ipynb #c8ce5545
-app = create_app(model_path=os.environ.get("FITNESS_PPO_MODEL"), model_dir=os.environ.get("FITNESS_PPO_MODEL_DIR", "models"),
-                 device=os.environ.get("FITNESS_PPO_DEVICE"))
+# %% ../nbs/11_api.ipynb #8b6d2907
+def _allowed_hosts(text: str | None) -> tuple[str, ...]:
+    "Host names from a comma-separated list (`FITNESS_PPO_ALLOWED_HOSTS`); the defaults when it is not set."
+    return tuple(h.strip() for h in text.split(",") if h.strip()) if text else DEFAULT_ALLOWED_HOSTS
+
+app = create_app(model_path=os.environ.get("FITNESS_PPO_MODEL"),
+                 model_dir=os.environ.get("FITNESS_PPO_MODEL_DIR", "models"),
+                 device=os.environ.get("FITNESS_PPO_DEVICE"),
+                 allowed_hosts=_allowed_hosts(os.environ.get("FITNESS_PPO_ALLOWED_HOSTS")))

@@ -6,73 +6,111 @@
 from __future__ import annotations
 import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see "Threads" below
-import argparse, csv, json, platform, statistics, sys, time
+import argparse, csv, json, logging, platform, socket, statistics, sys, time
+from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 import torch
 import fitness_ppo
 from .catalog import (ACTION_DIM, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, QUALITIES,
-                                 SUBJECTS, default_device, load_catalog)
+                                 SUBJECTS, check_weight_matrix, default_device, load_catalog)
 from .env import TrainingEnvironment
-from .model import NetConfig
+from .model import EnhancedActorCritic, NetConfig
 from .optimize import OptimizationResult, optimize_weights, predict_weights, training_plan
-from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent
+from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent, read_checkpoint
 from .state import METRIC_KEYS, State, as_athletes, reference_qx, synthetic_athletes, synthetic_batch
 
+_logger = logging.getLogger("fitness_ppo")
+
 # %% auto #0
-__all__ = ['ATHLETE_CSV_COLUMNS', 'PRESETS', 'read_athletes', 'write_athletes', 'read_matrix', 'main']
+__all__ = ['MAX_ECHO_CHARS', 'ATHLETE_CSV_COLUMNS', 'LOG_LEVELS', 'LOG_FORMATS', 'PLAIN_LOG_FORMAT', 'PRESETS', 'MAX_PORT',
+           'SERVE_EPILOG', 'DEFAULT_ALLOWED_HOSTS', 'clip', 'existing_file', 'read_json', 'read_athletes',
+           'write_athletes', 'read_matrix', 'read_priors', 'load_agent', 'parse_device', 'resident_memory',
+           'memory_report', 'JsonLines', 'configure_logging', 'read_catalog', 'main']
 
 # %% ../nbs/10_cli.ipynb #82ec4e9a
-ATHLETE_CSV_COLUMNS = ["user_id", "age", "gender", "fitness_level", *QUALITIES, "target_subjects", *SUBJECTS, *METRIC_KEYS]
+MAX_ECHO_CHARS = 200  # characters of a user's value that an error message repeats, at most
+
+def clip(text, limit: int = MAX_ECHO_CHARS) -> str:
+    "`text` as one line of at most `limit` characters (saying its length when cut), lone surrogates escaped."
+    text = " ".join(str(text).encode("utf-8", "backslashreplace").decode("utf-8").split())
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters in all)"
+
+def existing_file(path, what: str = "file") -> Path:
+    "`path` if it names a regular file; else `FileNotFoundError` (`'{what} not found'`) or `ValueError` (a folder)."
+    path = Path(path)
+    if path.is_dir(): raise ValueError(f"{what} {path} is a folder, not a file")
+    if not path.is_file(): raise FileNotFoundError(f"{what} not found: {path}")
+    return path
+
+@contextmanager
+def _about(path: Path):
+    "Name `path`, once, in the `ValueError`s raised inside the block."
+    try: yield
+    except ValueError as e:
+        if str(e).startswith(f"{path}"): raise
+        raise ValueError(f"{path}: {e}") from None
+
+def read_json(path, what: str = "file"):
+    "The JSON in the file at `path`; a `ValueError` naming it if it is empty, not UTF-8, not JSON or nested too deeply."
+    path = existing_file(path, what)
+    try: text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e: raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if not text.strip(): raise ValueError(f"{path}: the file is empty (expected JSON)")
+    try: return json.loads(text)
+    except json.JSONDecodeError as e: raise ValueError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError: raise ValueError(f"{path}: the JSON is nested too deeply to read") from None
+
+# %% ../nbs/10_cli.ipynb #489967d7
+ATHLETE_CSV_COLUMNS = ["user_id", "age", "gender", "fitness_level", *QUALITIES, "target_subjects", *SUBJECTS,
+                       *METRIC_KEYS]
+_CSV_SHAPE = (f"an athlete CSV has a header row with the columns user_id, age, gender, fitness_level, Q001..Q023, "
+              f"target_subjects, C001..C093, {', '.join(METRIC_KEYS)}, then one athlete per row")
 
 def _number(row: dict, column: str, kind=float):
     try: return kind(row[column])
     except (TypeError, ValueError):
-        raise ValueError(f"{column} must be {'an integer' if kind is int else 'a number'}, got {row[column]!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{column} must be {what}, got {clip(repr(row[column]), 80)}") from None
 
 def _csv_athlete(row: dict) -> dict:
-    return dict(user_id=row["user_id"], age=_number(row, "age", int), gender=row["gender"], fitness_level=row["fitness_level"],
-                current_qualities=[_number(row, c) for c in QUALITIES],
+    return dict(user_id=row["user_id"], age=_number(row, "age", int), gender=row["gender"],
+                fitness_level=row["fitness_level"], current_qualities=[_number(row, c) for c in QUALITIES],
                 target_subjects=[c.strip() for c in (row["target_subjects"] or "").split(";") if c.strip()],
                 subject_scores=[_number(row, c) for c in SUBJECTS],
                 performance_metrics={k: _number(row, k) for k in METRIC_KEYS})
 
-def _read_csv_athletes(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-    if missing := [c for c in ATHLETE_CSV_COLUMNS if c not in (reader.fieldnames or [])]:
-        raise ValueError(f"missing columns {missing[:8]}{' ...' if len(missing) > 8 else ''}; an athlete CSV has the columns "
-                         f"user_id, age, gender, fitness_level, Q001..Q023, target_subjects, C001..C093, {', '.join(METRIC_KEYS)}")
+def _read_csv_athletes(path: Path) -> list[State]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            columns, rows = reader.fieldnames, list(reader)
+    except csv.Error as e: raise ValueError(f"not a readable CSV file ({e})") from None
+    if not columns: raise ValueError(f"the file is empty; {_CSV_SHAPE}")
+    if missing := [c for c in ATHLETE_CSV_COLUMNS if c not in columns]:
+        raise ValueError(f"missing columns {missing[:8]}{' ...' if len(missing) > 8 else ''}; {_CSV_SHAPE}")
+    if not rows: raise ValueError("the file has a header row but no athletes")
     athletes = []
     for line, row in enumerate(rows, 2):
-        try: athletes.append(_csv_athlete(row))
+        try: athletes.append(State(**_csv_athlete(row)))  # checked here, so that the message names the row
         except ValueError as e: raise ValueError(f"row {line}: {e}") from None
     return athletes
 
-def _existing(path, what: str) -> Path:
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{what} not found: {path}")
-    return path
-
-def _read_json(path: Path):
-    try: return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e: raise ValueError(f"{path}: not valid JSON ({e})") from None
-
-# %% ../nbs/10_cli.ipynb #4f561c30
+# %% ../nbs/10_cli.ipynb #3bcbcb57
 def read_athletes(path) -> tuple[list[State], bool]:
     "Athletes from a JSON file (one object or a list) or a CSV file; and whether the file held a single object."
-    path = _existing(path, "athletes file")
-    if path.suffix.lower() not in (".json", ".csv"): raise ValueError(f"athletes file must end in .json or .csv, got {path.name!r}")
-    try:
-        if path.suffix.lower() == ".csv": data, single = _read_csv_athletes(path), False
+    path = existing_file(path, "athletes file")
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".csv"): raise ValueError(f"athletes file must end in .json or .csv, got {path.name!r}")
+    with _about(path):
+        if suffix == ".csv": data, single = _read_csv_athletes(path), False
         else:
-            data = _read_json(path)
+            data = read_json(path, "athletes file")
             single = isinstance(data, dict)
             if not isinstance(data, (dict, list)) or not data:
                 raise ValueError("expected an athlete object or a non-empty list of athlete objects")
         return as_athletes([data] if single else data)[0], single
-    except ValueError as e: raise ValueError(f"{path}: {e}") from None
 
 def write_athletes(athletes: list[State], path) -> Path:
     "Write athletes to a `.json` (a list of objects) or `.csv` (the columns above) file."
@@ -89,56 +127,177 @@ def write_athletes(athletes: list[State], path) -> Path:
                      *a.subject_scores, *(a.performance_metrics[k] for k in METRIC_KEYS)] for a in athletes)
     return path
 
-# %% ../nbs/10_cli.ipynb #9f28cc88
-def read_matrix(source: str | None) -> torch.Tensor | None:
-    "A prior matrix from a JSON (list of rows) or CSV (numbers, no header) file; `'reference'` is the demonstration QX."
+# %% ../nbs/10_cli.ipynb #b0ac48d4
+def read_matrix(source: str | None, name: str = "matrix", kind: str | None = None) -> torch.Tensor | None:
+    "A matrix from a JSON (list of rows) or CSV (no header) file, checked as `kind` ('CQ', 'QX') if given; or None."
     if source is None: return None
     if source == "reference": return reference_qx()
-    path = _existing(source, "matrix file")
-    try:
-        if path.suffix.lower() == ".json": rows = _read_json(path)
+    path = existing_file(source, "matrix file")
+    with _about(path):
+        if path.suffix.lower() == ".json": rows = read_json(path, "matrix file")
         elif path.suffix.lower() == ".csv":
-            with path.open(encoding="utf-8-sig", newline="") as f: rows = [[float(v) for v in row] for row in csv.reader(f) if row]
+            try:
+                with path.open(encoding="utf-8-sig", newline="") as f:
+                    rows = [[float(v) for v in row] for row in csv.reader(f) if row]
+            except (csv.Error, ValueError) as e: raise ValueError(f"not a matrix of numbers ({e})") from None
         else: raise ValueError("a matrix file must end in .json or .csv")
-        return torch.tensor(rows, dtype=torch.float32)
-    except (TypeError, ValueError) as e: raise ValueError(f"{path}: not a matrix of numbers ({e})") from None
+        if kind is not None: return check_weight_matrix(name, rows, kind)
+        try: return torch.tensor(rows, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError) as e: raise ValueError(f"not a matrix of numbers ({e})") from None
 
-def _priors(args) -> dict:
-    "The environment keyword arguments for the priors given on the command line."
-    priors = dict(cq_prior=read_matrix(args.cq_prior), qx_prior=read_matrix(args.qx_prior))
+def read_priors(cq_prior: str | None = None, qx_prior: str | None = None) -> dict:
+    "The `TrainingEnvironment` keyword arguments for prior files (see `read_matrix`) that are given, checked."
+    priors = dict(cq_prior=read_matrix(cq_prior, "cq_prior", "CQ"), qx_prior=read_matrix(qx_prior, "qx_prior", "QX"))
     return {k: v for k, v in priors.items() if v is not None}
 
 # %% ../nbs/10_cli.ipynb #a3ef73ec
+_NETWORKS = ("actor_critic", "target_actor_critic")  # the checkpoint's parts that hold network weights
+
+def _weights_fit(ckpt: dict) -> None:
+    "A `ValueError` unless the checkpoint's networks have the shapes its configuration gives (built on `meta`)."
+    with torch.device("meta"): net = EnhancedActorCritic(ckpt["state_dim"], ckpt["action_dim"], ckpt["net_config"])
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    for part in _NETWORKS:
+        weights = ckpt[part] if isinstance(ckpt[part], dict) else {}
+        got = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in weights.items()}
+        if got != expected:
+            first = min(set(expected.items()) ^ set(got.items()), key=str)
+            raise ValueError(f"its {part} weights do not fit its network configuration (first difference: {first})")
+
+def load_agent(path, device=None, what: str = "model file") -> EnhancedPPOAgent:
+    "The agent saved at `path`, on `device`; a one-line `ValueError` naming the file if it is not a sound checkpoint."
+    path = existing_file(path, what)
+    if path.stat().st_size == 0: raise ValueError(f"{path}: the file is empty (0 bytes), not a checkpoint")
+    try:
+        ckpt = read_checkpoint(path, "cpu")
+        with _about(path): _weights_fit(ckpt)
+        del ckpt
+        return EnhancedPPOAgent.from_checkpoint(path, device)
+    except ValueError as e: raise ValueError(clip(e, 3 * MAX_ECHO_CHARS)) from None
+
+def parse_device(name, option: str = "--device") -> torch.device:
+    "`name` ('auto', 'cpu', 'cuda', 'cuda:1') as a `torch.device`; a `ValueError` naming `option` if not usable here."
+    try: return default_device(name)
+    except ValueError as e: raise ValueError(f"{option} {name}: {e}") from None
+
+# %% ../nbs/10_cli.ipynb #b974708f
+def resident_memory() -> int | None:
+    "This process's resident memory in bytes (Linux /proc/self/statm, else psutil if installed), or None."
+    try: return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError): pass
+    try: import psutil
+    except ImportError: return None
+    return psutil.Process().memory_info().rss
+
+def _peak_resident_memory() -> int | None:
+    try: import resource
+    except ImportError: return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+
+def memory_report(device=None) -> dict:
+    "Memory in bytes: the process's resident set and its peak; on a CUDA `device` also the GPU's (else `cuda: None`)."
+    device = torch.device(device) if device is not None else None
+    cuda = None
+    if device is not None and device.type == "cuda":
+        cuda = dict(device=str(device), allocated_bytes=torch.cuda.memory_allocated(device),
+                    reserved_bytes=torch.cuda.memory_reserved(device),
+                    peak_allocated_bytes=torch.cuda.max_memory_allocated(device),
+                    total_bytes=torch.cuda.get_device_properties(device).total_memory)
+    rss, peak = resident_memory(), _peak_resident_memory()
+    if rss is not None and peak is not None: peak = max(peak, rss)  # the kernel updates its peak lazily
+    return dict(rss_bytes=rss, peak_rss_bytes=peak, cuda=cuda)
+
+# %% ../nbs/10_cli.ipynb #6000f4c8
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("plain", "json")
+PLAIN_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_RECORD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+class JsonLines(logging.Formatter):
+    "Log records as JSON lines: `time` (UTC, ISO 8601), `level`, `logger`, `message`, then the record's extra fields."
+    def format(self, record: logging.LogRecord) -> str:
+        line = dict(time=datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+                    level=record.levelname.lower(), logger=record.name, message=record.getMessage())
+        line.update({k: v for k, v in vars(record).items() if k not in _RECORD_ATTRIBUTES})
+        if record.exc_info: line["exception"] = clip(self.formatException(record.exc_info), 4 * MAX_ECHO_CHARS)
+        return json.dumps(line, default=str)
+
+class _StderrHandler(logging.StreamHandler):
+    "A handler writing to whatever `sys.stderr` is when a record comes (tests redirect it)."
+    def emit(self, record: logging.LogRecord):
+        self.stream = sys.stderr
+        super().emit(record)
+
+def configure_logging(level: str = "warning", fmt: str = "plain", loggers=("fitness_ppo",)) -> logging.Handler:
+    "Send `loggers`' records at `level` and above to stderr, as plain lines or JSON lines (`fmt`); returns the handler."
+    if level not in LOG_LEVELS: raise ValueError(f"--log-level must be one of {list(LOG_LEVELS)}, got {level!r:.40}")
+    if fmt not in LOG_FORMATS: raise ValueError(f"--log-format must be one of {list(LOG_FORMATS)}, got {fmt!r:.40}")
+    handler = _StderrHandler()
+    handler.setFormatter(JsonLines() if fmt == "json" else logging.Formatter(PLAIN_LOG_FORMAT))
+    for name in loggers:
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if isinstance(h, _StderrHandler)]: logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.setLevel(level.upper())
+        logger.propagate = False  # one line per record, whatever the root logger does
+    return handler
+
+# %% ../nbs/10_cli.ipynb #7b1ec6a0
 PRESETS = {"small": (NetConfig.small, 1e-3), "default": (NetConfig, 3e-4), "design": (NetConfig.design, 3e-4)}
+MAX_PORT = 65535
+
+class _Parser(argparse.ArgumentParser):
+    "An argument parser whose usage errors are one line (and exit code 2)."
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {clip(message, 3 * MAX_ECHO_CHARS)} (see {self.prog} --help)\n")
 
 def _positive_int(text: str) -> int:
     try: value = int(text)
     except ValueError: value = 0
-    if value < 1: raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    if value < 1: raise argparse.ArgumentTypeError(f"must be a positive integer, got {clip(repr(text), 40)}")
     return value
 
 def _positive_float(text: str) -> float:
     try: value = float(text)
     except ValueError: value = 0.0
-    if not value > 0: raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    if not value > 0: raise argparse.ArgumentTypeError(f"must be a positive number, got {clip(repr(text), 40)}")
     return value
 
-def _device(name: str) -> torch.device:
-    try: return default_device(name)
-    except ValueError as e: raise ValueError(f"--device {name}: {e}") from None
+def _int_in(low: int, high: int, what: str = "an integer"):
+    "An argparse type: an integer in [low, high]."
+    def parse(text: str) -> int:
+        try: value = int(text)
+        except ValueError: value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {what} in [{low}, {high}], got {clip(repr(text), 40)}")
+        return value
+    return parse
 
-def _common(seed: bool = True, priors: bool = False) -> argparse.ArgumentParser:
+_port = _int_in(1, MAX_PORT, "a port number")
+
+def _common(seed: bool = True, priors: bool = False, log_level: str = "warning") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to run (default: cuda if present)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to run (default: cuda if present)")
     if seed: p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     if priors:
-        p.add_argument("--cq-prior", metavar="FILE", help="CQ (93x23) the episodes start from: .json or .csv (default uniform)")
-        p.add_argument("--qx-prior", metavar="FILE", help="QX (23x44) the episodes start from: .json, .csv, or 'reference' "
-                                                          "for the made-up demonstration matrix (default uniform)")
+        p.add_argument("--cq-prior", metavar="FILE",
+                       help="CQ (93x23) the episodes start from: .json or .csv (default uniform)")
+        p.add_argument("--qx-prior", metavar="FILE", help="QX (23x44) the episodes start from: .json, .csv, or "
+                                                          "'reference' for the made-up demonstration matrix "
+                                                          "(default uniform)")
+    p.add_argument("--log-level", choices=LOG_LEVELS, default=log_level, help=f"what to log (default {log_level})")
+    p.add_argument("--log-format", choices=LOG_FORMATS, default="plain",
+                   help="log lines as text or as JSON objects (default plain)")
     return p
 
 def _load_agent(args) -> EnhancedPPOAgent:
-    return EnhancedPPOAgent.from_checkpoint(_existing(args.model, "model file"), device=_device(args.device))
+    return load_agent(args.model, parse_device(args.device))
+
+def _writable(out, option: str = "--out") -> None:
+    "A `ValueError` naming `option` if the file `out` cannot be written (checked before hours of work, not after)."
+    if out is not None and Path(out).is_dir(): raise ValueError(f"{option} {out}: is a folder, not a file")
 
 def _output(text: str, out) -> None:
     "Print `text`, or write it to the file `out` (and say so on stderr)."
@@ -148,14 +307,19 @@ def _output(text: str, out) -> None:
     print(f"wrote {out}", file=sys.stderr)
 
 # %% ../nbs/10_cli.ipynb #22b05416
-def _train_args(p: argparse.ArgumentParser, episodes: int, time_budget: float | None, num_envs: int = 256, max_steps: int = 50):
-    p.add_argument("--episodes", type=_positive_int, default=episodes, help=f"episodes to train at most (default {episodes})")
+def _train_args(p: argparse.ArgumentParser, episodes: int, time_budget: float | None, num_envs: int = 256,
+                max_steps: int = 50):
+    p.add_argument("--episodes", type=_positive_int, default=episodes,
+                   help=f"episodes to train at most (default {episodes})")
     p.add_argument("--time-budget", type=_positive_float, default=time_budget, metavar="SECONDS",
                    help=f"stop training after this many seconds (default {time_budget or 'none'})")
-    p.add_argument("--num-envs", type=_positive_int, default=num_envs, help=f"athletes trained on side by side (default {num_envs})")
-    p.add_argument("--max-steps", type=_positive_int, default=max_steps, help=f"steps per episode (default {max_steps})")
+    p.add_argument("--num-envs", type=_positive_int, default=num_envs,
+                   help=f"athletes trained on side by side (default {num_envs})")
+    p.add_argument("--max-steps", type=_positive_int, default=max_steps,
+                   help=f"steps per episode (default {max_steps})")
     p.add_argument("--preset", choices=list(PRESETS), default="small", help="network size (default small)")
-    p.add_argument("--lr-actor", type=_positive_float, help="trunk and actor learning rate (default: 1e-3 small, 3e-4 otherwise)")
+    p.add_argument("--lr-actor", type=_positive_float,
+                   help="trunk and actor learning rate (default: 1e-3 small, 3e-4 otherwise)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 def _new_agent(preset: str, lr_actor: float | None, seed: int, device) -> EnhancedPPOAgent:
@@ -164,44 +328,68 @@ def _new_agent(preset: str, lr_actor: float | None, seed: int, device) -> Enhanc
 
 def _train(agent: EnhancedPPOAgent, args, training_data=None, eval_every: int = 5, **env_kwargs) -> dict:
     env = TrainingEnvironment(num_envs=args.num_envs, max_steps=args.max_steps, device=agent.device, **env_kwargs)
-    return agent.train_optimized(env, training_data, episodes=args.episodes, time_budget_s=args.time_budget,
-                                 learning_rate_actor=args.lr_actor, eval_every=eval_every, progress=not args.quiet)
+    result = agent.train_optimized(env, training_data, episodes=args.episodes, time_budget_s=args.time_budget,
+                                   learning_rate_actor=args.lr_actor, eval_every=eval_every, progress=not args.quiet)
+    _logger.info("trained %d episodes in %.1f s", result["episodes_completed"], result["training_time_seconds"],
+                 extra=dict(event="train", episodes=result["episodes_completed"], num_envs=args.num_envs,
+                            max_steps=args.max_steps, device=str(agent.device),
+                            duration_s=round(result["training_time_seconds"], 3)))
+    return result
 
 def _summary(result: dict) -> str:
     "One line on a training run; the scores are those of the kept (best) weights."
     best = max(result["curve"], key=lambda c: c["score"])
-    return (f"trained {result['episodes_completed']} episodes in {result['training_time_seconds']:.0f} s; normalised score "
-            f"of the served policy {best['score']:.3f} sampled, {best['greedy_score']:.3f} greedy "
+    return (f"trained {result['episodes_completed']} episodes in {result['training_time_seconds']:.0f} s; normalised "
+            f"score of the served policy {best['score']:.3f} sampled, {best['greedy_score']:.3f} greedy "
             f"(0 = doing nothing, 1 = greedy one-step lookahead)")
 
 def _cmd_train(args) -> int:
-    device = _device(args.device)
-    agent = (EnhancedPPOAgent.from_checkpoint(_existing(args.resume, "checkpoint"), device=device) if args.resume
-             else _new_agent(args.preset, args.lr_actor, args.seed, device))
+    device = parse_device(args.device)
+    _writable(args.out)
+    priors = read_priors(args.cq_prior, args.qx_prior)
     data = read_athletes(args.data)[0] if args.data else None
-    result = _train(agent, args, data, **_priors(args))
+    agent = (load_agent(args.resume, device, what="checkpoint") if args.resume
+             else _new_agent(args.preset, args.lr_actor, args.seed, device))
+    result = _train(agent, args, data, **priors)
     print(_summary(result))
     print(f"checkpoint: {agent.save_model(args.out)}")
     return 0
 
 # %% ../nbs/10_cli.ipynb #ec75c554
 def _optimize(args) -> tuple[list[OptimizationResult], bool]:
-    agent = _load_agent(args)
+    priors = read_priors(args.cq_prior, args.qx_prior)
     athletes, single = read_athletes(args.athletes)
-    if args.mode == "heads": return predict_weights(agent, athletes, **_priors(args)), single
-    return optimize_weights(agent, athletes, args.steps, deterministic=not args.sample, seed=args.seed, **_priors(args)), single
+    agent = _load_agent(args)
+    start = time.perf_counter()
+    if args.mode == "heads": results = predict_weights(agent, athletes, **priors)
+    else: results = optimize_weights(agent, athletes, args.steps, deterministic=not args.sample, seed=args.seed,
+                                     **priors)
+    seconds = time.perf_counter() - start
+    _logger.info("optimised %d athletes (%s) in %.3f s", len(athletes), args.mode, seconds,
+                 extra=dict(event="optimize", athletes=len(athletes), mode=args.mode, steps=args.steps,
+                            device=str(agent.device), duration_s=round(seconds, 4)))
+    return results, single
 
 def _cmd_optimize(args) -> int:
+    _writable(args.out)
     results, single = _optimize(args)
     dicts = [r.to_dict() for r in results]
     _output(json.dumps(dicts[0] if single else dicts), args.out)
     return 0
 
 def _read_results(path) -> list[OptimizationResult]:
-    path = _existing(path, "result file")
-    data = _read_json(path)
-    try: return [OptimizationResult.from_dict(d) for d in (data if isinstance(data, list) else [data])]
-    except ValueError as e: raise ValueError(f"{path}: {e}") from None
+    path = existing_file(path, "result file")
+    data = read_json(path, "result file")
+    with _about(path): return [OptimizationResult.from_dict(d) for d in (data if isinstance(data, list) else [data])]
+
+def read_catalog(path):
+    "The names of the codes in the catalogue file at `path` (see `load_catalog`); a `ValueError` naming the file."
+    path = existing_file(path, "catalog file")
+    if path.stat().st_size == 0: raise ValueError(f"{path}: the file is empty")
+    with _about(path):
+        try: return load_catalog(path)
+        except RecursionError: raise ValueError("the JSON is nested too deeply to read") from None
+        except csv.Error as e: raise ValueError(f"not a readable CSV file ({e})") from None
 
 def _flat(plan) -> bool:
     "Whether a plan barely tells the actions apart: its first action gets less than 1.5 times an equal share."
@@ -210,11 +398,13 @@ def _flat(plan) -> bool:
 def _cmd_plan(args) -> int:
     if bool(args.result) == bool(args.athletes) or (args.athletes and not args.model):
         raise ValueError("plan needs either --result FILE, or --athletes FILE with --model CHECKPOINT")
+    _writable(args.out)
+    catalog = read_catalog(args.catalog) if args.catalog else DEFAULT_CATALOG
     results = _read_results(args.result) if args.result else _optimize(args)[0]
-    catalog = load_catalog(args.catalog) if args.catalog else DEFAULT_CATALOG
     plans = [training_plan(r, catalog, args.top, args.lang) for r in results]
     if not args.quiet and any(map(_flat, plans)):
-        print("note: the plan barely tells the actions apart, because QX is (nearly) uniform: give a QX with --qx-prior", file=sys.stderr)
+        print("note: the plan barely tells the actions apart, because QX is (nearly) uniform: give a QX with "
+              "--qx-prior", file=sys.stderr)
     text = {"text": lambda: "\n\n".join(map(str, plans)),
             "json": lambda: json.dumps([json.loads(p.to_json()) for p in plans], ensure_ascii=False, indent=1),
             "csv": lambda: "".join(p.to_csv(header=i == 0) for i, p in enumerate(plans)).rstrip("\n")}[args.format]()
@@ -228,7 +418,8 @@ def _save(fig, path: Path) -> Path:
 
 def _cmd_demo(args) -> int:
     from fitness_ppo.plots import plot_matrix_change, plot_plan, plot_qx, plot_training_curves  # matplotlib: only here
-    start, out, device = time.time(), Path(args.out), _device(args.device)
+    start, out, device = time.time(), Path(args.out), parse_device(args.device)
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out}: is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     qx_prior = reference_qx()
     print(f"fitness_ppo demo: training a {args.preset} agent on synthetic athletes ({args.num_envs} at a time, "
@@ -238,22 +429,29 @@ def _cmd_demo(args) -> int:
     print(_summary(training))
     athlete = synthetic_athletes(1, seed=EVAL_SEED_OFFSET + args.seed)[0]  # held out: never trained on
     result = optimize_weights(agent, athlete, steps=args.max_steps, qx_prior=qx_prior)[0]
-    before, after = (sum(d.values()) / len(d) for d in (result.target_achievement_before, result.target_achievement_after))
+    before, after = (sum(d.values()) / len(d) for d in (result.target_achievement_before,
+                                                         result.target_achievement_after))
     print(f"\nathlete {athlete.user_id}: {athlete.age} years, {athlete.gender}, {athlete.fitness_level}; "
           f"targets {', '.join(athlete.target_subjects)}; mean predicted target score {before:.3f} -> {after:.3f}\n")
     plan = training_plan(result, top=args.top)
     print(plan)
     files = [agent.save_model(out / "agent.pt"), write_athletes([athlete], out / "athlete.json")]
-    for name, text in (("result.json", json.dumps(result.to_dict())), ("plan.json", plan.to_json()), ("training.json", json.dumps(training))):
+    for name, text in (("result.json", json.dumps(result.to_dict())), ("plan.json", plan.to_json()),
+                       ("training.json", json.dumps(training))):
         (out / name).write_text(text, encoding="utf-8"); files.append(out / name)
     highlight = list(dict.fromkeys(d["code"] for r in plan.rows[:3] for d in r["qualities"]))
-    files += [_save(plot_matrix_change(torch.full((NUM_SUBJECTS, NUM_QUALITIES), 1 / NUM_QUALITIES), result.cq_matrix,
-                                       targets=result.target_subjects), out / "cq_change.png"),
-              _save(plot_qx(result.qx_matrix, highlight=highlight, title="QX (made-up demonstration prior)"), out / "qx.png"),
-              _save(plot_plan(plan), out / "plan.png"), _save(plot_training_curves(training), out / "training_curves.png")]
+    uniform_cq = torch.full((NUM_SUBJECTS, NUM_QUALITIES), 1 / NUM_QUALITIES)
+    files += [_save(plot_matrix_change(uniform_cq, result.cq_matrix, targets=result.target_subjects),
+                    out / "cq_change.png"),
+              _save(plot_qx(result.qx_matrix, highlight=highlight, title="QX (made-up demonstration prior)"),
+                    out / "qx.png"),
+              _save(plot_plan(plan), out / "plan.png"),
+              _save(plot_training_curves(training), out / "training_curves.png")]
     print(f"\nfiles written to {out}/: {', '.join(p.name for p in files)}")
     print(f"next: fitness-ppo plan --model {out / 'agent.pt'} --athletes {out / 'athlete.json'} --qx-prior reference")
     print(f"demo finished in {time.time() - start:.0f} s")
+    _logger.info("demo finished in %.1f s", time.time() - start,
+                 extra=dict(event="demo", duration_s=round(time.time() - start, 3)))
     return 0
 
 # %% ../nbs/10_cli.ipynb #96b2fa9e
@@ -273,88 +471,139 @@ def _env_throughput(n: int, steps: int, device, repeat: int) -> dict:
         env.reset(x)
         for a in actions: env.step(a)
     seconds = _median_seconds(episode, repeat)
-    return dict(num_envs=n, athlete_steps_per_s=round(n * steps / seconds), ms_per_step=round(1000 * seconds / steps, 3))
+    return dict(num_envs=n, athlete_steps_per_s=round(n * steps / seconds),
+                ms_per_step=round(1000 * seconds / steps, 3))
 
 def _cmd_bench(args) -> int:
-    device = _device(args.device)
+    _writable(args.out)
+    device, start = parse_device(args.device), time.perf_counter()
     agent = _load_agent(args) if args.model else _new_agent("small", None, args.seed, device)
     athletes = synthetic_batch(args.athletes, seed=args.seed)
     optimise = lambda n: _median_seconds(lambda: optimize_weights(agent, athletes[:n], args.steps), args.repeat)
+    heads = _median_seconds(lambda: predict_weights(agent, athletes), args.repeat)
     report = dict(
-        fitness_ppo=fitness_ppo.__version__, torch=torch.__version__, device=str(device), threads=torch.get_num_threads(),
-        machine=platform.machine(), network=args.model or "small (untrained)",
+        fitness_ppo=fitness_ppo.__version__, torch=torch.__version__, device=str(device),
+        threads=torch.get_num_threads(), machine=platform.machine(), network=args.model or "small (untrained)",
         environment=[_env_throughput(n, args.env_steps, device, args.repeat) for n in args.sizes],
-        optimization=[dict(athletes=n, steps=args.steps, seconds=round(s := optimise(n), 4), ms_per_athlete=round(1000 * s / n, 3))
-                      for n in sorted({1, args.athletes})],
-        prediction_heads=dict(athletes=args.athletes, seconds=round(_median_seconds(lambda: predict_weights(agent, athletes), args.repeat), 4)))
+        optimization=[dict(athletes=n, steps=args.steps, seconds=round(s := optimise(n), 4),
+                           ms_per_athlete=round(1000 * s / n, 3)) for n in sorted({1, args.athletes})],
+        prediction_heads=dict(athletes=args.athletes, seconds=round(heads, 4)), memory=memory_report(device))
+    _logger.info("bench finished in %.1f s", time.perf_counter() - start,
+                 extra=dict(event="bench", device=str(device), duration_s=round(time.perf_counter() - start, 3)))
     _output(json.dumps(report, indent=1), args.out)
     return 0
 
 # %% ../nbs/10_cli.ipynb #be47aab6
+SERVE_EPILOG = (
+    "The service has no authentication: anyone who can reach the port can train and replace the served model. "
+    "Keep it on 127.0.0.1 (the default) or behind a reverse proxy that authenticates. Requests must name an "
+    "allowed Host (default: localhost, 127.0.0.1, [::1]; a defence against DNS rebinding): give --allowed-host "
+    "for each other name clients use.")
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+def _check_listen(host: str, port: int) -> None:
+    "A `ValueError` naming `--host`/`--port` unless this process can listen there now."
+    try: family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as e: raise ValueError(f"--host {clip(host, 80)}: {e}") from None
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try: s.bind(address)
+        except OSError as e:
+            raise ValueError(f"--host {host} --port {port}: cannot listen there ({e.strerror})") from None
+
 def _cmd_serve(args) -> int:
-    if args.model: _existing(args.model, "model file")
+    if args.model: existing_file(args.model, "model file")
     try:
         import uvicorn
         from fitness_ppo.api import create_app
     except ImportError as e:
-        print(f"fitness-ppo serve: the REST API needs the [api] extra (FastAPI, uvicorn): pip install 'fitness_ppo[api]' "
-              f"(or pip install -e '.[api]' in a checkout); missing: {e.name}", file=sys.stderr)
+        print(f"fitness-ppo serve: the REST API needs the [api] extra (FastAPI, uvicorn): pip install "
+              f"'fitness_ppo[api]' (or pip install -e '.[api]' in a checkout); missing: {e.name}", file=sys.stderr)
         return 1
-    uvicorn.run(create_app(model_path=args.model, device=str(_device(args.device))), host=args.host, port=args.port)
+    app = create_app(model_dir=args.model_dir, device=parse_device(args.device),
+                     allowed_hosts=args.allowed_host or DEFAULT_ALLOWED_HOSTS, keep_checkpoints=args.keep_checkpoints)
+    if args.model: app.state.service.load(args.model)  # checked now: a bad file is exit 2, not a failed start-up
+    _check_listen(args.host, args.port)
+    configure_logging(args.log_level, args.log_format, loggers=("fitness_ppo", "uvicorn"))
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 
 # %% ../nbs/10_cli.ipynb #cee83548
-def _command(sub, name: str, func, help: str, **common) -> argparse.ArgumentParser:
-    c = sub.add_parser(name, help=help, description=help, parents=[_common(**common)])
+def _command(sub, name: str, func, help: str, epilog: str | None = None, **common) -> argparse.ArgumentParser:
+    c = sub.add_parser(name, help=help, description=help, epilog=epilog, parents=[_common(**common)])
     c.set_defaults(func=func)
     return c
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fitness-ppo", description="Personalise fitness-training weight matrices (CQ, QX) with a PPO agent.")
+    p = _Parser(prog="fitness-ppo",
+                description="Personalise fitness-training weight matrices (CQ, QX) with a PPO agent.")
     p.add_argument("--version", action="version", version=f"fitness_ppo {fitness_ppo.__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = _command(sub, "demo", _cmd_demo, "train a small agent on synthetic athletes, optimise one, print its plan, save plots")
+    demo = _command(sub, "demo", _cmd_demo,
+                    "train a small agent on synthetic athletes, optimise one, print its plan, save plots")
     _train_args(demo, episodes=256 * 12, time_budget=60.0)
     demo.add_argument("--out", default="fitness_ppo_demo", help="output folder (default fitness_ppo_demo/)")
     demo.add_argument("--top", type=_positive_int, default=10, help="plan rows to print (default 10)")
 
     train = _command(sub, "train", _cmd_train, "train an agent and save it", priors=True)
-    train.add_argument("--data", metavar="FILE", help="athletes to train on, .json or .csv (default: synthetic athletes)")
+    train.add_argument("--data", metavar="FILE",
+                       help="athletes to train on, .json or .csv (default: synthetic athletes)")
     _train_args(train, episodes=256 * 40, time_budget=None)
-    train.add_argument("--resume", metavar="CHECKPOINT", help="continue training this checkpoint (its network and settings)")
-    train.add_argument("--out", default="fitness_ppo_agent.pt", help="checkpoint to write (default fitness_ppo_agent.pt)")
+    train.add_argument("--resume", metavar="CHECKPOINT",
+                       help="continue training this checkpoint (its network and settings)")
+    train.add_argument("--out", default="fitness_ppo_agent.pt",
+                       help="checkpoint to write (default fitness_ppo_agent.pt)")
 
     for name, func, help in (("optimize", _cmd_optimize, "personalise the matrices of athletes with a trained agent"),
                              ("plan", _cmd_plan, "rank the training actions for athletes")):
         c = _command(sub, name, func, help, priors=True)
-        c.add_argument("--model", metavar="CHECKPOINT", required=name == "optimize", help="a checkpoint written by train or demo")
-        c.add_argument("--athletes", metavar="FILE", required=name == "optimize", help="athletes, .json (one object or a list) or .csv")
+        c.add_argument("--model", metavar="CHECKPOINT", required=name == "optimize",
+                       help="a checkpoint written by train or demo")
+        c.add_argument("--athletes", metavar="FILE", required=name == "optimize",
+                       help="athletes, .json (one object or a list) or .csv")
         c.add_argument("--steps", type=int, default=100, help="optimisation steps per athlete, 1..10000 (default 100)")
-        c.add_argument("--sample", action="store_true", help="sample the policy (seeded by --seed) instead of taking its argmax")
-        c.add_argument("--mode", choices=["rollout", "heads"], default="rollout", help="rollout of the policy (default), or the prediction heads")
+        c.add_argument("--sample", action="store_true",
+                       help="sample the policy (seeded by --seed) instead of taking its argmax")
+        c.add_argument("--mode", choices=["rollout", "heads"], default="rollout",
+                       help="rollout of the policy (default), or the prediction heads")
         c.add_argument("--out", metavar="FILE", help="write here instead of printing")
     plan = sub.choices["plan"]
-    plan.add_argument("--result", metavar="FILE", help="an optimisation result JSON written by optimize (instead of --athletes/--model)")
+    plan.add_argument("--result", metavar="FILE",
+                      help="an optimisation result JSON written by optimize (instead of --athletes/--model)")
     plan.add_argument("--format", choices=["text", "json", "csv"], default="text", help="output format (default text)")
-    plan.add_argument("--top", type=_positive_int, help="keep the first N actions (default all 44)")
-    plan.add_argument("--catalog", metavar="FILE", help="names of the codes, .json or .csv (see fitness_ppo.catalog.load_catalog)")
+    plan.add_argument("--top", type=_int_in(1, NUM_ACTIONS), help="keep the first N actions (default all 44)")
+    plan.add_argument("--catalog", metavar="FILE",
+                      help="names of the codes, .json or .csv (see fitness_ppo.catalog.load_catalog)")
     plan.add_argument("--lang", default="en", help="language of the names (default en)")
     plan.add_argument("--quiet", action="store_true", help="no notes on stderr")
 
-    bench = _command(sub, "bench", _cmd_bench, "time the environment and the optimisation on this machine (prints JSON)")
+    bench = _command(sub, "bench", _cmd_bench,
+                     "time the environment and the optimisation on this machine (prints JSON)")
     bench.add_argument("--model", metavar="CHECKPOINT", help="agent to time (default: a fresh small one)")
-    bench.add_argument("--sizes", type=_positive_int, nargs="+", default=[1, 64, 256, 1024], help="environment batch sizes")
-    bench.add_argument("--env-steps", type=_positive_int, default=50, help="steps per environment measurement (default 50)")
-    bench.add_argument("--athletes", type=_positive_int, default=1000, help="batch size of the large optimisation (default 1000)")
+    bench.add_argument("--sizes", type=_positive_int, nargs="+", default=[1, 64, 256, 1024],
+                       help="environment batch sizes")
+    bench.add_argument("--env-steps", type=_positive_int, default=50,
+                       help="steps per environment measurement (default 50)")
+    bench.add_argument("--athletes", type=_positive_int, default=1000,
+                       help="batch size of the large optimisation (default 1000)")
     bench.add_argument("--steps", type=_positive_int, default=100, help="optimisation steps (default 100)")
-    bench.add_argument("--repeat", type=_positive_int, default=3, help="runs per measurement, median reported (default 3)")
+    bench.add_argument("--repeat", type=_positive_int, default=3,
+                       help="runs per measurement, median reported (default 3)")
     bench.add_argument("--out", metavar="FILE", help="write the JSON here instead of printing")
 
-    serve = _command(sub, "serve", _cmd_serve, "serve the REST API (needs the [api] extra)", seed=False)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=_positive_int, default=8000, help="port (default 8000)")
+    serve = _command(sub, "serve", _cmd_serve, "serve the REST API (needs the [api] extra)", epilog=SERVE_EPILOG,
+                     seed=False, log_level="info")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     serve.add_argument("--model", metavar="CHECKPOINT", help="checkpoint to serve from start-up")
+    serve.add_argument("--model-dir", default="models", help="where training jobs save models (default models/)")
+    serve.add_argument("--allowed-host", action="append", metavar="NAME",
+                       help=f"a Host name clients may use; repeat for several, '*' for any "
+                            f"(default {', '.join(DEFAULT_ALLOWED_HOSTS)})")
+    serve.add_argument("--keep-checkpoints", type=_positive_int, default=10,
+                       help="checkpoints of training jobs kept in --model-dir (default 10; older ones are deleted)")
     return p
 
 # %% ../nbs/10_cli.ipynb #99e346f6
@@ -363,13 +612,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     try: args = parser.parse_args(argv)
     except SystemExit as e: return e.code  # --help (0) or a usage error (2), already printed by argparse
+    configure_logging(args.log_level, args.log_format)
     try: return args.func(args)
     except (ValueError, OSError) as e:  # bad input, or a file that cannot be read or written
-        print(f"fitness-ppo {args.command}: error: {e}", file=sys.stderr)
+        print(f"fitness-ppo {args.command}: error: {clip(e, 3 * MAX_ECHO_CHARS)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"fitness-ppo {args.command}: interrupted", file=sys.stderr)
         return 130
 
 # %% ../nbs/10_cli.ipynb #da156799
-if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())  # `python -m fitness_ppo.cli` (a notebook has no __file__)
+if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())  # `python -m fitness_ppo.cli`, not a notebook

@@ -9,6 +9,7 @@ from pathlib import Path
 import ipywidgets as W
 from fastcore.meta import delegates
 from .catalog import DEFAULT_CATALOG, NUM_SUBJECTS, QUALITIES, SUBJECTS, Catalog
+from .cli import clip, load_agent
 from .env import TrainingEnvironment
 from .optimize import code_label, optimize_weights, training_plan
 from .plots import plot_matrix_change
@@ -16,7 +17,7 @@ from .ppo import EnhancedPPOAgent
 from .state import AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State
 
 # %% auto #0
-__all__ = ['WeightOptimizer']
+__all__ = ['CHECKPOINT_SUFFIXES', 'WeightOptimizer']
 
 # %% ../nbs/09_widgets.ipynb #6d57e8e1
 def _bundle(**data) -> dict:
@@ -27,6 +28,14 @@ def _figure_bundle(fig) -> dict:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
     return _bundle(image_png=base64.b64encode(buf.getvalue()).decode(), text_plain=f"<{fig.axes[0].get_title()}>")
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+
+def _checkpoints(folder: Path) -> list[Path]:
+    "The checkpoint files in `folder` (by suffix), sorted by name, leaving out links that lead out of it."
+    folder = folder.resolve()
+    return sorted(p for p in folder.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and p.is_file()
+                  and p.resolve().parent == folder)
 
 def _scores_html(result) -> str:
     after = result.target_achievement_after
@@ -54,9 +63,10 @@ class WeightOptimizer:
         self.filter.observe(self._filter, "value")
         self.steps = W.IntSlider(steps, min=1, max=500, description="steps")
         self._agents = {"agent": agent} if agent is not None else {}
-        files = sorted(str(p) for p in Path(model_dir).glob("*.pt")) if model_dir else []
+        self.model_dir = Path(model_dir).resolve() if model_dir else None
+        files = _checkpoints(self.model_dir) if model_dir else []
         given = [("the agent given", "agent")] if agent is not None else []
-        self.model = W.Dropdown(options=given + [(Path(f).name, f) for f in files], description="model")
+        self.model = W.Dropdown(options=given + [(p.name, str(p)) for p in files], description="model")
         self.button = W.Button(description="Run", button_style="primary")
         self.progress = W.IntProgress(0, min=0, max=4, description="progress")
         self.output = W.Output()
@@ -79,11 +89,13 @@ class WeightOptimizer:
                      dict(self.metrics))
 
     def _agent(self) -> EnhancedPPOAgent:
-        if self.model.value is None:
-            raise ValueError("no model: pass an agent, or a model_dir holding *.pt checkpoints")
-        if self.model.value not in self._agents:
-            self._agents[self.model.value] = EnhancedPPOAgent.from_checkpoint(self.model.value, device="cpu")
-        return self._agents[self.model.value]
+        choice = self.model.value
+        if choice is None: raise ValueError("no model: pass an agent, or a model_dir holding .pt or .pth checkpoints")
+        if choice not in self._agents:
+            if Path(choice).resolve().parent != self.model_dir:
+                raise ValueError(f"{Path(choice).name} now leads out of {self.model_dir} (a symbolic link): not loaded")
+            self._agents[choice] = load_agent(choice, device="cpu")
+        return self._agents[choice]
 
     def run(self):
         "Optimise for the athlete in the form and show the results (or what is wrong) in `.output`."
@@ -97,10 +109,11 @@ class WeightOptimizer:
             fig = plot_matrix_change(prior, result.cq_matrix, targets=result.target_subjects, catalog=self.catalog)
             self.progress.value = 3
             plan = training_plan(result, catalog=self.catalog, top=self.top); self.progress.value = 4
-        except (ValueError, FileNotFoundError) as e:
+        except Exception as e:  # every failure is shown to the person using the form
+            text = clip(e if isinstance(e, (ValueError, OSError)) else f"{type(e).__name__}: {e}", 600)
             self.progress.bar_style = "danger"
-            message = f"<p style='color:#b00'><b>Cannot run:</b> {html.escape(str(e))}</p>"
-            self.output.outputs = (_bundle(text_html=message, text_plain=f"Cannot run: {e}"),)
+            message = f"<p style='color:#b00'><b>Cannot run:</b> {html.escape(text)}</p>"
+            self.output.outputs = (_bundle(text_html=message, text_plain=f"Cannot run: {text}"),)
             return
         self.result, self.plan, self.progress.bar_style = result, plan, "success"
         self.output.outputs = (_figure_bundle(fig),

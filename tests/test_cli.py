@@ -4,6 +4,7 @@ What nbs/10_cli.ipynb tests in-process is tested here the way a user runs it: a 
 console script and `python -m fitness_ppo.cli`, real exit codes, stdout and stderr.
 """
 import csv, io, json, shutil, subprocess, sys, urllib.request
+from concurrent.futures import ThreadPoolExecutor
 import pytest
 from servers import free_port, running
 
@@ -163,3 +164,90 @@ def test_serve_without_the_api_extra():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "needs the [api] extra" in done.stderr and "pip install" in done.stderr, done.stderr
     assert "model file not found" in fails("serve", "--model", "/nonexistent/agent.pt")
+
+
+@pytest.fixture(scope="module")
+def corpus(work, tmp_path_factory):
+    "Bad inputs of every kind the command line reads: tampered checkpoints, broken JSON, CSV and catalogue files."
+    import torch
+    from fitness_ppo.cli import ATHLETE_CSV_COLUMNS
+    d = tmp_path_factory.mktemp("corpus")
+    ck = torch.load(work / "agent.pt", weights_only=True)
+    v1 = {**{k: v for k, v in ck.items() if k not in ("net_config", "ppo_config", "progress")},
+          "format": "fitness_ppo.agent/1", "config": ck["net_config"], "optim_settings": {},
+          "hparams": {**ck["ppo_config"], **ck["progress"], "device": "cuda:7"}}
+    for name, contents in {"mismatch.pt": {**ck, "net_config": {**ck["net_config"], "shared_width": 128}},
+                           "lacking.pt": {k: v for k, v in ck.items() if k != "optimizer"},
+                           "device.pt": v1,
+                           "huge.pt": {**ck, "net_config": {**ck["net_config"], "feature_widths": [8192] * 16}},
+                           "negative.pt": {**ck, "progress": {**ck["progress"], "episodes_done": -5}}}.items():
+        torch.save(contents, d / name)
+    (d / "empty.pt").write_bytes(b""); (d / "folder.pt").mkdir(); (d / "junk.pt").write_bytes(b"junk")
+    deep = "[" * 200_000 + "]" * 200_000
+    result = json.loads(cli("optimize", "--model", work / "agent.pt", "--athletes", work / "one.json", "--steps", "2",
+                            "--device", "cpu").stdout)
+    files = {"deep.json": deep, "strings.json": json.dumps({**result, "cq_matrix": [["a"] * 23] * 93}),
+             "catalog.json": '{"qualities":5}', "broken.json": "{oops", "empty.json": "", "empty.csv": "",
+             "header.csv": ",".join(ATHLETE_CSV_COLUMNS) + "\n", "list.json": "[1, 2]"}
+    for name, text in files.items(): (d / name).write_text(text)
+    (d / "latin1.json").write_bytes(b'{"user_id": "\xe9"}')
+    return d
+
+
+def corpus_cases(work, d):
+    "(arguments, what the one line must name): each a bad input that must end with exit code 2."
+    model, athletes = ("--model", work / "agent.pt"), ("--athletes", work / "one.json")
+    cases = [(("optimize", "--model", d / name, *athletes), name) for name in
+             ("mismatch.pt", "lacking.pt", "device.pt", "huge.pt", "negative.pt", "empty.pt", "folder.pt", "junk.pt")]
+    cases += [(("plan", "--model", d / "device.pt", *athletes), "device.pt"),
+              (("train", "--resume", d / "mismatch.pt", *TINY), "mismatch.pt")]
+    cases += [(("bench", "--model", d / "huge.pt", "--device", "cpu"), "huge.pt")]
+    cases += [(("optimize", *model, "--athletes", d / name), name)
+              for name in ("deep.json", "empty.json", "empty.csv", "header.csv", "latin1.json", "list.json")]
+    cases += [(("plan", "--result", d / name), name) for name in ("deep.json", "strings.json", "empty.json")]
+    cases += [(("optimize", *model, *athletes, "--qx-prior", d / name), name) for name in ("deep.json", "strings.json")]
+    cases += [(("plan", "--result", work / "plan_results.json", "--catalog", d / name), name)
+              for name in ("catalog.json", "broken.json", "deep.json", "empty.json")]
+    cases += [(("train", "--data", d / name, *TINY), name) for name in ("empty.csv", "header.csv", "empty.json")]
+    cases += [(("train", "--out", d / "folder.pt", *TINY), "--out"), (("serve", "--port", "70000"), "--port"),
+              (("serve", "--port", "0"), "--port"), (("optimize", *model, *athletes, "--steps", "0"), "steps"),
+              (("plan", "--result", work / "plan_results.json", "--top", "45"), "--top")]
+    return cases
+
+
+def test_bad_inputs_end_in_one_line_and_exit_code_2(work, corpus):
+    cli("optimize", "--model", work / "agent.pt", "--athletes", work / "athletes.json", "--steps", "3",
+        "--out", work / "plan_results.json", "--device", "cpu")
+    cases = corpus_cases(work, corpus)
+    assert len(cases) > 30
+    with ThreadPoolExecutor(3) as pool:  # each case is a fresh interpreter: mostly waiting for imports
+        runs = list(pool.map(lambda case: cli(*case[0], check=False, timeout=180), cases))
+    for (args, named), done in zip(cases, runs):
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2, (args, done.returncode, done.stderr[-2000:])
+        assert "Traceback" not in done.stdout + done.stderr, (args, done.stderr[-2000:])
+        assert len(lines) == 1 and named in lines[0], (args, done.stderr)
+
+
+def test_serve_checks_the_model_before_starting(corpus):
+    pytest.importorskip("uvicorn"); pytest.importorskip("fastapi")
+    for name in ("empty.pt", "mismatch.pt", "huge.pt", "junk.pt"):
+        err = fails("serve", "--model", corpus / name, "--port", str(free_port()), "--device", "cpu")
+        assert len(err.strip().splitlines()) == 1 and name in err, err
+    help_text = " ".join(cli("serve", "--help").stdout.split())
+    assert "no authentication" in help_text and "--allowed-host" in help_text and "reverse proxy" in help_text
+
+
+def test_json_logs_of_a_command(work, tmp_path):
+    from fitness_ppo.state import synthetic_athletes
+    from fitness_ppo.cli import write_athletes
+    secret = synthetic_athletes(2, seed=9)
+    for a in secret: a.user_id = "secret-" + a.user_id
+    write_athletes(secret, tmp_path / "secret.json")
+    done = cli("train", "--data", tmp_path / "secret.json", "--episodes", "8", "--out", tmp_path / "a.pt", *TINY,
+               "--log-level", "info", "--log-format", "json")
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    train = [line for line in lines if line.get("event") == "train"]
+    assert len(train) == 1 and train[0]["episodes"] == 8 and train[0]["duration_s"] > 0, done.stderr
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert "secret-" not in done.stderr and "user_id" not in done.stderr

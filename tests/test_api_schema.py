@@ -1,0 +1,166 @@
+"""The REST service's OpenAPI schema states every constraint the service enforces.
+
+A small schema-to-example builder makes requests from `/openapi.json` alone (no knowledge of the service): the
+smallest valid request of each endpoint and one with every optional field, which the service must accept. Then
+every constraint the schema states (type, range, length, enumeration, pattern, uniqueness, required and unknown
+fields) is broken in turn, at every place it applies, and the service must refuse each request with 422.
+"""
+import copy, json, os, re, time
+import pytest
+
+if os.environ.get("CI") != "true":
+    for module in ("fastapi", "httpx"):
+        pytest.importorskip(module, reason='the [api] extra is missing (pip install -e ".[api]"); CI installs it')
+from fastapi.testclient import TestClient
+from fitness_ppo.api import create_app
+from fitness_ppo.model import NetConfig
+from fitness_ppo.ppo import EnhancedPPOAgent
+
+MAX_GENERATED_ITEMS = 1000  # longer arrays (training_data's 100,000) are not built to break maxItems
+
+
+def resolve(schema: dict, root: dict) -> dict:
+    "`schema` with its `$ref` followed, and a nullable `anyOf` merged into its non-null branch (siblings kept)."
+    while "$ref" in schema:
+        target = root
+        for part in schema["$ref"].lstrip("#/").split("/"): target = target[part]
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    if "anyOf" in schema:
+        branches = [b for b in schema["anyOf"] if b.get("type") != "null"]
+        assert len(branches) == 1, schema
+        siblings = {k: v for k, v in schema.items() if k not in ("anyOf", "default", "title")}
+        schema = {**resolve(branches[0], root), **siblings}
+    return schema
+
+
+def example(schema: dict, root: dict, full: bool = False):
+    "A value valid under `schema`: its example, else its default, else one built from its constraints."
+    schema = resolve(schema, root)
+    if schema.get("examples"): return copy.deepcopy(schema["examples"][0])
+    if schema.get("default") is not None: return copy.deepcopy(schema["default"])
+    if "enum" in schema: return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        names = schema.get("properties", {}) if full else schema.get("required", [])
+        return {n: example(schema["properties"][n], root, full) for n in names}
+    if kind == "array":
+        return [example(schema["items"], root, full) for _ in range(max(schema.get("minItems", 0), 1))]
+    if kind in ("number", "integer"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", 0) + (1 if "exclusiveMinimum" in schema else 0))
+        high = schema.get("maximum", schema.get("exclusiveMaximum", low + 2) - (1 if "exclusiveMaximum" in schema else 0))
+        value = (low + high) / 2
+        return int(value) if kind == "integer" else value
+    if kind == "string":
+        assert "pattern" not in schema, f"a pattern needs an example: {schema}"
+        return "x" * max(schema.get("minLength", 1), 1)
+    if kind == "boolean": return True
+    raise AssertionError(f"no example for {schema}")
+
+
+WRONG_TYPE = {"number": "0.5", "integer": "1", "string": 5, "boolean": 1, "array": {}, "object": []}
+
+
+def violations(schema: dict, value, root: dict, path=()):
+    "(path, bad value, constraint) for every constraint `schema` states about `value` and the values inside it."
+    schema = resolve(schema, root)
+    kind = schema.get("type")
+    if kind in WRONG_TYPE: yield path, WRONG_TYPE[kind], "type"
+    if kind == "integer": yield path, True, "type (a boolean is not an integer)"
+    if kind == "number": yield path, True, "type (a boolean is not a number)"
+    for key, bad in (("minimum", lambda b: b - 1), ("maximum", lambda b: b + 1), ("exclusiveMinimum", lambda b: b),
+                     ("exclusiveMaximum", lambda b: b)):
+        if key in schema: yield path, bad(schema[key]), key
+    if "enum" in schema: yield path, "not-one-of-them", "enum"
+    if "pattern" in schema:
+        bad = "../not a match!"
+        assert not re.search(schema["pattern"], bad)
+        yield path, bad, "pattern"
+    if "minLength" in schema and schema["minLength"] > 0: yield path, "", "minLength"
+    if "maxLength" in schema: yield path, "x" * (schema["maxLength"] + 1), "maxLength"
+    if kind == "array":
+        if schema.get("minItems", 0) > 0: yield path, value[:schema["minItems"] - 1], "minItems"
+        if schema.get("maxItems", MAX_GENERATED_ITEMS + 1) <= MAX_GENERATED_ITEMS:
+            yield path, value + value[-1:] * (schema["maxItems"] + 1 - len(value)), "maxItems"
+        if schema.get("uniqueItems") and value: yield path, value + value[:1], "uniqueItems"
+        if value: yield from violations(schema["items"], value[0], root, (*path, 0))
+    if kind == "object":
+        for name in schema.get("required", []):
+            yield path, {k: v for k, v in value.items() if k != name}, f"required {name}"
+        if schema.get("additionalProperties") is False: yield path, {**value, "unexpected_field": 1}, "additionalProperties"
+        for name, sub in schema.get("properties", {}).items():
+            if name in value: yield from violations(sub, value[name], root, (*path, name))
+
+
+def put(value, path, new):
+    "A copy of `value` with `new` at `path`."
+    if not path: return copy.deepcopy(new)
+    out = copy.deepcopy(value)
+    target = out
+    for part in path[:-1]: target = target[part]
+    target[path[-1]] = copy.deepcopy(new)
+    return out
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("schema")
+    EnhancedPPOAgent(config=NetConfig.small(), device="cpu").save_model(tmp / "agent.pt")
+    app = create_app(model_path=tmp / "agent.pt", model_dir=tmp / "models", device="cpu", max_training_seconds=5)
+    with TestClient(app, base_url="http://localhost") as c:
+        yield c
+
+
+def body_schemas(schema: dict) -> dict:
+    "Each POST path's request body schema."
+    return {path: ops["post"]["requestBody"]["content"]["application/json"]["schema"]
+            for path, ops in schema["paths"].items() if "post" in ops}
+
+
+def test_examples_from_the_schema_are_accepted(client):
+    root = client.get("/openapi.json").json()
+    bodies = body_schemas(root)
+    assert sorted(bodies) == ["/optimize", "/plan", "/train"]
+    for full in (False, True):
+        for path in ("/optimize", "/plan", "/train"):
+            body = example(bodies[path], root, full)
+            if path == "/optimize": body["optimization_steps"] = 3  # keep it quick
+            r = client.post(path, json=body)
+            assert r.status_code in (200, 202), (path, full, r.text[:500])
+            if path == "/train":  # let the job end: one at a time
+                deadline = time.monotonic() + 60
+                while client.get(f"/train/{r.json()['job_id']}").json()["status"] in ("queued", "running"):
+                    assert time.monotonic() < deadline, "the training job did not end"
+                    time.sleep(0.2)
+    assert client.get("/catalog", params={"lang": example(
+        root["paths"]["/catalog"]["get"]["parameters"][0]["schema"], root)}).status_code == 200
+
+
+def test_every_constraint_in_the_schema_is_enforced(client):
+    root = client.get("/openapi.json").json()
+    tested = {}
+    for path, schema in body_schemas(root).items():
+        valid = example(schema, root, full=True)
+        if path == "/optimize": valid["optimization_steps"] = 3
+        for where, bad, constraint in violations(schema, valid, root):
+            r = client.post(path, json=put(valid, where, bad))
+            assert r.status_code == 422, (path, where, constraint, json.dumps(bad)[:200], r.status_code, r.text[:300])
+            key = constraint.split(" ")[0]
+            tested[key] = tested.get(key, 0) + 1
+    lang = root["paths"]["/catalog"]["get"]["parameters"][0]["schema"]
+    assert client.get("/catalog", params={"lang": "x" * (lang["maxLength"] + 1)}).status_code == 422
+    # every kind of constraint the schema uses was broken at least once, and hundreds were tried in all
+    assert set(tested) >= {"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "pattern",
+                           "minLength", "maxLength", "minItems", "maxItems", "uniqueItems", "required",
+                           "additionalProperties"}, tested
+    assert sum(tested.values()) > 200, tested
+
+
+def test_the_schema_states_the_service_limits(client):
+    root = client.get("/openapi.json").json()
+    schemas = root["components"]["schemas"]
+    train = schemas["TrainRequest"]["properties"]
+    assert "32768" in train["num_envs"]["description"] and "32768" in train["max_steps_per_episode"]["description"]
+    assert train["batch_size"]["maximum"] == 4096 and train["save_path"]["pattern"].startswith("^")
+    prior = resolve(schemas["OptimizeRequest"]["properties"]["qx_prior"], root)
+    assert (prior["minItems"], prior["maxItems"], prior["items"]["minItems"], prior["items"]["maxItems"]) == (23, 23, 44, 44)
+    assert prior["items"]["items"] == {"type": "number", "minimum": 0, "maximum": 1} and "sum" in prior["description"]
