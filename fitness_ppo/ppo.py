@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_ppo.ipynb #148d3c11
 from __future__ import annotations
-import copy, logging, math, os, tempfile, time
+import copy, ctypes, ctypes.util, logging, math, os, sys, tempfile, time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -25,10 +25,11 @@ _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
 __all__ = ['REWARD_MODES', 'PRECISIONS', 'MATRIX_L1_SCALE', 'EVAL_ATHLETES', 'EVAL_SEED_OFFSET', 'ROUND_SEED_STRIDE',
-           'RANK_SEED_STRIDE', 'CHECKPOINT_FORMAT', 'PPOConfig', 'EnhancedPPOAgent', 'cpu_has_native_bf16',
-           'resolve_precision', 'sample_categorical', 'serving', 'Rollout', 'explained_variance', 'ppo_loss',
-           'matrix_accuracy', 'TrainingRun', 'Callback', 'History', 'MatrixHeadFitting', 'EpsilonDecay', 'TimeBudget',
-           'Evaluation', 'ProgressBar', 'TensorBoard', 'athletes_for_round', 'atomic_torch_save', 'read_checkpoint']
+           'RANK_SEED_STRIDE', 'MMAP_THRESHOLD_BYTES', 'TRIM_THRESHOLD_BYTES', 'CHECKPOINT_FORMAT', 'PPOConfig',
+           'EnhancedPPOAgent', 'cpu_has_native_bf16', 'resolve_precision', 'sample_categorical', 'serving', 'Rollout',
+           'explained_variance', 'ppo_loss', 'matrix_accuracy', 'TrainingRun', 'Callback', 'History',
+           'MatrixHeadFitting', 'EpsilonDecay', 'TimeBudget', 'Evaluation', 'ProgressBar', 'TensorBoard',
+           'athletes_for_round', 'keep_freed_memory', 'atomic_torch_save', 'read_checkpoint']
 
 # %% ../nbs/06_ppo.ipynb #1babd22c
 REWARD_MODES = ("difference", "level")  # the change of the environment's objective, or the environment's own reward
@@ -580,6 +581,25 @@ def athletes_for_round(env: BatchedEnv, pool: torch.Tensor | None, round_idx: in
     return pool[order[offset:offset + total][mine].to(pool.device)]
 
 # %% ../nbs/06_ppo.ipynb #0acb362f
+MMAP_THRESHOLD_BYTES = 32 * 2 ** 20  # glibc: blocks below this come from the heap (the largest value glibc accepts)
+TRIM_THRESHOLD_BYTES = 2 ** 30       # glibc: free memory kept at the top of the heap before returning it to the OS
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
+_MALLOC_TUNED: list[bool] = []
+
+def keep_freed_memory() -> bool:
+    "Make glibc's malloc keep freed memory for reuse (no page faults on re-allocating large tensors); False if not."
+    if _MALLOC_TUNED: return _MALLOC_TUNED[0]
+    done = False
+    if sys.platform.startswith("linux") and os.environ.get("FITNESS_PPO_KEEP_FREED_MEMORY", "1") != "0":
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            done = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+                libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+        except (OSError, AttributeError): done = False  # no glibc (musl, macOS...): the allocator stays as it is
+    _MALLOC_TUNED.append(done)
+    return done
+
+# %% ../nbs/06_ppo.ipynb #aecf84a9
 @patch
 def learn(self: EnhancedPPOAgent, env: BatchedEnv, athletes=None, episodes: int = 1000, *, shuffle: bool = True,
           time_budget_s: float | None = None, evaluation: Evaluation | None = None, progress: bool = True,
@@ -592,6 +612,7 @@ def learn(self: EnhancedPPOAgent, env: BatchedEnv, athletes=None, episodes: int 
         raise ValueError(f"env has observations of {env.obs_dim} and {env.action_dim} actions; the agent's network "
                          f"reads {self.state_dim} and chooses among {self.action_dim}")
     pool = None if athletes is None else env.encode_athletes(athletes)
+    if self.device.type == "cpu": keep_freed_memory()
     run = TrainingRun(self, env, check_int("episodes", episodes), world=current_world(self.device))
     if run.world.distributed: self._join_job(run)
     self.world_size = run.world.world_size
