@@ -700,7 +700,8 @@ def train_optimized(self: EnhancedPPOAgent, env: BatchedEnv, training_data=None,
                     clip_ratio: float | None = None, batch_size: int | None = None, shuffle_data: bool = True,
                     early_stop_patience: int = 50,
                     use_amp: bool | None = None, time_budget_s: float | None = None, rollout_steps: int | None = None,
-                    eval_athletes=None, eval_every: int = 5, progress: bool = True, callback=None) -> dict:
+                    eval_athletes=None, eval_every: int = 5, progress: bool = True, callback=None,
+                    tensorboard_dir: str | Path | None = None) -> dict:
     "`learn` with the original API's keywords (`learning_rate_actor`, ...); given ones hold for this call only."
     if max_steps_per_episode is not None and max_steps_per_episode != env.max_steps:
         env = env.spawn(max_steps=check_int("max_steps_per_episode", max_steps_per_episode))
@@ -710,7 +711,7 @@ def train_optimized(self: EnhancedPPOAgent, env: BatchedEnv, training_data=None,
     with self.overridden(**{k: v for k, v in changes.items() if v is not None}):
         return self.learn(env, training_data, episodes, shuffle=shuffle_data, time_budget_s=time_budget_s,
                           evaluation=Evaluation(eval_athletes, eval_every, early_stop_patience, callback),
-                          progress=progress)
+                          progress=progress, tensorboard_dir=tensorboard_dir)
 
 # %% ../nbs/06_ppo.ipynb #1c62686c
 CHECKPOINT_FORMAT = "fitness_ppo.agent/2"
