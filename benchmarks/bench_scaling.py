@@ -3,9 +3,10 @@ with the same total athletes and the same cores.
 
 Prints one JSON object. Usage: python benchmarks/bench_scaling.py [--procs 2] [--threads 2] [--num-envs 256]
                                                                   [--preset default] [--rounds 2] [--precision auto]
-One process runs with `--threads` threads and `--num-envs` athletes; the job runs P ranks of threads/P threads and
-num_envs/P athletes each (gloo), so both do the same work on the same cores; `scaling` is the job's env-steps/s over
-the single process's. Each configuration trains one warm-up round, then `--rounds` rounds of 50-step episodes timed
+One process runs with `--threads` threads, `--num-envs` athletes and minibatches of `--batch-size`; the job runs P
+ranks of threads/P threads, num_envs/P athletes and minibatches of batch_size/P each (gloo): the same work, the same
+gradient steps (each averaging P ranks' minibatches), on the same cores. `scaling` is the job's env-steps/s over the
+single process's. Each configuration trains one warm-up round, then `--rounds` rounds of 50-step episodes timed
 (evaluation on one athlete: its cost is not training's). The 1-minute load average is printed with the figures.
 """
 import argparse, json, os, shutil, subprocess, sys, time
@@ -21,7 +22,8 @@ def worker(args):
     torch.set_num_threads(args.threads)
     world = init_distributed("cpu")
     config = {"default": NetConfig, "small": NetConfig.small, "design": NetConfig.design}[args.preset]()
-    agent = EnhancedPPOAgent(config=config, device="cpu", seed=0, lr_actor=1e-3, precision=args.precision)
+    agent = EnhancedPPOAgent(config=config, device="cpu", seed=0, lr_actor=1e-3, precision=args.precision,
+                             batch_size=args.batch_size // world.world_size)
     env = TrainingEnvironment(num_envs=args.num_envs // world.world_size, max_steps=50)
     one = Evaluation(athletes=env.sample_athletes(1, 1), every=10**6)
     agent.learn(env, episodes=args.num_envs, evaluation=one, progress=False)  # warm-up round
@@ -45,6 +47,7 @@ if __name__ == "__main__":
     p.add_argument("--procs", type=int, default=2)
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads of the single process, in all")
     p.add_argument("--num-envs", type=int, default=256, help="athletes of a round, in all")
+    p.add_argument("--batch-size", type=int, default=512, help="minibatch size of a gradient step, in all")
     p.add_argument("--preset", choices=["default", "small", "design"], default="default")
     p.add_argument("--precision", default="auto")
     p.add_argument("--rounds", type=int, default=2)
@@ -52,7 +55,7 @@ if __name__ == "__main__":
     args = p.parse_args()
     if args.worker: sys.exit(worker(args))
     common = ["--preset", args.preset, "--precision", args.precision, "--rounds", str(args.rounds),
-              "--num-envs", str(args.num_envs), "--worker"]
+              "--num-envs", str(args.num_envs), "--batch-size", str(args.batch_size), "--worker"]
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     load_before = os.getloadavg()[0]
     single = run([sys.executable, __file__, "--threads", str(args.threads), *common], args.threads)

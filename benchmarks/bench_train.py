@@ -8,7 +8,7 @@ Environments come from ENVIRONMENTS (a name -> factory registry: add another env
 sizes (`NetConfig`); on an environment other than the design's, every preset uses the flat actor head.
 FLOPs are counted with torch.utils.flop_counter (matrix products: the model's FLOPs). The reference for the
 fractions is the faster of a (256 x 1024) @ (1024 x 1024) product (the network's widest layer at batch 256) and a
-2048^3 product, in the precision of the row. When the design's literal trainer is found
+2048^3 product, in the precision of the row, measured just before the row. Times are the best of several calls. When the design's literal trainer is found
 (../shared/reference/design_literal.py beside the repository, or /work/shared/reference), its `bench` runs in the
 same run and `ratio_to_design_literal` divides our training env-steps/s by its own; without it that is omitted.
 Other processes on the machine change the figures: the 1-minute load average before and after is printed.
@@ -67,7 +67,7 @@ def bench(env_name, preset, precision, num_envs, rollout_steps, batch_size, devi
     r = rollout()
     advantages, returns = compute_gae(r.rewards, r.values, r.dones, r.last_value)
     update = lambda: agent.update(r, advantages, returns)
-    update_s = best_time(update, device, repeat=3)
+    update_s = best_time(update, device, repeat=5)
     rollout_flops, update_flops = flops_of(rollout), flops_of(update)
     steps = num_envs * rollout_steps
     # training as `learn` runs it (head fitting included); a one-athlete evaluation: its cost is not training's
@@ -118,21 +118,19 @@ if __name__ == "__main__":
         out["design_literal"] = design_literal(args.threads, args.reference_episodes, 100)
     for device in devices:
         precisions = args.precision or (["fp32", "fp16", "bf16"] if device.type == "cuda" else ["fp32", "bf16"])
-        matmul = {}
-        for precision in precisions:
-            dtype = resolve_precision(precision, device) or torch.float32
-            shapes = {f"{args.num_envs}x1024x1024": (args.num_envs, 1024, 1024), "2048x2048x2048": (2048,) * 3}
-            rates = {name: matmul_flops_per_s(device, dtype, *shape) for name, shape in shapes.items()}
-            matmul[precision] = max(rates.values())  # the fractions are of the faster of the two
-            out[f"{device.type}_{precision}_matmul_gflop_per_s"] = {k: round(v / 1e9, 1) for k, v in rates.items()}
+        shapes = {f"{args.num_envs}x1024x1024": (args.num_envs, 1024, 1024), "2048x2048x2048": (2048,) * 3}
         for env_name in args.env:
             for preset in args.preset:
                 for precision in precisions:
+                    # the matrix products are measured just before each row: other processes' load changes
+                    dtype = resolve_precision(precision, device) or torch.float32
+                    rates = {name: matmul_flops_per_s(device, dtype, *shape) for name, shape in shapes.items()}
+                    matmul = max(rates.values())  # the fractions are of the faster of the two
                     row = bench(env_name, preset, precision, args.num_envs, args.rollout_steps, args.batch_size,
                                 device, args.train_rounds)
-                    row.update(device=device.type,
-                               rollout_fraction_of_matmul=round(row["rollout_gflop_per_s"] * 1e9 / matmul[precision], 3),
-                               update_fraction_of_matmul=round(row["update_gflop_per_s"] * 1e9 / matmul[precision], 3))
+                    row.update(device=device.type, matmul_gflop_per_s={k: round(v / 1e9, 1) for k, v in rates.items()},
+                               rollout_fraction_of_matmul=round(row["rollout_gflop_per_s"] * 1e9 / matmul, 3),
+                               update_fraction_of_matmul=round(row["update_gflop_per_s"] * 1e9 / matmul, 3))
                     reference = out.get("design_literal") or {}
                     if "env_steps_per_s" in reference:
                         row["ratio_to_design_literal"] = round(row["train_env_steps_per_s"]
