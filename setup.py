@@ -27,6 +27,7 @@ extras = {
     'dev': dev_requirements,
     'api': shlex.split(cfg.get('api_requirements', '')),
     'docs': shlex.split(cfg.get('docs_requirements', '')),
+    'tensorboard': shlex.split(cfg.get('tensorboard_requirements', '')),
 }
 extras = {k: v for k, v in extras.items() if v}
 console_scripts = [s for s in cfg.get('console_scripts', '').split('\n') if s.strip()]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 import torch
+import torch.nn.functional as F
 from torch import nn
 from .catalog import (ACTION_DIM, NUM_ACTIONS, NUM_CQ_CELLS, NUM_QUALITIES, NUM_QX_CELLS, NUM_SUBJECTS,
                                  STATE_DIM, check_int, check_number)
@@ -85,15 +86,22 @@ class FactoredActionHead(nn.Module):
         self.action_terms = small_init_(nn.Linear(context_dim, NUM_ACTIONS))
 
     def forward(self, h: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        "Logits `(B, 3151)` from the actor's features `h` `(B, in_features)` and the observations `state` `(B, 216)`."
+        "Logits `(B, 3151)` (float32) from the actor's features `h` `(B, in_features)` and the observations `state`."
         c = self.context(h)
-        with_context = lambda entities: torch.cat([entities, c[:, None].expand(-1, entities.shape[1], -1)], -1)
         subjects = torch.stack([state[:, LAYOUT.targets], state[:, LAYOUT.subject_scores]], -1)  # (B, 93, 2)
-        row_terms = self.subject_net(with_context(subjects))[..., 0]                         # (B, 93)
-        quality_terms = self.quality_net(with_context(state[:, LAYOUT.qualities, None]))      # (B, 23, 2)
+        row_terms = _entity_terms(self.subject_net, subjects, c)[..., 0].float()                # (B, 93)
+        quality_terms = _entity_terms(self.quality_net, state[:, LAYOUT.qualities, None], c).float()  # (B, 23, 2)
         cq_logits = row_terms[:, :, None] + quality_terms[:, None, :, 0]                     # (B, 93, 23)
-        qx_logits = quality_terms[:, :, 1, None] + self.action_terms(c)[:, None, :]          # (B, 23, 44)
+        qx_logits = quality_terms[:, :, 1, None] + self.action_terms(c).float()[:, None, :]  # (B, 23, 44)
         return torch.cat([cq_logits.flatten(1), qx_logits.flatten(1)], 1)
+
+def _entity_terms(net: nn.Sequential, entities: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    "`net` (Linear, GELU, Linear) on each entity's inputs `(B, E, n)` joined with its athlete's context `c` `(B, k)`."
+    first, activation, last = net
+    n = entities.shape[-1]
+    per_athlete = F.linear(c, first.weight[:, n:], first.bias)  # the context's share, once per athlete: (B, hidden)
+    hidden = torch.baddbmm(per_athlete[:, None, :], entities, first.weight[:, :n].T.expand(len(entities), -1, -1))
+    return last(activation(hidden))
 
 # %% ../nbs/04_model.ipynb #3c85758b
 class FlatActionHead(nn.Linear):

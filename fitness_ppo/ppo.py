@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_ppo.ipynb #148d3c11
 from __future__ import annotations
-import copy, logging, math, os, tempfile, time
+import copy, ctypes, ctypes.util, logging, math, os, sys, tempfile, time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -15,6 +15,8 @@ from fastcore.basics import patch, store_attr
 from fastcore.meta import delegates
 from tqdm.auto import tqdm
 from .catalog import ACTION_DIM, STATE_DIM, check_int, check_number, default_device
+from .distributed import (World, all_gather_objects, average_gradients, broadcast_module_, current_world,
+                                     first_stop_reason, mean_over_processes)
 from .env import BatchedEnv, check_env, mean_return, normalised_score
 from .gae import compute_gae
 from .model import EnhancedActorCritic, NetConfig
@@ -23,9 +25,11 @@ _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
 __all__ = ['REWARD_MODES', 'PRECISIONS', 'MATRIX_L1_SCALE', 'EVAL_ATHLETES', 'EVAL_SEED_OFFSET', 'ROUND_SEED_STRIDE',
-           'CHECKPOINT_FORMAT', 'PPOConfig', 'EnhancedPPOAgent', 'serving', 'Rollout', 'explained_variance', 'ppo_loss',
-           'matrix_accuracy', 'TrainingRun', 'Callback', 'History', 'MatrixHeadFitting', 'EpsilonDecay', 'TimeBudget',
-           'Evaluation', 'ProgressBar', 'athletes_for_round', 'atomic_torch_save', 'read_checkpoint']
+           'RANK_SEED_STRIDE', 'MMAP_THRESHOLD_BYTES', 'TRIM_THRESHOLD_BYTES', 'CHECKPOINT_FORMAT', 'PPOConfig',
+           'EnhancedPPOAgent', 'cpu_has_native_bf16', 'resolve_precision', 'sample_categorical', 'serving', 'Rollout',
+           'explained_variance', 'ppo_loss', 'matrix_accuracy', 'TrainingRun', 'Callback', 'History',
+           'MatrixHeadFitting', 'EpsilonDecay', 'TimeBudget', 'Evaluation', 'ProgressBar', 'TensorBoard',
+           'athletes_for_round', 'keep_freed_memory', 'atomic_torch_save', 'read_checkpoint']
 
 # %% ../nbs/06_ppo.ipynb #1babd22c
 REWARD_MODES = ("difference", "level")  # the change of the environment's objective, or the environment's own reward
@@ -57,7 +61,7 @@ class PPOConfig:
     matrix_coef: float = 0.1          # weight of the CQ/QX heads' loss
     reward_mode: str = "difference"   # one of REWARD_MODES
     reward_scale: float = 100.0       # rewards are multiplied by this (returns of order 1 for the critic)
-    precision: str = "auto"           # one of PRECISIONS; "auto": float16 autocast on CUDA, float32 on the CPU
+    precision: str = "auto"           # one of PRECISIONS; "auto": float16 on CUDA, bfloat16 on CPUs that have it
     seed: int = 0
 
     def __post_init__(self):
@@ -116,8 +120,9 @@ class EnhancedPPOAgent:
         self.actor_critic = net.to(self.device)
         # never trained by gradients, only averaged: always in eval mode (no dropout when serving)
         self.target_actor_critic = copy.deepcopy(self.actor_critic).requires_grad_(False).eval()
-        self.optimizer = torch.optim.AdamW(_param_groups(self.actor_critic))
-        self.matrix_optimizer = torch.optim.AdamW(_matrix_groups(self.actor_critic))
+        self.optimizer = torch.optim.AdamW(_param_groups(self.actor_critic), fused=True)
+        self.matrix_optimizer = torch.optim.AdamW(_matrix_groups(self.actor_critic), fused=True)
+        self.world_size = 1  # processes that trained this agent in its last `learn` (see fitness_ppo.distributed)
         self._apply_config()
 
     @property
@@ -141,15 +146,39 @@ def _apply_config(self: EnhancedPPOAgent):
     cfg = self.ppo_config
     lrs = dict(trunk=cfg.lr_trunk, actor=cfg.lr_actor, critic=cfg.lr_critic, cq=cfg.lr_heads, qx=cfg.lr_heads)
     for group in [*self.optimizer.param_groups, *self.matrix_optimizer.param_groups]:
-        group.update(lr=lrs[group["name"]], weight_decay=cfg.weight_decay, betas=cfg.betas)
+        # (a checkpoint's optimiser state carries its own flags: the fused kernel is used whatever it says)
+        group.update(lr=lrs[group["name"]], weight_decay=cfg.weight_decay, betas=cfg.betas, fused=True, foreach=None)
     self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+
+_BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX-512 BF16 and AMX; Arm's BF16 extension
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    "Whether this CPU has bfloat16 instructions (AVX-512 BF16, AMX, Arm BF16), from `/proc/cpuinfo`; False if unknown."
+    if cpuinfo is None:
+        try: cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError: return False
+    flags = {word for line in cpuinfo.splitlines() if line.split(":")[0].strip().lower() in ("flags", "features")
+             for word in line.split(":", 1)[-1].split()}
+    return bool(flags & _BF16_CPU_FLAGS) and torch.backends.mkldnn.is_available()
+
+def resolve_precision(precision: str, device) -> torch.dtype | None:
+    "The autocast dtype of `precision` on `device`; `None` for float32 ('auto': fp16 on CUDA, bf16 on CPUs with it)."
+    if precision == "auto":
+        precision = ("fp16" if torch.device(device).type == "cuda" else "bf16" if _native_bf16() else "fp32")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r:.40}")
+    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+_NATIVE_BF16 = []
+def _native_bf16() -> bool:
+    "`cpu_has_native_bf16()`, read once per process."
+    if not _NATIVE_BF16: _NATIVE_BF16.append(cpu_has_native_bf16())
+    return _NATIVE_BF16[0]
 
 @patch(as_prop=True)
 def amp_dtype(self: EnhancedPPOAgent) -> torch.dtype | None:
     "The autocast dtype of `ppo_config.precision` on this device (`None`: float32, no autocast)."
-    precision = self.ppo_config.precision
-    if precision == "auto": precision = "fp16" if self.device.type == "cuda" else "fp32"
-    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    return resolve_precision(self.ppo_config.precision, self.device)
 
 @patch(as_prop=True)
 def use_amp(self: EnhancedPPOAgent) -> bool:
@@ -168,7 +197,15 @@ def for_env(cls: EnhancedPPOAgent, env: BatchedEnv, config: NetConfig | None = N
     config = config or NetConfig(actor_head=getattr(env, "ACTION_HEAD", "flat"))
     return cls(env.obs_dim, env.action_dim, config, device=env.device, **kwargs)
 
-# %% ../nbs/06_ppo.ipynb #450abe80
+# %% ../nbs/06_ppo.ipynb #dfdd60b8
+def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    "One index per row of `probs` `(B, A)` (non-negative, rows need not sum to 1), drawn with those probabilities."
+    cdf = probs.float().cumsum(-1)
+    u = torch.rand(len(probs), 1, device=probs.device, generator=generator) * cdf[:, -1:]
+    # the first index whose cumulative probability exceeds u: zero-probability indices are never chosen
+    return torch.searchsorted(cdf, u, right=True)[:, 0].clamp_(max=probs.shape[-1] - 1)
+
+# %% ../nbs/06_ppo.ipynb #d1edbbe5
 @patch
 @torch.no_grad()
 def act(self: EnhancedPPOAgent, obs: torch.Tensor, epsilon: float | None = None, net: nn.Module | None = None):
@@ -176,7 +213,7 @@ def act(self: EnhancedPPOAgent, obs: torch.Tensor, epsilon: float | None = None,
     epsilon = self.epsilon if epsilon is None else epsilon
     with self.autocast(): logits, values = (net or self.actor_critic).policy_value(obs)
     probs = logits.softmax(-1)
-    actions = torch.multinomial(probs, 1, generator=self.generator)[:, 0]
+    actions = sample_categorical(probs, self.generator)
     explore = torch.rand(len(obs), device=obs.device, generator=self.generator) < epsilon
     uniform = torch.randint(0, probs.shape[-1], (len(obs),), device=obs.device, generator=self.generator)
     actions = torch.where(explore, uniform, actions)
@@ -215,7 +252,7 @@ def policy(self: EnhancedPPOAgent, deterministic: bool = True, seed: int = 0, ne
     g = torch.Generator(self.device).manual_seed(seed)
     def choose(env, obs: torch.Tensor) -> torch.Tensor:
         with serving(net), self.autocast(): logits, _ = net.policy_value(obs)
-        return logits.argmax(-1) if deterministic else torch.multinomial(logits.softmax(-1), 1, generator=g)[:, 0]
+        return logits.argmax(-1) if deterministic else sample_categorical(logits.softmax(-1), g)
     return choose
 
 @patch
@@ -229,8 +266,9 @@ def evaluate_policy(self: EnhancedPPOAgent, env: BatchedEnv, athletes, sample: b
 @torch.no_grad()
 def update_target_network(self: EnhancedPPOAgent):
     "Polyak-average the online weights into the served (target) network at rate `ppo_config.target_update_rate`."
-    for target, online in zip(self.target_actor_critic.parameters(), self.actor_critic.parameters()):
-        target.lerp_(online, self.ppo_config.target_update_rate)
+    # one fused operation over all parameter tensors (a loop of `lerp_` ran ~90 small operations per step)
+    torch._foreach_lerp_(list(self.target_actor_critic.parameters()), list(self.actor_critic.parameters()),
+                         self.ppo_config.target_update_rate)
 
 # %% ../nbs/06_ppo.ipynb #92c97559
 @dataclass
@@ -252,16 +290,19 @@ def collect_rollout(self: EnhancedPPOAgent, env: BatchedEnv, obs: torch.Tensor, 
     store = lambda *shape, dtype=torch.float32: torch.empty(n, B, *shape, dtype=dtype, device=env.device)
     r = Rollout(store(obs.shape[-1]), store(dtype=torch.long), store(), store(), store(), store(), None,
                 torch.zeros(B, device=env.device))
-    for t in range(n):
-        r.obs[t] = obs
-        r.actions[t], r.log_probs[t], r.values[t] = self.act(obs)
-        obs, reward, done, info = env.step(r.actions[t])
-        objective = env.objective()
-        r.rewards[t] = cfg.reward_scale * (objective - previous if cfg.reward_mode == "difference" else reward)
-        r.dones[t] = done & ~info["truncated"]
-        r.episode_reward += reward
-        previous = objective
-    with torch.no_grad(), self.autocast(): r.last_value = self.actor_critic.policy_value(obs)[1]
+    # one autocast region for the whole rollout: the weights do not change in it, and autocast casts each of them to
+    # 16 bits once per region (per step, the casts cost a third of the forward pass)
+    with torch.no_grad(), self.autocast():
+        for t in range(n):
+            r.obs[t] = obs
+            r.actions[t], r.log_probs[t], r.values[t] = self.act(obs)
+            obs, reward, done, info = env.step(r.actions[t])
+            objective = env.objective()
+            r.rewards[t] = cfg.reward_scale * (objective - previous if cfg.reward_mode == "difference" else reward)
+            r.dones[t] = done & ~info["truncated"]
+            r.episode_reward += reward
+            previous = objective
+        r.last_value = self.actor_critic.policy_value(obs)[1]
     return r, obs, previous
 
 # %% ../nbs/06_ppo.ipynb #52ec5ad2
@@ -292,11 +333,13 @@ def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor, 
 
 # %% ../nbs/06_ppo.ipynb #58376c7b
 def _scaled_step(scaler, optimizer, loss: torch.Tensor, max_grad_norm: float) -> torch.Tensor:
-    "Back-propagate `loss`, unscale, clip the gradient norm, step and update the scale: once per optimiser step."
+    "Back-propagate `loss`, average the gradients over processes, unscale, clip, step, update the scale."
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    average_gradients(params)  # data-parallel training: the mean gradient of all ranks (no-op in one process)
     scaler.unscale_(optimizer)
-    norm = nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], max_grad_norm)
+    norm = nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)
     scaler.step(optimizer)
     scaler.update()
     return norm
@@ -351,6 +394,7 @@ def update_matrix_heads(self: EnhancedPPOAgent, obs: torch.Tensor, cq_target: to
 EVAL_ATHLETES = 64              # held-out athletes the served policy is scored on
 EVAL_SEED_OFFSET = 10_000       # their seed: EVAL_SEED_OFFSET + the agent's seed
 ROUND_SEED_STRIDE = 1_000_003   # training athletes of round r come from seed (agent seed + 1) * stride + r
+RANK_SEED_STRIDE = 2 ** 40      # rank k > 0 of a data-parallel job samples actions from seed + k * stride + episodes
 
 @dataclass
 class TrainingRun:
@@ -365,9 +409,15 @@ class TrainingRun:
     summary: dict = field(default_factory=dict)         # filled by callbacks: best score, baselines, ...
     stop_reason: str | None = None
     start: float = field(default_factory=time.time)
+    world: World = field(default_factory=World)         # the processes training together (one by default)
 
     @property
     def elapsed(self) -> float: return time.time() - self.start
+
+    @property
+    def num_envs(self) -> int:
+        "Athletes of a round over all the processes of the job."
+        return self.env.num_envs * self.world.world_size
 
     @property
     def finishing(self) -> bool:
@@ -378,17 +428,22 @@ class TrainingRun:
         "End training after the current rollout (the first reason given is kept)."
         self.stop_reason = self.stop_reason or reason
 
+    def agree_on_stop(self):
+        "Make every process of the job stop if any asked to (the first reason in rank order); one process: nothing."
+        if self.world.distributed: self.stop_reason = first_stop_reason(self.stop_reason)
+
     def count_round(self):
-        "Add the round's steps and finished episodes to the agent's counters and this run's."
+        "Add the round's steps and finished episodes (of all processes) to the agent's counters and this run's."
         env, agent = self.env, self.agent
-        finished = env.num_envs if env.t == env.max_steps else 0
-        agent.env_steps_done += env.num_envs * env.t
+        finished = self.num_envs if env.t == env.max_steps else 0
+        agent.env_steps_done += self.num_envs * env.t
         agent.episodes_done += finished
         self.episodes_done, self.rounds = self.episodes_done + finished, self.rounds + 1
 
 class Callback:
     "Code run around `learn`'s loop: `before_fit`, `after_update`, `after_round`, `after_fit`; lower `order` first."
     order = 0
+    main_only = False  # True: in a data-parallel job, run on rank 0 only
     def before_fit(self, run: TrainingRun): pass
     def after_update(self, run: TrainingRun, rollout: Rollout, stats: dict): pass
     def after_round(self, run: TrainingRun): pass
@@ -421,7 +476,7 @@ class EpsilonDecay(Callback):
     def after_round(self, run):
         cfg, agent = run.agent.ppo_config, run.agent
         if run.env.t == run.env.max_steps:
-            agent.epsilon = max(cfg.epsilon_min, agent.epsilon * cfg.epsilon_decay ** run.env.num_envs)
+            agent.epsilon = max(cfg.epsilon_min, agent.epsilon * cfg.epsilon_decay ** run.num_envs)
 
 # %% ../nbs/06_ppo.ipynb #9b489790
 class TimeBudget(Callback):
@@ -433,7 +488,7 @@ class TimeBudget(Callback):
 
 class Evaluation(Callback):
     "Score the served policy on held-out athletes every `every` rounds and at the end; keep the best; stop early."
-    order = 10
+    order, main_only = 10, True
     def __init__(self, athletes=None, every: int = 5, patience: int = 50, on_evaluation=None):
         store_attr()
         check_int("eval_every", every); check_int("early_stop_patience", patience)
@@ -476,32 +531,79 @@ class Evaluation(Callback):
 
 class ProgressBar(Callback):
     "A tqdm bar over the episodes asked for, with the latest evaluation's scores."
-    order = 20
+    order, main_only = 20, True
     def before_fit(self, run): self.bar = tqdm(total=run.episodes, desc="training", unit="episode")
     def after_round(self, run):
-        self.bar.update(run.env.num_envs)
+        self.bar.update(run.num_envs)
         if curve := run.history["curve"]:
             self.bar.set_postfix(score=f"{curve[-1]['score']:.3f}", greedy=f"{curve[-1]['greedy_score']:.3f}")
     def after_fit(self, run): self.bar.close()
 
 # %% ../nbs/06_ppo.ipynb #bee899db
+class TensorBoard(Callback):
+    "Write the learning curves (returns, losses, KL, entropy, scores, env-steps/s) to `log_dir` for TensorBoard."
+    order, main_only = 90, True  # after the evaluation, so that its scores are written in the same round
+    def __init__(self, log_dir: str | Path): self.log_dir = Path(log_dir)
+
+    def before_fit(self, run):
+        try: from torch.utils.tensorboard import SummaryWriter
+        except ImportError as e:
+            raise ImportError("TensorBoard logging needs the tensorboard package: "
+                              "pip install 'fitness_ppo[tensorboard]'") from e
+        self.writer = SummaryWriter(str(self.log_dir))
+        self.written, self.clock = len(run.history["curve"]), (time.time(), run.agent.env_steps_done)
+
+    def after_round(self, run):
+        steps, now, record = run.agent.env_steps_done, time.time(), run.round_record
+        scalars = {"train/reward": record["reward"], **{f"train/{k}": v for k, v in record["losses"].items()},
+                   **{f"train/{k}": v for k, v in record["accuracies"].items()},
+                   "speed/env_steps_per_s": (steps - self.clock[1]) / max(now - self.clock[0], 1e-9)}
+        for point in run.history["curve"][self.written:]:
+            scalars.update({"eval/score": point["score"], "eval/greedy_score": point["greedy_score"],
+                            "train/epsilon": point["epsilon"]})
+        for tag, value in scalars.items(): self.writer.add_scalar(tag, value, steps)
+        self.written, self.clock = len(run.history["curve"]), (now, steps)
+
+    def after_fit(self, run): self.writer.close()
+
+# %% ../nbs/06_ppo.ipynb #badd8faf
 def athletes_for_round(env: BatchedEnv, pool: torch.Tensor | None, round_idx: int, shuffle: bool = True,
-                       seed: int = 0) -> torch.Tensor:
-    "The `env.num_envs` athletes of training round `round_idx`: from `pool` (cycling, reshuffled per pass), or new."
-    n = env.num_envs
-    if pool is None: return env.sample_athletes(n, (seed + 1) * ROUND_SEED_STRIDE + round_idx)
-    start = round_idx * n
-    passes = range(start // len(pool), (start + n - 1) // len(pool) + 1)
+                       seed: int = 0, rank: int = 0, world_size: int = 1) -> torch.Tensor:
+    "The `env.num_envs` athletes of round `round_idx` (rank `rank`'s block): from `pool` (cycling, reshuffled), or new."
+    n, total = env.num_envs, env.num_envs * world_size
+    mine = slice(rank * n, (rank + 1) * n)
+    if pool is None: return env.sample_athletes(total, (seed + 1) * ROUND_SEED_STRIDE + round_idx)[mine]
+    start = round_idx * total
+    passes = range(start // len(pool), (start + total - 1) // len(pool) + 1)
     order = torch.cat([torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed + p)) if shuffle
                        else torch.arange(len(pool)) for p in passes])
     offset = start - passes[0] * len(pool)
-    return pool[order[offset:offset + n].to(pool.device)]
+    return pool[order[offset:offset + total][mine].to(pool.device)]
 
 # %% ../nbs/06_ppo.ipynb #0acb362f
+MMAP_THRESHOLD_BYTES = 32 * 2 ** 20  # glibc: blocks below this come from the heap (the largest value glibc accepts)
+TRIM_THRESHOLD_BYTES = 2 ** 30       # glibc: free memory kept at the top of the heap before returning it to the OS
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
+_MALLOC_TUNED: list[bool] = []
+
+def keep_freed_memory() -> bool:
+    "Make glibc's malloc keep freed memory for reuse (no page faults on re-allocating large tensors); False if not."
+    if _MALLOC_TUNED: return _MALLOC_TUNED[0]
+    done = False
+    if sys.platform.startswith("linux") and os.environ.get("FITNESS_PPO_KEEP_FREED_MEMORY", "1") != "0":
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            done = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+                libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+        except (OSError, AttributeError): done = False  # no glibc (musl, macOS...): the allocator stays as it is
+    _MALLOC_TUNED.append(done)
+    return done
+
+# %% ../nbs/06_ppo.ipynb #aecf84a9
 @patch
 def learn(self: EnhancedPPOAgent, env: BatchedEnv, athletes=None, episodes: int = 1000, *, shuffle: bool = True,
           time_budget_s: float | None = None, evaluation: Evaluation | None = None, progress: bool = True,
-          callbacks=()) -> dict:
+          callbacks=(), tensorboard_dir: str | Path | None = None) -> dict:
     "Train with PPO on `env` for `episodes` episodes (fewer if a callback stops it); the run's record and curves."
     cfg, env = self.ppo_config, check_env(env)
     if env.device != self.device:
@@ -510,13 +612,19 @@ def learn(self: EnhancedPPOAgent, env: BatchedEnv, athletes=None, episodes: int 
         raise ValueError(f"env has observations of {env.obs_dim} and {env.action_dim} actions; the agent's network "
                          f"reads {self.state_dim} and chooses among {self.action_dim}")
     pool = None if athletes is None else env.encode_athletes(athletes)
-    run = TrainingRun(self, env, check_int("episodes", episodes))
-    callbacks = sorted([*self.default_callbacks(env, time_budget_s, evaluation, progress), *callbacks],
+    if self.device.type == "cpu": keep_freed_memory()
+    run = TrainingRun(self, env, check_int("episodes", episodes), world=current_world(self.device))
+    if run.world.distributed: self._join_job(run)
+    self.world_size = run.world.world_size
+    callbacks = sorted([*self.default_callbacks(env, time_budget_s, evaluation, progress, tensorboard_dir), *callbacks],
                        key=lambda cb: cb.order)
+    callbacks = [cb for cb in callbacks if run.world.is_main or not cb.main_only]
     for cb in callbacks: cb.before_fit(run)
     while not run.finishing:
         # a round: one episode for each of the environment's athletes, side by side
-        obs = env.reset(athletes_for_round(env, pool, self.episodes_done // env.num_envs, shuffle, cfg.seed))
+        round_idx = self.episodes_done // run.num_envs
+        obs = env.reset(athletes_for_round(env, pool, round_idx, shuffle, cfg.seed, run.world.rank,
+                                           run.world.world_size))
         objective, updates, episode_reward = env.objective(), [], 0
         while env.t < env.max_steps and run.stop_reason is None:
             # 1. rollout: act for `rollout_steps` steps of every athlete with the current policy
@@ -529,24 +637,48 @@ def learn(self: EnhancedPPOAgent, env: BatchedEnv, athletes=None, episodes: int 
             updates.append(self.update(rollout, advantages, returns))
             episode_reward = episode_reward + rollout.episode_reward
             for cb in callbacks: cb.after_update(run, rollout, updates[-1])
+            run.agree_on_stop()  # a stop on any rank (its time budget, say) stops every rank after this update
         run.count_round()
-        run.round_record = dict(reward=episode_reward.mean().item(), accuracies={},
-                                losses={k: sum(u[k] for u in updates) / len(updates) for k in updates[0]})
+        # the job's means: of every rank's athletes and updates (in one process, this process's)
+        means = mean_over_processes({"reward": episode_reward.mean().item(),
+                                     **{k: sum(u[k] for u in updates) / len(updates) for k in updates[0]}},
+                                    self.device)
+        run.round_record = dict(reward=means.pop("reward"), accuracies={}, losses={k: means[k] for k in updates[0]})
         for cb in callbacks: cb.after_round(run)
+        run.agree_on_stop()  # early stopping is decided on rank 0: every rank learns it here
     for cb in callbacks: cb.after_fit(run)
+    if run.world.distributed: broadcast_module_(self.target_actor_critic)  # rank 0's kept (best) served weights
     rewards = run.history["rewards"]
     return dict(episodes_completed=run.episodes_done, average_reward=sum(rewards) / len(rewards),
-                training_time_seconds=run.elapsed, stop_reason=run.stop_reason, **run.summary, **run.history)
+                training_time_seconds=run.elapsed, stop_reason=run.stop_reason, world_size=run.world.world_size,
+                **run.summary, **run.history)
 
 @patch
 def default_callbacks(self: EnhancedPPOAgent, env: BatchedEnv, time_budget_s: float | None = None,
-                      evaluation: Evaluation | None = None, progress: bool = True) -> list[Callback]:
-    "`learn`'s callbacks: history, epsilon decay, evaluation; head fitting if `env` has matrices; time budget; progress."
+                      evaluation: Evaluation | None = None, progress: bool = True,
+                      tensorboard_dir: str | Path | None = None) -> list[Callback]:
+    "`learn`'s callbacks: history, epsilon decay, evaluation, head fitting (matrices), time budget, progress, curves."
     callbacks = [History(), EpsilonDecay(), evaluation or Evaluation()]
     if hasattr(env, "cq_matrix") and hasattr(env, "qx_matrix"): callbacks.append(MatrixHeadFitting())
     if time_budget_s is not None: callbacks.append(TimeBudget(time_budget_s))
     if progress: callbacks.append(ProgressBar())
+    if tensorboard_dir is not None: callbacks.append(TensorBoard(tensorboard_dir))
     return callbacks
+
+@patch
+def _join_job(self: EnhancedPPOAgent, run: TrainingRun):
+    "Start a data-parallel run: check that every rank trains alike, take rank 0's weights, sample actions per rank."
+    cfg, env, world = self.ppo_config, run.env, run.world
+    alike = dict(num_envs=env.num_envs, max_steps=env.max_steps, obs_dim=env.obs_dim, action_dim=env.action_dim,
+                 episodes=run.episodes, episodes_done=self.episodes_done, rollout_steps=cfg.rollout_steps,
+                 batch_size=cfg.batch_size, update_epochs=cfg.update_epochs)
+    ranks = all_gather_objects(alike)
+    if differ := sorted(k for k in alike if len({str(r[k]) for r in ranks}) > 1):
+        raise ValueError(f"every rank of a data-parallel job must train alike; {differ} differ: "
+                         f"{[{k: r[k] for k in differ} for r in ranks]}"[:400])
+    broadcast_module_(self.actor_critic)
+    broadcast_module_(self.target_actor_critic)
+    if world.rank: self.generator.manual_seed(cfg.seed + RANK_SEED_STRIDE * world.rank + self.episodes_done)
 
 # %% ../nbs/06_ppo.ipynb #c9e34496
 @patch
@@ -568,8 +700,9 @@ def train_optimized(self: EnhancedPPOAgent, env: BatchedEnv, training_data=None,
                     clip_ratio: float | None = None, batch_size: int | None = None, shuffle_data: bool = True,
                     early_stop_patience: int = 50,
                     use_amp: bool | None = None, time_budget_s: float | None = None, rollout_steps: int | None = None,
-                    eval_athletes=None, eval_every: int = 5, progress: bool = True, callback=None) -> dict:
-    "`learn` with the original API's keyword arguments (`learning_rate_actor`, ...); given ones hold for this call only."
+                    eval_athletes=None, eval_every: int = 5, progress: bool = True, callback=None,
+                    tensorboard_dir: str | Path | None = None) -> dict:
+    "`learn` with the original API's keywords (`learning_rate_actor`, ...); given ones hold for this call only."
     if max_steps_per_episode is not None and max_steps_per_episode != env.max_steps:
         env = env.spawn(max_steps=check_int("max_steps_per_episode", max_steps_per_episode))
     precision = None if use_amp is None else "auto" if use_amp else "fp32"
@@ -578,7 +711,7 @@ def train_optimized(self: EnhancedPPOAgent, env: BatchedEnv, training_data=None,
     with self.overridden(**{k: v for k, v in changes.items() if v is not None}):
         return self.learn(env, training_data, episodes, shuffle=shuffle_data, time_budget_s=time_budget_s,
                           evaluation=Evaluation(eval_athletes, eval_every, early_stop_patience, callback),
-                          progress=progress)
+                          progress=progress, tensorboard_dir=tensorboard_dir)
 
 # %% ../nbs/06_ppo.ipynb #1c62686c
 CHECKPOINT_FORMAT = "fitness_ppo.agent/2"
@@ -608,7 +741,7 @@ def save_model(self: EnhancedPPOAgent, path: str | Path) -> Path:
     return atomic_torch_save(dict(
         format=CHECKPOINT_FORMAT, state_dim=self.state_dim, action_dim=self.action_dim, net_config=asdict(self.config),
         ppo_config=asdict(self.ppo_config), progress={k: getattr(self, k) for k in _PROGRESS},
-        **{k: getattr(self, k).state_dict() for k in _WEIGHTS}), path)
+        world_size=self.world_size, **{k: getattr(self, k).state_dict() for k in _WEIGHTS}), path)
 
 # %% ../nbs/06_ppo.ipynb #336d47ae
 def _upgrade_v1(ckpt: dict) -> dict:
@@ -644,7 +777,8 @@ def read_checkpoint(path: str | Path, device=None) -> dict:
         return dict(state_dim=check_int("state_dim", ckpt["state_dim"], 1, 1_000_000),
                     action_dim=check_int("action_dim", ckpt["action_dim"], 1, 1_000_000),
                     net_config=NetConfig(**ckpt["net_config"]), ppo_config=PPOConfig.from_dict(ckpt["ppo_config"]),
-                    progress=_checked_progress(ckpt["progress"]), **{k: ckpt[k] for k in _WEIGHTS})
+                    progress=_checked_progress(ckpt["progress"]), world_size=check_int("world_size", ckpt.get(
+                        "world_size", 1)), **{k: ckpt[k] for k in _WEIGHTS})
     except (ValueError, TypeError) as e: raise ValueError(f"{path}: not a valid fitness_ppo checkpoint: {e}") from None
 
 @patch
@@ -665,6 +799,7 @@ def _install(self: EnhancedPPOAgent, ckpt: dict, path) -> EnhancedPPOAgent:
         self.__dict__.update(saved)
         raise ValueError(f"{path}: its weights do not fit its configuration: {type(e).__name__}: {e}"[:400]) from None
     self.__dict__.update(ckpt["progress"])
+    self.world_size = ckpt["world_size"]
     _logger.info("model loaded from %s onto %s", path, self.device)
     return self
 
