@@ -23,7 +23,7 @@ __all__ = ['INTENSITY_LOADS', 'INTENSITY_NAMES', 'NUM_INTENSITIES', 'REST', 'SEA
            'RESPONSE_NAMES', 'DEFAULT_RESPONSE', 'RESPONSE_CV', 'RESPONSE_BOUNDS', 'MAX_FATIGUE_RATIO', 'BUILD_WEEKS',
            'TAPER_WEEKS', 'TEXTBOOK_ROTATION', 'OPTIMIZER_ITERATIONS', 'OPTIMIZER_LR', 'POLISH_SWEEPS', 'PLANNERS',
            'RESPONSE_SEED_OFFSET', 'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT', 'SEASON_OBS_DIM', 'ACTION_FEATURES',
-           'LINEAR_GAIN', 'SEASON_NET', 'SEASON_PPO', 'season_action', 'decode_season_action', 'ResponseParams',
+           'LOGIT_GAIN', 'SEASON_NET', 'SEASON_PPO', 'season_action', 'decode_season_action', 'ResponseParams',
            'sample_response', 'check_response', 'SeasonTraces', 'athlete_einsum', 'action_tables', 'SeasonModel',
            'example_model', 'greedy_schedule', 'taper_days', 'textbook_intensities', 'textbook_schedule',
            'polish_schedule', 'optimize_schedule', 'baseline_schedule', 'ObsLayout', 'SeasonEnvironment',
@@ -415,35 +415,40 @@ def model(self: SeasonEnvironment, athletes: torch.Tensor) -> SeasonModel:
 # %% ../nbs/12_season.ipynb #c16a8cfe
 @patch
 def observe(self: SeasonEnvironment) -> torch.Tensor:
-    "The `(B, 328)` observation of today (see `OBS_LAYOUT`)."
-    m, s, r = self._model, self._traces, self._model.response
-    athlete = self._athletes[:, :STATE_DIM].clone()
-    athlete[:, LAYOUT.subject_scores] = m.subject_scores(s)
-    score = m.target_score(s)
-    z = torch.stack([torch.log(getattr(r, n) / DEFAULT_RESPONSE[n]) / RESPONSE_CV[n] for n in RESPONSE_NAMES], -1)
-    relevance = m.action_relevance(s)
-    best = relevance.max(-1, keepdim=True).values.clamp_min(1e-12)
-    left = self.days - self.t
+    "The `(B, 328)` observation of today (see `OBS_LAYOUT`): the parts that change, written over the ones that don't."
+    m, s, r, obs, o = self._model, self._traces, self._model.response, self._obs, OBS_LAYOUT
+    left, performance = self.days - self.t, m.performance(s)
+    obs[:, LAYOUT.subject_scores] = athlete_einsum("bj,sj->bs", performance, m.cq)
+    obs[:, o.performance], obs[:, o.fitness], obs[:, o.fatigue.start] = performance, s.G, s.H
+    obs[:, o.recent_load.start] = s.R * (1 - m.decay_gain)
+    obs[:, o.time] = obs.new_tensor([self.t / self.days, left / self.days, left / DAYS_RANGE[1]])
+    self._score = score = (m.c * performance).sum(-1)  # today's mean target score
+    obs[:, o.score] = torch.stack([score, score - self._start_score, self.objective()], -1)
+    fatigue_carry = m.decay_fat ** left
+    obs[:, o.carry] = torch.stack([1 / (1 + (s.H / r.h_half) ** 2), m.decay_fit ** left, fatigue_carry], -1)
     w = m.load[1:1 + NUM_INTENSITIES]                                               # light, moderate, hard
-    fatigue_carry = m.decay_fat[:, None] ** left
-    cost = (r.k_fat0[:, None] + r.k_gain[:, None] * (s.R[:, None] + w)) * w * fatigue_carry / TYPICAL_GAIN
-    time = torch.tensor([self.t / self.days, left / self.days, left / DAYS_RANGE[1]], device=self.device)
-    return torch.cat([athlete, m.performance(s), s.G, s.H[:, None], (s.R * (1 - m.decay_gain))[:, None],
-                      time.expand(self.num_envs, -1),
-                      torch.stack([score, score - self._start_score, self.objective()], -1),
-                      z, torch.stack([1 / (1 + (s.H / r.h_half) ** 2), m.decay_fit ** left, fatigue_carry[:, 0]], -1),
-                      cost, relevance / best, best / TYPICAL_GAIN], -1)
+    obs[:, o.session_cost] = (r.k_fat0[:, None] + r.k_gain[:, None] * (s.R[:, None] + w)) * w * (
+        fatigue_carry[:, None] / TYPICAL_GAIN)
+    relevance = m.action_relevance(s)
+    best = relevance.amax(-1, keepdim=True).clamp_min(1e-12)
+    obs[:, o.relevance], obs[:, o.relevance_scale] = relevance / best, best / TYPICAL_GAIN
+    return obs.clone()
 
 @patch
 def reset(self: SeasonEnvironment, athletes) -> torch.Tensor:
     "Start `num_envs` athletes' seasons (athletes in any form `encode_athletes` takes); the `(B, 328)` observations."
-    self._athletes = self.encode_athletes(athletes)
-    if len(self._athletes) != self.num_envs:
-        raise ValueError(f"athletes must be {self.num_envs} athletes, got {len(self._athletes)}")
-    self._model = self.model(self._athletes)
+    athletes = self.encode_athletes(athletes)
+    if len(athletes) != self.num_envs:
+        raise ValueError(f"athletes must be {self.num_envs} athletes, got {len(athletes)}")
+    self._model = self.model(athletes)
     self._traces = self._model.start()
     self._start_score = self._rested = self._model.target_score(self._traces)
     self.t = 0
+    r = self._model.response  # the parts of the observation that stay the same all season
+    self._obs = athletes.new_zeros(self.num_envs, SEASON_OBS_DIM)
+    self._obs[:, OBS_LAYOUT.athlete] = athletes[:, :STATE_DIM]
+    self._obs[:, OBS_LAYOUT.response] = torch.stack(
+        [torch.log(getattr(r, n) / DEFAULT_RESPONSE[n]) / RESPONSE_CV[n] for n in RESPONSE_NAMES], -1)
     return self.observe()
 
 @patch
@@ -460,9 +465,9 @@ def step(self: SeasonEnvironment, actions) -> tuple[torch.Tensor, torch.Tensor, 
     self._traces = self._model.step(self._traces, actions)
     self.t += 1
     previous, self._rested = self._rested, self._model.rested_score(self._traces, self.days - self.t)
-    done = torch.full((self.num_envs,), self.t >= self.days, device=self.device)
-    info = {"score": self._model.target_score(self._traces), "t": self.t, "truncated": torch.zeros_like(done)}
-    return self.observe(), self._rested - previous, done, info  # competition day ends the episode: not truncated
+    obs, done = self.observe(), torch.full((self.num_envs,), self.t >= self.days, device=self.device)
+    info = {"score": self._score, "t": self.t, "truncated": torch.zeros_like(done)}  # competition day ends it
+    return obs, self._rested - previous, done, info
 
 # %% ../nbs/12_season.ipynb #a6158e41
 @patch
@@ -486,24 +491,20 @@ def baseline_returns(self: SeasonEnvironment, athletes) -> dict[str, float]:
     return {name: model.objective(s).mean().item() for name, s in self.baseline_schedules(athletes).items()}
 
 # %% ../nbs/12_season.ipynb #63135748
-ACTION_FEATURES = 4  # relevance (relative), load, banked gain, fatigue cost: what the shared scorer sees of an action
-LINEAR_GAIN = 10.0   # the direct path's weights count tenfold: a preference among sessions forms in tens of steps
+ACTION_FEATURES = 4  # relevance (relative), load, banked gain, fatigue cost: the numbers the head weighs per action
+LOGIT_GAIN = 10.0    # the weights count tenfold: a preference among sessions forms in tens of optimiser steps
 
 class SeasonActionHead(nn.Module):
-    "Logits `(B, 133)` of rest and of each action at each intensity: one network scores every action from its numbers."
-    def __init__(self, in_features: int, context_dim: int = 16, hidden: int = 64):
+    "Logits `(B, 133)`: each action's numbers weighted by weights the context sets per athlete and day (rest: 0)."
+    def __init__(self, in_features: int):
         super().__init__()
-        self.context = nn.Linear(in_features, context_dim)
-        self.score = nn.Sequential(nn.Linear(ACTION_FEATURES + context_dim, hidden), nn.GELU(),
-                                   small_init_(nn.Linear(hidden, 1)))
-        self.linear = nn.Linear(ACTION_FEATURES, 1, bias=False)  # a direct path from an action's numbers to its logit
-        nn.init.zeros_(self.linear.weight)
+        self.weights = small_init_(nn.Linear(in_features, ACTION_FEATURES), gain=1.0)  # numbers' weights from h
+        nn.init.zeros_(self.weights.bias)
 
     def forward(self, h: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
         "Logits from the actor's features `h` `(B, in_features)` and the season observations `obs` `(B, 328)`."
-        c, features = self.context(h), action_features(obs)
-        scores = self.score(torch.cat([features, c[:, None].expand(-1, SEASON_ACTION_DIM, -1)], -1))
-        return (scores + LINEAR_GAIN * self.linear(features))[..., 0]
+        weights = LOGIT_GAIN * self.weights(h).float()                                 # (B, 4)
+        return torch.einsum("baf,bf->ba", action_features(obs.float()), weights)
 
 def action_features(obs: torch.Tensor) -> torch.Tensor:
     "`(B, 133, 4)` per action: relevance (relative to the best), load, banked gain and fatigue cost / `TYPICAL_GAIN`."
@@ -519,14 +520,15 @@ def _season_head(in_features: int, state_dim: int, action_dim: int, config) -> S
     if (state_dim, action_dim) != (SEASON_OBS_DIM, SEASON_ACTION_DIM):
         raise ValueError(f"the season actor head needs state_dim={SEASON_OBS_DIM} and action_dim={SEASON_ACTION_DIM}, "
                          f"got ({state_dim}, {action_dim})")
-    return SeasonActionHead(in_features, config.context_dim, config.entity_hidden)
+    return SeasonActionHead(in_features)
 
 register_action_head("season", _season_head)
 
 # %% ../nbs/12_season.ipynb #05179655
-SEASON_NET = NetConfig(feature_widths=(256, 256), actor_head="season", context_dim=8, entity_hidden=32)
+SEASON_NET = NetConfig(feature_widths=(128, 128), shared_width=128, actor_widths=(128,), critic_widths=(128,),
+                       predictor_widths=(64,), actor_head="season")
 SEASON_PPO = dict(gamma=1.0, gae_lambda=0.95, lr_actor=3e-3, lr_trunk=1e-3, epsilon=0.0, epsilon_min=0.0,
-                  entropy_coef=0.002, rollout_steps=4, batch_size=512)
+                  entropy_coef=0.002, rollout_steps=4, batch_size=512, update_epochs=4)
 
 def season_agent(env: SeasonEnvironment | None = None, config: NetConfig = SEASON_NET, **settings) -> EnhancedPPOAgent:
     "A PPO agent for `env` (default: 56-day seasons, CPU) with the season settings; keyword arguments override them."
