@@ -28,6 +28,8 @@ extras = {
     'api': shlex.split(cfg.get('api_requirements', '')),
     'docs': shlex.split(cfg.get('docs_requirements', '')),
     'tensorboard': shlex.split(cfg.get('tensorboard_requirements', '')),
+    'gym': shlex.split(cfg.get('gym_requirements', '')),
+    'compare': shlex.split(cfg.get('compare_requirements', '')),
 }
 extras = {k: v for k, v in extras.items() if v}
 console_scripts = [s for s in cfg.get('console_scripts', '').split('\n') if s.strip()]
