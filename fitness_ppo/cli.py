@@ -683,6 +683,7 @@ def _check_listen(host: str, port: int) -> None:
 
 def _cmd_serve(args) -> int:
     if args.model: existing_file(args.model, "model file")
+    if args.season_model: existing_file(args.season_model, "season model file")
     try:
         import uvicorn
         from fitness_ppo.api import create_app
@@ -693,6 +694,7 @@ def _cmd_serve(args) -> int:
     app = create_app(model_dir=args.model_dir, device=parse_device(args.device),
                      allowed_hosts=args.allowed_host or DEFAULT_ALLOWED_HOSTS, keep_checkpoints=args.keep_checkpoints)
     if args.model: app.state.service.load(args.model)  # checked now: a bad file is exit 2, not a failed start-up
+    if args.season_model: app.state.service.load_season(args.season_model)
     _check_listen(args.host, args.port)
     configure_logging(args.log_level, args.log_format, loggers=("fitness_ppo", "uvicorn"))
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
@@ -806,6 +808,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     serve.add_argument("--model", metavar="CHECKPOINT", help="checkpoint to serve from start-up")
+    serve.add_argument("--season-model", metavar="CHECKPOINT",
+                       help="season policy POST /season plans with (from season or demo; default: none, and /season "
+                            "answers 503 unless a baseline planner is asked for)")
     serve.add_argument("--model-dir", default="models", help="where training jobs save models (default models/)")
     serve.add_argument("--allowed-host", action="append", metavar="NAME",
                        help=f"a Host name clients may use; repeat for several, '*' for any "
