@@ -555,8 +555,9 @@ def _season_excerpt(plan: SeasonPlan) -> str:
     first, last = plan.days[:DEMO_SHOWN_DAYS], plan.days[max(DEMO_SHOWN_DAYS, len(plan.days) - taper):]
     loads = ", ".join(f"{w['load']:.1f}" for w in plan.weeks)
     c = plan.competition
-    return "\n".join(["first two weeks:", *_schedule_lines(first), f"...\nthe taper (last {len(last)} days):",
-                      *_schedule_lines(last)[1:], f"weekly loads: {loads}",
+    lines = _schedule_lines(first + last)  # one table: the columns line up
+    return "\n".join(["first two weeks:", *lines[:1 + len(first)], f"...\nthe taper (last {len(last)} days):",
+                      *lines[1 + len(first):], f"weekly loads: {loads}",
                       f"predicted mean target score on competition day (day {len(plan.days)}): {c['plan']:.4f}, "
                       f"{c['improvement']:+.4f} from today; resting: {c['rest']:.4f}; the textbook plan: "
                       f"{c['textbook']:.4f}"])
