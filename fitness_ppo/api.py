@@ -6,7 +6,7 @@
 from __future__ import annotations
 import asyncio, errno, logging, math, os, re, statistics, tempfile, threading, time, uuid
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from queue import SimpleQueue
@@ -27,6 +27,9 @@ from .env import TrainingEnvironment, greedy_policy
 from .model import NetConfig
 from .optimize import OptimizationResult, optimize_weights, training_plan
 from .ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent, Evaluation
+from .season import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, MAX_FATIGUE_RATIO, RESPONSE_BOUNDS,
+                                RESPONSE_NAMES, SEASON_ACTION_DIM, SEASON_OBS_DIM, SeasonEnvironment, SeasonPlan,
+                                check_response, plan_season, season_agent)
 from .state import (AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State, check_targets,
                                check_unit_vector)
 
@@ -35,16 +38,18 @@ _logger = logging.getLogger("fitness_ppo")
 # %% auto #0
 __all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'MAX_NUM_ENVS', 'MAX_ATHLETE_STEPS',
            'BYTES_PER_ATHLETE_STEP', 'MAX_BATCH_SIZE', 'MAX_TRAINING_ATHLETES', 'MAX_BODY_BYTES', 'MAX_JOBS_KEPT',
-           'KEEP_CHECKPOINTS', 'MAX_TEXT_CHARS', 'MAX_SAVE_PATH_CHARS', 'MAX_NAME_BYTES', 'Text',
-           'SUBJECT_CODE_PATTERN', 'UserId', 'Qualities', 'Targets', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN',
-           'PATH_MAX', 'JOB_STATUSES', 'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS', 'BODY_METHODS',
-           'MAX_ERRORS_SHOWN', 'router', 'NO_MODEL', 'app', 'text', 'Metrics', 'Athlete', 'OptimizeRequest',
-           'TrainRequest', 'PlanRequest', 'check_save_name', 'resolve_save_path', 'save_checkpoint',
-           'remove_checkpoint', 'Busy', 'OptimizationBatcher', 'TrainingJob', 'JobCosts', 'measure_costs',
-           'JobDeadline', 'Served', 'ModelService', 'BodySizeLimit', 'RequestLog', 'get_service', 'create_app',
-           'Optimizations', 'CudaMemory', 'Memory', 'Health', 'health', 'catalog', 'OptimizeResponse', 'optimize',
-           'Driver', 'PlanRow', 'PlanResponse', 'plan', 'TrainResult', 'TrainProgress', 'TrainJobReport', 'train',
-           'training_job']
+           'KEEP_CHECKPOINTS', 'MAX_TEXT_CHARS', 'MAX_SAVE_PATH_CHARS', 'MAX_NAME_BYTES', 'MAX_SEASON_ATHLETES',
+           'MAX_SEASON_ATHLETE_DAYS', 'SEASON_EVAL_EVERY_ROUNDS', 'Text', 'SUBJECT_CODE_PATTERN', 'UserId', 'Qualities',
+           'Targets', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN', 'SEASON_PLANNERS', 'PATH_MAX', 'JOB_STATUSES',
+           'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router',
+           'NO_MODEL', 'NO_SEASON_MODEL', 'app', 'text', 'Metrics', 'Athlete', 'OptimizeRequest', 'TrainRequest',
+           'PlanRequest', 'ResponseParameters', 'SeasonAthlete', 'SeasonRequest', 'check_save_name',
+           'resolve_save_path', 'save_checkpoint', 'remove_checkpoint', 'Busy', 'OptimizationBatcher', 'TrainingJob',
+           'JobCosts', 'measure_costs', 'JobDeadline', 'Served', 'ModelService', 'BodySizeLimit', 'RequestLog',
+           'get_service', 'create_app', 'Optimizations', 'CudaMemory', 'Memory', 'Health', 'health', 'catalog',
+           'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse', 'plan', 'SeasonDay', 'SeasonWeek',
+           'Competition', 'SeasonPlanModel', 'SeasonResponse', 'season', 'TrainResult', 'TrainProgress',
+           'TrainJobReport', 'train', 'training_job']
 
 # %% ../nbs/11_api.ipynb #acdfb802
 MAX_OPTIMIZATION_STEPS = 1000        # steps of one /optimize request
@@ -61,6 +66,9 @@ KEEP_CHECKPOINTS = 10                # default: checkpoints written by training 
 MAX_TEXT_CHARS = 128                 # user_id, and other free text
 MAX_SAVE_PATH_CHARS = 255
 MAX_NAME_BYTES = 255                 # one file or folder name in save_path, in UTF-8 bytes (Linux's NAME_MAX)
+MAX_SEASON_ATHLETES = 1024           # athletes of one /season request
+MAX_SEASON_ATHLETE_DAYS = 32_768     # athletes x days of one /season request: about 5 MB of JSON rows in the answer
+SEASON_EVAL_EVERY_ROUNDS = 3         # a season job's scheduled evaluations
 
 # %% ../nbs/11_api.ipynb #fde7f983
 def _unicode(value):
@@ -185,10 +193,25 @@ class TrainRequest(BaseModel):
         f"athletes trained side by side; num_envs x max_steps_per_episode must be at most {MAX_ATHLETE_STEPS}"))
     time_budget_s: float | None = Field(None, gt=0, description="capped by the server's max_training_seconds")
     resume: bool = Field(True, description="continue from the served agent when one is loaded; false: a fresh agent")
+    environment: Literal["weights", "season"] = Field("weights", description=(
+        "weights: the design's environment (personalising CQ/QX; serves /optimize); season: day-by-day season "
+        "planning (serves /season; its episodes last `days`, and learning_rate, gamma, clip_ratio and batch_size "
+        "default to the season settings unless given)"))
+    days: int = Field(DEFAULT_DAYS, ge=DAYS_RANGE[0], le=DAYS_RANGE[1], description=(
+        f"season jobs: days to competition, the episode length (num_envs x days must be at most "
+        f"{MAX_ATHLETE_STEPS}); weights jobs ignore it"))
+
+    @property
+    def episode_steps(self) -> int:
+        "Steps of one episode: `days` for a season job, `max_steps_per_episode` otherwise."
+        return self.days if self.environment == "season" else self.max_steps_per_episode
 
     @model_validator(mode="after")
     def _bounded_round(self):
-        steps = self.num_envs * self.max_steps_per_episode
+        steps = self.num_envs * self.episode_steps
+        if self.environment == "season" and steps > MAX_ATHLETE_STEPS:
+            raise ValueError(f"num_envs x days is {steps} athlete-days per training round; the limit is "
+                             f"{MAX_ATHLETE_STEPS}")
         if steps > MAX_ATHLETE_STEPS:
             raise ValueError(f"num_envs x max_steps_per_episode is {steps} athlete-steps per training round; the limit "
                              f"is {MAX_ATHLETE_STEPS} (fitting the matrix heads holds "
@@ -217,6 +240,69 @@ class PlanRequest(BaseModel):
         return OptimizationResult(self.user_id, check_targets(self.target_subjects),
                                   check_unit_vector("current_qualities", self.current_qualities, NUM_QUALITIES),
                                   torch.tensor(self.cq_matrix), torch.tensor(self.qx_matrix), {}, {}, [], [], {})
+
+
+class ResponseParameters(BaseModel):
+    "An athlete's response to training (see `fitness_ppo.season.RESPONSE_NAMES`); a missing one is the median's."
+    model_config = _STRICT
+    tau_fit: float | None = Field(None, ge=RESPONSE_BOUNDS["tau_fit"][0], le=RESPONSE_BOUNDS["tau_fit"][1],
+                                  description="days for fitness to fade to 1/e")
+    tau_fat: float | None = Field(None, ge=RESPONSE_BOUNDS["tau_fat"][0], le=RESPONSE_BOUNDS["tau_fat"][1],
+                                  description=f"days for fatigue to fade to 1/e; at most {MAX_FATIGUE_RATIO} tau_fit")
+    tau_gain: float | None = Field(None, ge=RESPONSE_BOUNDS["tau_gain"][0], le=RESPONSE_BOUNDS["tau_gain"][1],
+                                   description="days over which recent load raises the fatigue of a session")
+    k_fit: float | None = Field(None, ge=RESPONSE_BOUNDS["k_fit"][0], le=RESPONSE_BOUNDS["k_fit"][1],
+                                description="fitness gain per unit of load")
+    k_fat0: float | None = Field(None, ge=RESPONSE_BOUNDS["k_fat0"][0], le=RESPONSE_BOUNDS["k_fat0"][1],
+                                 description="fatigue per unit of load, when rested")
+    k_gain: float | None = Field(None, ge=RESPONSE_BOUNDS["k_gain"][0], le=RESPONSE_BOUNDS["k_gain"][1],
+                                 description="extra fatigue per unit of load and of recent load")
+    h_half: float | None = Field(None, ge=RESPONSE_BOUNDS["h_half"][0], le=RESPONSE_BOUNDS["h_half"][1],
+                                 description="fatigue at which adaptation halves")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        check_response(self.given(), 1)
+        return self
+
+    def given(self) -> dict[str, float]:
+        "The parameters given (the others take `DEFAULT_RESPONSE`'s values)."
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+class SeasonAthlete(Athlete):
+    "An athlete of a `/season` request: `Athlete`'s fields and, optionally, their response parameters."
+    response: ResponseParameters | None = Field(None, description="when absent, the median athlete's")
+
+SEASON_PLANNERS = ("policy", "forecast", "textbook", "greedy", "rest")  # what /season may plan with
+
+class SeasonRequest(BaseModel):
+    "A `/season` request: athletes, days to competition, optional CQ and QX (default the reference ones), planner."
+    model_config = _STRICT
+    athletes: list[SeasonAthlete] = Field(min_length=1, max_length=MAX_SEASON_ATHLETES, description=(
+        f"athletes x days must be at most {MAX_SEASON_ATHLETE_DAYS}"))
+    days: int = Field(DEFAULT_DAYS, ge=DAYS_RANGE[0], le=DAYS_RANGE[1], description=(
+        f"days to competition; athletes x days must be at most {MAX_SEASON_ATHLETE_DAYS}"))
+    cq: CQMatrix | None = Field(None, description="the CQ of the season model (default the reference CQ), e.g. the "
+                                                  "cq_matrix of an /optimize answer")
+    qx: QXMatrix | None = Field(None, description="the QX of the season model (default the reference QX, made up)")
+    planner: Literal[SEASON_PLANNERS] = Field("policy", description=(
+        "policy: the served season policy (503 when none is loaded); or a baseline planner of fitness_ppo.season"))
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        if (n := len(self.athletes) * self.days) > MAX_SEASON_ATHLETE_DAYS:
+            raise ValueError(f"athletes x days is {n}; the limit is {MAX_SEASON_ATHLETE_DAYS} (split the athletes "
+                             f"over several requests)")
+        return self
+
+    def response(self) -> torch.Tensor:
+        "`(athletes, 7)` response parameters in `RESPONSE_NAMES` order, the median athlete's where none are given."
+        given = [a.response.given() if a.response else {} for a in self.athletes]
+        return torch.tensor([[g.get(k, DEFAULT_RESPONSE[k]) for k in RESPONSE_NAMES] for g in given])
+
+    def matrices(self) -> dict[str, torch.Tensor]:
+        "The matrices given, as `plan_season` keyword arguments."
+        return {k: torch.tensor(v, dtype=torch.float32) for k, v in (("cq", self.cq), ("qx", self.qx)) if v is not None}
 
 # %% ../nbs/11_api.ipynb #1255594b
 PATH_MAX = 4096  # bytes of a whole path on Linux
@@ -394,6 +480,7 @@ class TrainingJob:
     model_name: str               # the same, relative to the model directory: what clients see
     time_budget_s: float
     episodes_requested: int = 0
+    environment: str = "weights"  # the request's environment: "weights" or "season"
     status: str = "queued"        # one of JOB_STATUSES
     created_at: str = field(default_factory=_now)
     started_at: str | None = None
@@ -406,7 +493,8 @@ class TrainingJob:
     error: str | None = None
 
     def __post_init__(self):
-        if self.request is not None: self.episodes_requested = self.request.episodes
+        if self.request is not None: self.episodes_requested, self.environment = (self.request.episodes,
+                                                                                  self.request.environment)
 
     @property
     def active(self) -> bool: return self.status in ("queued", "running")
@@ -428,7 +516,8 @@ class TrainingJob:
         progress = dict(episodes_done=self.episodes, episodes_requested=self.episodes_requested,
                         latest_score=_finite(latest.get("score")), elapsed_s=_finite(latest.get("wall_s")),
                         latest_greedy_score=_finite(latest.get("greedy_score")))
-        return dict(job_id=self.job_id, status=self.status, created_at=self.created_at, started_at=self.started_at,
+        return dict(job_id=self.job_id, environment=self.environment, status=self.status, created_at=self.created_at,
+                    started_at=self.started_at,
                     finished_at=self.finished_at, time_budget_s=self.time_budget_s, progress=progress,
                     result=self.result, error=self.error)
 
@@ -537,6 +626,8 @@ class ModelService:
         self.max_concurrent_training, self.max_training_seconds = max_concurrent_training, max_training_seconds
         self.batcher = OptimizationBatcher(max_batch_size, max_pending)
         self.served: Served | None = None
+        self.season: Served | None = None  # the season policy /season plans with
+        self.season_pending, self._season_lock = 0, threading.Lock()
         self.jobs: dict[str, TrainingJob] = {}
         self.keep_checkpoints, self.checkpoints = keep_checkpoints, self._earlier_checkpoints()
         self._queue, self._workers, self._lock = SimpleQueue(), [], threading.Lock()
@@ -549,8 +640,23 @@ class ModelService:
 
     def load(self, path: str | Path):
         "Serve the agent in the checkpoint at `path` (a one-line `ValueError` if it is not a sound checkpoint)."
-        self.served = Served(load_agent(path, self.device), Path(path).resolve())
+        agent = load_agent(path, self.device)
+        if (agent.state_dim, agent.action_dim) != (STATE_DIM, ACTION_DIM):
+            raise ValueError(f"{Path(path).name} is not an agent of the design's environment (it reads "
+                             f"{agent.state_dim} numbers, chooses among {agent.action_dim} actions): a season policy "
+                             f"is served with season_model_path (fitness-ppo serve --season-model)")
+        self.served = Served(agent, Path(path).resolve())
         _logger.info("serving %s", self.public_name(path), extra=dict(event="model_loaded"))
+
+    def load_season(self, path: str | Path):
+        "Plan `/season` requests with the season policy in the checkpoint at `path` (a one-line `ValueError` if not)."
+        agent = load_agent(path, self.device)
+        if (agent.state_dim, agent.action_dim) != (SEASON_OBS_DIM, SEASON_ACTION_DIM):
+            raise ValueError(f"{Path(path).name} is not a season policy (it reads {agent.state_dim} numbers and "
+                             f"chooses among {agent.action_dim} actions; a season policy {SEASON_OBS_DIM} and "
+                             f"{SEASON_ACTION_DIM}): train one with fitness-ppo season or a season /train job")
+        self.season = Served(agent, Path(path).resolve())
+        _logger.info("planning seasons with %s", self.public_name(path), extra=dict(event="season_model_loaded"))
 
     def public_name(self, path: str | Path) -> str:
         "`path` as clients see it: relative to the model directory, or its file name if it lies elsewhere."
@@ -558,9 +664,9 @@ class ModelService:
         return path.relative_to(self.model_dir).as_posix() if path.is_relative_to(self.model_dir) else path.name
 
     def public_text(self, text) -> str:
-        "`text` (an error message) without the server's absolute paths to the model directory or served model, clipped."
-        text, served = str(text), self.served
-        for folder in [self.model_dir, *([served.path.parent] if served else [])]:
+        "`text` (an error message) without the server's absolute paths to the model folder or served models, clipped."
+        text, served = str(text), [s for s in (self.served, self.season) if s is not None]
+        for folder in [self.model_dir, *(s.path.parent for s in served)]:
             text = text.replace(f"{folder}{os.sep}", "").replace(str(folder), ".")
         return clip(text, 2 * MAX_ECHO_CHARS)
 
@@ -569,6 +675,30 @@ class ModelService:
         served = self.served
         if served is None: raise LookupError("no model is loaded")
         return await self.batcher.submit(served.agent, state, steps, priors)
+
+    async def plan_season(self, request: SeasonRequest) -> list[SeasonPlan]:
+        "Plan the season of every athlete of `request` in one `plan_season` call, in a worker thread."
+        served = self.season
+        if request.planner == "policy" and served is None: raise LookupError("no season policy is loaded")
+        if self.season_pending >= self.batcher.max_pending:
+            raise Busy(f"{self.season_pending} season requests already waiting "
+                       f"(max_pending={self.batcher.max_pending})")
+        planner = served.agent if request.planner == "policy" else request.planner
+        states = [a.to_state() for a in request.athletes]
+        self.season_pending += 1
+        start = time.perf_counter()
+        try: plans = await asyncio.to_thread(self._plan_season, planner, states, request)
+        finally: self.season_pending -= 1
+        seconds = time.perf_counter() - start
+        _logger.info("planned %d seasons (%d days, %s) in %.3f s", len(states), request.days, request.planner, seconds,
+                     extra=dict(event="season", athletes=len(states), days=request.days, planner=request.planner,
+                                duration_s=round(seconds, 4)))
+        return plans
+
+    def _plan_season(self, planner, states: list[State], request: SeasonRequest) -> list[SeasonPlan]:
+        "`plan_season` for a request's athletes; one at a time (the policy's network is shared)."
+        with self._season_lock:
+            return plan_season(planner, states, request.days, response=request.response(), **request.matrices())
 
 # %% ../nbs/11_api.ipynb #c79e581b
 @patch
@@ -605,9 +735,9 @@ def _keep(self: ModelService, name: str):
     with self._lock:
         if name in self.checkpoints: self.checkpoints.remove(name)
         self.checkpoints.append(name)
-        served = self.public_name(self.served.path) if self.served else None
+        served = {self.public_name(s.path) for s in (self.served, self.season) if s is not None}
         while self.keep_checkpoints is not None and len(self.checkpoints) > self.keep_checkpoints:
-            old = next((n for n in self.checkpoints if n != served), None)
+            old = next((n for n in self.checkpoints if n not in served), None)
             if old is None: break
             self.checkpoints.remove(old)
             if remove_checkpoint(self.model_dir, old):
@@ -615,11 +745,26 @@ def _keep(self: ModelService, name: str):
 
 # %% ../nbs/11_api.ipynb #7b89ff92
 @patch
-def _new_agent(self: ModelService, resume: bool) -> EnhancedPPOAgent:
-    "A copy of the served agent (read from its checkpoint), or a fresh agent."
-    served = self.served
+def _new_agent(self: ModelService, resume: bool, season: bool = False, days: int = DEFAULT_DAYS) -> EnhancedPPOAgent:
+    "A copy of the served agent or season policy (read from its checkpoint), or a fresh one."
+    served = self.season if season else self.served
     if resume and served is not None: return load_agent(served.path, self.device)
+    if season: return season_agent(SeasonEnvironment(days=days, device=self.device))
     return EnhancedPPOAgent(config=self.net_config, device=self.device)
+
+_SEASON_OVERRIDES = dict(learning_rate="lr_actor", gamma="gamma", clip_ratio="clip_ratio", batch_size="batch_size")
+
+def _fit_season(job: TrainingJob, agent: EnhancedPPOAgent) -> dict:
+    "Train season policy `agent` as `job` asks: the season settings, but for the request's fields it gave."
+    r = job.request
+    env = SeasonEnvironment(r.num_envs, r.days, device=agent.device)
+    settings = {_SEASON_OVERRIDES[k]: getattr(r, k) for k in sorted(r.model_fields_set & set(_SEASON_OVERRIDES))}
+    with agent.overridden(**settings):
+        data = [a.to_state() for a in r.training_data] if r.training_data else None
+        evaluation = Evaluation(every=SEASON_EVAL_EVERY_ROUNDS, patience=r.early_stop_patience,
+                                on_evaluation=lambda point: setattr(job, "latest", point))
+        return agent.learn(env, data, r.episodes, shuffle=r.shuffle_data, time_budget_s=job.time_budget_s,
+                           evaluation=evaluation, progress=False)
 
 def _fit(job: TrainingJob, agent: EnhancedPPOAgent) -> dict:
     "Train `agent` as `job` asks, within its time budget; returns `learn`'s record."
@@ -649,7 +794,7 @@ def _job_result(job: TrainingJob, result: dict | None) -> dict:
                 average_reward=_finite(result["average_reward"]),
                 training_time_seconds=result["training_time_seconds"], best_score=_finite(result["best_score"]),
                 message=f"{why}; trained {n} episodes, best normalised score {result['best_score']:.3f}; "
-                        f"now serving {job.model_name}")
+                        f"now serving {job.model_name}" + (" for /season" if job.environment == "season" else ""))
 
 # %% ../nbs/11_api.ipynb #2db6feb7
 @patch
@@ -661,11 +806,13 @@ def _train(self: ModelService, job: TrainingJob):
         event="training_job", job_id=job.job_id, status="running", num_envs=r.num_envs,
         max_steps=r.max_steps_per_episode, episodes_requested=r.episodes, time_budget_s=job.time_budget_s))
     try:
-        agent = self._new_agent(r.resume)
+        season = r.environment == "season"
+        agent = self._new_agent(r.resume, season, r.days)
         job.start_episodes, job.agent = agent.episodes_done, agent
-        result = _fit(job, agent)
+        result = (_fit_season if season else _fit)(job, agent)
         save_checkpoint(agent, self.model_dir, job.model_name)
-        self.served = Served(agent, job.model_path)
+        if season: self.season = Served(agent, job.model_path)
+        else: self.served = Served(agent, job.model_path)
         self._keep(job.model_name)
         status = "succeeded"
     except Exception as e:
@@ -759,8 +906,9 @@ def create_app(model_path: str | Path | None = None, model_dir: str | Path = "mo
                net_config: NetConfig | None = None, max_concurrent_training: int = 1,
                max_training_seconds: float = 3600.0, max_batch_size: int = 64, max_pending: int = 256,
                max_body_bytes: int = MAX_BODY_BYTES, catalog: Catalog = DEFAULT_CATALOG,
-               allowed_hosts=DEFAULT_ALLOWED_HOSTS, keep_checkpoints: int | None = KEEP_CHECKPOINTS) -> FastAPI:
-    "The REST service. `model_path`: checkpoint served at start-up (when it exists); `model_dir`: where `/train` saves."
+               allowed_hosts=DEFAULT_ALLOWED_HOSTS, keep_checkpoints: int | None = KEEP_CHECKPOINTS,
+               season_model_path: str | Path | None = None) -> FastAPI:
+    "The REST service. `model_path`, `season_model_path`: checkpoints served at start-up (when they exist)."
     service = ModelService(model_dir, device, net_config, max_concurrent_training, max_training_seconds,
                            max_batch_size, max_pending, keep_checkpoints)
 
@@ -769,6 +917,10 @@ def create_app(model_path: str | Path | None = None, model_dir: str | Path = "mo
         if model_path is not None and service.served is None:
             if Path(model_path).is_file(): service.load(model_path)
             else: _logger.warning("model file %s not found: serving without a model", model_path)
+        if season_model_path is not None and service.season is None:
+            if Path(season_model_path).is_file(): service.load_season(season_model_path)
+            else: _logger.warning("season model file %s not found: /season plans with baseline planners only",
+                                  season_model_path)
         service.batcher.start()
         yield
         await service.batcher.stop()
@@ -810,6 +962,8 @@ class Health(BaseModel):
     version: str
     model_loaded: bool
     model_path: str | None = Field(description="relative to the model directory (a model elsewhere: its file name)")
+    season_model_loaded: bool
+    season_model_path: str | None = Field(description="the season policy /season plans with, like model_path")
     device: str
     training_jobs: list[str] = Field(description="ids of the jobs queued or running")
     pending_optimizations: int
@@ -819,10 +973,12 @@ class Health(BaseModel):
 @router.get("/health")
 async def health(service: ModelService = Depends(get_service)) -> Health:
     "Whether a model is loaded, the device, the package version, active jobs, the batcher's counters, memory."
-    served = service.served
+    served, season = service.served, service.season
     active = [j.job_id for j in service.jobs.values() if j.active]
     return Health(status="ok", version=fitness_ppo.__version__, model_loaded=served is not None,
-                  model_path=service.public_name(served.path) if served else None, device=str(service.device),
+                  model_path=service.public_name(served.path) if served else None,
+                  season_model_loaded=season is not None,
+                  season_model_path=service.public_name(season.path) if season else None, device=str(service.device),
                   training_jobs=active, pending_optimizations=service.batcher.pending,
                   optimizations=dict(requests=service.batcher.requests, batches=service.batcher.batches),
                   memory=memory_report(service.device))
@@ -890,6 +1046,63 @@ async def plan(request: PlanRequest, http: Request) -> PlanResponse:
     ranked = training_plan(request.to_result(), http.app.state.catalog, request.top, request.lang)
     return PlanResponse(user_id=ranked.user_id, target_subjects=ranked.target_subjects, rows=ranked.rows)
 
+# %% ../nbs/11_api.ipynb #bcc58ebb
+class SeasonDay(BaseModel):
+    "One day of a season plan: the session (or rest), and on the next morning the predicted target score and its parts."
+    day: int
+    action: str = Field(description="a code XL001..XL044, or rest")
+    name: str
+    intensity: str = Field(description="light, moderate, hard; empty on rest days")
+    load: float
+    score: float = Field(description="predicted mean score of the target subjects the next morning")
+    fitness: float = Field(description="target-weighted fitness, in target-score units")
+    fatigue: float = Field(description="fatigue, in target-score units")
+
+class SeasonWeek(BaseModel):
+    "One week of a season plan: its load, sessions, and the load's shares per action and per quality."
+    week: int
+    load: float
+    sessions: int
+    actions: dict[str, float]
+    qualities: dict[str, float]
+
+class Competition(BaseModel):
+    "The predicted mean target score on day 0 and on competition day under the plan, rest and the textbook plan."
+    start: float
+    plan: float
+    rest: float
+    textbook: float
+    improvement: float = Field(description="plan - start")
+
+class SeasonPlanModel(BaseModel):
+    "One athlete's season plan."
+    user_id: str
+    target_subjects: list[str]
+    planner: str
+    days: list[SeasonDay]
+    weeks: list[SeasonWeek]
+    competition: Competition
+
+class SeasonResponse(BaseModel):
+    "The `/season` answer: a plan per athlete, in the order of the request."
+    planner: str
+    season_model_path: str | None = Field(description="the season policy that planned (relative to the model "
+                                                      "directory); null for a baseline planner")
+    plans: list[SeasonPlanModel]
+
+NO_SEASON_MODEL = ("no season policy is loaded: start the server with one (fitness-ppo serve --season-model), train "
+                   "one with POST /train and environment 'season', or ask for a baseline planner such as 'forecast'")
+
+@router.post("/season", responses={503: {"description": "no season policy loaded, or too many requests waiting"}})
+async def season(request: SeasonRequest, service: ModelService = Depends(get_service)) -> SeasonResponse:
+    "Plan each athlete's training day by day until competition day (see `fitness_ppo.season.plan_season`)."
+    served = service.season
+    try: plans = await service.plan_season(request)
+    except LookupError: raise HTTPException(503, NO_SEASON_MODEL)
+    except Busy as e: raise HTTPException(503, f"busy: {e}; retry later", headers={"Retry-After": "1"})
+    path = service.public_name(served.path) if request.planner == "policy" and served else None
+    return SeasonResponse(planner=request.planner, season_model_path=path, plans=[asdict(p) for p in plans])
+
 # %% ../nbs/11_api.ipynb #fc52ee4e
 class TrainResult(BaseModel):
     "The original `/train` result fields (and the best normalised score reached)."
@@ -912,6 +1125,7 @@ class TrainProgress(BaseModel):
 class TrainJobReport(BaseModel):
     "A training job's status (queued, running, succeeded, failed), progress, and result when it is done."
     job_id: str
+    environment: Literal["weights", "season"]
     status: Literal["queued", "running", "succeeded", "failed"]
     created_at: str
     started_at: str | None
@@ -948,6 +1162,7 @@ def _allowed_hosts(text: str | None) -> tuple[str, ...]:
     return tuple(h.strip() for h in text.split(",") if h.strip()) if text else DEFAULT_ALLOWED_HOSTS
 
 app = create_app(model_path=os.environ.get("FITNESS_PPO_MODEL"),
+                 season_model_path=os.environ.get("FITNESS_PPO_SEASON_MODEL"),
                  model_dir=os.environ.get("FITNESS_PPO_MODEL_DIR", "models"),
                  device=os.environ.get("FITNESS_PPO_DEVICE"),
                  allowed_hosts=_allowed_hosts(os.environ.get("FITNESS_PPO_ALLOWED_HOSTS")))

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see "Threads" below
-import argparse, csv, json, logging, platform, socket, statistics, sys, time
+import argparse, csv, importlib.util, json, logging, platform, socket, statistics, sys, time
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -18,16 +18,21 @@ from .catalog import (ACTION_DIM, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, N
 from .env import TrainingEnvironment
 from .model import EnhancedActorCritic, NetConfig
 from .optimize import OptimizationResult, optimize_weights, predict_weights, training_plan
-from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent, read_checkpoint
-from .state import METRIC_KEYS, State, as_athletes, reference_qx, synthetic_athletes, synthetic_batch
+from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation, read_checkpoint
+from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNERS, SeasonEnvironment, SeasonPlan, check_response,
+                                plan_season, season_agent, taper_days)
+from .state import (METRIC_KEYS, State, as_athletes, reference_cq, reference_qx, synthetic_athletes,
+                               synthetic_batch)
+from .distributed import init_distributed, map_sharded, shutdown_distributed
 
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
 __all__ = ['MAX_ECHO_CHARS', 'ATHLETE_CSV_COLUMNS', 'LOG_LEVELS', 'LOG_FORMATS', 'PLAIN_LOG_FORMAT', 'PRESETS', 'MAX_PORT',
-           'SERVE_EPILOG', 'DEFAULT_ALLOWED_HOSTS', 'clip', 'existing_file', 'read_json', 'read_athletes',
-           'write_athletes', 'read_matrix', 'read_priors', 'load_agent', 'parse_device', 'resident_memory',
-           'memory_report', 'JsonLines', 'configure_logging', 'read_catalog', 'main']
+           'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'DEMO_SHOWN_DAYS', 'SERVE_EPILOG',
+           'DEFAULT_ALLOWED_HOSTS', 'clip', 'existing_file', 'read_json', 'read_athletes', 'write_athletes',
+           'read_matrix', 'read_priors', 'load_agent', 'parse_device', 'resident_memory', 'memory_report', 'JsonLines',
+           'configure_logging', 'read_catalog', 'read_response', 'main']
 
 # %% ../nbs/10_cli.ipynb #82ec4e9a
 MAX_ECHO_CHARS = 200  # characters of a user's value that an error message repeats, at most
@@ -131,7 +136,7 @@ def write_athletes(athletes: list[State], path) -> Path:
 def read_matrix(source: str | None, name: str = "matrix", kind: str | None = None) -> torch.Tensor | None:
     "A matrix from a JSON (list of rows) or CSV (no header) file, checked as `kind` ('CQ', 'QX') if given; or None."
     if source is None: return None
-    if source == "reference": return reference_qx()
+    if source == "reference": return reference_cq() if kind == "CQ" else reference_qx()
     path = existing_file(source, "matrix file")
     with _about(path):
         if path.suffix.lower() == ".json": rows = read_json(path, "matrix file")
@@ -326,10 +331,12 @@ def _new_agent(preset: str, lr_actor: float | None, seed: int, device) -> Enhanc
     config, lr = PRESETS[preset]
     return EnhancedPPOAgent(config=config(), lr_actor=lr_actor or lr, device=device, seed=seed)
 
-def _train(agent: EnhancedPPOAgent, args, training_data=None, eval_every: int = 5, **env_kwargs) -> dict:
+def _train(agent: EnhancedPPOAgent, args, training_data=None, eval_every: int = 5, progress: bool = True,
+           tensorboard_dir=None, **env_kwargs) -> dict:
     env = TrainingEnvironment(num_envs=args.num_envs, max_steps=args.max_steps, device=agent.device, **env_kwargs)
     result = agent.train_optimized(env, training_data, episodes=args.episodes, time_budget_s=args.time_budget,
-                                   learning_rate_actor=args.lr_actor, eval_every=eval_every, progress=not args.quiet)
+                                   learning_rate_actor=args.lr_actor, eval_every=eval_every,
+                                   progress=progress and not args.quiet, tensorboard_dir=tensorboard_dir)
     _logger.info("trained %d episodes in %.1f s", result["episodes_completed"], result["training_time_seconds"],
                  extra=dict(event="train", episodes=result["episodes_completed"], num_envs=args.num_envs,
                             max_steps=args.max_steps, device=str(agent.device),
@@ -343,38 +350,62 @@ def _summary(result: dict) -> str:
             f"score of the served policy {best['score']:.3f} sampled, {best['greedy_score']:.3f} greedy "
             f"(0 = doing nothing, 1 = greedy one-step lookahead)")
 
+def _tensorboard_dir(path) -> Path | None:
+    "`path` as the folder for TensorBoard logs: a `ValueError` if it is a file; an `ImportError` without tensorboard."
+    if path is None: return None
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ValueError(f"--tensorboard {path}: is a file, not a folder")
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ImportError("--tensorboard needs the tensorboard package: pip install 'fitness_ppo[tensorboard]'")
+    return Path(path)
+
 def _cmd_train(args) -> int:
     device = parse_device(args.device)
     _writable(args.out)
+    logs = _tensorboard_dir(args.tensorboard)
     priors = read_priors(args.cq_prior, args.qx_prior)
     data = read_athletes(args.data)[0] if args.data else None
-    agent = (load_agent(args.resume, device, what="checkpoint") if args.resume
-             else _new_agent(args.preset, args.lr_actor, args.seed, device))
-    result = _train(agent, args, data, **priors)
-    print(_summary(result))
-    print(f"checkpoint: {agent.save_model(args.out)}")
+    world = init_distributed(device)  # under torchrun: join the job; else one process, as without it
+    try:
+        agent = (load_agent(args.resume, world.device, what="checkpoint") if args.resume
+                 else _new_agent(args.preset, args.lr_actor, args.seed, world.device))
+        result = _train(agent, args, data, progress=world.is_main, tensorboard_dir=logs, **priors)
+        if world.is_main:  # every rank ends with the same weights: one writes them
+            print(_summary(result) + (f" ({world.world_size} processes)" if world.distributed else ""))
+            print(f"checkpoint: {agent.save_model(args.out)}")
+    finally: shutdown_distributed()
     return 0
 
 # %% ../nbs/10_cli.ipynb #ec75c554
-def _optimize(args) -> tuple[list[OptimizationResult], bool]:
+def _optimize(args, world) -> tuple[list[OptimizationResult], bool]:
+    "The results of the athletes of `--athletes`, each process of a torchrun job optimising its share of them."
     priors = read_priors(args.cq_prior, args.qx_prior)
     athletes, single = read_athletes(args.athletes)
-    agent = _load_agent(args)
+    agent = load_agent(args.model, world.device)
     start = time.perf_counter()
-    if args.mode == "heads": results = predict_weights(agent, athletes, **priors)
-    else: results = optimize_weights(agent, athletes, args.steps, deterministic=not args.sample, seed=args.seed,
-                                     **priors)
+    if args.mode == "heads": run = lambda part: predict_weights(agent, part, **priors)
+    else: run = lambda part: optimize_weights(agent, part, args.steps, deterministic=not args.sample, seed=args.seed,
+                                              **priors)
+    results = map_sharded(run, athletes, world) if world.distributed else run(athletes)
     seconds = time.perf_counter() - start
     _logger.info("optimised %d athletes (%s) in %.3f s", len(athletes), args.mode, seconds,
                  extra=dict(event="optimize", athletes=len(athletes), mode=args.mode, steps=args.steps,
-                            device=str(agent.device), duration_s=round(seconds, 4)))
+                            device=str(agent.device), processes=world.world_size, duration_s=round(seconds, 4)))
     return results, single
+
+@contextmanager
+def _world(args):
+    "The `World` of this process (a torchrun job's, or a single process), left at the end of the block."
+    world = init_distributed(parse_device(args.device))
+    try: yield world
+    finally: shutdown_distributed()
 
 def _cmd_optimize(args) -> int:
     _writable(args.out)
-    results, single = _optimize(args)
-    dicts = [r.to_dict() for r in results]
-    _output(json.dumps(dicts[0] if single else dicts), args.out)
+    with _world(args) as world:
+        results, single = _optimize(args, world)
+        dicts = [r.to_dict() for r in results]
+        if world.is_main: _output(json.dumps(dicts[0] if single else dicts), args.out)
     return 0
 
 def _read_results(path) -> list[OptimizationResult]:
@@ -400,7 +431,9 @@ def _cmd_plan(args) -> int:
         raise ValueError("plan needs either --result FILE, or --athletes FILE with --model CHECKPOINT")
     _writable(args.out)
     catalog = read_catalog(args.catalog) if args.catalog else DEFAULT_CATALOG
-    results = _read_results(args.result) if args.result else _optimize(args)[0]
+    with _world(args) as world:
+        results = _read_results(args.result) if args.result else _optimize(args, world)[0]
+        if not world.is_main: return 0
     plans = [training_plan(r, catalog, args.top, args.lang) for r in results]
     if not args.quiet and any(map(_flat, plans)):
         print("note: the plan barely tells the actions apart, because QX is (nearly) uniform: give a QX with "
@@ -412,43 +445,181 @@ def _cmd_plan(args) -> int:
     return 0
 
 # %% ../nbs/10_cli.ipynb #45eacd4c
+SEASON_CHART_ATHLETES = 5  # default: athletes whose charts `season --out` draws
+SEASON_EPILOG = ("The plan maximises the predicted mean score of each athlete's target subjects on competition day, "
+                 "under the season model of fitness_ppo.season (fitness and fatigue responses to training).")
+SEASON_EXAMPLE_ATHLETES = 3  # synthetic athletes planned when no `--athletes` file is given
+
+def read_response(source: str | None, n: int):
+    "`n` athletes' response parameters from JSON text (an object) or a `.json` file (see `check_response`); or None."
+    if source is None: return None
+    if source.lstrip().startswith("{"):
+        try: data = json.loads(source)
+        except json.JSONDecodeError as e: raise ValueError(f"--response: not valid JSON ({e})") from None
+        except RecursionError: raise ValueError("--response: the JSON is nested too deeply to read") from None
+    else: data = read_json(source, "response file")
+    if not isinstance(data, dict):
+        raise ValueError(f"--response: expected a JSON object of response parameters, got {type(data).__name__}")
+    try: return check_response(data, n)
+    except ValueError as e: raise ValueError(f"--response: {e}") from None
+
+def _season_prior_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cq-prior", metavar="FILE", help="CQ (93x23) of the season model: .json or .csv, or 'reference' "
+                                                      "(default: the reference CQ)")
+    p.add_argument("--qx-prior", metavar="FILE", help="QX (23x44) of the season model: .json or .csv, or 'reference' "
+                                                      "(default: the reference QX, made up for demonstration)")
+
+def _season_summary(result: dict) -> str:
+    "One line on a season training run: the kept policy's normalised score and the baseline planners'."
+    b = result["baselines"]
+    score = lambda name: (b[name] - b["rest"]) / (b["optimizer"] - b["rest"])
+    return (f"trained {result['episodes_completed']} seasons in {result['training_time_seconds']:.0f} s; normalised "
+            f"score of the served policy {result['best_score']:.3f} (0 = rest, 1 = the per-athlete optimiser; greedy "
+            f"{score('greedy'):.2f}, textbook plan {score('textbook'):.2f}, forecast {score('forecast'):.2f})")
+
+def _train_season(episodes: int, time_budget: float | None, num_envs: int, days: int, seed: int, device, cq=None,
+                  qx=None, progress: bool = True):
+    "A season agent trained on synthetic athletes with these matrices, and its training record."
+    env = SeasonEnvironment(num_envs, days, cq, qx, device)
+    agent = season_agent(env, seed=seed)
+    result = agent.learn(env, episodes=episodes, time_budget_s=time_budget, evaluation=Evaluation(every=3),
+                         progress=progress)
+    _logger.info("trained %d seasons in %.1f s", result["episodes_completed"], result["training_time_seconds"],
+                 extra=dict(event="train_season", episodes=result["episodes_completed"], num_envs=num_envs, days=days,
+                            device=str(device), duration_s=round(result["training_time_seconds"], 3)))
+    return agent, result
+
+def _season_text(plans: list[SeasonPlan], fmt: str) -> str:
+    return {"text": lambda: "\n\n".join(map(str, plans)),
+            "json": lambda: json.dumps([json.loads(p.to_json()) for p in plans], ensure_ascii=False, indent=1),
+            "csv": lambda: "".join(p.to_csv(header=i == 0) for i, p in enumerate(plans)).rstrip("\n")}[fmt]()
+
+def _out_folder(out, option: str = "--out") -> Path | None:
+    "`out` as a folder to write into (created), a `ValueError` naming `option` if it is a file; None if not given."
+    if out is None: return None
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise ValueError(f"{option} {out}: is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
 def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     return path
 
+def _cmd_season(args) -> int:
+    device = parse_device(args.device)
+    if args.model and args.planner != "policy": raise ValueError("--model goes with --planner policy only")
+    if args.out is not None and Path(args.out).is_file(): raise ValueError(f"--out {args.out}: is a file, not a folder")
+    priors = read_priors(args.cq_prior, args.qx_prior)
+    cq, qx = priors.get("cq_prior"), priors.get("qx_prior")
+    athletes = (read_athletes(args.athletes)[0] if args.athletes
+                else synthetic_athletes(SEASON_EXAMPLE_ATHLETES, seed=EVAL_SEED_OFFSET + args.seed))
+    response = read_response(args.response, len(athletes))
+    planner, agent, files = args.planner, None, []
+    if planner == "policy" and args.model: planner = agent = load_agent(args.model, device)
+    elif planner == "policy":
+        agent, training = _train_season(args.episodes, args.time_budget, args.num_envs, args.days, args.seed, device,
+                                        cq, qx, progress=not args.quiet)
+        print(_season_summary(training), file=sys.stderr)
+        planner = agent
+    plans = plan_season(planner, athletes, args.days, cq, qx, response, seed=args.seed)
+    text = _season_text(plans, args.format)
+    out = _out_folder(args.out)
+    if out is None: print(text)
+    else:
+        from fitness_ppo.plots import plot_season, plot_season_calendar  # matplotlib: only here
+        files.append(out / f"plans.{'txt' if args.format == 'text' else args.format}")
+        files[-1].write_text(text + "\n", encoding="utf-8")
+        for i, plan in enumerate(plans[:args.charts], 1):
+            files += [_save(plot_season(plan), out / f"season_{i}.png"),
+                      _save(plot_season_calendar(plan), out / f"calendar_{i}.png")]
+        if agent is not None and not args.model: files.append(agent.save_model(out / "season_agent.pt"))
+        print(f"wrote {', '.join(str(f) for f in files)}", file=sys.stderr)
+    return 0
+
+# %% ../nbs/10_cli.ipynb #da54c016
+DEMO_SHOWN_DAYS = 14  # the first days of the season plan the demo prints (then the taper)
+
+def _schedule_lines(days: list[dict]) -> list[str]:
+    "Aligned text lines of season-plan day rows: day, session, intensity, load, predicted score the morning after."
+    rows = [["day", "session", "intensity", "load", "score"]] + [
+        [str(d["day"]), d["action"] if d["action"] == "rest" else f"{d['action']} {d['name']}", d["intensity"],
+         f"{d['load']:.1f}", f"{d['score']:.4f}"] for d in days]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return ["  ".join(c.rjust(w) if i in (0, 3, 4) else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            for r in rows]
+
+def _season_excerpt(plan: SeasonPlan) -> str:
+    "A season plan's first two weeks, its taper, and its competition-day score against rest and the textbook plan."
+    taper = taper_days(len(plan.days))
+    first, last = plan.days[:DEMO_SHOWN_DAYS], plan.days[max(DEMO_SHOWN_DAYS, len(plan.days) - taper):]
+    loads = ", ".join(f"{w['load']:.1f}" for w in plan.weeks)
+    c = plan.competition
+    lines = _schedule_lines(first + last)  # one table: the columns line up
+    return "\n".join(["first two weeks:", *lines[:1 + len(first)], f"...\nthe taper (last {len(last)} days):",
+                      *lines[1 + len(first):], f"weekly loads: {loads}",
+                      f"predicted mean target score on competition day (day {len(plan.days)}): {c['plan']:.4f}, "
+                      f"{c['improvement']:+.4f} from today; resting: {c['rest']:.4f}; the textbook plan: "
+                      f"{c['textbook']:.4f}"])
+
 def _cmd_demo(args) -> int:
-    from fitness_ppo.plots import plot_matrix_change, plot_plan, plot_qx, plot_training_curves  # matplotlib: only here
-    start, out, device = time.time(), Path(args.out), parse_device(args.device)
-    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out}: is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    qx_prior = reference_qx()
-    print(f"fitness_ppo demo: training a {args.preset} agent on synthetic athletes ({args.num_envs} at a time, "
-          f"{args.max_steps}-step episodes) for up to {args.time_budget or 'unlimited'} s on {device}")
+    from fitness_ppo.plots import (plot_matrix_change, plot_plan, plot_qx, plot_season, plot_season_calendar,
+                                   plot_season_comparison, plot_training_curves)  # matplotlib: only here
+    start, device = time.time(), parse_device(args.device)
+    out = _out_folder(args.out)
+    if args.figure is not None and Path(args.figure).is_dir(): raise ValueError(f"--figure {args.figure}: is a folder")
+    qx = reference_qx()
+    print(f"fitness_ppo demo, 1/2: the design's environment. Training a {args.preset} agent on synthetic athletes "
+          f"({args.num_envs} at a time, {args.max_steps}-step episodes) for up to {args.time_budget or 'unlimited'} s "
+          f"on {device}")
     agent = _new_agent(args.preset, args.lr_actor, args.seed, device)
-    training = _train(agent, args, eval_every=1, qx_prior=qx_prior)  # a point on the learning curve per round
+    training = _train(agent, args, eval_every=1, qx_prior=qx)  # a point on the learning curve per round
     print(_summary(training))
     athlete = synthetic_athletes(1, seed=EVAL_SEED_OFFSET + args.seed)[0]  # held out: never trained on
-    result = optimize_weights(agent, athlete, steps=args.max_steps, qx_prior=qx_prior)[0]
+    result = optimize_weights(agent, athlete, steps=args.max_steps, qx_prior=qx)[0]
     before, after = (sum(d.values()) / len(d) for d in (result.target_achievement_before,
                                                          result.target_achievement_after))
     print(f"\nathlete {athlete.user_id}: {athlete.age} years, {athlete.gender}, {athlete.fitness_level}; "
-          f"targets {', '.join(athlete.target_subjects)}; mean predicted target score {before:.3f} -> {after:.3f}\n")
+          f"targets {', '.join(athlete.target_subjects)}")
+    print(f"personalised CQ: the target subjects re-weighted towards the athlete's strongest qualities (a 'play to "
+          f"your strengths' profile, not a prediction of progress); mean target score under it {before:.3f} -> "
+          f"{after:.3f}\n")
     plan = training_plan(result, top=args.top)
     print(plan)
-    files = [agent.save_model(out / "agent.pt"), write_athletes([athlete], out / "athlete.json")]
+    print(f"\nfitness_ppo demo, 2/2: the season. Training a season policy on synthetic athletes with this CQ and the "
+          f"reference QX ({args.days}-day seasons) for up to {args.season_time_budget:g} s")
+    season, season_training = _train_season(args.season_episodes, args.season_time_budget, args.num_envs, args.days,
+                                            args.seed, device, result.cq_matrix, qx, progress=not args.quiet)
+    print(_season_summary(season_training))
+    plans = {name: plan_season(season if name == "policy" else name, [athlete], args.days, result.cq_matrix, qx)[0]
+             for name in ("policy", "textbook", "rest")}
+    season_plan = plans["policy"]
+    print(f"\nseason plan for {athlete.user_id}, maximising the predicted mean score of the targets on competition "
+          f"day:\n{_season_excerpt(season_plan)}")
+    files = [agent.save_model(out / "agent.pt"), season.save_model(out / "season_agent.pt"),
+             write_athletes([athlete], out / "athlete.json")]
     for name, text in (("result.json", json.dumps(result.to_dict())), ("plan.json", plan.to_json()),
+                       ("cq.json", json.dumps(result.cq_matrix.tolist())), ("season_plan.json", season_plan.to_json()),
                        ("training.json", json.dumps(training))):
         (out / name).write_text(text, encoding="utf-8"); files.append(out / name)
     highlight = list(dict.fromkeys(d["code"] for r in plan.rows[:3] for d in r["qualities"]))
     uniform_cq = torch.full((NUM_SUBJECTS, NUM_QUALITIES), 1 / NUM_QUALITIES)
-    files += [_save(plot_matrix_change(uniform_cq, result.cq_matrix, targets=result.target_subjects),
+    files += [_save(plot_season(season_plan), out / "season.png"),
+              _save(plot_season_calendar(season_plan), out / "season_calendar.png"),
+              _save(plot_season_comparison({"season policy": season_plan, "textbook plan": plans["textbook"],
+                                            "rest": plans["rest"]}), out / "season_comparison.png"),
+              _save(plot_matrix_change(uniform_cq, result.cq_matrix, targets=result.target_subjects),
                     out / "cq_change.png"),
               _save(plot_qx(result.qx_matrix, highlight=highlight, title="QX (made-up demonstration prior)"),
                     out / "qx.png"),
               _save(plot_plan(plan), out / "plan.png"),
               _save(plot_training_curves(training), out / "training_curves.png")]
     print(f"\nfiles written to {out}/: {', '.join(p.name for p in files)}")
-    print(f"next: fitness-ppo plan --model {out / 'agent.pt'} --athletes {out / 'athlete.json'} --qx-prior reference")
+    if args.figure is not None:
+        Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
+        print(f"performance-management chart also written to {_save(plot_season(season_plan), Path(args.figure))}")
+    print(f"next: fitness-ppo season --model {out / 'season_agent.pt'} --athletes {out / 'athlete.json'} "
+          f"--cq-prior {out / 'cq.json'}")
     print(f"demo finished in {time.time() - start:.0f} s")
     _logger.info("demo finished in %.1f s", time.time() - start,
                  extra=dict(event="demo", duration_s=round(time.time() - start, 3)))
@@ -513,6 +684,7 @@ def _check_listen(host: str, port: int) -> None:
 
 def _cmd_serve(args) -> int:
     if args.model: existing_file(args.model, "model file")
+    if args.season_model: existing_file(args.season_model, "season model file")
     try:
         import uvicorn
         from fitness_ppo.api import create_app
@@ -523,6 +695,7 @@ def _cmd_serve(args) -> int:
     app = create_app(model_dir=args.model_dir, device=parse_device(args.device),
                      allowed_hosts=args.allowed_host or DEFAULT_ALLOWED_HOSTS, keep_checkpoints=args.keep_checkpoints)
     if args.model: app.state.service.load(args.model)  # checked now: a bad file is exit 2, not a failed start-up
+    if args.season_model: app.state.service.load_season(args.season_model)
     _check_listen(args.host, args.port)
     configure_logging(args.log_level, args.log_format, loggers=("fitness_ppo", "uvicorn"))
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
@@ -541,10 +714,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = _command(sub, "demo", _cmd_demo,
-                    "train a small agent on synthetic athletes, optimise one, print its plan, save plots")
-    _train_args(demo, episodes=256 * 12, time_budget=60.0)
+                    "the pipeline on synthetic athletes: personalise one athlete's CQ, plan their season, save plots")
+    _train_args(demo, episodes=256 * 12, time_budget=50.0)
+    demo.add_argument("--season-time-budget", type=_positive_float, default=50.0, metavar="SECONDS",
+                      help="seconds to train the season policy (default 50)")
+    demo.add_argument("--season-episodes", type=_positive_int, default=256 * 100,
+                      help="seasons to train the season policy on at most (default 25600)")
+    demo.add_argument("--days", type=_int_in(*DAYS_RANGE), default=DEFAULT_DAYS,
+                      help=f"days to competition (default {DEFAULT_DAYS})")
     demo.add_argument("--out", default="fitness_ppo_demo", help="output folder (default fitness_ppo_demo/)")
-    demo.add_argument("--top", type=_positive_int, default=10, help="plan rows to print (default 10)")
+    demo.add_argument("--top", type=_positive_int, default=5, help="ranked actions to print (default 5)")
+    demo.add_argument("--figure", metavar="PNG", help="also write the season's performance-management chart here "
+                                                      "(the README's: nbs/images/demo_season.png)")
 
     train = _command(sub, "train", _cmd_train, "train an agent and save it", priors=True)
     train.add_argument("--data", metavar="FILE",
@@ -554,6 +735,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="continue training this checkpoint (its network and settings)")
     train.add_argument("--out", default="fitness_ppo_agent.pt",
                        help="checkpoint to write (default fitness_ppo_agent.pt)")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="write learning curves for TensorBoard here (needs the tensorboard extra)")
 
     for name, func, help in (("optimize", _cmd_optimize, "personalise the matrices of athletes with a trained agent"),
                              ("plan", _cmd_plan, "rank the training actions for athletes")):
@@ -578,6 +761,34 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--lang", default="en", help="language of the names (default en)")
     plan.add_argument("--quiet", action="store_true", help="no notes on stderr")
 
+    season = _command(sub, "season", _cmd_season, "plan athletes' training day by day until competition day, "
+                      "with a season policy trained here or loaded", epilog=SEASON_EPILOG)
+    season.add_argument("--model", metavar="CHECKPOINT", help="a season policy written by season or demo "
+                                                               "(default: train one)")
+    season.add_argument("--athletes", metavar="FILE", help="athletes, .json (one object or a list) or .csv "
+                                                           f"(default: {SEASON_EXAMPLE_ATHLETES} synthetic athletes)")
+    season.add_argument("--days", type=_int_in(*DAYS_RANGE), default=DEFAULT_DAYS,
+                        help=f"days to competition, {DAYS_RANGE[0]}..{DAYS_RANGE[1]} (default {DEFAULT_DAYS})")
+    _season_prior_args(season)
+    season.add_argument("--response", metavar="JSON", help="response parameters: a JSON object (inline or a .json "
+                                                           "file) of tau_fit, tau_fat, tau_gain, k_fit, k_fat0, "
+                                                           "k_gain, h_half; one value or one per athlete each")
+    season.add_argument("--planner", choices=["policy", *PLANNERS], default="policy",
+                        help="the trained policy (default), or a baseline planner (no training)")
+    season.add_argument("--episodes", type=_positive_int, default=256 * 100,
+                        help="seasons to train on at most (default 25600)")
+    season.add_argument("--time-budget", type=_positive_float, default=60.0, metavar="SECONDS",
+                        help="stop training after this many seconds (default 60)")
+    season.add_argument("--num-envs", type=_positive_int, default=256,
+                        help="athletes trained on side by side (default 256)")
+    season.add_argument("--format", choices=["text", "json", "csv"], default="text",
+                        help="output format (default text)")
+    season.add_argument("--out", metavar="FOLDER", help="write the plans, charts and trained policy here "
+                                                        "instead of printing the plans")
+    season.add_argument("--charts", type=_int_in(0, 1000), default=SEASON_CHART_ATHLETES,
+                        help=f"athletes whose charts --out gets (default the first {SEASON_CHART_ATHLETES})")
+    season.add_argument("--quiet", action="store_true", help="no progress bar")
+
     bench = _command(sub, "bench", _cmd_bench,
                      "time the environment and the optimisation on this machine (prints JSON)")
     bench.add_argument("--model", metavar="CHECKPOINT", help="agent to time (default: a fresh small one)")
@@ -598,6 +809,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     serve.add_argument("--model", metavar="CHECKPOINT", help="checkpoint to serve from start-up")
+    serve.add_argument("--season-model", metavar="CHECKPOINT",
+                       help="season policy POST /season plans with (from season or demo; default: none, and /season "
+                            "answers 503 unless a baseline planner is asked for)")
     serve.add_argument("--model-dir", default="models", help="where training jobs save models (default models/)")
     serve.add_argument("--allowed-host", action="append", metavar="NAME",
                        help=f"a Host name clients may use; repeat for several, '*' for any "
@@ -617,6 +831,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:  # bad input, or a file that cannot be read or written
         print(f"fitness-ppo {args.command}: error: {clip(e, 3 * MAX_ECHO_CHARS)}", file=sys.stderr)
         return 2
+    except ImportError as e:  # an optional dependency that is not installed
+        print(f"fitness-ppo {args.command}: {clip(e, 3 * MAX_ECHO_CHARS)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"fitness-ppo {args.command}: interrupted", file=sys.stderr)
         return 130

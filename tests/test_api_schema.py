@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from fitness_ppo.api import create_app
 from fitness_ppo.model import NetConfig
 from fitness_ppo.ppo import EnhancedPPOAgent
+from fitness_ppo.season import SeasonEnvironment, season_agent
 
 MAX_GENERATED_ITEMS = 1000  # longer arrays (training_data's 100,000) are not built to break maxItems
 
@@ -105,7 +106,9 @@ def put(value, path, new):
 def client(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("schema")
     EnhancedPPOAgent(config=NetConfig.small(), device="cpu").save_model(tmp / "agent.pt")
-    app = create_app(model_path=tmp / "agent.pt", model_dir=tmp / "models", device="cpu", max_training_seconds=5)
+    season_agent(SeasonEnvironment(days=28)).save_model(tmp / "season.pt")
+    app = create_app(model_path=tmp / "agent.pt", model_dir=tmp / "models", device="cpu", max_training_seconds=5,
+                     season_model_path=tmp / "season.pt")
     with TestClient(app, base_url="http://localhost") as c:
         yield c
 
@@ -119,9 +122,9 @@ def body_schemas(schema: dict) -> dict:
 def test_examples_from_the_schema_are_accepted(client):
     root = client.get("/openapi.json").json()
     bodies = body_schemas(root)
-    assert sorted(bodies) == ["/optimize", "/plan", "/train"]
+    assert sorted(bodies) == ["/optimize", "/plan", "/season", "/train"]
     for full in (False, True):
-        for path in ("/optimize", "/plan", "/train"):
+        for path in ("/optimize", "/plan", "/season", "/train"):
             body = example(bodies[path], root, full)
             if path == "/optimize": body["optimization_steps"] = 3  # keep it quick
             r = client.post(path, json=body)
@@ -164,3 +167,10 @@ def test_the_schema_states_the_service_limits(client):
     prior = resolve(schemas["OptimizeRequest"]["properties"]["qx_prior"], root)
     assert (prior["minItems"], prior["maxItems"], prior["items"]["minItems"], prior["items"]["maxItems"]) == (23, 23, 44, 44)
     assert prior["items"]["items"] == {"type": "number", "minimum": 0, "maximum": 1} and "sum" in prior["description"]
+    season = schemas["SeasonRequest"]["properties"]
+    assert season["athletes"]["maxItems"] == 1024 and "32768" in season["days"]["description"]
+    assert (season["days"]["minimum"], season["days"]["maximum"]) == (28, 182)
+    assert season["planner"]["enum"] == ["policy", "forecast", "textbook", "greedy", "rest"]
+    tau_fat = resolve(resolve(schemas["SeasonAthlete"]["properties"]["response"], root)["properties"]["tau_fat"], root)
+    assert (tau_fat["minimum"], tau_fat["maximum"]) == (2, 20) and "0.5 tau_fit" in tau_fat["description"]
+    assert resolve(schemas["TrainRequest"]["properties"]["environment"], root)["enum"] == ["weights", "season"]

@@ -17,6 +17,7 @@ from servers import free_port, running
 import torch
 from fitness_ppo.model import NetConfig
 from fitness_ppo.ppo import EnhancedPPOAgent
+from fitness_ppo.season import SeasonEnvironment, season_agent
 
 ROOT = Path(__file__).resolve().parent.parent
 ATHLETE = dict(user_id="load-test", age=30, gender="M", fitness_level="intermediate",
@@ -29,9 +30,10 @@ def server(tmp_path_factory):
     "A uvicorn server on a free loopback port serving a small agent; yields (base URL, model directory)."
     tmp = tmp_path_factory.mktemp("api")
     EnhancedPPOAgent(config=NetConfig.small(), device="cpu").save_model(tmp / "agent.pt")
+    season_agent(SeasonEnvironment(days=28)).save_model(tmp / "season.pt")
     port = free_port()
     env = {**os.environ, "FITNESS_PPO_MODEL": str(tmp / "agent.pt"), "FITNESS_PPO_MODEL_DIR": str(tmp / "models"),
-           "FITNESS_PPO_DEVICE": "cpu"}
+           "FITNESS_PPO_DEVICE": "cpu", "FITNESS_PPO_SEASON_MODEL": str(tmp / "season.pt")}
     cmd = [sys.executable, "-m", "uvicorn", "fitness_ppo.api:app", "--host", "127.0.0.1", "--port", port, "--log-level", "warning"]
     url = f"http://127.0.0.1:{port}"
     model_loaded = lambda: httpx.get(f"{url}/health", timeout=2).json()["model_loaded"]
@@ -88,3 +90,35 @@ def test_bad_input_and_limits(server):
     assert traversal.status_code == 422 and "save_path" in traversal.text
     huge = httpx.post(f"{url}/optimize", content=b"0" * (9 * 2**20), headers={"content-type": "application/json"}, timeout=30)
     assert huge.status_code == 413
+
+
+def test_season_concurrent_requests_and_a_season_job(server):
+    "8 clients plan seasons at once (each its own athletes, answered in order); a season job replaces the policy."
+    url, model_dir = server
+    season_athlete = {k: v for k, v in ATHLETE.items() if k != "optimization_steps"}
+    def plan(i: int) -> httpx.Response:
+        athletes = [{**season_athlete, "user_id": f"c{i}-{k}", "response": {"tau_fat": 4.0 + k}} for k in range(3)]
+        return httpx.post(f"{url}/season", json=dict(athletes=athletes, days=28), timeout=60)
+    with ThreadPoolExecutor(8) as pool: answers = list(pool.map(plan, range(8)))
+    for i, a in enumerate(answers):
+        assert a.status_code == 200, a.text[:500]
+        body = a.json()
+        assert [p["user_id"] for p in body["plans"]] == [f"c{i}-{k}" for k in range(3)]
+        assert all(len(p["days"]) == 28 and len(p["weeks"]) == 4 for p in body["plans"])
+    assert answers[0].json()["plans"] == [{**p, "user_id": p["user_id"].replace("c1-", "c0-")}
+                                          for p in answers[1].json()["plans"]]  # same athletes, same plans
+    job = dict(environment="season", days=28, num_envs=16, episodes=32, time_budget_s=60, save_path="season-job.pt")
+    started = httpx.post(f"{url}/train", json=job, timeout=10)
+    assert started.status_code == 202, started.text
+    deadline = time.time() + 120
+    while (report := httpx.get(f"{url}/train/{started.json()['job_id']}", timeout=10).json())["status"] not in (
+            "succeeded", "failed"):
+        assert time.time() < deadline, f"the season job did not finish in 120 s: {json.dumps(report)}"
+        time.sleep(0.5)
+    assert report["status"] == "succeeded", report
+    assert httpx.get(f"{url}/health", timeout=10).json()["season_model_path"] == "season-job.pt"
+    assert (model_dir / "season-job.pt").is_file()
+    again = httpx.post(f"{url}/season", json=dict(athletes=[season_athlete], days=28), timeout=60)
+    assert again.status_code == 200 and again.json()["season_model_path"] == "season-job.pt"
+    bad = httpx.post(f"{url}/season", json=dict(athletes=[season_athlete], days=200), timeout=10)
+    assert bad.status_code == 422 and "days" in bad.text

@@ -3,12 +3,15 @@
 What nbs/10_cli.ipynb tests in-process is tested here the way a user runs it: a fresh interpreter, the installed
 console script and `python -m fitness_ppo.cli`, real exit codes, stdout and stderr.
 """
-import csv, io, json, shutil, subprocess, sys, urllib.request
+import csv, io, json, os, shutil, subprocess, sys, urllib.request
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 import pytest
 from servers import free_port, running
 
 TINY = ["--num-envs", "8", "--max-steps", "5", "--quiet", "--device", "cpu"]
+SHORT_SEASON = ["--days", "28", "--num-envs", "16", "--episodes", "32", "--quiet", "--device", "cpu"]
+COMMANDS = ("demo", "train", "optimize", "plan", "season", "bench", "serve")
 
 
 def cli(*args, check=True, timeout=300):
@@ -46,9 +49,9 @@ def test_console_script_and_help():
     script = shutil.which("fitness-ppo")
     assert script, "the fitness-ppo console script is not installed (pip install -e .)"
     done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and all(c in done.stdout for c in ("demo", "train", "optimize", "plan", "bench", "serve"))
+    assert done.returncode == 0 and all(c in done.stdout for c in COMMANDS)
     assert cli("--version").stdout.startswith("fitness_ppo ")
-    for command in ("demo", "train", "optimize", "plan", "bench", "serve"):
+    for command in COMMANDS:
         assert "usage: fitness-ppo " + command in cli(command, "--help").stdout
 
 
@@ -139,14 +142,79 @@ def test_bench():
 
 
 def test_demo(tmp_path):
-    out = tmp_path / "demo"
-    done = cli("demo", "--time-budget", "3", "--num-envs", "32", "--max-steps", "10", "--quiet", "--out", out, "--device", "cpu")
+    out, figure = tmp_path / "demo", tmp_path / "images" / "demo_season.png"
+    done = cli("demo", "--time-budget", "3", "--num-envs", "32", "--max-steps", "10", "--season-time-budget", "3",
+               "--days", "28", "--quiet", "--out", out, "--figure", figure, "--device", "cpu")
     assert "Training plan for" in done.stdout and f"files written to {out}" in done.stdout
-    for name in ("agent.pt", "athlete.json", "result.json", "plan.json", "training.json", "cq_change.png", "qx.png",
-                 "plan.png", "training_curves.png"):
+    assert "first two weeks:" in done.stdout and "the taper (last 7 days):" in done.stdout
+    assert "resting:" in done.stdout and "the textbook plan:" in done.stdout and "not a prediction of progress" in done.stdout
+    for name in ("agent.pt", "season_agent.pt", "athlete.json", "result.json", "plan.json", "cq.json", "season_plan.json",
+                 "training.json", "season.png", "season_calendar.png", "season_comparison.png", "cq_change.png",
+                 "qx.png", "plan.png", "training_curves.png"):
         assert (out / name).stat().st_size > 0, name
-    assert (out / "cq_change.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert figure.read_bytes()[:8] == (out / "season.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Training plan for" in cli("plan", "--result", out / "result.json", "--top", "3").stdout
+    assert "--figure" in fails("demo", "--figure", tmp_path, "--out", tmp_path / "o")
+
+
+def test_season(work, tmp_path):
+    out = tmp_path / "season"
+    done = cli("season", "--athletes", work / "athletes.csv", "--response", '{"tau_fat": [6, 7, 8]}', "--out", out,
+               "--format", "json", *SHORT_SEASON)
+    assert "trained 32 seasons" in done.stderr and done.stdout == ""
+    plans = json.loads((out / "plans.json").read_text())
+    assert [p["user_id"] for p in plans] == [a["user_id"] for a in json.loads((work / "athletes.json").read_text())]
+    assert all(len(p["days"]) == 28 and len(p["weeks"]) == 4 and p["planner"] == "policy" for p in plans)
+    for name in ("season_agent.pt", "season_1.png", "calendar_3.png"):
+        assert (out / name).stat().st_size > 0, name
+    again = json.loads(cli("season", "--model", out / "season_agent.pt", "--athletes", work / "athletes.json",
+                           "--response", '{"tau_fat": [6, 7, 8]}', "--format", "json", "--days", "28",
+                           "--device", "cpu").stdout)
+    assert [p["days"] for p in again] == [p["days"] for p in plans]  # the saved policy plans the same
+    rows = list(csv.DictReader(io.StringIO(cli("season", "--planner", "textbook", "--athletes", work / "one.json",
+                                               "--format", "csv", "--days", "28").stdout)))
+    assert len(rows) == 28 and {r["user_id"] for r in rows} == {json.loads((work / "one.json").read_text())["user_id"]}
+
+
+def test_season_bad_inputs(work, tmp_path):
+    assert "argument --days: must be an integer in [28, 182]" in fails("season", "--days", "200")
+    assert "--response: not valid JSON" in fails("season", "--response", "{oops", *SHORT_SEASON)
+    assert "--response: response tau_fat must be at most 0.5 * tau_fit" in fails(
+        "season", "--response", '{"tau_fat": 19, "tau_fit": 20}', *SHORT_SEASON)
+    assert "response file not found" in fails("season", "--response", tmp_path / "none.json", *SHORT_SEASON)
+    assert "agent must be trained for seasons" in fails("season", "--model", work / "agent.pt", *SHORT_SEASON)
+    assert "model file not found" in fails("season", "--model", tmp_path / "none.pt", *SHORT_SEASON)
+    (tmp_path / "file").write_text("x")
+    assert "is a file, not a folder" in fails("season", "--out", tmp_path / "file", *SHORT_SEASON)
+
+
+def test_train_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    cli("train", "--episodes", "16", "--out", tmp_path / "a.pt", "--tensorboard", tmp_path / "tb", *TINY)
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*")), list((tmp_path / "tb").iterdir())
+    (tmp_path / "file").write_text("x")
+    assert "--tensorboard" in fails("train", "--tensorboard", tmp_path / "file", *TINY)
+
+
+def test_train_and_optimize_under_torchrun(work, tmp_path):
+    "Two processes (gloo): train writes one checkpoint that records both; optimize prints each athlete once, in order."
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    run = lambda *args: subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "fitness_ppo.cli",
+                                        *map(str, args)], capture_output=True, text=True, timeout=180, env=env)
+    done = run("train", "--episodes", "16", "--out", tmp_path / "two.pt", *TINY)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("checkpoint:") == 1 and "(2 processes)" in done.stdout, done.stdout
+    from fitness_ppo.ppo import read_checkpoint
+    checkpoint = read_checkpoint(tmp_path / "two.pt", "cpu")  # one round: 8 athletes on each of the 2 processes
+    assert (checkpoint["progress"]["episodes_done"], checkpoint["world_size"]) == (16, 2)
+    done = run("optimize", "--model", work / "agent.pt", "--athletes", work / "athletes.json", "--steps", "5",
+               "--device", "cpu")
+    assert done.returncode == 0, done.stderr[-3000:]
+    sharded = json.loads(done.stdout)  # rank 0 alone prints, all three athletes
+    single = json.loads(cli("optimize", "--model", work / "agent.pt", "--athletes", work / "athletes.json", "--steps",
+                            "5", "--device", "cpu").stdout)
+    assert [r["cq_matrix"] for r in sharded] == [r["cq_matrix"] for r in single]
 
 
 def test_serve(work):
