@@ -22,7 +22,7 @@ from .state import AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State
 # %% auto #0
 __all__ = ['CHECKPOINT_SUFFIXES', 'RESPONSE_WORDS', 'BASELINE_LABELS', 'TRAIN', 'TRAINED', 'GIVEN', 'TRAIN_BUDGET_S',
            'TRAIN_BUDGET_RANGE', 'SEASON_TRAIN_ENVS', 'SEASON_EVAL_ATHLETES', 'UNLIMITED_EPISODES', 'PROGRESS_STEPS',
-           'TRAINING_SHARE', 'SeasonPlanner', 'WeightOptimizer']
+           'TRAINING_SHARE', 'TABLE_HEIGHT', 'SeasonPlanner', 'WeightOptimizer']
 
 # %% ../nbs/09_widgets.ipynb #6d57e8e1
 def _bundle(**data) -> dict:
@@ -91,12 +91,13 @@ SEASON_TRAIN_ENVS = 256        # synthetic athletes trained side by side
 SEASON_EVAL_ATHLETES = 16      # held-out athletes scoring the policy while it trains
 UNLIMITED_EPISODES = 10 ** 9   # training in the form ends at the time budget
 PROGRESS_STEPS, TRAINING_SHARE = 100, 80  # the progress bar's length, and the part training fills when it runs
+TABLE_HEIGHT = "420px"  # the schedule table scrolls within this height (a season has up to 182 days)
 
 def _response_slider(name: str) -> W.FloatSlider | W.FloatLogSlider:
     "A slider for response parameter `name`: its plain-words label and tooltip, its bounds, the median athlete's value."
     label, meaning, step, log = RESPONSE_WORDS[name]
     low, high = RESPONSE_BOUNDS[name]
-    common = dict(value=DEFAULT_RESPONSE[name], description=label, tooltip=meaning, readout_format=".3g",
+    common = dict(value=DEFAULT_RESPONSE[name], description=label, tooltip=meaning, readout_format=".3",
                   continuous_update=False, style=dict(description_width="140px"))
     if log: return W.FloatLogSlider(min=math.log10(low), max=math.log10(high), step=step, **common)
     return W.FloatSlider(min=low, max=high, step=step, **common)
@@ -185,6 +186,11 @@ class SeasonPlanner:
 
     def run(self):
         "Plan the season for the athlete and show the plan and its charts (or what is wrong) in `.output`."
+        self.button.disabled = True  # one run at a time: a click while training would queue another
+        try: self._run()
+        finally: self.button.disabled = False
+
+    def _run(self):
         self.output.outputs, self.progress.value, self.progress.bar_style, self.status.value = (), 0, "", ""
         start = time.perf_counter()
         try:
@@ -207,7 +213,8 @@ class SeasonPlanner:
         self.status.value = f"done in {time.perf_counter() - start:.1f} s"
         self.output.outputs = (_bundle(text_html=_competition_html(plan, note), text_plain=plan.summary()),
                                *map(_figure_bundle, charts),
-                               _bundle(text_html=plan._repr_html_(), text_plain=str(plan)))
+                               _bundle(text_html=f"<div style='max-height:{TABLE_HEIGHT}; overflow-y:auto'>"
+                                                 f"{plan._repr_html_()}</div>", text_plain=str(plan)))
 
     def _ipython_display_(self):
         from IPython.display import display
