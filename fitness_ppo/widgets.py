@@ -15,9 +15,8 @@ from .env import TrainingEnvironment
 from .optimize import code_label, optimize_weights, training_plan
 from .plots import plot_matrix_change, plot_season, plot_season_calendar
 from .ppo import EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent, Evaluation
-from .season import (
-    DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNERS, RESPONSE_BOUNDS, RESPONSE_NAMES, SeasonEnvironment, SeasonPlan,
-    check_response, plan_season, season_agent)
+from .season import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNERS, RESPONSE_BOUNDS,
+    RESPONSE_NAMES, SeasonEnvironment, SeasonPlan, check_response, plan_season, season_agent)
 from .state import AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State
 
 # %% auto #0
