@@ -140,8 +140,8 @@ def main():
     pages["index"]["cells"].append({"cell_type": "markdown", "id": "sphinx-toctree", "metadata": {}, "source": toctree})
     for stale in set(SRC.rglob("*.ipynb")) - {SRC / f"{n}.ipynb" for n in pages}: stale.unlink()
     for name, nb in pages.items(): write_if_changed(SRC / f"{name}.ipynb", json.dumps(nb, indent=1, ensure_ascii=False))
-    if (nbs / "images").is_dir():  # pictures the notebooks link to (the README's too, as nbs/images/...)
-        shutil.copytree(nbs / "images", SRC / "nbs" / "images", dirs_exist_ok=True)
+    if (nbs / "images").is_dir():  # pictures the notebooks link to (as images/...; the README's as nbs/images/...)
+        for to in (SRC / "nbs" / "images", SRC / "images"): shutil.copytree(nbs / "images", to, dirs_exist_ok=True)
     # 3. Sphinx
     fetch_mathjax()
     return build_main(["-q", "-b", "html", "-c", str(ROOT / "docs"), "-d", str(BUILD / "doctrees"),

@@ -1,7 +1,8 @@
 """The `WeightOptimizer` form in a real browser: Voila serves a one-cell notebook on 127.0.0.1 and Debian's Chromium
 (/usr/bin/chromium, driven by Playwright, no browser download) searches a target subject, selects it, clicks Run and
-waits for the training plan. The notebook tests (nbs/09_widgets.ipynb) check the results; this checks the wiring
-between the browser and the kernel.
+waits for the training plan; then opens the Season tab, sets the days in the slider's box, runs the default baseline
+planner (forecast) and waits for the plan, its two charts and a table with a row per day. The notebook tests
+(nbs/09_widgets.ipynb) check the results; this checks the wiring between the browser and the kernel.
 """
 import json, os, shutil, socket, sys, time
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CI = os.environ.get("CI") == "true"
+SEASON_DAYS = 35  # set in the Season tab's days slider
 if not CI and not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); CI installs it and runs this test", allow_module_level=True)
 if not CI and shutil.which("voila") is None:
@@ -66,10 +68,25 @@ def test_run_in_browser(voila):
             page.get_by_text("Training plan for widget-athlete (targets: C005)").wait_for(timeout=90_000)
             assert page.locator(".widget-output img").count() == 1, "the CQ change heatmap is missing"
             assert page.get_by_text("Target scores").count() == 1
+            weights_s = time.monotonic() - start
+            page.locator(".lm-TabBar-tab", has_text="Season").click()
+            days = page.locator(".widget-hslider", has=page.get_by_text("days", exact=True)).locator(".widget-readout")
+            days.wait_for(timeout=10_000)
+            days.fill(str(SEASON_DAYS))
+            days.press("Enter")
+            page.get_by_role("button", name="Run").click()   # the Weights tab's button is hidden now
+            page.get_by_text(f"target score on competition day (day {SEASON_DAYS};").wait_for(timeout=30_000)
+            # the Weights tab's heatmap is still in the page, hidden: count what shows
+            assert page.locator(".widget-output img:visible").count() == 2, "the season charts are missing"
+            schedule = page.locator("table:visible", has_text="Season plan for widget-athlete")
+            assert schedule.locator("tbody tr").count() == SEASON_DAYS
+            if shots := os.environ.get("WIDGET_SCREENSHOTS"):  # a folder to keep a picture of the Season tab in
+                page.screenshot(path=str(Path(shots) / "season_tab.png"))
+                page.locator(".widget-output:visible").screenshot(path=str(Path(shots) / "season_output.png"))
             assert not errors, errors
         except Exception:
             print(log.read_text())
             raise
         finally:
             browser.close()
-    print(f"browser round trip: {time.monotonic() - start:.1f}s")
+    print(f"browser round trip: {weights_s:.1f}s, with the season plan {time.monotonic() - start:.1f}s")
