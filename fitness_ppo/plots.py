@@ -137,7 +137,8 @@ def plot_plan(plan: TrainingPlan, top: int = 10) -> Figure:
 
 # %% ../nbs/08_plots.ipynb #80440eec
 def _check_season_plan(plan) -> SeasonPlan:
-    if not isinstance(plan, SeasonPlan) or not plan.days:
+    # checked by its fields, not its class: a notebook that re-runs the cell defining `SeasonPlan` makes a new class
+    if not all(hasattr(plan, field) for field in ("days", "weeks", "competition")) or not plan.days:
         raise ValueError(f"plan must be a SeasonPlan (from fitness_ppo.season.plan_season), got {type(plan).__name__}")
     return plan
 
