@@ -30,18 +30,19 @@ ATHLETE = dict(user_id="bench", age=30, gender="F", fitness_level="intermediate"
 NETS = {"design": NetConfig.design, "default": NetConfig, "small": NetConfig.small}
 
 
-def start_server(model: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(log: Path, ready: str = "model_loaded", **variables) -> tuple[subprocess.Popen, str]:
+    "uvicorn serving fitness_ppo.api:app on a free port (FITNESS_PPO_<NAME> `variables`); up once /health has `ready`."
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-    env = {**os.environ, "FITNESS_PPO_MODEL": str(model), "FITNESS_PPO_MODEL_DIR": str(model.parent / "models"),
-           "FITNESS_PPO_DEVICE": "cpu", "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {**os.environ, "FITNESS_PPO_DEVICE": "cpu", "OMP_WAIT_POLICY": "PASSIVE",
+           **{f"FITNESS_PPO_{k.upper()}": str(v) for k, v in variables.items()}}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "fitness_ppo.api:app", "--host", "127.0.0.1",
                              "--port", str(port), "--log-level", "warning"], env=env, stdout=log.open("w"),
                             stderr=subprocess.STDOUT)
     url, deadline = f"http://127.0.0.1:{port}", time.time() + 60
     while time.time() < deadline and proc.poll() is None:
         try:
-            if httpx.get(f"{url}/health", timeout=2).json()["model_loaded"]: return proc, url
+            if httpx.get(f"{url}/health", timeout=2).json()[ready]: return proc, url
         except httpx.TransportError: time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"the server did not start:\n{log.read_text()}")
@@ -150,7 +151,7 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "agent.pt"
         EnhancedPPOAgent(config=NETS[args.net](), device="cpu").save_model(model)
-        proc, url = start_server(model, Path(tmp) / "server.log")
+        proc, url = start_server(Path(tmp) / "server.log", model=model, model_dir=model.parent / "models")
         try:
             if args.measure == "optimize":
                 body = {**ATHLETE, "optimization_steps": args.steps}

@@ -8,30 +8,14 @@ machine change the figures: the 1-minute load average at the end is printed with
 
 Usage: OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_season_api.py [--athletes 1 100] [--days 56] [--repeat 10]
 """
-import argparse, json, os, platform, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, platform, statistics, tempfile, time
 from pathlib import Path
 import httpx
 import torch
 import fitness_ppo
 from fitness_ppo.season import SeasonEnvironment, season_agent
 from fitness_ppo.state import synthetic_athletes
-
-
-def start_server(season_model: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-    env = {**os.environ, "FITNESS_PPO_SEASON_MODEL": str(season_model), "FITNESS_PPO_DEVICE": "cpu",
-           "FITNESS_PPO_MODEL_DIR": str(season_model.parent / "models"), "OMP_WAIT_POLICY": "PASSIVE"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "fitness_ppo.api:app", "--host", "127.0.0.1",
-                             "--port", str(port), "--log-level", "warning"], env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT)
-    url, deadline = f"http://127.0.0.1:{port}", time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).json()["season_model_loaded"]: return proc, url
-        except httpx.TransportError: time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"the server did not start:\n{log.read_text()}")
+from bench_api import start_server  # run as a script, this folder is on sys.path
 
 
 def athletes(n: int) -> list[dict]:
@@ -63,7 +47,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "season.pt"
         season_agent(SeasonEnvironment(days=args.days)).save_model(model)
-        proc, url = start_server(model, Path(tmp) / "server.log")
+        proc, url = start_server(Path(tmp) / "server.log", "season_model_loaded", season_model=model,
+                                 model_dir=model.parent / "models")
         try:
             rows = [measure(url, n, args.days, planner, args.repeat) for planner in ("policy", "forecast")
                     for n in args.athletes]

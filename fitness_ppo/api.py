@@ -640,23 +640,23 @@ class ModelService:
 
     def load(self, path: str | Path):
         "Serve the agent in the checkpoint at `path` (a one-line `ValueError` if it is not a sound checkpoint)."
-        agent = load_agent(path, self.device)
-        if (agent.state_dim, agent.action_dim) != (STATE_DIM, ACTION_DIM):
-            raise ValueError(f"{Path(path).name} is not an agent of the design's environment (it reads "
-                             f"{agent.state_dim} numbers, chooses among {agent.action_dim} actions): a season policy "
-                             f"is served with season_model_path (fitness-ppo serve --season-model)")
-        self.served = Served(agent, Path(path).resolve())
+        self.served = self._checked(path, (STATE_DIM, ACTION_DIM), "an agent of the design's environment", "a season "
+                                    "policy is served with season_model_path (fitness-ppo serve --season-model)")
         _logger.info("serving %s", self.public_name(path), extra=dict(event="model_loaded"))
 
     def load_season(self, path: str | Path):
         "Plan `/season` requests with the season policy in the checkpoint at `path` (a one-line `ValueError` if not)."
-        agent = load_agent(path, self.device)
-        if (agent.state_dim, agent.action_dim) != (SEASON_OBS_DIM, SEASON_ACTION_DIM):
-            raise ValueError(f"{Path(path).name} is not a season policy (it reads {agent.state_dim} numbers and "
-                             f"chooses among {agent.action_dim} actions; a season policy {SEASON_OBS_DIM} and "
-                             f"{SEASON_ACTION_DIM}): train one with fitness-ppo season or a season /train job")
-        self.season = Served(agent, Path(path).resolve())
+        self.season = self._checked(path, (SEASON_OBS_DIM, SEASON_ACTION_DIM), "a season policy",
+                                    "train one with fitness-ppo season or a season /train job")
         _logger.info("planning seasons with %s", self.public_name(path), extra=dict(event="season_model_loaded"))
+
+    def _checked(self, path: str | Path, sizes: tuple[int, int], kind: str, remedy: str) -> Served:
+        "The agent at `path` if it reads and chooses among `sizes` (observation, actions), else a `ValueError`."
+        agent = load_agent(path, self.device)
+        if (agent.state_dim, agent.action_dim) != sizes:
+            raise ValueError(f"{Path(path).name} is not {kind} (it reads {agent.state_dim} numbers and chooses among "
+                             f"{agent.action_dim} actions; {kind} {sizes[0]} and {sizes[1]}): {remedy}")
+        return Served(agent, Path(path).resolve())
 
     def public_name(self, path: str | Path) -> str:
         "`path` as clients see it: relative to the model directory, or its file name if it lies elsewhere."
