@@ -540,22 +540,13 @@ def _cmd_season(args) -> int:
 # %% ../nbs/10_cli.ipynb #da54c016
 DEMO_SHOWN_DAYS = 14  # the first days of the season plan the demo prints (then the taper)
 
-def _schedule_lines(days: list[dict]) -> list[str]:
-    "Aligned text lines of season-plan day rows: day, session, intensity, load, predicted score the morning after."
-    rows = [["day", "session", "intensity", "load", "score"]] + [
-        [str(d["day"]), d["action"] if d["action"] == "rest" else f"{d['action']} {d['name']}", d["intensity"],
-         f"{d['load']:.1f}", f"{d['score']:.4f}"] for d in days]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    return ["  ".join(c.rjust(w) if i in (0, 3, 4) else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-            for r in rows]
-
 def _season_excerpt(plan: SeasonPlan) -> str:
     "A season plan's first two weeks, its taper, and its competition-day score against rest and the textbook plan."
     taper = taper_days(len(plan.days))
     first, last = plan.days[:DEMO_SHOWN_DAYS], plan.days[max(DEMO_SHOWN_DAYS, len(plan.days) - taper):]
     loads = ", ".join(f"{w['load']:.1f}" for w in plan.weeks)
     c = plan.competition
-    lines = _schedule_lines(first + last)  # one table: the columns line up
+    lines = plan.table(first + last)  # one table: the columns line up
     return "\n".join(["first two weeks:", *lines[:1 + len(first)], f"...\nthe taper (last {len(last)} days):",
                       *lines[1 + len(first):], f"weekly loads: {loads}",
                       f"predicted mean target score on competition day (day {len(plan.days)}): {c['plan']:.4f}, "

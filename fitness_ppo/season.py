@@ -546,6 +546,7 @@ def trajectory(self: SeasonModel, schedule: torch.Tensor) -> dict[str, torch.Ten
 
 # %% ../nbs/12_season.ipynb #3b04a7c5
 _DAY_COLUMNS = ("day", "action", "name", "intensity", "load", "score", "fitness", "fatigue")
+_TABLE_HEAD = ("day", "session", "intensity", "load", "score")  # the columns of the text and HTML tables
 
 @dataclass(repr=False)
 class SeasonPlan:
@@ -569,9 +570,16 @@ class SeasonPlan:
         w.writerows([self.user_id, *(d[c] for c in _DAY_COLUMNS)] for d in self.days)
         return out.getvalue()
 
-    def _cells(self) -> list[list[str]]:
+    def _cells(self, days: list[dict] | None = None) -> list[list[str]]:
         return [[str(d["day"]), code_label(d["action"], d["name"]), d["intensity"], f"{d['load']:.1f}",
-                 f"{d['score']:.4f}"] for d in self.days]
+                 f"{d['score']:.4f}"] for d in (self.days if days is None else days)]
+
+    def table(self, days: list[dict] | None = None) -> list[str]:
+        "Aligned text lines: a header, then day, session, intensity, load and score of each of `days` (default all)."
+        rows = [list(_TABLE_HEAD)] + self._cells(days)
+        widths = [max(len(r[i]) for r in rows) for i in range(len(_TABLE_HEAD))]
+        aligned = lambda i, c, w: c.rjust(w) if i in (0, 3, 4) else c.ljust(w)  # numbers right, text left
+        return ["  ".join(aligned(i, c, w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
 
     def summary(self) -> str:
         "One line: the predicted competition-day score under this plan, under rest and under the textbook plan."
@@ -580,20 +588,15 @@ class SeasonPlan:
                 f"rest {c['rest']:.4f}, textbook plan {c['textbook']:.4f})")
 
     def __str__(self) -> str:
-        head = ["day", "session", "intensity", "load", "score"]
-        rows = [head] + self._cells()
-        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        aligned = lambda i, c, w: c.rjust(w) if i in (0, 3, 4) else c.ljust(w)  # numbers right, text left
-        line = lambda r: "  ".join(aligned(i, c, w) for i, (c, w) in enumerate(zip(r, widths)))
         weeks = "; ".join(f"week {w['week']}: load {w['load']:.1f} in {w['sessions']} sessions" for w in self.weeks)
         title = f"Season plan for {self.user_id} (targets: {', '.join(self.target_subjects)}; {self.planner})"
-        return "\n".join([title, self.summary(), *map(line, rows), weeks])
+        return "\n".join([title, self.summary(), *self.table(), weeks])
 
     def __repr__(self) -> str:
         return f"SeasonPlan(user_id={self.user_id!r}, {len(self.days)} days, {self.planner}, {self.summary()})"
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{c}</th>" for c in ("day", "session", "intensity", "load", "score"))
+        head = "".join(f"<th>{c}</th>" for c in _TABLE_HEAD)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self._cells())
         weeks = "".join(f"<tr><td>{w['week']}</td><td>{w['load']:.1f}</td><td>{w['sessions']}</td></tr>"
                         for w in self.weeks)
