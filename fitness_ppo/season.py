@@ -180,12 +180,21 @@ class SeasonModel:
 
 # %% ../nbs/12_season.ipynb #d22d71ef
 @patch
+def headroom(self: SeasonModel, s: SeasonTraces | None = None) -> torch.Tensor:
+    "`(B, 23)` how far each quality can still grow, `max(0, 1 - q - G)` (before any training: `1 - q`)."
+    return (1 - self.qualities - (0 if s is None else s.G)).clamp_min(0)
+
+@patch
+def fatigue_damping(self: SeasonModel, s: SeasonTraces) -> torch.Tensor:
+    "`(B,)` the share of adaptation that fatigue leaves, `1 / (1 + (H / h_half)^2)`: 1 when rested, 1/2 at `h_half`."
+    return 1 / (1 + (s.H / self.response.h_half) ** 2)
+
+@patch
 def advance(self: SeasonModel, s: SeasonTraces, w: torch.Tensor, w2: torch.Tensor, u: torch.Tensor) -> SeasonTraces:
     "One day with load `w` `(B,)`, squared load `w2` `(B,)` and load per quality `u` `(B, 23)` (or their expectations)."
     r = self.response
-    headroom = (1 - self.qualities - s.G).clamp_min(0)
-    adaptation = r.k_fit / (1 + (s.H / r.h_half) ** 2)  # fatigue before today's session limits adaptation
-    G = (s.G + adaptation[:, None] * u * headroom) * self.decay_fit[:, None]
+    adaptation = r.k_fit * self.fatigue_damping(s)  # fatigue before today's session limits adaptation
+    G = (s.G + adaptation[:, None] * u * self.headroom(s)) * self.decay_fit[:, None]
     H = (s.H + r.k_fat0 * w + r.k_gain * (s.R * w + w2)) * self.decay_fat  # (k_fat0 + k_gain (R + w)) w
     return SeasonTraces(G, H, (s.R + w) * self.decay_gain)
 
@@ -217,8 +226,7 @@ def example_model(n: int, seed: int = 0, response=None, device=None) -> SeasonMo
 @patch
 def action_relevance(self: SeasonModel, s: SeasonTraces | None = None) -> torch.Tensor:
     "`(B, 44)` each action's immediate fitness gain in target-score units per unit of load (before fatigue)."
-    G = 0 if s is None else s.G
-    gain = self.c * (1 - self.qualities - G).clamp_min(0)
+    gain = self.c * self.headroom(s)
     return self.response.k_fit[:, None] * athlete_einsum("bj,jk->bk", gain, self.share)
 
 # %% ../nbs/12_season.ipynb #5741143e
@@ -227,9 +235,8 @@ def next_scores(self: SeasonModel, s: SeasonTraces, rest_days: int = 0) -> torch
     "`(B, 133)` the target score after each action today and `rest_days` days of rest (0: tomorrow), all at once."
     r = self.response
     table = self.quality_load if self.quality_load.ndim == 3 else self.quality_load[None]   # (B or 1, 133, 23)
-    headroom = (1 - self.qualities - s.G).clamp_min(0)
-    adaptation = r.k_fit / (1 + (s.H / r.h_half) ** 2)
-    G = (s.G[:, None] + adaptation[:, None, None] * table * headroom[:, None]) * self.decay_fit[:, None, None]
+    adaptation = r.k_fit * self.fatigue_damping(s)
+    G = (s.G[:, None] + adaptation[:, None, None] * table * self.headroom(s)[:, None]) * self.decay_fit[:, None, None]
     w = self.load[None]
     fatigue_dose = r.k_fat0[:, None] * w + r.k_gain[:, None] * (s.R[:, None] * w + w * w)
     H = (s.H[:, None] + fatigue_dose) * self.decay_fat[:, None]
@@ -425,7 +432,7 @@ def observe(self: SeasonEnvironment) -> torch.Tensor:
     self._score = score = (m.c * performance).sum(-1)  # today's mean target score
     obs[:, o.score] = torch.stack([score, score - self._start_score, self.objective()], -1)
     fatigue_carry = m.decay_fat ** left
-    obs[:, o.carry] = torch.stack([1 / (1 + (s.H / r.h_half) ** 2), m.decay_fit ** left, fatigue_carry], -1)
+    obs[:, o.carry] = torch.stack([m.fatigue_damping(s), m.decay_fit ** left, fatigue_carry], -1)
     w = m.load[1:1 + NUM_INTENSITIES]                                               # light, moderate, hard
     obs[:, o.session_cost] = (r.k_fat0[:, None] + r.k_gain[:, None] * (s.R[:, None] + w)) * w * (
         fatigue_carry[:, None] / TYPICAL_GAIN)
