@@ -4,16 +4,18 @@
 
 # %% ../nbs/01_state.ipynb #2582ee9e
 from __future__ import annotations
-import math
+import json, math
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 import torch
-from .catalog import NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, STATE_DIM, SUBJECTS, check_int
+from .catalog import (ACTIONS, EXAMPLE_DATA, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS,
+                                 QUALITIES, STATE_DIM, SUBJECTS, check_int)
 
 # %% auto #0
 __all__ = ['AGE_RANGE', 'GENDERS', 'FITNESS_LEVELS', 'METRIC_KEYS', 'LAYOUT', 'TYPICAL_SAMPLE', 'TYPICAL_METRICS', 'StateLayout',
            'check_unit_vector', 'check_targets', 'State', 'encode_states', 'decode_states', 'reference_cq',
-           'synthetic_batch', 'synthetic_athletes', 'reference_qx', 'as_athletes', 'athlete_batch']
+           'synthetic_batch', 'synthetic_athletes', 'reference_qx', 'example_cq', 'example_qx', 'as_athletes',
+           'athlete_batch']
 
 # %% ../nbs/01_state.ipynb #9bc3aad3
 AGE_RANGE = (1, 120)  # years
@@ -175,6 +177,23 @@ def reference_qx(seed: int = 1) -> torch.Tensor:
 
 TYPICAL_SAMPLE = 4096  # synthetic athletes whose mean metrics stand in for an athlete who gives none
 TYPICAL_METRICS = dict(zip(METRIC_KEYS, synthetic_batch(TYPICAL_SAMPLE, seed=0)[:, LAYOUT.metrics].mean(0).tolist()))
+
+# %% ../nbs/01_state.ipynb #23e85d7b
+def _example_matrix(kind: str) -> torch.Tensor:
+    "The example CQ `(93, 23)` or QX `(23, 44)` from the raw weights in the package data, each row summing to 1."
+    raw = json.loads((EXAMPLE_DATA / "example_weights.json").read_text(encoding="utf-8"))[kind]
+    rows, cols = (SUBJECTS, QUALITIES) if kind == "CQ" else (ACTIONS, QUALITIES)  # QX is written per action
+    w = torch.tensor([[raw[r].get(c, 0.0) for c in cols] for r in rows])
+    w = w if kind == "CQ" else w.T
+    return w / w.sum(-1, keepdim=True)
+
+def example_cq() -> torch.Tensor:
+    "The example catalogue's `(93, 23)` subject-quality matrix: how much each test depends on each quality (rows sum to 1)."
+    return _example_matrix("CQ")
+
+def example_qx() -> torch.Tensor:
+    "The example catalogue's `(23, 44)` quality-action matrix: how much each quality is trained by each action (rows sum to 1)."
+    return _example_matrix("QX")
 
 # %% ../nbs/01_state.ipynb #5925bc6c
 _STATE_FIELDS = [f.name for f in fields(State)]
