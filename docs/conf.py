@@ -12,8 +12,10 @@ myst_enable_extensions = ["dollarmath"]     # $...$ math, as Jupyter shows it
 myst_heading_anchors = 3             # heading ids, so nbdev's symbol links (`env.html#step`) reach their show_doc
 html_theme = "furo"
 html_title = project
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]      # readable at 1280 px: both menus shown, 120-character code lines fit
 
 # MathJax from the copy build_docs.py unpacked from npm, so pages render math offline (else Sphinx's CDN default)
 if (Path(__file__).parent / "_build" / "static" / "mathjax" / "tex-mml-chtml.js").exists():
-    html_static_path = ["_build/static"]
+    html_static_path += ["_build/static"]
     mathjax_path = "mathjax/tex-mml-chtml.js"

@@ -7,15 +7,16 @@ from __future__ import annotations
 import csv, json
 from dataclasses import dataclass, field
 from enum import Enum
+from importlib.resources import files
 from pathlib import Path
 import math
 import torch
 
 # %% auto #0
 __all__ = ['NUM_QUALITIES', 'NUM_SUBJECTS', 'NUM_ACTIONS', 'QUALITIES', 'SUBJECTS', 'ACTIONS', 'FitnessQuality', 'NUM_CQ_CELLS',
-           'NUM_QX_CELLS', 'ACTION_DIM', 'STATE_DIM', 'MATRIX_SHAPES', 'DEFAULT_CATALOG', 'ROW_SUM_TOLERANCE',
-           'action_to_cell', 'cell_to_action', 'Catalog', 'load_catalog', 'check_int', 'check_number',
-           'check_weight_matrix', 'default_device']
+           'NUM_QX_CELLS', 'ACTION_DIM', 'STATE_DIM', 'MATRIX_SHAPES', 'DEFAULT_CATALOG', 'EXAMPLE_DATA',
+           'EXAMPLE_CATALOG', 'ROW_SUM_TOLERANCE', 'action_to_cell', 'cell_to_action', 'Catalog', 'load_catalog',
+           'check_int', 'check_number', 'check_weight_matrix', 'default_device']
 
 # %% ../nbs/00_catalog.ipynb #81eff873
 def _codes(prefix: str, n: int, width: int) -> list[str]:
@@ -29,7 +30,7 @@ SUBJECTS = _codes("C", NUM_SUBJECTS, 3)
 ACTIONS = _codes("XL", NUM_ACTIONS, 3)
 
 # %% ../nbs/00_catalog.ipynb #3b14acfc
-_NAMED_QUALITIES = {  # the qualities the design document names (section 2.1): code -> (English, Chinese)
+_NAMED_QUALITIES = {  # the nine qualities the specification names: code -> (English, Chinese)
     "Q001": ("Strength", "强度"),
     "Q002": ("Endurance", "耐力"),
     "Q003": ("Flexibility", "柔韧性"),
@@ -84,7 +85,13 @@ def _placeholder(kind: str, code: str) -> str:
 @dataclass(frozen=True)
 class Catalog:
     "Display names for every code: `names[kind][code][lang]`, kinds `qualities`, `subjects`, `actions`."
-    names: dict = field(default_factory=dict)
+    names: dict = field(default_factory=dict)  # {kind: {code: {lang: name}}}; a code left out shows a placeholder
+    name: str = field(default="custom", compare=False)  # what the catalogue is called in its one-line repr
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{len(set(self.names.get(k, {})) & set(codes))}/{len(codes)} {k}"
+                           for k, codes in _KINDS.items())
+        return f"Catalog({self.name!r}: names for {counts})"
 
     def label(self, code: str, lang: str = "en") -> str:
         "The name of `code` in `lang`, falling back to English, then to a labelled placeholder."
@@ -100,7 +107,8 @@ class Catalog:
         if kind not in _KINDS: raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
         return [self.label(c, lang) for c in _KINDS[kind]]
 
-DEFAULT_CATALOG = Catalog({"qualities": {c: {"en": en, "zh": zh} for c, (en, zh) in _NAMED_QUALITIES.items()}})
+DEFAULT_CATALOG = Catalog({"qualities": {c: {"en": en, "zh": zh} for c, (en, zh) in _NAMED_QUALITIES.items()}},
+                          name="default")
 
 # %% ../nbs/00_catalog.ipynb #e0e5ef00
 def _check_codes(kind: str, given: set[str]) -> None:
@@ -135,7 +143,9 @@ def _read_csv(path: Path) -> dict:
         data.setdefault(row["kind"], {})[row["code"]] = langs
     return data
 
-def load_catalog(path: str | Path) -> Catalog:
+def load_catalog(path: str | Path,  # a `.json` or `.csv` file in the layout above
+                 name: str | None = None,  # what the catalogue's repr calls it; default: the file's name
+                ) -> Catalog:
     "Read display names from a `.json` or `.csv` file; each kind given must list exactly its codes."
     path = Path(path)
     readers = {".json": _read_json, ".csv": _read_csv}
@@ -143,7 +153,11 @@ def load_catalog(path: str | Path) -> Catalog:
         raise ValueError(f"catalog file must end in .json or .csv, got {path.name!r}")
     data = readers[path.suffix.lower()](path)
     for kind, entries in data.items(): _check_codes(kind, set(entries))
-    return Catalog({**DEFAULT_CATALOG.names, **data})
+    return Catalog({**DEFAULT_CATALOG.names, **data}, name=name or path.name)
+
+# %% ../nbs/00_catalog.ipynb #f26421db
+EXAMPLE_DATA = Path(str(files("fitness_ppo") / "data"))  # the package's data folder: the example catalogue and weights
+EXAMPLE_CATALOG = load_catalog(EXAMPLE_DATA / "example_catalog.json", name="example")
 
 # %% ../nbs/00_catalog.ipynb #2d3d2989
 def check_int(name: str, value, low: int = 1, high: int | None = None) -> int:

@@ -7,8 +7,11 @@ from __future__ import annotations
 import math
 import numpy as np
 import torch
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 from .catalog import (ACTIONS, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, QUALITIES, SUBJECTS,
                                  Catalog, check_int)
 from .optimize import TrainingPlan, code_label
@@ -36,14 +39,25 @@ def _labels(catalog: Catalog, codes: list[str], lang: str) -> list[str]:
     "A tick label per code: the code, followed by the catalogue's name when it has one (`code_label`)."
     return [code_label(c, catalog.label(c, lang)) for c in codes]
 
+def _axes(ax, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    "`ax` and its figure; a new pyplot figure of `figsize` inches with one `Axes` when `ax` is None."
+    if ax is None: return plt.subplots(figsize=figsize, layout="constrained")
+    if not isinstance(ax, Axes): raise ValueError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+    return ax.figure, ax
+
+def _figure(fig, figsize: tuple[float, float]) -> Figure:
+    "`fig`, or a new pyplot figure of `figsize` inches when it is None."
+    if fig is None: return plt.figure(figsize=figsize, layout="constrained")
+    if not isinstance(fig, Figure): raise ValueError(f"fig must be a matplotlib Figure or None, got {type(fig).__name__}")
+    return fig
+
 def _heatmap(m: np.ndarray, kind: str, highlight, catalog: Catalog, lang: str, title: str, cbar_label: str,
-             **imshow) -> Figure:
+             ax=None, **imshow) -> Figure:
     (row_kind, rows), (col_kind, cols) = _KINDS[kind]["rows"], _KINDS[kind]["cols"]
     highlight = list(highlight or [])
     if unknown := [c for c in highlight if c not in rows]:
         raise ValueError(f"highlighted rows must be {row_kind} codes {rows[0]}..{rows[-1]}, got unknown {unknown}")
-    fig = Figure(figsize=(4 + 0.2 * len(cols), 2.5 + 0.1 * len(rows)), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _axes(ax, (4 + 0.2 * len(cols), 2.5 + 0.1 * len(rows)))
     image = ax.imshow(m, aspect="auto", interpolation="nearest", **imshow)
     ax.set_xticks(range(len(cols)), _labels(catalog, cols, lang), rotation=90, fontsize=7)
     ax.set_yticks(range(len(rows)), _labels(catalog, rows, lang), fontsize=6 if len(rows) > 30 else 7)
@@ -57,76 +71,120 @@ def _heatmap(m: np.ndarray, kind: str, highlight, catalog: Catalog, lang: str, t
     return fig
 
 # %% ../nbs/08_plots.ipynb #cab0a740
-def plot_cq(cq, targets=None, catalog: Catalog = DEFAULT_CATALOG, lang: str = "en",
-            title: str = "CQ: how much each subject depends on each quality") -> Figure:
-    "Heatmap of a `(93, 23)` CQ matrix, with the `targets` subject rows highlighted."
+def plot_cq(cq,  # a (93, 23) CQ matrix (tensor, array or nested list)
+            targets=None,  # subject codes whose rows are outlined, e.g. an athlete's target subjects
+            catalog: Catalog = DEFAULT_CATALOG,  # the names shown beside the codes
+            lang: str = "en",  # the language of the names
+            title: str = "CQ: how much each subject depends on each quality",
+            ax: Axes | None = None,  # where to draw; a new pyplot figure when None
+           ) -> Figure:
+    "Heatmap of a `(93, 23)` CQ matrix, with the `targets` subject rows highlighted; the figure that holds it."
     m, _ = _as_matrix("cq", cq, "CQ")
-    return _heatmap(m, "CQ", targets, catalog, lang, title, "weight", cmap="viridis", vmin=0)
+    return _heatmap(m, "CQ", targets, catalog, lang, title, "weight", ax, cmap="viridis", vmin=0)
 
-def plot_qx(qx, highlight=None, catalog: Catalog = DEFAULT_CATALOG, lang: str = "en",
-            title: str = "QX: how much each quality is trained by each action") -> Figure:
-    "Heatmap of a `(23, 44)` QX matrix, with the `highlight` quality rows highlighted."
+def plot_qx(qx,  # a (23, 44) QX matrix
+            highlight=None,  # quality codes whose rows are outlined
+            catalog: Catalog = DEFAULT_CATALOG,  # the names shown beside the codes
+            lang: str = "en",  # the language of the names
+            title: str = "QX: how much each quality is trained by each action",
+            ax: Axes | None = None,  # where to draw; a new pyplot figure when None
+           ) -> Figure:
+    "Heatmap of a `(23, 44)` QX matrix, with the `highlight` quality rows highlighted; the figure that holds it."
     m, _ = _as_matrix("qx", qx, "QX")
-    return _heatmap(m, "QX", highlight, catalog, lang, title, "weight", cmap="viridis", vmin=0)
+    return _heatmap(m, "QX", highlight, catalog, lang, title, "weight", ax, cmap="viridis", vmin=0)
 
 # %% ../nbs/08_plots.ipynb #8e8e9ca6
-def plot_matrix_change(before, after, targets=None, catalog: Catalog = DEFAULT_CATALOG, lang: str = "en",
-                       title: str | None = None) -> Figure:
+def plot_matrix_change(before,  # the matrix before: CQ (93, 23) or QX (23, 44)
+                       after,  # the matrix after, of the same kind
+                       targets=None,  # row codes to outline (subjects for CQ, qualities for QX)
+                       catalog: Catalog = DEFAULT_CATALOG,  # the names shown beside the codes
+                       lang: str = "en",  # the language of the names
+                       title: str | None = None,  # default: "{kind}: change made by the optimisation"
+                       ax: Axes | None = None,  # where to draw; a new pyplot figure when None
+                      ) -> Figure:
     "Diverging heatmap of `after - before` for two CQ `(93, 23)` or QX `(23, 44)` matrices; `targets` highlighted."
     before, kind = _as_matrix("before", before)
     after, _ = _as_matrix("after", after, kind)
     change = after - before
     limit = max(np.abs(change).max(), 1e-12)
     return _heatmap(change, kind, targets, catalog, lang, title or f"{kind}: change made by the optimisation",
-                    "after - before", cmap="RdBu_r", vmin=-limit, vmax=limit)
+                    "after - before", ax, cmap="RdBu_r", vmin=-limit, vmax=limit)
 
 # %% ../nbs/08_plots.ipynb #8e094c01
 _RESULT_KEYS = ("rewards", "losses", "accuracies", "curve")
+_RUN_STYLES = ("-", "--", ":", "-.")  # one line style per run when several are drawn
 
 def _series(rows: list[dict], key: str, x: str | None = None) -> tuple[list, list[float]]:
     "The values of `key` in `rows` that have it, against `x` of those rows (or their round number, from 1)."
     kept = [(i, r) for i, r in enumerate(rows, 1) if key in r]
     return [r[x] if x else i for i, r in kept], [r[key] for _, r in kept]
 
-def plot_training_curves(result: dict) -> Figure:
-    "The five panels of a `train_optimized` result: return, normalised score, losses, KL/clipping, head accuracy."
-    if not isinstance(result, dict) or (missing := [k for k in _RESULT_KEYS if k not in result]):
-        raise ValueError(f"result must be the dict train_optimized returns, with the keys {list(_RESULT_KEYS)}; "
-                         f"missing {missing if isinstance(result, dict) else list(_RESULT_KEYS)}")
-    fig = Figure(figsize=(15, 8), layout="constrained")
-    axes = fig.subplots(2, 3).flatten()
-    axes[-1].remove()
-    rounds = range(1, len(result["rewards"]) + 1)
-    ret, score, losses, health, accuracy = axes[:5]
-    ret.plot(rounds, result["rewards"], label="mean episode return")
-    ret.set(title="Return", xlabel="training round", ylabel="return (the environment's reward)")
-    score.plot(*_series(result["curve"], "score", "env_steps"), "o-", label="sampled policy")
-    score.plot(*_series(result["curve"], "greedy_score", "env_steps"), "s-", label="greedy (argmax) policy")
-    score.axhline(0, color="grey", linestyle="--", label="no-op (0)")
-    score.axhline(1, color="black", linestyle=":", label="greedy lookahead (1)")
-    score.set(title="Normalised score (held-out athletes)", xlabel="environment steps", ylabel="normalised score")
-    for key in ("policy_loss", "value_loss", "cq_loss", "qx_loss"):
-        losses.plot(*_series(result["losses"], key), label=key)
-    losses.set_yscale("symlog", linthresh=1e-2)
-    losses.set(title="Losses", xlabel="training round", ylabel="loss (symlog)")
-    for key in ("approx_kl", "clip_fraction"):
-        health.plot(*_series(result["losses"], key), label=key)
-    health.set(title="Policy change per update", xlabel="training round")
-    for key in ("cq_accuracy", "qx_accuracy"):
-        accuracy.plot(*_series(result["accuracies"], key), label=key)
-    accuracy.set(title="CQ/QX head accuracy", xlabel="training round", ylabel="cosine similarity", ylim=(0, 1.05))
-    for ax in axes[:5]: ax.legend(fontsize=8)
+def _runs(result) -> dict[str, dict]:
+    "`{label: result}` from one training result or a dict of them, checked."
+    shape = f"result must be the dict learn/train_optimized returns (keys {list(_RESULT_KEYS)}) or {{label: such a dict}}"
+    if not isinstance(result, dict) or not result: raise ValueError(f"{shape}, got {type(result).__name__}")
+    if all(isinstance(v, dict) for v in result.values()) and not any(k in result for k in _RESULT_KEYS):
+        runs = result
+    else: runs = {"": result}
+    if len(runs) > len(_RUN_STYLES): raise ValueError(f"result: at most {len(_RUN_STYLES)} runs, got {len(runs)}")
+    for label, run in runs.items():
+        if missing := [k for k in _RESULT_KEYS if k not in run]:
+            raise ValueError(f"{shape}; {'the run ' + repr(label) + ' ' if label else ''}misses {missing}")
+    return runs
+
+def plot_training_curves(result: dict,  # a `learn`/`train_optimized` result, or `{label: result}` for several runs
+                         fig: Figure | None = None,  # a figure to draw into; a new pyplot figure when None
+                        ) -> Figure:
+    "Panels of training runs: return, normalised score, losses, KL/clipping and (where a run has them) head accuracy."
+    runs = _runs(result)
+    has_heads = any(_series(r["accuracies"], k)[1] for r in runs.values() for k in ("cq_accuracy", "qx_accuracy"))
+    fig = _figure(fig, (15, 8))
+    bottom = ["losses", "health"] + (["accuracy"] if has_heads else [])
+    width = 6 // len(bottom)
+    axes = fig.subplot_mosaic([["return"] * 3 + ["score"] * 3, [name for name in bottom for _ in range(width)]])
+    name = lambda label, what: f"{label}: {what}" if label else what
+    for (label, run), style in zip(runs.items(), _RUN_STYLES):
+        axes["return"].plot(range(1, len(run["rewards"]) + 1), run["rewards"], style, color="C0",
+                            label=name(label, "mean episode return"))
+        axes["score"].plot(*_series(run["curve"], "score", "env_steps"), style, marker="o", color="C0",
+                           label=name(label, "sampled policy"))
+        axes["score"].plot(*_series(run["curve"], "greedy_score", "env_steps"), style, marker="s", color="C1",
+                           label=name(label, "greedy (argmax) policy"))
+        for i, key in enumerate(("policy_loss", "value_loss", "cq_loss", "qx_loss")):
+            if (points := _series(run["losses"], key))[1]:
+                axes["losses"].plot(*points, style, color=f"C{i}", label=name(label, key))
+        for i, key in enumerate(("approx_kl", "clip_fraction")):
+            axes["health"].plot(*_series(run["losses"], key), style, color=f"C{i}", label=name(label, key))
+        for i, key in enumerate(("cq_accuracy", "qx_accuracy")):
+            if has_heads and (points := _series(run["accuracies"], key))[1]:
+                axes["accuracy"].plot(*points, style, color=f"C{i}", label=name(label, key))
+    axes["score"].axhline(0, color="grey", linestyle="--", label="0: baseline (no-op, rest)")
+    axes["score"].axhline(1, color="black", linestyle=":", label="1: reference planner")
+    axes["return"].set(title="Return", xlabel="training round", ylabel="return (the environment's reward)")
+    axes["score"].set(title="Normalised score (held-out athletes)", xlabel="environment steps",
+                      ylabel="normalised score")
+    axes["losses"].set_yscale("symlog", linthresh=1e-2)
+    axes["losses"].set(title="Losses", xlabel="training round", ylabel="loss (symlog)")
+    axes["health"].set(title="Policy change per update", xlabel="training round")
+    if has_heads:
+        axes["accuracy"].set(title="CQ/QX head accuracy", xlabel="training round", ylabel="cosine similarity",
+                             ylim=(0, 1.05))
+    for key, ax in axes.items():
+        ax.legend(fontsize=8)
+        if key != "score": ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
 
 # %% ../nbs/08_plots.ipynb #67ea8d90
-def plot_plan(plan: TrainingPlan, top: int = 10) -> Figure:
+def plot_plan(plan: TrainingPlan,  # from `fitness_ppo.optimize.training_plan`
+              top: int = 10,  # how many of the first actions to draw
+              ax: Axes | None = None,  # where to draw; a new pyplot figure when None
+             ) -> Figure:
     "Horizontal bars of the `top` first actions of a training plan (share of the total priority), with their drivers."
     if not isinstance(plan, TrainingPlan) or not plan.rows:
         raise ValueError(f"plan must be a TrainingPlan with at least one row, got {type(plan).__name__}")
     check_int("top", top)
     rows = plan.rows[:top][::-1]
-    fig = Figure(figsize=(10, 1.5 + 0.45 * len(rows)), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _axes(ax, (10, 1.5 + 0.45 * len(rows)))
     bars = ax.barh([f"{r['rank']}. {code_label(r['action'], r['name'])}" for r in rows], [r["share"] for r in rows],
                    color="#3182bd")
     ax.bar_label(bars, [", ".join(d["code"] for d in r["qualities"]) for r in rows], padding=4, fontsize=8)
@@ -142,15 +200,16 @@ def _check_season_plan(plan) -> SeasonPlan:
         raise ValueError(f"plan must be a SeasonPlan (from fitness_ppo.season.plan_season), got {type(plan).__name__}")
     return plan
 
-def plot_season(plan: SeasonPlan) -> Figure:
+def plot_season(plan: SeasonPlan,  # from `fitness_ppo.season.plan_season`
+                ax: Axes | None = None,  # where to draw (the loads go on a twin axis); a new pyplot figure when None
+               ) -> Figure:
     "Performance-management chart of a season plan: fitness, fatigue and form over the days, loads, competition day."
     plan = _check_season_plan(plan)
     days = [0] + [d["day"] for d in plan.days]
     start = plan.competition["start"]
     series = {name: [0.0] + [d[name] for d in plan.days] for name in ("fitness", "fatigue")}
     form = [0.0] + [d["score"] - start for d in plan.days]
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _axes(ax, (11, 4.2))
     loads = ax.twinx()
     loads.bar([d["day"] - 0.5 for d in plan.days], [d["load"] for d in plan.days], width=0.8, color="#bdbdbd",
               label="training load")
@@ -171,13 +230,14 @@ def plot_season(plan: SeasonPlan) -> Figure:
 def _session_label(day: dict) -> str:
     return "rest" if day["action"] == "rest" else f"{day['action']}\n{day['intensity'][0].upper()}"
 
-def plot_season_calendar(plan: SeasonPlan) -> Figure:
+def plot_season_calendar(plan: SeasonPlan,  # from `fitness_ppo.season.plan_season`
+                         ax: Axes | None = None,  # where to draw; a new pyplot figure when None
+                        ) -> Figure:
     "The schedule as a calendar: a row per week, each day coloured by its load and labelled with its session."
     plan = _check_season_plan(plan)
     weeks = math.ceil(len(plan.days) / 7)
     load = np.full((weeks, 7), np.nan)
-    fig = Figure(figsize=(9, 0.9 + 0.55 * weeks), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _axes(ax, (9, 0.9 + 0.55 * weeks))
     for i, d in enumerate(plan.days):
         load[i // 7, i % 7] = d["load"]
         ax.text(i % 7, i // 7, _session_label(d), ha="center", va="center", fontsize=6.5,
@@ -189,12 +249,14 @@ def plot_season_calendar(plan: SeasonPlan) -> Figure:
     fig.colorbar(image, ax=ax, label="load", shrink=0.8)
     return fig
 
-def plot_season_comparison(plans: dict[str, SeasonPlan]) -> Figure:
+def plot_season_comparison(plans: dict[str, SeasonPlan],  # `{label: plan}`, plans of one athlete
+                           fig: Figure | None = None,  # a figure to draw into; a new pyplot figure when None
+                          ) -> Figure:
     "Plans of one athlete side by side (`{label: plan}`): predicted mean target score over the days, and daily loads."
     if not isinstance(plans, dict) or not plans: raise ValueError("plans must be a non-empty dict {label: SeasonPlan}")
     plans = {label: _check_season_plan(p) for label, p in plans.items()}
     if len({p.user_id for p in plans.values()}) > 1: raise ValueError("plans must all be for the same athlete")
-    fig = Figure(figsize=(11, 2.2 + 1.1 * len(plans)), layout="constrained")
+    fig = _figure(fig, (11, 2.2 + 1.1 * len(plans)))
     score_ax, *load_axes = fig.subplots(1 + len(plans), 1, sharex=True, height_ratios=[3] + [1] * len(plans))
     for (label, p), ax in zip(plans.items(), load_axes):
         start = p.competition["start"]

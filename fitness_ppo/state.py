@@ -4,16 +4,18 @@
 
 # %% ../nbs/01_state.ipynb #2582ee9e
 from __future__ import annotations
-import math
+import json, math, re, sys
 from dataclasses import dataclass, fields
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 import torch
-from .catalog import NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, STATE_DIM, SUBJECTS, check_int
+from .catalog import (ACTIONS, EXAMPLE_CATALOG, EXAMPLE_DATA, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS,
+                                 QUALITIES, STATE_DIM, SUBJECTS, check_int)
 
 # %% auto #0
 __all__ = ['AGE_RANGE', 'GENDERS', 'FITNESS_LEVELS', 'METRIC_KEYS', 'LAYOUT', 'TYPICAL_SAMPLE', 'TYPICAL_METRICS', 'StateLayout',
-           'check_unit_vector', 'check_targets', 'State', 'encode_states', 'decode_states', 'reference_cq',
-           'synthetic_batch', 'synthetic_athletes', 'reference_qx', 'as_athletes', 'athlete_batch']
+           'check_unit_vector', 'check_targets', 'State', 'encode_states', 'decode_states', 'quality_centre',
+           'reference_cq', 'synthetic_batch', 'synthetic_athletes', 'reference_qx', 'example_cq', 'example_qx',
+           'athlete_form', 'athletes_from_frame', 'as_athletes', 'athlete_batch']
 
 # %% ../nbs/01_state.ipynb #9bc3aad3
 AGE_RANGE = (1, 120)  # years
@@ -83,6 +85,7 @@ class State:
     target_subjects: list[str]     # subject codes the athlete trains for, e.g. ["C003", "C017"]
     subject_scores: list[float]    # 93 scores in [0, 1], in C001..C093 order
     performance_metrics: dict[str, float]  # the four METRIC_KEYS, each in [0, 1]
+    defaults: ClassVar[dict] = {}  # what `athlete_form` filled in for this athlete ({} for a full record); not a field
 
     def __post_init__(self):
         if not isinstance(self.user_id, str) or not self.user_id: raise ValueError("user_id must be a non-empty string")
@@ -132,6 +135,10 @@ def decode_states(x: torch.Tensor, user_ids: list[str] | None = None) -> list[St
             for uid, row, li in zip(user_ids, x, level_idx)]
 
 # %% ../nbs/01_state.ipynb #73ed87f5
+def quality_centre(age, level):
+    "Typical quality level at `age` (years) and fitness `level` (0, 0.5, 1): 0.30 + 0.30 level - 0.006/year past 30."
+    return 0.30 + 0.30 * level - 0.006 * (age - 30).clamp(min=0)
+
 def reference_cq(seed: int = 0) -> torch.Tensor:
     "A fixed, sparse-ish `(93, 23)` subject-quality matrix used to give synthetic athletes consistent subject scores."
     g = torch.Generator().manual_seed(seed)
@@ -148,7 +155,7 @@ def synthetic_batch(n: int, seed: int = 0, device=None) -> torch.Tensor:
     level = torch.multinomial(torch.tensor([0.4, 0.4, 0.2]), n, replacement=True, generator=g).float() / 2
     sex_shift = torch.zeros(NUM_QUALITIES)
     sex_shift[[0, 15]], sex_shift[[2, 3]] = 0.04, -0.04  # strength, grip / flexibility, balance
-    centre = 0.30 + 0.30 * level - 0.006 * (age - 30).clamp(min=0)
+    centre = quality_centre(age, level)
     qualities = (centre[:, None] + 0.12 * torch.randn(n, NUM_QUALITIES, generator=g)
                  + (2 * male[:, None] - 1) * sex_shift).clamp(0, 1)
     k = torch.randint(1, 6, (n,), generator=g)
@@ -176,7 +183,148 @@ def reference_qx(seed: int = 1) -> torch.Tensor:
 TYPICAL_SAMPLE = 4096  # synthetic athletes whose mean metrics stand in for an athlete who gives none
 TYPICAL_METRICS = dict(zip(METRIC_KEYS, synthetic_batch(TYPICAL_SAMPLE, seed=0)[:, LAYOUT.metrics].mean(0).tolist()))
 
+# %% ../nbs/01_state.ipynb #23e85d7b
+def _example_matrix(kind: str) -> torch.Tensor:
+    "The example CQ `(93, 23)` or QX `(23, 44)` from the raw weights in the package data, each row summing to 1."
+    raw = json.loads((EXAMPLE_DATA / "example_weights.json").read_text(encoding="utf-8"))[kind]
+    rows, cols = (SUBJECTS, QUALITIES) if kind == "CQ" else (ACTIONS, QUALITIES)  # QX is written per action
+    w = torch.tensor([[raw[r].get(c, 0.0) for c in cols] for r in rows])
+    w = w if kind == "CQ" else w.T
+    return w / w.sum(-1, keepdim=True)
+
+def example_cq() -> torch.Tensor:
+    "The example catalogue's `(93, 23)` CQ: how much each test depends on each quality (rows sum to 1)."
+    return _example_matrix("CQ")
+
+def example_qx() -> torch.Tensor:
+    "The example catalogue's `(23, 44)` QX: how much each quality is trained by each action (rows sum to 1)."
+    return _example_matrix("QX")
+
 # %% ../nbs/01_state.ipynb #5925bc6c
+_SEXES = {"m": "M", "male": "M", "man": "M", "f": "F", "female": "F", "woman": "F"}
+
+def _lookup(catalog) -> dict[str, dict[str, str]]:
+    "Per kind, `{code or name (lower case): code}` for the codes and every name the catalogue has."
+    table = {}
+    for kind, codes in (("qualities", QUALITIES), ("subjects", SUBJECTS)):
+        names = {c.lower(): c for c in codes}
+        for c in codes:
+            for name in catalog.names.get(kind, {}).get(c, {}).values(): names.setdefault(name.strip().lower(), c)
+        table[kind] = names
+    return table
+
+def _resolve(table: dict, kind: str, key, field: str) -> str:
+    code = table[kind].get(key.strip().lower()) if isinstance(key, str) else None
+    if code is None:
+        what = "quality code (Q001..Q023)" if kind == "qualities" else "subject code (C001..C093)"
+        raise ValueError(f"{field}: {key!r:.60} is neither a {what} nor a name in the catalogue")
+    return code
+
+def _named_values(table: dict, kind: str, values, field: str) -> dict[str, float]:
+    "`{code: value}` from a dict keyed by code or name; a code given twice (by code and by name) is refused."
+    if values is None: return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{field} must be a dict {{code or name: value}}, got {type(values).__name__}")
+    out = {}
+    for key, value in values.items():
+        code = _resolve(table, kind, key, field)
+        if code in out: raise ValueError(f"{field}: {code} is given twice (by its code and by a name)")
+        out[code] = value
+    return out
+
+def _split_targets(targets, table) -> list[str]:
+    "Target subjects from a list, or a string of names separated by ';' (codes may also be separated by ',' or spaces)."
+    if isinstance(targets, str):
+        parts = [t for t in targets.split(";") if t.strip()]
+        if len(parts) == 1 and all(t.upper() in _SUBJECT_INDEX for t in re.split(r"[,\s]+", parts[0].strip())):
+            parts = re.split(r"[,\s]+", parts[0].strip())
+        targets = parts
+    if not isinstance(targets, (list, tuple)) or not targets:
+        raise ValueError(f"target_subjects must be a non-empty list of subject codes or names, got {targets!r:.80}")
+    return [_resolve(table, "subjects", t, "target_subjects") for t in targets]
+
+def athlete_form(age: int,  # years, 1..120
+                 sex: str,  # "M" or "F" (also "male", "female", any case)
+                 level: str,  # fitness level: "beginner", "intermediate" or "advanced"
+                 targets,  # target subjects: codes or names, a list or a string separated by ";"
+                 qualities: dict | None = None,  # the qualities you measured, {code or name: level in [0, 1]}
+                 subject_scores: dict | None = None,  # subject scores you have, {code or name: score in [0, 1]}
+                 metrics: dict | None = None,  # some or all of the four METRIC_KEYS, each in [0, 1]
+                 user_id: str = "athlete",  # the athlete's id in results
+                 cq=None,  # (93, 23) matrix that predicts missing subject scores; default `reference_cq()`
+                 catalog=EXAMPLE_CATALOG,  # whose names (English, Chinese) may stand for codes
+                ) -> State:
+    "A checked `State` from a short form; what was not given is filled in and listed in the result's `defaults`."
+    table = _lookup(catalog)
+    sex_code = _SEXES.get(sex.strip().lower()) if isinstance(sex, str) else None
+    if sex_code is None: raise ValueError(f"sex must be one of ['M', 'F'] (or 'male', 'female'), got {sex!r:.40}")
+    _choice("fitness_level", level, FITNESS_LEVELS)
+    check_int("age", age, *AGE_RANGE)
+    measured = _named_values(table, "qualities", qualities, "qualities")
+    check_unit_vector("qualities", list(measured.values()), len(measured))
+    centre = quality_centre(torch.tensor(float(age)), FITNESS_LEVELS[level]).clamp(0, 1).item()
+    q = torch.tensor([float(measured.get(c, centre)) for c in QUALITIES])
+    given_scores = _named_values(table, "subjects", subject_scores, "subject_scores")
+    check_unit_vector("subject_scores", list(given_scores.values()), len(given_scores))
+    cq = reference_cq() if cq is None else torch.as_tensor(cq, dtype=torch.float32)
+    predicted = (q @ cq.T).clamp(0, 1).tolist()
+    scores = [float(given_scores[c]) if c in given_scores else predicted[i] for i, c in enumerate(SUBJECTS)]
+    metrics = dict(metrics or {})
+    if unknown := sorted(map(str, set(metrics) - set(METRIC_KEYS))):
+        raise ValueError(f"metrics: unknown keys {unknown}; the metrics are {list(METRIC_KEYS)}")
+    state = State(user_id=user_id, age=age, gender=sex_code, fitness_level=level, current_qualities=q.tolist(),
+                  target_subjects=_split_targets(targets, table), subject_scores=scores,
+                  performance_metrics={k: metrics.get(k, TYPICAL_METRICS[k]) for k in METRIC_KEYS})
+    defaults = {"qualities": [c for c in QUALITIES if c not in measured],
+                "subject_scores": [c for c in SUBJECTS if c not in given_scores],
+                "performance_metrics": [k for k in METRIC_KEYS if k not in metrics]}
+    state.defaults = {k: v for k, v in defaults.items() if v}
+    return state
+
+# %% ../nbs/01_state.ipynb #d6ca9eac
+_FRAME_ALIASES = {"sex": "gender", "level": "fitness_level", "targets": "target_subjects"}
+_FRAME_REQUIRED = ("age", "gender", "fitness_level", "target_subjects")
+
+def _is_frame(x) -> bool:
+    pd = sys.modules.get("pandas")  # no pandas import here: a caller holding a DataFrame has imported it
+    return pd is not None and isinstance(x, pd.DataFrame)
+
+def athletes_from_frame(frame,  # a pandas DataFrame, one athlete per row, columns as in the table above
+                        cq=None,  # (93, 23) matrix predicting missing subject scores; default `reference_cq()`
+                        catalog=EXAMPLE_CATALOG,  # whose names may head quality and subject columns
+                       ) -> list[State]:
+    "One checked `State` per row of `frame` (missing cells filled in as `athlete_form` does, listed in `defaults`)."
+    if not _is_frame(frame): raise ValueError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    if frame.empty: raise ValueError("frame must hold at least one athlete (row)")
+    table = _lookup(catalog)
+    columns = {c: _FRAME_ALIASES.get(str(c).strip().lower(), str(c).strip().lower()) for c in frame.columns}
+    if missing := [c for c in _FRAME_REQUIRED if c not in columns.values()]:
+        raise ValueError(f"frame: missing columns {missing}; an athlete table has {list(_FRAME_REQUIRED)}, "
+                         f"optionally user_id, quality and subject columns (code or name) and {list(METRIC_KEYS)}")
+    kinds = {}
+    for col, key in columns.items():
+        if key in (*_FRAME_REQUIRED, "user_id", *METRIC_KEYS): kinds[col] = "field"
+        elif key in table["qualities"]: kinds[col] = "qualities"
+        elif key in table["subjects"]: kinds[col] = "subjects"
+        else: raise ValueError(f"frame: column {col!r:.60} is neither an athlete field ({list(_FRAME_REQUIRED)}, "
+                               f"user_id, {', '.join(METRIC_KEYS)}) nor a quality or subject code or name")
+    athletes = []
+    for i, row in enumerate(frame.to_dict("records")):
+        given = {col: v for col, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
+        field_of = lambda name: next((given[c] for c, k in columns.items() if k == name and c in given), None)
+        of_kind = lambda kind: {c: given[c] for c in given if kinds[c] == kind}
+        try:
+            age = field_of("age")
+            athletes.append(athlete_form(
+                int(age) if isinstance(age, float) and age.is_integer() else age, field_of("gender"),
+                field_of("fitness_level"), field_of("target_subjects"), of_kind("qualities"), of_kind("subjects"),
+                {k: given[c] for c, k in columns.items() if k in METRIC_KEYS and c in given},
+                str(field_of("user_id") or f"athlete-{i}"), cq, catalog))
+        except ValueError as e:
+            raise ValueError(f"frame row {i} ({row.get('user_id', f'athlete-{i}')!r:.40}): {e}") from None
+    return athletes
+
+# %% ../nbs/01_state.ipynb #f1af4dba
 _STATE_FIELDS = [f.name for f in fields(State)]
 
 def _as_state(athlete, i: int) -> State:
@@ -192,10 +340,11 @@ def _as_state(athlete, i: int) -> State:
     except ValueError as e: raise ValueError(f"athletes[{i}] ({athlete.get('user_id')!r:.40}): {e}") from None
 
 def _records(athletes) -> list[State]:
+    if _is_frame(athletes): return athletes_from_frame(athletes)
     if isinstance(athletes, (State, dict)): athletes = [athletes]
     if not isinstance(athletes, (list, tuple)) or not athletes:
-        raise ValueError(f"athletes must be a State, a dict of State fields, a non-empty list of either, "
-                         f"or a (B, {STATE_DIM}) encoding; got {type(athletes).__name__}")
+        raise ValueError(f"athletes must be a State, a dict of State fields, a non-empty list of either, a pandas "
+                         f"DataFrame or a (B, {STATE_DIM}) encoding; got {type(athletes).__name__}")
     return [_as_state(a, i) for i, a in enumerate(athletes)]
 
 def _encoding(x: torch.Tensor) -> torch.Tensor:
@@ -211,7 +360,7 @@ def _encoding(x: torch.Tensor) -> torch.Tensor:
     return x
 
 def as_athletes(athletes) -> tuple[list[State], torch.Tensor]:
-    "`(records, (B, 216) encoding on the CPU)` from a `State`, a dict of its fields, a list of either, or an encoding."
+    "`(records, (B, 216) CPU encoding)` from a `State`, a dict of its fields, a list, a DataFrame or an encoding."
     if isinstance(athletes, torch.Tensor):
         x = _encoding(athletes).cpu()
         return decode_states(x), x

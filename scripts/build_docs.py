@@ -17,6 +17,11 @@ The steps:
    symbol links (fitness_ppo/_modidx.py) are the ones a Quarto site would have. The page order is sidebar.yml's.
 3. Sphinx renders them (configuration: docs/conf.py) into docs/_build/html/. MathJax 3 comes from npm
    (`npm pack mathjax@3`, unpacked once into docs/_build/static/), so math renders with no internet.
+
+What `prepare` also does, so that the pages answer: memory addresses leave signatures and outputs
+(`Depends(<function get_service at 0x7f...>)` reads `Depends(get_service)`); every documented name gets an entry in
+the site's index (genindex.html) and, when it has a dot (`EnhancedPPOAgent.learn`), an anchor under the id nbdev's
+symbol links use (`ppo.html#enhancedppoagent.learn`), which MyST's heading ids drop the dot from.
 """
 import json, re, shutil, subprocess, sys, tarfile, tempfile
 from pathlib import Path
@@ -36,6 +41,9 @@ DIRECTIVE = re.compile(r"#\|\s*([\w-]+)\s*:\s*(.*?)\s*$")     # a Quarto cell op
 HIDE = {"echo": "remove-input", "output": "remove-output", "include": "remove-cell"}   # `#| option: false` -> tag
 LINK_ATTRS = re.compile(r"(\]\([^)\s]*\))\{[^}]*\}")           # `[source](url){target="_blank" ...}`
 WIDGET_VIEW, WIDGET_STATE = "application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json"
+ADDRESS = re.compile(r"(?:<|&lt;)(?:function|class|built-in function|bound method) ([\w.]+)(?: of [^<>&]*)? "
+                     r"at 0x[0-9a-f]+(?:>|&gt;)")                # `<function f at 0x7f...>` -> `f`
+OBJECT_AT = re.compile(r"(?:<|&lt;)([\w.]+) object at 0x[0-9a-f]+(?:>|&gt;)")  # `<x.Y object at 0x...>` -> `<x.Y>`
 WIDGET_NOTE = ("*An interactive widget: a static page has no Python behind it. Run the notebook in Jupyter, "
                "or serve it as an app with Voila: `pip install voila && voila {nb}`.*")
 
@@ -46,9 +54,14 @@ def front_matter(nb):
     return (yaml.safe_load(m[1]) or {}) if m and nb["cells"][0]["cell_type"] == "raw" else {}
 
 
+def readable(text):
+    "`text` without memory addresses, which change on every run and tell a reader nothing"
+    return OBJECT_AT.sub(r"<\1>", ADDRESS.sub(r"\1", text))
+
+
 def markdown(text, local_url):
     "Drop Pandoc link attributes (MyST has no `target`/`style`); nbdev's absolute symbol links -> this site's pages"
-    text = LINK_ATTRS.sub(r"\1", text)
+    text = readable(LINK_ATTRS.sub(r"\1", text))
     return re.sub(re.escape(local_url) + r"([^)#\s]+)\.html", r"/\1.ipynb", text)  # /page.ipynb#heading: MyST links it
 
 
@@ -57,8 +70,13 @@ def show_doc_markdown(cell, local_url):
     md = "\n\n".join("".join(o["data"]["text/markdown"]) for o in cell["outputs"]
                        if "text/markdown" in o.get("data", {}))
     md = re.sub(r"\A\s*---\s*\n", "", md)     # nbdev's rule above each entry: docutils refuses one opening a section
+    md = LINK_ATTRS.sub(r"\1", md)   # `[source](url){style=...}`: attributes off first, or the link below stays put
     # the source link goes under the heading (Quarto floats it beside it; above it, it would end the previous section)
     md = re.sub(r"\A\s*(\[source\]\(.*?\)\S*)\s*\n+(#+ .*)", r"\2\n\n\1", md)
+    if m := re.match(r"#+ +`?([\w.]+)`?\s*$", md.lstrip().split("\n", 1)[0]):  # the name documented: index, anchor
+        name = m[1]
+        anchor = f'<span id="{name.lower()}"></span>\n\n' if "." in name else ""
+        md = f"```{{index}} single: {name}\n```\n\n{anchor}{md}"
     return {"cell_type": "markdown", "id": cell["id"], "metadata": {}, "source": markdown(md, local_url)}
 
 
@@ -85,6 +103,9 @@ def prepare(nb, nb_path, local_url):
             tag for option, tag in HIDE.items() if options.get(option) == "false"]
         for i, out in enumerate(cell.get("outputs", [])):
             data = out.get("data", {})
+            for key in ("text/plain", "text/html"):
+                if key in data: data[key] = readable("".join(data[key]))
+            if "text" in out: out["text"] = readable("".join(out["text"]))
             if "text/markdown" in data: data["text/markdown"] = markdown("".join(data["text/markdown"]), local_url)
             if WIDGET_VIEW in data and data[WIDGET_VIEW]["model_id"] not in saved_widgets:
                 # no saved state: the view would render as nothing, so say how to see it live
@@ -93,6 +114,26 @@ def prepare(nb, nb_path, local_url):
         cells.append(cell)
     nb["cells"] = cells
     return nb
+
+
+INDEXED = re.compile(r"```\{index\} single: ([\w.]+)")      # the names `show_doc_markdown` documented on a page
+SYMBOL_LINK = re.compile(r"/([\w/]+)\.ipynb#([\w.]+)\)")
+
+
+def retarget(pages):
+    """A link to a method with no entry of its own (`season.html#seasonmodel.rested_score`: nbdev indexes every
+    method, `show_doc` shows only some) goes to its class's entry instead, so that every link reaches an anchor"""
+    documented = {name: {n.lower() for n in INDEXED.findall(json.dumps(nb))} for name, nb in pages.items()}
+    def fix(m):
+        page, anchor = m[1], m[2]
+        known, owner = documented.get(page, set()), anchor.rsplit(".", 1)[0]
+        return f"/{page}.ipynb#{owner})" if "." in anchor and anchor not in known and owner in known else m[0]
+    for nb in pages.values():
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "markdown": cell["source"] = SYMBOL_LINK.sub(fix, "".join(cell["source"]))
+            for out in cell.get("outputs", []):
+                if "text/markdown" in out.get("data", {}):
+                    out["data"]["text/markdown"] = SYMBOL_LINK.sub(fix, "".join(out["data"]["text/markdown"]))
 
 
 def sidebar_pages(contents):
@@ -134,6 +175,7 @@ def main():
         nb = json.loads((proc / rel).read_text(encoding="utf-8"))
         name = (rel.parent / Path(front_matter(nb).get("output-file", rel.stem)).stem).as_posix()
         pages[name], names[rel.as_posix()] = prepare(nb, path.relative_to(ROOT).as_posix(), local_url), name
+    retarget(pages)
     sidebar = yaml.safe_load((nbs / "sidebar.yml").read_text())["website"]["sidebar"]["contents"]
     order = [names[p] for p in sidebar_pages(sidebar) if p in names]
     toctree = "```{toctree}\n:hidden:\n\n" + "\n".join(n for n in order if n != "index") + "\n```"
