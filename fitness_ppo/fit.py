@@ -196,7 +196,8 @@ def athlete_data(log, # a training log (anything `read_log` reads, or its result
             raise ValueError(f"quality must be one of {names} (the tests name several), got {quality!r}")
         tests = tests[tests["quality"] == quality]
     athletes = sorted(set(log["athlete"]) | set(tests["athlete"]), key=str)
-    missing = [a for a in athletes if a not in set(tests["athlete"]) or a not in set(log["athlete"])]
+    tested, logged = set(tests["athlete"]), set(log["athlete"])
+    missing = [a for a in athletes if a not in tested or a not in logged]
     if missing: raise ValueError(f"athlete {missing[0]!r} needs both a training log and at least one test")
     starts = pd.concat([log[["athlete", when]], tests[["athlete", when]]]).groupby("athlete")[when].min()
     def index(df):
@@ -207,8 +208,8 @@ def athlete_data(log, # a training log (anything `read_log` reads, or its result
     lr, tr = log["athlete"].map(row).to_numpy(), tests["athlete"].map(row).to_numpy()
     T = int(max(li.max(), ti.max())) + 1
     load = torch.zeros(A, T, dtype=dtype)
-    load.index_put_((torch.as_tensor(lr), torch.as_tensor(li)), torch.as_tensor(log["load"].to_numpy(), dtype=dtype),
-                    accumulate=True)
+    loads = torch.as_tensor(np.array(log["load"], dtype=float), dtype=dtype)
+    load.index_put_((torch.as_tensor(lr), torch.as_tensor(li)), loads, accumulate=True)
     counts = np.bincount(tr, minlength=A); J = int(counts.max())
     slot = tests.groupby("athlete").cumcount().to_numpy()
     test_day = torch.zeros(A, J, dtype=torch.long); value = torch.zeros(A, J, dtype=dtype)
@@ -278,13 +279,15 @@ def _perf_jac(theta: torch.Tensor, # (B, P) rows of parameters (p0 then logs, sc
     tau, k = theta[:, 3:].exp(), theta[:, 1:3].exp()
     e = torch.exp(-lag / tau[:, :, None])  # (B, P - 3, T) decays of tau_fit, tau_fat (, tau_gain)
     el = e * lag / tau[:, :, None]  # their derivatives in log tau
-    fit, dfit = (G @ e[:, 0, :, None])[..., 0], (G @ el[:, 0, :, None])[..., 0]
-    if model == "banister": Gf = G
+    both = lambda M, i: (M @ torch.stack([e[:, i], el[:, i]], -1)).unbind(-1)  # one pass over M for both sums
+    if model == "banister":
+        fit, fat, dfit, dfat = (G @ torch.stack([e[:, 0], e[:, 1], el[:, 0], el[:, 1]], -1)).unbind(-1)
     else:
+        fit, dfit = both(G, 0)
         Wt = _lagged(torch.arange(T, device=w.device).expand(w.shape[0], -1), w)  # (B, T, T) loads before each day
-        recent, drecent = (Wt @ e[:, 2, :, None])[..., 0], (Wt @ el[:, 2, :, None])[..., 0]
+        recent, drecent = both(Wt, 2)
         Gf, dGf = _lagged(days, recent * w, lag0), _lagged(days, drecent * w, lag0)
-    fat, dfat = (Gf @ e[:, 1, :, None])[..., 0], (Gf @ el[:, 1, :, None])[..., 0]
+        fat, dfat = both(Gf, 1)
     f = theta[:, :1] + k[:, :1] * fit - k[:, 1:2] * fat
     cols = [torch.ones_like(f), k[:, :1] * fit, -k[:, 1:2] * fat, k[:, :1] * dfit, -k[:, 1:2] * dfat]
     if model == "busso": cols.append(-k[:, 1:2] * (dGf @ e[:, 1, :, None])[..., 0])
@@ -297,32 +300,47 @@ def _residuals(theta, G, days, mask, y, w, sigma, mu, sd, model, lag0):
     return torch.cat([r, (theta - mu) / sd])
 
 def _levenberg_marquardt(theta, G, days, mask, y, w, sigma, mu, sd, model: str, lag0: int, iters: int):
-    "Batched Levenberg-Marquardt on the rows of `theta` (B, P): data residuals over `sigma` (B,), then prior residuals."
+    """Batched Levenberg-Marquardt on the rows of `theta` (B, P): data residuals over `sigma` (B,), then the prior's.
+    Rows that have converged drop out of the batch (it is compacted when a third of its rows are done)."""
     taus = [i for i, n in enumerate(MODELS[model]) if n.startswith("tau")]
-    def residuals(th, jac=False):
+    def residuals(th, G, days, mask, y, w, sigma):
         f, Jf = _perf_jac(th, G, days, w, model, lag0)
         r = torch.cat([torch.where(mask, (y - f) / sigma[:, None], 0.0), (th - mu) / sd], 1)
-        if not jac: return r
         Jd = torch.where(mask[..., None], -Jf / sigma[:, None, None], 0.0)
         return r, torch.cat([Jd, torch.diag(1 / sd).expand(th.shape[0], -1, -1)], 1)
-    lam = torch.full(theta.shape[:1], 1e-3, dtype=theta.dtype, device=theta.device)
-    done = torch.zeros_like(lam, dtype=torch.bool)
-    r, J = residuals(theta, jac=True)
+    theta = theta.clone()
+    B = theta.shape[0]
+    cost_all = torch.empty(B, dtype=theta.dtype, device=theta.device)
+    done_all = torch.zeros(B, dtype=torch.bool, device=theta.device)
+    rows = torch.arange(B, device=theta.device)  # the rows still in the batch
+    args = (G, days, mask, y, w, sigma)
+    th = theta
+    r, J = residuals(th, *args)
     cost = 0.5 * (r * r).sum(-1)
+    lam = torch.full((B,), 1e-3, dtype=theta.dtype, device=theta.device)
+    done = torch.zeros(B, dtype=torch.bool, device=theta.device)
     for _ in range(iters):
+        if done.float().mean() > 1 / 3:  # compact: write the finished rows back, keep the others
+            theta[rows], cost_all[rows], done_all[rows] = th, cost, done
+            keep = ~done
+            rows, th, r, J, cost, lam, done = rows[keep], th[keep], r[keep], J[keep], cost[keep], lam[keep], done[keep]
+            args = tuple(x[keep] for x in args)
         g, H = (J.mT @ r[..., None])[..., 0], J.mT @ J
         A = H + lam[:, None, None] * torch.diag_embed(H.diagonal(dim1=-2, dim2=-1) + 1e-9)
-        new = theta + torch.linalg.solve(A, -g)
+        step = torch.linalg.solve(A, -g)
+        new = th + step
         new[:, taus] = new[:, taus].clamp(*LOG_BOUNDS)
-        r_new, J_new = residuals(new, jac=True)
+        r_new, J_new = residuals(new, *args)
         new_cost = 0.5 * (r_new * r_new).sum(-1)
         ok = torch.isfinite(new_cost) & (new_cost < cost)
-        done = done | (ok & (cost - new_cost <= 1e-10 * (1 + cost))) | (~ok & (lam >= 1e6))
-        theta, cost = torch.where(ok[:, None], new, theta), torch.where(ok, new_cost, cost)
+        small = (cost - new_cost <= 1e-10 * (1 + cost)) | (step.abs().amax(-1) < 1e-7)
+        done = done | (ok & small) | (~ok & (lam >= 1e6))
+        th, cost = torch.where(ok[:, None], new, th), torch.where(ok, new_cost, cost)
         r, J = torch.where(ok[:, None], r_new, r), torch.where(ok[:, None, None], J_new, J)
         lam = torch.where(ok, lam / 3, lam * 8).clamp(1e-10, 1e8)
         if done.all(): break
-    return theta, cost, done
+    theta[rows], cost_all[rows], done_all[rows] = th, cost, done
+    return theta, cost_all, done_all
 
 START_OFFSETS = ((0.0, 0.0), (-0.6, -0.6), (0.5, 0.8), (-0.3, 1.0))  # log(tau_fit), log(tau_fat) - the prior centre
 UNDETERMINED_RATIO = 0.7  # posterior sd > 0.7 prior sd (variance down by under half): not decided
