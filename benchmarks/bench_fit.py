@@ -29,7 +29,8 @@ def scipy_fit(data, sigma, subset):
         Gn, mn, yn, mun, sdn = G[a].numpy(), m[0].numpy(), ya[0].numpy(), mu.numpy(), sd.numpy()
         lag = np.arange(Gn.shape[1])
         def res(th):
-            f = th[0] + np.exp(th[1]) * Gn @ np.exp(-lag / np.exp(th[3])) - np.exp(th[2]) * Gn @ np.exp(-lag / np.exp(th[4]))
+            fitness, fatigue = Gn @ np.exp(-lag / np.exp(th[3])), Gn @ np.exp(-lag / np.exp(th[4]))
+            f = th[0] + np.exp(th[1]) * fitness - np.exp(th[2]) * fatigue
             return np.concatenate([np.where(mn, (yn - f) / s, 0.0), (th - mun) / sdn])
         def jac(th):
             e1, e2 = np.exp(-lag / np.exp(th[3])), np.exp(-lag / np.exp(th[4]))
