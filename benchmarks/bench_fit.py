@@ -25,7 +25,7 @@ def scipy_fit(data, sigma, subset):
     starts[:, 3:5] += np.array(START_OFFSETS)
     best, start = [], time.perf_counter()
     for a in range(subset):
-        g, m, ya, s = G[a:a + 1], data.test_mask[a:a + 1], y[a:a + 1], float(sigma / scale[a])
+        m, ya, s = data.test_mask[a:a + 1], y[a:a + 1], float(sigma / scale[a])
         Gn, mn, yn, mun, sdn = G[a].numpy(), m[0].numpy(), ya[0].numpy(), mu.numpy(), sd.numpy()
         lag = np.arange(Gn.shape[1])
         def res(th):
