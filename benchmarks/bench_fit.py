@@ -1,0 +1,86 @@
+"""Fitting speed: a squad in one batched `fit` call vs the same athletes one by one with scipy's least_squares.
+
+Prints one JSON object. Usage: python benchmarks/bench_fit.py [--athletes 1000] [--weeks 16] [--scipy-subset 100]
+Both sides minimise the same thing: the classic Banister model's MAP objective of `fitness_ppo.fit` (data residuals
+over a given noise sd, 1% of the nominal test, then the prior's residuals, in the same scaled log-parameters), from the
+same four starts per athlete, keeping the best. `fit` also computes the Laplace covariance (scipy does not).
+scipy (MINPACK Levenberg-Marquardt with the closed-form Jacobian) runs on the first `--scipy-subset` athletes and its
+time is extrapolated to the whole squad; both objectives are compared on that subset.
+"""
+import argparse, json, os, platform, time
+import numpy as np
+import torch
+from scipy.optimize import least_squares
+from fitness_ppo.fit import (MODELS, SIM_TEST_LOAD, START_OFFSETS, _lagged, _perf_jac, _prior, athlete_data, fit,
+                             simulate_squad)
+
+def scipy_fit(data, sigma, subset):
+    "Each of the first `subset` athletes alone: least_squares from the four starts; the best objective and seconds."
+    mu, sd = _prior("banister", None, torch.float64, "cpu")
+    scale = torch.where(data.test_mask, data.test_value, torch.nan).nanmedian(1).values
+    mean_load = data.load.sum(1) / (data.today + 1)
+    w, y = data.load / mean_load[:, None], data.test_value / scale[:, None]
+    G = _lagged(data.test_day, w)
+    starts = np.zeros((len(START_OFFSETS), 5)) + mu.numpy()
+    starts[:, 3:5] += np.array(START_OFFSETS)
+    best, start = [], time.perf_counter()
+    for a in range(subset):
+        m, ya, s = data.test_mask[a:a + 1], y[a:a + 1], float(sigma / scale[a])
+        Gn, mn, yn, mun, sdn = G[a].numpy(), m[0].numpy(), ya[0].numpy(), mu.numpy(), sd.numpy()
+        lag = np.arange(Gn.shape[1])
+        def res(th):
+            fitness, fatigue = Gn @ np.exp(-lag / np.exp(th[3])), Gn @ np.exp(-lag / np.exp(th[4]))
+            f = th[0] + np.exp(th[1]) * fitness - np.exp(th[2]) * fatigue
+            return np.concatenate([np.where(mn, (yn - f) / s, 0.0), (th - mun) / sdn])
+        def jac(th):
+            e1, e2 = np.exp(-lag / np.exp(th[3])), np.exp(-lag / np.exp(th[4]))
+            k1, k2 = np.exp(th[1]), np.exp(th[2])
+            cols = [np.ones(len(yn)), k1 * Gn @ e1, -k2 * Gn @ e2, k1 * Gn @ (e1 * lag / np.exp(th[3])),
+                    -k2 * Gn @ (e2 * lag / np.exp(th[4]))]
+            Jd = -np.stack(cols, 1) / s * mn[:, None]
+            return np.concatenate([Jd, np.diag(1 / sdn)])
+        sol = min((least_squares(res, x0, jac=jac, method="lm") for x0 in starts), key=lambda o: o.cost)
+        best.append((sol.cost, float(((res(sol.x)[:len(yn)] * s * float(scale[a])) ** 2).sum())))
+    return np.array(best), time.perf_counter() - start
+
+def torch_objective(result, data, sigma):
+    "0.5 x the sum of squared residuals of `result` (scipy's `cost`), and the tests' SSE in test units."
+    mu, sd = result.prior_mean, result.prior_sd
+    w, y = data.load / result.mean_load[:, None], data.test_value / result.scale[:, None]
+    f, _ = _perf_jac(result.theta, _lagged(data.test_day, w), data.test_day, w, "banister", 0)
+    r = torch.where(data.test_mask, (y - f) / (sigma / result.scale)[:, None], 0.0)
+    return 0.5 * ((r ** 2).sum(1) + (((result.theta - mu) / sd) ** 2).sum(1)), (r ** 2).sum(1) * sigma ** 2
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--athletes", type=int, default=1000)
+    p.add_argument("--weeks", type=int, default=16)
+    p.add_argument("--scipy-subset", type=int, default=100)
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args()
+    log, tests, truth = simulate_squad(args.athletes, weeks=args.weeks, noise=0.01, seed=0)
+    data = athlete_data(log, tests, device=args.device)
+    sigma = 0.01 * SIM_TEST_LOAD[0]
+    fit(athlete_data(*simulate_squad(4, weeks=2, seed=1)[:2], device=args.device), sigma=sigma)  # warm-up
+    start = time.perf_counter()
+    result = fit(data, sigma=sigma)
+    if args.device != "cpu": torch.cuda.synchronize()
+    torch_s = time.perf_counter() - start
+    obj, sse_t = (x.cpu() for x in torch_objective(result, data, sigma))
+    cpu_data = athlete_data(log, tests)
+    n = min(args.scipy_subset, args.athletes)
+    sp, sp_s = scipy_fit(cpu_data, sigma, n)
+    sp_obj, sp_sse = sp[:, 0], sp[:, 1]
+    sp_total = sp_s * args.athletes / n
+    sse = lambda o: float(o.sum())
+    out = dict(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine(), device=args.device,
+               loadavg=os.getloadavg()[0], athletes=args.athletes, weeks=args.weeks, starts=len(START_OFFSETS),
+               model="banister", parameters=list(MODELS["banister"]),
+               batched_seconds=round(torch_s, 3), scipy_subset=n, scipy_subset_seconds=round(sp_s, 3),
+               scipy_seconds_extrapolated=round(sp_total, 2), speedup=round(sp_total / torch_s, 1),
+               objective_batched_subset=round(sse(obj[:n]), 4), objective_scipy_subset=round(sse(sp_obj), 4),
+               objective_batched_all=round(sse(obj), 4), sse_W2_batched_subset=round(sse(sse_t[:n]), 2),
+               sse_W2_scipy_subset=round(float(sp_sse.sum()), 2),
+               share_batched_at_most_scipy=float((obj[:n].numpy() <= sp_obj + 1e-6 * (1 + sp_obj)).mean()),
+               converged=float(result.converged.float().mean()))
+    print(json.dumps(out, indent=1))
