@@ -501,7 +501,7 @@ def baseline_returns(self: SeasonEnvironment, athletes) -> dict[str, float]:
 # %% ../nbs/12_season.ipynb #63135748
 ACTION_FEATURES = 4  # relevance (relative), load, banked gain, fatigue cost: the numbers the head weighs per action
 LOGIT_GAIN = 10.0    # the weights count tenfold: a preference among sessions forms in tens of optimiser steps
-FORECAST_PRIOR = 10.0  # the weights' start: +10 banked gain, -10 fatigue cost: the forecast rule, sharp (measured above)
+FORECAST_PRIOR = 10.0  # the weights' start: +10 banked gain, -10 fatigue cost: the forecast rule, sharply (above)
 CONTEXT_INIT_GAIN = 0.02  # the context-dependent part of the weights starts small: the prior rules at first
 
 def _forecast_weights(in_features: int) -> nn.Linear:
@@ -672,7 +672,7 @@ GUARD_TOLERANCE = 1e-6  # a policy plan counts as below a baseline only if it sc
 
 def guard_schedules(model: SeasonModel, schedule: torch.Tensor, cheap: dict[str, torch.Tensor] | None = None,
                     mode: str = "replace") -> tuple[torch.Tensor, list[dict]]:
-    "A policy's `schedule` `(B, D)` checked against `GUARD_BASELINES`' (`cheap`, or planned): the schedule to serve, records."
+    "A policy's `schedule` `(B, D)` checked against the `cheap` plans of `GUARD_BASELINES`: what to serve, the records."
     if mode not in GUARD_MODES: raise ValueError(f"guard must be one of {list(GUARD_MODES)}, got {mode!r:.40}")
     days = schedule.shape[1]
     cheap = cheap or {name: baseline_schedule(name, model, days) for name in GUARD_BASELINES}
@@ -689,12 +689,15 @@ def guard_schedules(model: SeasonModel, schedule: torch.Tensor, cheap: dict[str,
         name = GUARD_BASELINES[name]
         planner = "resting" if name == "rest" else f"the {name} plan" if name == "textbook" else f"the {name} planner"
         outcome = ("replaced" if mode == "replace" else "flagged") if worse else "kept"
-        reason = {"kept": f"policy plan kept: it beats {planner} (the best cheap baseline) by {policy - baseline:+.4f} "
-                          f"on competition day ({policy:.4f} vs {baseline:.4f})",
+        gap = f"{abs(policy - baseline):.1e}" if abs(policy - baseline) < 1e-4 else f"{abs(policy - baseline):.4f}"
+        reason = {"kept": f"policy plan kept: it beats {planner} (the best cheap baseline) by {gap} on competition "
+                          f"day ({policy:.4f} vs {baseline:.4f})" if policy > baseline + GUARD_TOLERANCE else
+                          f"policy plan kept: as good as {planner} (the best cheap baseline) on competition day "
+                          f"({policy:.4f})",
                   "replaced": f"policy plan replaced by {planner}'s: the policy's predicted {policy:.4f} on "
-                              f"competition day, below {planner}'s {baseline:.4f}",
-                  "flagged": f"policy plan FLAGGED, kept as asked: it predicts {policy:.4f} on competition day, below "
-                             f"{planner}'s {baseline:.4f}"}[outcome]
+                              f"competition day, {gap} below {planner}'s {baseline:.4f}",
+                  "flagged": f"policy plan FLAGGED, kept as asked: it predicts {policy:.4f} on competition day, {gap} "
+                             f"below {planner}'s {baseline:.4f}"}[outcome]
         records.append(dict(mode=mode, outcome=outcome, baseline=name, policy_score=round(policy, 6),
                             baseline_score=round(baseline, 6), reason=reason))
     return schedule, records
