@@ -8,7 +8,6 @@ import os
 if __name__ == "__main__" and "__file__" in globals():  # `python -m fitness_ppo.cli` (not an import, not a notebook)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see "Threads" below
 import argparse, csv, importlib.util, json, logging, math, platform, socket, statistics, sys, tempfile, time
-from contextlib import contextmanager
 from pathlib import Path
 import torch
 import fitness_ppo
@@ -23,7 +22,7 @@ from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation
 from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNERS, SeasonEnvironment, SeasonPlan, check_response,
                                 plan_season, season_agent, taper_days)
 from .state import reference_qx, synthetic_athletes, synthetic_batch
-from .distributed import init_distributed, map_sharded, shutdown_distributed
+from .distributed import distributed_world, map_sharded
 
 _logger = logging.getLogger("fitness_ppo")
 
@@ -159,15 +158,13 @@ def _cmd_train(args) -> int:
     logs = _tensorboard_dir(args.tensorboard)
     priors = read_priors(args.cq_prior, args.qx_prior)
     data = read_athletes(args.data)[0] if args.data else None
-    world = init_distributed(device)  # under torchrun: join the job; else one process, as without it
-    try:
+    with distributed_world(device) as world:  # under torchrun: join the job (and leave it together); else one process
         agent = (load_agent(args.resume, world.device, what="checkpoint") if args.resume
                  else _new_agent(args.preset, args.lr_actor, args.seed, world.device))
         result = _train(agent, args, data, progress=world.is_main, tensorboard_dir=logs, **priors)
         if world.is_main:  # every rank ends with the same weights: one writes them
             print(_summary(result) + (f" ({world.world_size} processes)" if world.distributed else ""))
             print(f"checkpoint: {agent.save_model(args.out)}")
-    finally: shutdown_distributed()
     return 0
 
 # %% ../nbs/10_cli.ipynb #ec75c554
@@ -187,12 +184,9 @@ def _optimize(args, world) -> tuple[list[OptimizationResult], bool]:
                             device=str(agent.device), processes=world.world_size, duration_s=round(seconds, 4)))
     return results, single
 
-@contextmanager
 def _world(args):
-    "The `World` of this process (a torchrun job's, or a single process), left at the end of the block."
-    world = init_distributed(parse_device(args.device))
-    try: yield world
-    finally: shutdown_distributed()
+    "The `World` of this process (a torchrun job's, or a single process), left at the end of the `with` block."
+    return distributed_world(parse_device(args.device))
 
 def _cmd_optimize(args) -> int:
     _writable(args.out)
