@@ -178,7 +178,8 @@ def test_season(work, tmp_path):
 
 def test_season_bad_inputs(work, tmp_path):
     assert "argument --days: must be an integer in [28, 182]" in fails("season", "--days", "200")
-    assert "--response: neither a JSON object nor a .json file" in fails("season", "--response", "{oops", *SHORT_SEASON)
+    assert "--response: neither a JSON object nor a .json file" in fails("season", "--response", "{oops",
+                                                                         *SHORT_SEASON)
     assert "--response: response tau_fat must be at most 0.5 * tau_fit" in fails(
         "season", "--response", '{"tau_fat": 19, "tau_fit": 20}', *SHORT_SEASON)
     assert "response file not found" in fails("season", "--response", tmp_path / "none.json", *SHORT_SEASON)
