@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_api.ipynb #609b7548
 from __future__ import annotations
-import asyncio, errno, logging, math, os, re, statistics, tempfile, threading, time, uuid
+import asyncio, errno, logging, math, os, re, statistics, sys, tempfile, threading, time, uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -22,7 +22,7 @@ import fitness_ppo
 from .catalog import (ACTION_DIM, ACTIONS, DEFAULT_CATALOG, MATRIX_SHAPES, NUM_ACTIONS, NUM_QUALITIES,
                                  NUM_SUBJECTS, QUALITIES, ROW_SUM_TOLERANCE, STATE_DIM, SUBJECTS, Catalog,
                                  check_weight_matrix, default_device)
-from .cli import DEFAULT_ALLOWED_HOSTS, MAX_ECHO_CHARS, clip, load_agent, memory_report
+from .io import DEFAULT_ALLOWED_HOSTS, MAX_ECHO_CHARS, clip, load_agent, memory_report
 from .env import TrainingEnvironment, greedy_policy
 from .model import NetConfig
 from .optimize import OptimizationResult, optimize_weights, training_plan
@@ -1161,8 +1161,22 @@ def _allowed_hosts(text: str | None) -> tuple[str, ...]:
     "Host names from a comma-separated list (`FITNESS_PPO_ALLOWED_HOSTS`); the defaults when it is not set."
     return tuple(h.strip() for h in text.split(",") if h.strip()) if text else DEFAULT_ALLOWED_HOSTS
 
-app = create_app(model_path=os.environ.get("FITNESS_PPO_MODEL"),
-                 season_model_path=os.environ.get("FITNESS_PPO_SEASON_MODEL"),
-                 model_dir=os.environ.get("FITNESS_PPO_MODEL_DIR", "models"),
-                 device=os.environ.get("FITNESS_PPO_DEVICE"),
-                 allowed_hosts=_allowed_hosts(os.environ.get("FITNESS_PPO_ALLOWED_HOSTS")))
+def _app_from_environment(environ=None) -> FastAPI:
+    "The app of `uvicorn fitness_ppo.api:app`, set by `FITNESS_PPO_*`; a bad value stops it in one line (exit 2)."
+    environ = os.environ if environ is None else environ
+    name = "FITNESS_PPO_DEVICE or FITNESS_PPO_MODEL_DIR"
+    try:
+        app = create_app(model_dir=environ.get("FITNESS_PPO_MODEL_DIR", "models"), device=environ.get(name),
+                         allowed_hosts=_allowed_hosts(environ.get("FITNESS_PPO_ALLOWED_HOSTS")))
+        service = app.state.service
+        for name, load in (("FITNESS_PPO_MODEL", service.load), ("FITNESS_PPO_SEASON_MODEL", service.load_season)):
+            # loaded now, not at start-up: a bad file is one line here, not a traceback from uvicorn's lifespan
+            if (path := environ.get(name)) is None: continue
+            if Path(path).is_file(): load(path)
+            else: _logger.warning("%s: %s not found: serving without it", name, clip(path))
+    except (ValueError, OSError) as e:
+        print(f"fitness_ppo.api: {name}: {clip(e, 3 * MAX_ECHO_CHARS)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return app
+
+app = _app_from_environment()

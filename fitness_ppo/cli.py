@@ -5,248 +5,30 @@
 # %% ../nbs/10_cli.ipynb #f8232b22
 from __future__ import annotations
 import os
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see "Threads" below
-import argparse, csv, importlib.util, json, logging, platform, socket, statistics, sys, time
-from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import datetime, timezone
+if __name__ == "__main__" and "__file__" in globals():  # `python -m fitness_ppo.cli` (not an import, not a notebook)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see "Threads" below
+import argparse, csv, importlib.util, json, logging, math, platform, socket, statistics, sys, tempfile, time
 from pathlib import Path
 import torch
 import fitness_ppo
-from .catalog import (ACTION_DIM, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, QUALITIES,
-                                 SUBJECTS, check_weight_matrix, default_device, load_catalog)
+from .catalog import ACTION_DIM, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, load_catalog
 from .env import TrainingEnvironment
-from .model import EnhancedActorCritic, NetConfig
+from .io import (DEFAULT_ALLOWED_HOSTS, LOG_FORMATS, LOG_LEVELS, MAX_ECHO_CHARS, _about, clip,
+                            configure_logging, existing_file, load_agent, memory_report, parse_device, read_athletes,
+                            read_json, read_priors, write_athletes)
+from .model import NetConfig
 from .optimize import OptimizationResult, optimize_weights, predict_weights, training_plan
-from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation, read_checkpoint
+from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation
 from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNERS, SeasonEnvironment, SeasonPlan, check_response,
                                 plan_season, season_agent, taper_days)
-from .state import (METRIC_KEYS, State, as_athletes, reference_cq, reference_qx, synthetic_athletes,
-                               synthetic_batch)
-from .distributed import init_distributed, map_sharded, shutdown_distributed
+from .state import reference_qx, synthetic_athletes, synthetic_batch
+from .distributed import distributed_world, map_sharded
 
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['MAX_ECHO_CHARS', 'ATHLETE_CSV_COLUMNS', 'LOG_LEVELS', 'LOG_FORMATS', 'PLAIN_LOG_FORMAT', 'PRESETS', 'MAX_PORT',
-           'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'DEMO_SHOWN_DAYS', 'SERVE_EPILOG',
-           'DEFAULT_ALLOWED_HOSTS', 'clip', 'existing_file', 'read_json', 'read_athletes', 'write_athletes',
-           'read_matrix', 'read_priors', 'load_agent', 'parse_device', 'resident_memory', 'memory_report', 'JsonLines',
-           'configure_logging', 'read_catalog', 'read_response', 'main']
-
-# %% ../nbs/10_cli.ipynb #82ec4e9a
-MAX_ECHO_CHARS = 200  # characters of a user's value that an error message repeats, at most
-
-def clip(text, limit: int = MAX_ECHO_CHARS) -> str:
-    "`text` as one line of at most `limit` characters (saying its length when cut), lone surrogates escaped."
-    text = " ".join(str(text).encode("utf-8", "backslashreplace").decode("utf-8").split())
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters in all)"
-
-def existing_file(path, what: str = "file") -> Path:
-    "`path` if it names a regular file; else `FileNotFoundError` (`'{what} not found'`) or `ValueError` (a folder)."
-    path = Path(path)
-    if path.is_dir(): raise ValueError(f"{what} {path} is a folder, not a file")
-    if not path.is_file(): raise FileNotFoundError(f"{what} not found: {path}")
-    return path
-
-@contextmanager
-def _about(path: Path):
-    "Name `path`, once, in the `ValueError`s raised inside the block."
-    try: yield
-    except ValueError as e:
-        if str(e).startswith(f"{path}"): raise
-        raise ValueError(f"{path}: {e}") from None
-
-def read_json(path, what: str = "file"):
-    "The JSON in the file at `path`; a `ValueError` naming it if it is empty, not UTF-8, not JSON or nested too deeply."
-    path = existing_file(path, what)
-    try: text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e: raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    if not text.strip(): raise ValueError(f"{path}: the file is empty (expected JSON)")
-    try: return json.loads(text)
-    except json.JSONDecodeError as e: raise ValueError(f"{path}: not valid JSON ({e})") from None
-    except RecursionError: raise ValueError(f"{path}: the JSON is nested too deeply to read") from None
-
-# %% ../nbs/10_cli.ipynb #489967d7
-ATHLETE_CSV_COLUMNS = ["user_id", "age", "gender", "fitness_level", *QUALITIES, "target_subjects", *SUBJECTS,
-                       *METRIC_KEYS]
-_CSV_SHAPE = (f"an athlete CSV has a header row with the columns user_id, age, gender, fitness_level, Q001..Q023, "
-              f"target_subjects, C001..C093, {', '.join(METRIC_KEYS)}, then one athlete per row")
-
-def _number(row: dict, column: str, kind=float):
-    try: return kind(row[column])
-    except (TypeError, ValueError):
-        what = "an integer" if kind is int else "a number"
-        raise ValueError(f"{column} must be {what}, got {clip(repr(row[column]), 80)}") from None
-
-def _csv_athlete(row: dict) -> dict:
-    return dict(user_id=row["user_id"], age=_number(row, "age", int), gender=row["gender"],
-                fitness_level=row["fitness_level"], current_qualities=[_number(row, c) for c in QUALITIES],
-                target_subjects=[c.strip() for c in (row["target_subjects"] or "").split(";") if c.strip()],
-                subject_scores=[_number(row, c) for c in SUBJECTS],
-                performance_metrics={k: _number(row, k) for k in METRIC_KEYS})
-
-def _read_csv_athletes(path: Path) -> list[State]:
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            columns, rows = reader.fieldnames, list(reader)
-    except csv.Error as e: raise ValueError(f"not a readable CSV file ({e})") from None
-    if not columns: raise ValueError(f"the file is empty; {_CSV_SHAPE}")
-    if missing := [c for c in ATHLETE_CSV_COLUMNS if c not in columns]:
-        raise ValueError(f"missing columns {missing[:8]}{' ...' if len(missing) > 8 else ''}; {_CSV_SHAPE}")
-    if not rows: raise ValueError("the file has a header row but no athletes")
-    athletes = []
-    for line, row in enumerate(rows, 2):
-        try: athletes.append(State(**_csv_athlete(row)))  # checked here, so that the message names the row
-        except ValueError as e: raise ValueError(f"row {line}: {e}") from None
-    return athletes
-
-# %% ../nbs/10_cli.ipynb #3bcbcb57
-def read_athletes(path) -> tuple[list[State], bool]:
-    "Athletes from a JSON file (one object or a list) or a CSV file; and whether the file held a single object."
-    path = existing_file(path, "athletes file")
-    suffix = path.suffix.lower()
-    if suffix not in (".json", ".csv"): raise ValueError(f"athletes file must end in .json or .csv, got {path.name!r}")
-    with _about(path):
-        if suffix == ".csv": data, single = _read_csv_athletes(path), False
-        else:
-            data = read_json(path, "athletes file")
-            single = isinstance(data, dict)
-            if not isinstance(data, (dict, list)) or not data:
-                raise ValueError("expected an athlete object or a non-empty list of athlete objects")
-        return as_athletes([data] if single else data)[0], single
-
-def write_athletes(athletes: list[State], path) -> Path:
-    "Write athletes to a `.json` (a list of objects) or `.csv` (the columns above) file."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".json":
-        path.write_text(json.dumps([asdict(a) for a in athletes], indent=1), encoding="utf-8")
-        return path
-    if path.suffix.lower() != ".csv": raise ValueError(f"athletes file must end in .json or .csv, got {path.name!r}")
-    with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(ATHLETE_CSV_COLUMNS)
-        w.writerows([a.user_id, a.age, a.gender, a.fitness_level, *a.current_qualities, ";".join(a.target_subjects),
-                     *a.subject_scores, *(a.performance_metrics[k] for k in METRIC_KEYS)] for a in athletes)
-    return path
-
-# %% ../nbs/10_cli.ipynb #b0ac48d4
-def read_matrix(source: str | None, name: str = "matrix", kind: str | None = None) -> torch.Tensor | None:
-    "A matrix from a JSON (list of rows) or CSV (no header) file, checked as `kind` ('CQ', 'QX') if given; or None."
-    if source is None: return None
-    if source == "reference": return reference_cq() if kind == "CQ" else reference_qx()
-    path = existing_file(source, "matrix file")
-    with _about(path):
-        if path.suffix.lower() == ".json": rows = read_json(path, "matrix file")
-        elif path.suffix.lower() == ".csv":
-            try:
-                with path.open(encoding="utf-8-sig", newline="") as f:
-                    rows = [[float(v) for v in row] for row in csv.reader(f) if row]
-            except (csv.Error, ValueError) as e: raise ValueError(f"not a matrix of numbers ({e})") from None
-        else: raise ValueError("a matrix file must end in .json or .csv")
-        if kind is not None: return check_weight_matrix(name, rows, kind)
-        try: return torch.tensor(rows, dtype=torch.float32)
-        except (TypeError, ValueError, RuntimeError) as e: raise ValueError(f"not a matrix of numbers ({e})") from None
-
-def read_priors(cq_prior: str | None = None, qx_prior: str | None = None) -> dict:
-    "The `TrainingEnvironment` keyword arguments for prior files (see `read_matrix`) that are given, checked."
-    priors = dict(cq_prior=read_matrix(cq_prior, "cq_prior", "CQ"), qx_prior=read_matrix(qx_prior, "qx_prior", "QX"))
-    return {k: v for k, v in priors.items() if v is not None}
-
-# %% ../nbs/10_cli.ipynb #a3ef73ec
-_NETWORKS = ("actor_critic", "target_actor_critic")  # the checkpoint's parts that hold network weights
-
-def _weights_fit(ckpt: dict) -> None:
-    "A `ValueError` unless the checkpoint's networks have the shapes its configuration gives (built on `meta`)."
-    with torch.device("meta"): net = EnhancedActorCritic(ckpt["state_dim"], ckpt["action_dim"], ckpt["net_config"])
-    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    for part in _NETWORKS:
-        weights = ckpt[part] if isinstance(ckpt[part], dict) else {}
-        got = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in weights.items()}
-        if got != expected:
-            first = min(set(expected.items()) ^ set(got.items()), key=str)
-            raise ValueError(f"its {part} weights do not fit its network configuration (first difference: {first})")
-
-def load_agent(path, device=None, what: str = "model file") -> EnhancedPPOAgent:
-    "The agent saved at `path`, on `device`; a one-line `ValueError` naming the file if it is not a sound checkpoint."
-    path = existing_file(path, what)
-    if path.stat().st_size == 0: raise ValueError(f"{path}: the file is empty (0 bytes), not a checkpoint")
-    try:
-        ckpt = read_checkpoint(path, "cpu")
-        with _about(path): _weights_fit(ckpt)
-        del ckpt
-        return EnhancedPPOAgent.from_checkpoint(path, device)
-    except ValueError as e: raise ValueError(clip(e, 3 * MAX_ECHO_CHARS)) from None
-
-def parse_device(name, option: str = "--device") -> torch.device:
-    "`name` ('auto', 'cpu', 'cuda', 'cuda:1') as a `torch.device`; a `ValueError` naming `option` if not usable here."
-    try: return default_device(name)
-    except ValueError as e: raise ValueError(f"{option} {name}: {e}") from None
-
-# %% ../nbs/10_cli.ipynb #b974708f
-def resident_memory() -> int | None:
-    "This process's resident memory in bytes (Linux /proc/self/statm, else psutil if installed), or None."
-    try: return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError, AttributeError): pass
-    try: import psutil
-    except ImportError: return None
-    return psutil.Process().memory_info().rss
-
-def _peak_resident_memory() -> int | None:
-    try: import resource
-    except ImportError: return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
-
-def memory_report(device=None) -> dict:
-    "Memory in bytes: the process's resident set and its peak; on a CUDA `device` also the GPU's (else `cuda: None`)."
-    device = torch.device(device) if device is not None else None
-    cuda = None
-    if device is not None and device.type == "cuda":
-        cuda = dict(device=str(device), allocated_bytes=torch.cuda.memory_allocated(device),
-                    reserved_bytes=torch.cuda.memory_reserved(device),
-                    peak_allocated_bytes=torch.cuda.max_memory_allocated(device),
-                    total_bytes=torch.cuda.get_device_properties(device).total_memory)
-    rss, peak = resident_memory(), _peak_resident_memory()
-    if rss is not None and peak is not None: peak = max(peak, rss)  # the kernel updates its peak lazily
-    return dict(rss_bytes=rss, peak_rss_bytes=peak, cuda=cuda)
-
-# %% ../nbs/10_cli.ipynb #6000f4c8
-LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("plain", "json")
-PLAIN_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_RECORD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
-
-class JsonLines(logging.Formatter):
-    "Log records as JSON lines: `time` (UTC, ISO 8601), `level`, `logger`, `message`, then the record's extra fields."
-    def format(self, record: logging.LogRecord) -> str:
-        line = dict(time=datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-                    level=record.levelname.lower(), logger=record.name, message=record.getMessage())
-        line.update({k: v for k, v in vars(record).items() if k not in _RECORD_ATTRIBUTES})
-        if record.exc_info: line["exception"] = clip(self.formatException(record.exc_info), 4 * MAX_ECHO_CHARS)
-        return json.dumps(line, default=str)
-
-class _StderrHandler(logging.StreamHandler):
-    "A handler writing to whatever `sys.stderr` is when a record comes (tests redirect it)."
-    def emit(self, record: logging.LogRecord):
-        self.stream = sys.stderr
-        super().emit(record)
-
-def configure_logging(level: str = "warning", fmt: str = "plain", loggers=("fitness_ppo",)) -> logging.Handler:
-    "Send `loggers`' records at `level` and above to stderr, as plain lines or JSON lines (`fmt`); returns the handler."
-    if level not in LOG_LEVELS: raise ValueError(f"--log-level must be one of {list(LOG_LEVELS)}, got {level!r:.40}")
-    if fmt not in LOG_FORMATS: raise ValueError(f"--log-format must be one of {list(LOG_FORMATS)}, got {fmt!r:.40}")
-    handler = _StderrHandler()
-    handler.setFormatter(JsonLines() if fmt == "json" else logging.Formatter(PLAIN_LOG_FORMAT))
-    for name in loggers:
-        logger = logging.getLogger(name)
-        for old in [h for h in logger.handlers if isinstance(h, _StderrHandler)]: logger.removeHandler(old)
-        logger.addHandler(handler)
-        logger.setLevel(level.upper())
-        logger.propagate = False  # one line per record, whatever the root logger does
-    return handler
+__all__ = ['PRESETS', 'MAX_PORT', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'DEMO_SHOWN_DAYS',
+           'SERVE_EPILOG', 'read_catalog', 'read_response', 'main']
 
 # %% ../nbs/10_cli.ipynb #7b1ec6a0
 PRESETS = {"small": (NetConfig.small, 1e-3), "default": (NetConfig, 3e-4), "design": (NetConfig.design, 3e-4)}
@@ -266,7 +48,8 @@ def _positive_int(text: str) -> int:
 def _positive_float(text: str) -> float:
     try: value = float(text)
     except ValueError: value = 0.0
-    if not value > 0: raise argparse.ArgumentTypeError(f"must be a positive number, got {clip(repr(text), 40)}")
+    if not (value > 0 and math.isfinite(value)):  # not 'inf' or 'nan': a time budget must end
+        raise argparse.ArgumentTypeError(f"must be a finite positive number, got {clip(repr(text), 40)}")
     return value
 
 def _int_in(low: int, high: int, what: str = "an integer"):
@@ -300,9 +83,19 @@ def _common(seed: bool = True, priors: bool = False, log_level: str = "warning")
 def _load_agent(args) -> EnhancedPPOAgent:
     return load_agent(args.model, parse_device(args.device))
 
+def _can_write_in(folder: Path, option: str, out) -> None:
+    "A `ValueError` naming `option` unless `folder` exists (it is made) and a file can be created in it."
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder): pass
+    except OSError as e: raise ValueError(f"{option} {out}: cannot write there ({e.strerror or e})") from None
+
 def _writable(out, option: str = "--out") -> None:
     "A `ValueError` naming `option` if the file `out` cannot be written (checked before hours of work, not after)."
-    if out is not None and Path(out).is_dir(): raise ValueError(f"{option} {out}: is a folder, not a file")
+    if out is None: return
+    if Path(out).is_dir(): raise ValueError(f"{option} {out}: is a folder, not a file")
+    _can_write_in(Path(out).parent, option, out)
+    if Path(out).exists() and not os.access(out, os.W_OK): raise ValueError(f"{option} {out}: cannot write there")
 
 def _output(text: str, out) -> None:
     "Print `text`, or write it to the file `out` (and say so on stderr)."
@@ -365,15 +158,13 @@ def _cmd_train(args) -> int:
     logs = _tensorboard_dir(args.tensorboard)
     priors = read_priors(args.cq_prior, args.qx_prior)
     data = read_athletes(args.data)[0] if args.data else None
-    world = init_distributed(device)  # under torchrun: join the job; else one process, as without it
-    try:
+    with distributed_world(device) as world:  # under torchrun: join the job (and leave it together); else one process
         agent = (load_agent(args.resume, world.device, what="checkpoint") if args.resume
                  else _new_agent(args.preset, args.lr_actor, args.seed, world.device))
         result = _train(agent, args, data, progress=world.is_main, tensorboard_dir=logs, **priors)
         if world.is_main:  # every rank ends with the same weights: one writes them
             print(_summary(result) + (f" ({world.world_size} processes)" if world.distributed else ""))
             print(f"checkpoint: {agent.save_model(args.out)}")
-    finally: shutdown_distributed()
     return 0
 
 # %% ../nbs/10_cli.ipynb #ec75c554
@@ -393,12 +184,9 @@ def _optimize(args, world) -> tuple[list[OptimizationResult], bool]:
                             device=str(agent.device), processes=world.world_size, duration_s=round(seconds, 4)))
     return results, single
 
-@contextmanager
 def _world(args):
-    "The `World` of this process (a torchrun job's, or a single process), left at the end of the block."
-    world = init_distributed(parse_device(args.device))
-    try: yield world
-    finally: shutdown_distributed()
+    "The `World` of this process (a torchrun job's, or a single process), left at the end of the `with` block."
+    return distributed_world(parse_device(args.device))
 
 def _cmd_optimize(args) -> int:
     _writable(args.out)
@@ -450,18 +238,32 @@ SEASON_EPILOG = ("The plan maximises the predicted mean score of each athlete's 
                  "under the season model of fitness_ppo.season (fitness and fatigue responses to training).")
 SEASON_EXAMPLE_ATHLETES = 3  # synthetic athletes planned when no `--athletes` file is given
 
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
+               bool: "true or false", type(None): "null"}
+
+def _numbers(value) -> bool:
+    "Whether `value` is a number or a non-empty list of numbers (JSON's; not true or false)."
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    return number(value) or (isinstance(value, list) and len(value) > 0 and all(map(number, value)))
+
 def read_response(source: str | None, n: int):
     "`n` athletes' response parameters from JSON text (an object) or a `.json` file (see `check_response`); or None."
     if source is None: return None
-    if source.lstrip().startswith("{"):
+    if Path(source).suffix.lower() == ".json" and not source.lstrip().startswith("{"):
+        data = read_json(source, "response file")
+    else:
         try: data = json.loads(source)
-        except json.JSONDecodeError as e: raise ValueError(f"--response: not valid JSON ({e})") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--response: neither a JSON object nor a .json file (not valid JSON: {e})") from None
         except RecursionError: raise ValueError("--response: the JSON is nested too deeply to read") from None
-    else: data = read_json(source, "response file")
     if not isinstance(data, dict):
-        raise ValueError(f"--response: expected a JSON object of response parameters, got {type(data).__name__}")
+        raise ValueError(f"--response: expected a JSON object of response parameters, got "
+                         f"{_JSON_TYPES.get(type(data), type(data).__name__)}")
+    if bad := next((k for k, v in data.items() if not _numbers(v)), None):
+        raise ValueError(f"--response: {clip(bad, 40)} must be a number or a list of numbers (one per athlete), got "
+                         f"{_JSON_TYPES.get(type(data[bad]), '?')} {clip(json.dumps(data[bad]), 60)}")
     try: return check_response(data, n)
-    except ValueError as e: raise ValueError(f"--response: {e}") from None
+    except (ValueError, TypeError) as e: raise ValueError(f"--response: {e}") from None
 
 def _season_prior_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cq-prior", metavar="FILE", help="CQ (93x23) of the season model: .json or .csv, or 'reference' "
@@ -495,11 +297,11 @@ def _season_text(plans: list[SeasonPlan], fmt: str) -> str:
             "csv": lambda: "".join(p.to_csv(header=i == 0) for i, p in enumerate(plans)).rstrip("\n")}[fmt]()
 
 def _out_folder(out, option: str = "--out") -> Path | None:
-    "`out` as a folder to write into (created), a `ValueError` naming `option` if it is a file; None if not given."
+    "`out` as a folder to write into (created, and written to once), a `ValueError` naming `option` if it cannot be."
     if out is None: return None
     out = Path(out)
     if out.exists() and not out.is_dir(): raise ValueError(f"{option} {out}: is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    _can_write_in(out, option, out)
     return out
 
 def _save(fig, path: Path) -> Path:
@@ -509,7 +311,7 @@ def _save(fig, path: Path) -> Path:
 def _cmd_season(args) -> int:
     device = parse_device(args.device)
     if args.model and args.planner != "policy": raise ValueError("--model goes with --planner policy only")
-    if args.out is not None and Path(args.out).is_file(): raise ValueError(f"--out {args.out}: is a file, not a folder")
+    out = _out_folder(args.out)  # before training: a folder that cannot be written must not cost the policy
     priors = read_priors(args.cq_prior, args.qx_prior)
     cq, qx = priors.get("cq_prior"), priors.get("qx_prior")
     athletes = (read_athletes(args.athletes)[0] if args.athletes
@@ -524,7 +326,6 @@ def _cmd_season(args) -> int:
         planner = agent
     plans = plan_season(planner, athletes, args.days, cq, qx, response, seed=args.seed)
     text = _season_text(plans, args.format)
-    out = _out_folder(args.out)
     if out is None: print(text)
     else:
         from fitness_ppo.plots import plot_season, plot_season_calendar  # matplotlib: only here
@@ -664,7 +465,6 @@ SERVE_EPILOG = (
     "Keep it on 127.0.0.1 (the default) or behind a reverse proxy that authenticates. Requests must name an "
     "allowed Host (default: localhost, 127.0.0.1, [::1]; a defence against DNS rebinding): give --allowed-host "
     "for each other name clients use.")
-DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 def _check_listen(host: str, port: int) -> None:
     "A `ValueError` naming `--host`/`--port` unless this process can listen there now."

@@ -4,7 +4,8 @@
 
 # %% ../nbs/14_distributed.ipynb #caf0c9b2
 from __future__ import annotations
-import os
+import gc, logging, os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 import torch
@@ -12,10 +13,13 @@ import torch.distributed as dist
 from torch import nn
 from .catalog import check_int, check_number, default_device
 
+_logger = logging.getLogger("fitness_ppo")
+
 # %% auto #0
 __all__ = ['TORCHRUN_VARIABLES', 'DEFAULT_TIMEOUT_S', 'World', 'torchrun_ranks', 'process_count', 'current_world',
-           'init_distributed', 'shutdown_distributed', 'average_gradients', 'broadcast_module_', 'all_gather_objects',
-           'mean_over_processes', 'first_stop_reason', 'shard_bounds', 'shard', 'gather_shards', 'map_sharded']
+           'init_distributed', 'shutdown_distributed', 'distributed_world', 'average_gradients', 'broadcast_module_',
+           'all_gather_objects', 'mean_over_processes', 'first_stop_reason', 'shard_bounds', 'shard', 'gather_shards',
+           'map_sharded']
 
 # %% ../nbs/14_distributed.ipynb #9d0da574
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -85,9 +89,26 @@ def init_distributed(device=None, backend: str | None = None, timeout_s: float =
     dist.init_process_group(backend, init_method="env://", timeout=timedelta(seconds=timeout_s))
     return current_world(device)
 
-def shutdown_distributed() -> None:
-    "Leave the process group, if this process is in one (call it at the end of the program)."
-    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+def shutdown_distributed(wait: bool = True) -> None:
+    "Leave the process group, if in one: with `wait`, once every rank is here (`wait=False` on an error's way out)."
+    if not (dist.is_available() and dist.is_initialized()): return
+    try:
+        if wait and process_count() > 1: dist.barrier()  # no rank tears its connections down while another works
+    except RuntimeError as e:  # a rank that failed is gone (its connections closed): leave all the same
+        _logger.warning("leaving the process group without the other ranks: %s", str(e)[:200])
+    finally:
+        dist.destroy_process_group()
+        gc.collect()  # the group's C++ objects (and their threads) go now, not during the interpreter's exit
+
+@contextmanager
+def distributed_world(device=None, backend: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S):
+    "`init_distributed`'s `World` for a `with` block, left at its end: together, or at once when the block fails."
+    world = init_distributed(device, backend, timeout_s)
+    try: yield world
+    except BaseException:
+        shutdown_distributed(wait=False)  # the other ranks may never reach a barrier: do not wait for them
+        raise
+    shutdown_distributed()
 
 # %% ../nbs/14_distributed.ipynb #167fadfc
 def average_gradients(params) -> None:

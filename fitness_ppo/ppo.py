@@ -24,17 +24,23 @@ from .model import EnhancedActorCritic, NetConfig
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['REWARD_MODES', 'PRECISIONS', 'MATRIX_L1_SCALE', 'EVAL_ATHLETES', 'EVAL_SEED_OFFSET', 'ROUND_SEED_STRIDE',
-           'RANK_SEED_STRIDE', 'MMAP_THRESHOLD_BYTES', 'TRIM_THRESHOLD_BYTES', 'CHECKPOINT_FORMAT', 'PPOConfig',
-           'EnhancedPPOAgent', 'cpu_has_native_bf16', 'resolve_precision', 'sample_categorical', 'serving', 'Rollout',
-           'explained_variance', 'ppo_loss', 'matrix_accuracy', 'TrainingRun', 'Callback', 'History',
-           'MatrixHeadFitting', 'EpsilonDecay', 'TimeBudget', 'Evaluation', 'ProgressBar', 'TensorBoard',
-           'athletes_for_round', 'keep_freed_memory', 'atomic_torch_save', 'read_checkpoint']
+__all__ = ['REWARD_MODES', 'PRECISIONS', 'MATRIX_L1_SCALE', 'MAX_UPDATE_EPOCHS', 'MAX_ROLLOUT_STEPS', 'MAX_MINIBATCH_SIZE',
+           'EVAL_ATHLETES', 'EVAL_SEED_OFFSET', 'ROUND_SEED_STRIDE', 'RANK_SEED_STRIDE', 'MMAP_THRESHOLD_BYTES',
+           'TRIM_THRESHOLD_BYTES', 'CHECKPOINT_FORMAT', 'PPOConfig', 'EnhancedPPOAgent', 'cpu_has_native_bf16',
+           'resolve_precision', 'sample_categorical', 'serving', 'Rollout', 'explained_variance', 'ppo_loss',
+           'matrix_accuracy', 'TrainingRun', 'Callback', 'History', 'MatrixHeadFitting', 'EpsilonDecay', 'TimeBudget',
+           'Evaluation', 'ProgressBar', 'TensorBoard', 'athletes_for_round', 'keep_freed_memory', 'atomic_torch_save',
+           'read_checkpoint']
 
 # %% ../nbs/06_ppo.ipynb #1babd22c
 REWARD_MODES = ("difference", "level")  # the change of the environment's objective, or the environment's own reward
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 MATRIX_L1_SCALE = 100.0  # the design multiplies the CQ/QX heads' L1 loss by 100 (cells of long rows are small)
+# Upper bounds of the settings that multiply the work of an update: a configuration (a tampered checkpoint's, say)
+# past them is refused, so that it cannot make training run for ever. Each is far above any setting in use.
+MAX_UPDATE_EPOCHS = 100      # passes over a rollout; the design uses 5, PPO's paper 3 to 15 (Schulman et al. 2017)
+MAX_ROLLOUT_STEPS = 1000     # steps per athlete between updates; the longest episode anything here runs is 1000
+MAX_MINIBATCH_SIZE = 65_536  # minibatch; twice the largest round the REST service allows (32,768 athlete-steps)
 
 @dataclass(frozen=True)
 class PPOConfig:
@@ -76,7 +82,8 @@ class PPOConfig:
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r:.80}")
         for beta in self.betas: check_number("betas", beta, 0, 1, high_open=True)
         object.__setattr__(self, "betas", tuple(self.betas))
-        for name in ("update_epochs", "batch_size", "rollout_steps"): check_int(name, getattr(self, name))
+        for name, most in (("update_epochs", MAX_UPDATE_EPOCHS), ("batch_size", MAX_MINIBATCH_SIZE),
+                           ("rollout_steps", MAX_ROLLOUT_STEPS)): check_int(name, getattr(self, name), 1, most)
         check_int("seed", self.seed, 0)
         for name, allowed in (("reward_mode", REWARD_MODES), ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
@@ -649,7 +656,8 @@ def learn(self: EnhancedPPOAgent, env: BatchedEnv, athletes=None, episodes: int 
     for cb in callbacks: cb.after_fit(run)
     if run.world.distributed: broadcast_module_(self.target_actor_critic)  # rank 0's kept (best) served weights
     rewards = run.history["rewards"]
-    return dict(episodes_completed=run.episodes_done, average_reward=sum(rewards) / len(rewards),
+    return dict(episodes_completed=run.episodes_done,  # no round (a callback stopped it first): no mean reward
+                average_reward=sum(rewards) / len(rewards) if rewards else math.nan,
                 training_time_seconds=run.elapsed, stop_reason=run.stop_reason, world_size=run.world.world_size,
                 **run.summary, **run.history)
 
@@ -758,13 +766,42 @@ def _checked_progress(progress) -> dict:
                 episodes_done=check_int("episodes_done", progress["episodes_done"], 0),
                 env_steps_done=check_int("env_steps_done", progress["env_steps_done"], 0))
 
+_NETWORKS = ("actor_critic", "target_actor_critic")  # the checkpoint's parts that hold network weights
+
+def _weights_fit(ckpt: dict) -> None:
+    "A `ValueError` unless the checkpoint's networks have the shapes its configuration gives (built on `meta`)."
+    with torch.device("meta"): net = EnhancedActorCritic(ckpt["state_dim"], ckpt["action_dim"], ckpt["net_config"])
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    for part in _NETWORKS:
+        weights = ckpt[part] if isinstance(ckpt[part], dict) else {}
+        got = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in weights.items()}
+        if got != expected:
+            first = min(set(expected.items()) ^ set(got.items()), key=str)
+            raise ValueError(f"its weights do not fit its configuration: {part} differs (first: {first})")
+
+def _tensors(obj, name: str = ""):
+    "Every tensor in nested dicts and lists, with its dotted name."
+    if isinstance(obj, torch.Tensor): yield name, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items(): yield from _tensors(v, f"{name}.{k}" if name else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj): yield from _tensors(v, f"{name}.{i}")
+
+def _finite_weights(ckpt: dict) -> None:
+    "A `ValueError` naming the first tensor of the checkpoint's weights and optimiser states that holds NaN or Inf."
+    for name, t in _tensors({k: ckpt[k] for k in _WEIGHTS}):
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"its tensor {name} holds NaN or infinite values")
+
 def read_checkpoint(path: str | Path, device=None) -> dict:
     "The checked contents of the checkpoint at `path`, tensors on `device`; a `ValueError` naming the file if bad."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"model file not found: {path}")
     try: ckpt = torch.load(path, map_location=device, weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path} is not a loadable fitness_ppo checkpoint: {type(e).__name__}: {e}"[:300]) from None
+    except Exception as e:  # an EOFError (a file cut short) has no message of its own
+        reason = str(e).strip() or ("the file ends too soon (cut short?)" if isinstance(e, EOFError) else "no reason")
+        raise ValueError(f"{path} is not a loadable fitness_ppo checkpoint: {type(e).__name__}: {reason}"[:300]) \
+            from None
     if isinstance(ckpt, dict) and ckpt.get("format") == _V1_FORMAT: ckpt = _upgrade_v1(ckpt)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a fitness_ppo checkpoint (expected format {CHECKPOINT_FORMAT!r})")
@@ -774,11 +811,14 @@ def read_checkpoint(path: str | Path, device=None) -> dict:
         known = {f.name for f in fields(NetConfig)}
         if unknown := sorted(map(str, set(ckpt["net_config"]) - known)):
             raise ValueError(f"unknown net_config keys {unknown!r:.120}")
-        return dict(state_dim=check_int("state_dim", ckpt["state_dim"], 1, 1_000_000),
-                    action_dim=check_int("action_dim", ckpt["action_dim"], 1, 1_000_000),
-                    net_config=NetConfig(**ckpt["net_config"]), ppo_config=PPOConfig.from_dict(ckpt["ppo_config"]),
-                    progress=_checked_progress(ckpt["progress"]), world_size=check_int("world_size", ckpt.get(
-                        "world_size", 1)), **{k: ckpt[k] for k in _WEIGHTS})
+        checked = dict(state_dim=check_int("state_dim", ckpt["state_dim"], 1, 1_000_000),
+                       action_dim=check_int("action_dim", ckpt["action_dim"], 1, 1_000_000),
+                       net_config=NetConfig(**ckpt["net_config"]), ppo_config=PPOConfig.from_dict(ckpt["ppo_config"]),
+                       progress=_checked_progress(ckpt["progress"]), world_size=check_int("world_size", ckpt.get(
+                           "world_size", 1)), **{k: ckpt[k] for k in _WEIGHTS})
+        _weights_fit(checked)  # on `meta`, before anything is allocated: a file cannot make us build 10^9 weights
+        _finite_weights(checked)
+        return checked
     except (ValueError, TypeError) as e: raise ValueError(f"{path}: not a valid fitness_ppo checkpoint: {e}") from None
 
 @patch

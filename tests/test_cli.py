@@ -3,7 +3,7 @@
 What nbs/10_cli.ipynb tests in-process is tested here the way a user runs it: a fresh interpreter, the installed
 console script and `python -m fitness_ppo.cli`, real exit codes, stdout and stderr.
 """
-import csv, io, json, os, shutil, subprocess, sys, urllib.request
+import csv, io, json, os, shutil, subprocess, sys, time, urllib.request
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 import pytest
@@ -178,7 +178,8 @@ def test_season(work, tmp_path):
 
 def test_season_bad_inputs(work, tmp_path):
     assert "argument --days: must be an integer in [28, 182]" in fails("season", "--days", "200")
-    assert "--response: not valid JSON" in fails("season", "--response", "{oops", *SHORT_SEASON)
+    assert "--response: neither a JSON object nor a .json file" in fails("season", "--response", "{oops",
+                                                                         *SHORT_SEASON)
     assert "--response: response tau_fat must be at most 0.5 * tau_fit" in fails(
         "season", "--response", '{"tau_fat": 19, "tau_fit": 20}', *SHORT_SEASON)
     assert "response file not found" in fails("season", "--response", tmp_path / "none.json", *SHORT_SEASON)
@@ -238,7 +239,7 @@ def test_serve_without_the_api_extra():
 def corpus(work, tmp_path_factory):
     "Bad inputs of every kind the command line reads: tampered checkpoints, broken JSON, CSV and catalogue files."
     import torch
-    from fitness_ppo.cli import ATHLETE_CSV_COLUMNS
+    from fitness_ppo.io import ATHLETE_CSV_COLUMNS
     d = tmp_path_factory.mktemp("corpus")
     ck = torch.load(work / "agent.pt", weights_only=True)
     v1 = {**{k: v for k, v in ck.items() if k not in ("net_config", "ppo_config", "progress")},
@@ -248,7 +249,10 @@ def corpus(work, tmp_path_factory):
                            "lacking.pt": {k: v for k, v in ck.items() if k != "optimizer"},
                            "device.pt": v1,
                            "huge.pt": {**ck, "net_config": {**ck["net_config"], "feature_widths": [8192] * 16}},
-                           "negative.pt": {**ck, "progress": {**ck["progress"], "episodes_done": -5}}}.items():
+                           "negative.pt": {**ck, "progress": {**ck["progress"], "episodes_done": -5}},
+                           "epochs.pt": {**ck, "ppo_config": {**ck["ppo_config"], "update_epochs": 10**6}},
+                           "nan.pt": {**ck, "actor_critic": {k: v * float("nan") for k, v in ck["actor_critic"].items()}},
+                           }.items():
         torch.save(contents, d / name)
     (d / "empty.pt").write_bytes(b""); (d / "folder.pt").mkdir(); (d / "junk.pt").write_bytes(b"junk")
     deep = "[" * 200_000 + "]" * 200_000
@@ -259,6 +263,7 @@ def corpus(work, tmp_path_factory):
              "header.csv": ",".join(ATHLETE_CSV_COLUMNS) + "\n", "list.json": "[1, 2]"}
     for name, text in files.items(): (d / name).write_text(text)
     (d / "latin1.json").write_bytes(b'{"user_id": "\xe9"}')
+    (d / "a_file").write_text("x")  # a path below it cannot be written
     return d
 
 
@@ -266,7 +271,8 @@ def corpus_cases(work, d):
     "(arguments, what the one line must name): each a bad input that must end with exit code 2."
     model, athletes = ("--model", work / "agent.pt"), ("--athletes", work / "one.json")
     cases = [(("optimize", "--model", d / name, *athletes), name) for name in
-             ("mismatch.pt", "lacking.pt", "device.pt", "huge.pt", "negative.pt", "empty.pt", "folder.pt", "junk.pt")]
+             ("mismatch.pt", "lacking.pt", "device.pt", "huge.pt", "negative.pt", "epochs.pt", "nan.pt", "empty.pt",
+              "folder.pt", "junk.pt")]
     cases += [(("plan", "--model", d / "device.pt", *athletes), "device.pt"),
               (("train", "--resume", d / "mismatch.pt", *TINY), "mismatch.pt")]
     cases += [(("bench", "--model", d / "huge.pt", "--device", "cpu"), "huge.pt")]
@@ -280,6 +286,13 @@ def corpus_cases(work, d):
     cases += [(("train", "--out", d / "folder.pt", *TINY), "--out"), (("serve", "--port", "70000"), "--port"),
               (("serve", "--port", "0"), "--port"), (("optimize", *model, *athletes, "--steps", "0"), "steps"),
               (("plan", "--result", work / "plan_results.json", "--top", "45"), "--top")]
+    cases += [(("season", "--response", response, *SHORT_SEASON), "--response")
+              for response in ('{"tau_fit": "x"}', '{"tau_fit": null}', '{"tau_fit": {}}', "null", "[1]", "{}x")]
+    cases += [(("season", "--time-budget", budget, *SHORT_SEASON), "--time-budget") for budget in ("inf", "nan", "-1")]
+    cases += [((command, "--time-budget", "inf", *TINY), "--time-budget") for command in ("train", "demo")]
+    cases += [(("season", "--out", d / "a_file" / "plans", *SHORT_SEASON), "--out"),
+              (("train", "--out", d / "a_file" / "agent.pt", *TINY), "--out"),
+              (("bench", "--out", d / "a_file" / "bench.json"), "--out")]
     return cases
 
 
@@ -295,6 +308,26 @@ def test_bad_inputs_end_in_one_line_and_exit_code_2(work, corpus):
         assert done.returncode == 2, (args, done.returncode, done.stderr[-2000:])
         assert "Traceback" not in done.stdout + done.stderr, (args, done.stderr[-2000:])
         assert len(lines) == 1 and named in lines[0], (args, done.stderr)
+
+
+def test_unwritable_out_is_found_before_training(corpus):
+    "season's default training is 60 s: an --out that cannot be written must be refused before it, not after."
+    start = time.time()
+    err = fails("season", "--out", corpus / "a_file" / "plans", "--days", "28", "--quiet", "--device", "cpu")
+    assert "cannot write there" in err and time.time() - start < 45, (err, time.time() - start)
+
+
+def test_uvicorn_with_a_bad_model_variable_says_one_line(corpus):
+    "`uvicorn fitness_ppo.api:app` with FITNESS_PPO_SEASON_MODEL (or _MODEL) naming a bad file: exit 2, one line."
+    pytest.importorskip("uvicorn"); pytest.importorskip("fastapi")
+    for variable in ("FITNESS_PPO_SEASON_MODEL", "FITNESS_PPO_MODEL"):
+        env = {**os.environ, variable: str(corpus / "junk.pt"), "FITNESS_PPO_MODEL_DIR": str(corpus / "models"),
+               "FITNESS_PPO_DEVICE": "cpu"}
+        done = subprocess.run([sys.executable, "-m", "uvicorn", "fitness_ppo.api:app", "--port", str(free_port())],
+                              capture_output=True, text=True, env=env, timeout=180)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (done.returncode, done.stderr[-2000:])
+        assert len(lines) == 1 and variable in lines[0] and "junk.pt" in lines[0], done.stderr
 
 
 def test_serve_checks_the_model_before_starting(corpus):

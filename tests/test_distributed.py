@@ -12,7 +12,7 @@ results are checked against a single process here.
   policy, is 4 standard deviations of the difference between two single-process runs: over six seeds of this
   configuration one process ended at 0.844-0.913 (mean 0.874, standard deviation 0.028; doing nothing scores 0).
 """
-import shutil, subprocess, sys
+import os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
 import torch
@@ -27,15 +27,23 @@ from fitness_ppo.state import synthetic_batch  # noqa: E402
 
 LEARN_TOLERANCE = 0.16  # 4 x sqrt(2) x 0.028, the seed-to-seed standard deviation of one run's final score
 TORCHRUN = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+# 2-process command-line jobs run back to back by the shutdown test: the race it guards against hit 1 run in 13
+# before the fix; raise it (FITNESS_PPO_TORCHRUN_REPEATS=13) to look for it, each run costs 20-60 s on 2 cores
+TORCHRUN_REPEATS = int(os.environ.get("FITNESS_PPO_TORCHRUN_REPEATS", "2"))
+
+
+def job_env() -> dict:
+    "The environment of a torchrun job: one thread per rank, and this checkout's package (PYTHONPATH) if set."
+    env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+    return {**env, **{k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}}
 
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     "Run the 2-process job once; every rank's report."
     out = tmp_path_factory.mktemp("job")
-    env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
     proc = subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node=2", str(ROOT / "tests" / "distributed_job.py"),
-                           str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+                           str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT, env=job_env())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, [torch.load(out / f"rank{k}.pt", weights_only=False) for k in range(2)]
 
@@ -99,3 +107,16 @@ def test_learns_as_one_process_of_all_athletes(job):
     assert [c["env_steps"] for c in result["curve"]] == [c["env_steps"] for c in rank0["curve"]]
     assert single > 0.6 and parallel > 0.6, (single, parallel)  # both learned (doing nothing scores 0)
     assert abs(single - parallel) < LEARN_TOLERANCE, (single, parallel)
+
+
+def test_the_command_line_job_leaves_together_every_time(tmp_path):
+    "`torchrun ... fitness-ppo train`, repeated: exit 0 each time, no rank aborting while rank 0 saves."
+    script = shutil.which("fitness-ppo")
+    command = ["--no-python", script] if script else ["-m", "fitness_ppo.cli"]
+    for i in range(TORCHRUN_REPEATS):
+        done = subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node=2", *command, "train", "--episodes", "16",
+                               "--num-envs", "8", "--max-steps", "5", "--quiet", "--device", "cpu",
+                               "--out", str(tmp_path / f"agent{i}.pt")],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path, env=job_env())
+        assert done.returncode == 0 and "terminate called" not in done.stderr, (i, done.stderr[-3000:])
+        assert done.stdout.count("checkpoint:") == 1 and (tmp_path / f"agent{i}.pt").is_file(), done.stdout
