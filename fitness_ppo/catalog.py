@@ -15,8 +15,8 @@ import torch
 # %% auto #0
 __all__ = ['NUM_QUALITIES', 'NUM_SUBJECTS', 'NUM_ACTIONS', 'QUALITIES', 'SUBJECTS', 'ACTIONS', 'FitnessQuality', 'NUM_CQ_CELLS',
            'NUM_QX_CELLS', 'ACTION_DIM', 'STATE_DIM', 'MATRIX_SHAPES', 'DEFAULT_CATALOG', 'EXAMPLE_DATA',
-           'EXAMPLE_CATALOG', 'ROW_SUM_TOLERANCE', 'action_to_cell', 'cell_to_action', 'Catalog', 'load_catalog',
-           'check_int', 'check_number', 'check_weight_matrix', 'default_device']
+           'EXAMPLE_CATALOG', 'ROW_SUM_TOLERANCE', 'action_to_cell', 'cell_to_action', 'Catalog', 'code_label',
+           'load_catalog', 'check_int', 'check_number', 'check_weight_matrix', 'default_device']
 
 # %% ../nbs/00_catalog.ipynb #81eff873
 def _codes(prefix: str, n: int, width: int) -> list[str]:
@@ -109,6 +109,11 @@ class Catalog:
 
 DEFAULT_CATALOG = Catalog({"qualities": {c: {"en": en, "zh": zh} for c, (en, zh) in _NAMED_QUALITIES.items()}},
                           name="default")
+
+# %% ../nbs/00_catalog.ipynb #b10a9837
+def code_label(code: str, name: str) -> str:
+    "`code name`, or just `code` when the name says nothing more (the catalogue's placeholders repeat the code)."
+    return code if code in name else f"{code} {name}"
 
 # %% ../nbs/00_catalog.ipynb #e0e5ef00
 def _check_codes(kind: str, given: set[str]) -> None:

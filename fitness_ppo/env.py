@@ -4,6 +4,7 @@
 
 # %% ../nbs/02_env.ipynb #1a967000
 from __future__ import annotations
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 import torch
 from fastcore.basics import patch
@@ -13,9 +14,9 @@ from .catalog import (ACTION_DIM, NUM_ACTIONS, NUM_CQ_CELLS, NUM_QUALITIES, NUM_
 from .state import LAYOUT, athlete_batch, synthetic_batch
 
 # %% auto #0
-__all__ = ['NOOP', 'BatchedEnv', 'check_env', 'action_rows_cols', 'TrainingEnvironment', 'check_actions', 'noop_policy',
-           'random_policy', 'greedy_policy', 'play_episode', 'mean_return', 'episode_returns', 'evaluate',
-           'baseline_returns', 'normalised_score']
+__all__ = ['NOOP', 'BatchedEnv', 'check_env', 'EnvFeatures', 'env_features', 'env_repr', 'action_rows_cols',
+           'TrainingEnvironment', 'check_actions', 'noop_policy', 'random_policy', 'greedy_policy', 'play_episode',
+           'mean_return', 'episode_returns', 'evaluate', 'baseline_returns', 'normalised_score']
 
 # %% ../nbs/02_env.ipynb #6f2ee2b2
 @runtime_checkable
@@ -45,11 +46,42 @@ _ENV_MEMBERS = ("num_envs", "max_steps", "obs_dim", "action_dim", "device", "t",
                 "sample_athletes", "encode_athletes", "spawn")
 
 def check_env(env) -> BatchedEnv:
-    "`env` if it has every member of `BatchedEnv`; else a `ValueError` naming the missing ones."
+    "`env` if it has every member of `BatchedEnv` and sound optional features; else a `ValueError` saying what is wrong."
     if missing := [m for m in _ENV_MEMBERS if not hasattr(env, m)]:
         raise ValueError(f"env must provide the BatchedEnv members {list(_ENV_MEMBERS)}; "
                          f"{type(env).__name__} lacks {missing}")
+    env_features(env)
     return env
+
+@dataclass(frozen=True)
+class EnvFeatures:
+    "The optional features an environment declares (see the table above), with their defaults."
+    action_head: str = "flat"                       # ACTION_HEAD: the actor head that suits it
+    matrix_heads: bool = False                      # MATRIX_HEADS: it trains the CQ/QX prediction heads
+    score_baselines: tuple[str, str] | None = None  # SCORE_BASELINES: the baselines of 0 and 1 of the normalised score
+
+def env_features(env) -> EnvFeatures:
+    "The optional features `env` declares (`ACTION_HEAD`, `MATRIX_HEADS`, `SCORE_BASELINES`), defaults for the others."
+    name, d = type(env).__name__, EnvFeatures()
+    head, matrix_heads = getattr(env, "ACTION_HEAD", d.action_head), getattr(env, "MATRIX_HEADS", d.matrix_heads)
+    scores = getattr(env, "SCORE_BASELINES", d.score_baselines)
+    if not isinstance(head, str): raise ValueError(f"{name}.ACTION_HEAD must be an actor head's name, got {head!r:.40}")
+    if not isinstance(matrix_heads, bool):
+        raise ValueError(f"{name}.MATRIX_HEADS must be True or False, got {matrix_heads!r:.40}")
+    if matrix_heads and not (hasattr(env, "cq_matrix") and hasattr(env, "qx_matrix")):
+        raise ValueError(f"{name}.MATRIX_HEADS is True: it must provide cq_matrix and qx_matrix for the heads to learn")
+    if scores is not None:
+        if not (isinstance(scores, (tuple, list)) and len(scores) == 2 and all(isinstance(s, str) for s in scores)):
+            raise ValueError(f"{name}.SCORE_BASELINES must be two baseline names (zero, one), got {scores!r:.60}")
+        if not callable(getattr(env, "baseline_returns", None)):
+            raise ValueError(f"{name} declares SCORE_BASELINES: it must provide baseline_returns(athletes)")
+        scores = tuple(scores)
+    return EnvFeatures(head, matrix_heads, scores)
+
+def env_repr(env) -> str:
+    "`Name(num_envs=..., max_steps=..., obs_dim=..., action_dim=..., device=..., t=...)`: a `repr` for any `BatchedEnv`."
+    members = ("num_envs", "max_steps", "obs_dim", "action_dim", "device", "t")
+    return f"{type(env).__name__}({', '.join(f'{m}={str(getattr(env, m))}' for m in members)})"
 
 # %% ../nbs/02_env.ipynb #88878143
 NOOP = -1  # an action index that changes nothing; used by the no-op baseline, never by the agent
@@ -79,6 +111,8 @@ class TrainingEnvironment:
     obs_dim, action_dim = STATE_DIM, ACTION_DIM
     SCORE_BASELINES = ("noop", "greedy")  # the baseline returns that define 0 and 1 of the normalised score
     ACTION_HEAD = "factored"              # the actor head that suits it (`fitness_ppo.model.ACTION_HEADS`)
+    MATRIX_HEADS = True                   # the CQ/QX prediction heads learn where its matrices end
+    __repr__ = env_repr
 
     def __init__(self, num_envs: int = 1, max_steps: int = 100, step_size: float = 0.05,
                  change_penalty: float = 0.01, cq_prior=None, qx_prior=None, device=None):

@@ -9,15 +9,15 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 from fastcore.meta import delegates
 from .catalog import (ACTIONS, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, QUALITIES, SUBJECTS, Catalog,
-                                 check_int, check_weight_matrix)
+                                 check_int, check_weight_matrix, code_label)
 from .env import TrainingEnvironment, play_episode
 from .ppo import EnhancedPPOAgent, matrix_accuracy, serving
 from .state import LAYOUT, as_athletes, check_targets, check_unit_vector
 from .state import reference_qx  # noqa: F401 (importable from here too: plans need an expert's QX)
 
 # %% auto #0
-__all__ = ['MAX_STEPS', 'OptimizationResult', 'optimize_weights', 'predict_weights', 'code_label', 'TrainingPlan',
-           'training_plan']
+__all__ = ['MAX_STEPS', 'OptimizationResult', 'optimize_weights', 'predict_weights', 'TrainingPlan', 'training_plan',
+           'code_label']
 
 # %% ../nbs/07_optimize.ipynb #ed95e797
 @dataclass
@@ -114,9 +114,7 @@ def _drivers(contributions: torch.Tensor, codes: list[str], catalog: Catalog, la
     return [dict(code=codes[i], name=catalog.label(codes[i], lang), share=contributions[i].item() / total)
             for i in order if total > 0 and contributions[i] >= 0.01 * total]
 
-def code_label(code: str, name: str) -> str:
-    "`code name`, or just `code` when the name says nothing more (the catalogue's placeholders repeat the code)."
-    return code if code in name else f"{code} {name}"
+_all_ = ["code_label"]  # defined in `fitness_ppo.catalog`; still importable from here, as before
 
 def _percent(drivers: list[dict], with_names: bool = True) -> str:
     "`Q014 Upper-limb pull 86%, Q007 11%`: each driver with its share, named when asked for."

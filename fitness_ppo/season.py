@@ -11,10 +11,9 @@ import torch
 from torch import nn
 from fastcore.basics import patch
 from .catalog import (ACTIONS, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, QUALITIES, STATE_DIM, Catalog,
-                                 check_int, check_weight_matrix)
-from .env import check_actions, play_episode
+                                 check_int, check_weight_matrix, code_label)
+from .env import check_actions, env_repr, play_episode
 from .model import NetConfig, register_action_head, small_init_
-from .optimize import code_label
 from .ppo import EnhancedPPOAgent
 from .state import LAYOUT, as_athletes, athlete_batch, reference_cq, reference_qx, synthetic_batch
 
@@ -543,6 +542,7 @@ def _season_head(in_features: int, state_dim: int, action_dim: int, config) -> S
     return SeasonActionHead(in_features)
 
 register_action_head("season", _season_head)
+SeasonEnvironment.__repr__ = env_repr  # the generic `BatchedEnv` repr: SeasonEnvironment(num_envs=..., max_steps=...)
 
 # %% ../nbs/12_season.ipynb #05179655
 SEASON_NET = NetConfig(feature_widths=(128, 128), shared_width=128, actor_widths=(128,), critic_widths=(128,),
