@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_api.ipynb #609b7548
 from __future__ import annotations
-import asyncio, errno, json, logging, math, os, re, statistics, sys, tempfile, threading, time, uuid
+import asyncio, ctypes, ctypes.util, errno, json, logging, math, os, re, statistics, sys, tempfile, threading, time, uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -48,11 +48,11 @@ __all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'M
            'Athlete', 'OptimizeRequest', 'TrainRequest', 'PlanRequest', 'ResponseParameters', 'SeasonAthlete',
            'SeasonRequest', 'check_save_name', 'resolve_save_path', 'save_checkpoint', 'remove_checkpoint', 'Busy',
            'RequestBatcher', 'OptimizationBatcher', 'TrainingJob', 'JobCosts', 'measure_costs', 'JobDeadline',
-           'Cancellation', 'Served', 'ModelService', 'held_out_score', 'BodySizeLimit', 'RequestLog', 'get_service',
-           'create_app', 'Optimizations', 'CudaMemory', 'Memory', 'Health', 'health', 'catalog', 'OptimizeResponse',
-           'optimize', 'Driver', 'PlanRow', 'PlanResponse', 'plan', 'SeasonDay', 'SeasonWeek', 'Competition',
-           'SeasonPlanModel', 'SeasonResponse', 'season', 'TrainResult', 'TrainProgress', 'TrainJobReport', 'train',
-           'training_job']
+           'Cancellation', 'release_freed_memory', 'Served', 'ModelService', 'held_out_score', 'BodySizeLimit',
+           'RequestLog', 'get_service', 'create_app', 'Optimizations', 'CudaMemory', 'Memory', 'Health', 'health',
+           'catalog', 'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse', 'plan', 'SeasonDay',
+           'SeasonWeek', 'Competition', 'SeasonPlanModel', 'SeasonResponse', 'season', 'TrainResult', 'TrainProgress',
+           'TrainJobReport', 'train', 'training_job', 'cancel_training']
 
 # %% ../nbs/11_api.ipynb #acdfb802
 MAX_OPTIMIZATION_STEPS = 1000        # steps of one /optimize request
@@ -155,6 +155,22 @@ def _weight_matrix(kind: str):
 
 CQMatrix, QXMatrix = _weight_matrix("CQ"), _weight_matrix("QX")
 
+def _relative_weights(kind: str):
+    "The JSON type of `/plan`'s `kind` matrix: weights in [0, 1], at least one positive per row; rows scaled to sum 1."
+    rows, cols = MATRIX_SHAPES[kind]
+    positive = dict(contains=dict(type="number", exclusiveMinimum=0))  # JSON Schema for "some entry is positive"
+    row = Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=cols, max_length=cols,
+                                                                      json_schema_extra=positive)]
+    def normalised(matrix: list) -> list:
+        m = torch.tensor(matrix, dtype=torch.float64)
+        if (empty := (m.sum(-1) <= 0).nonzero()).numel():
+            raise ValueError(f"{kind} row {empty[0, 0].item()} has no positive weight (each row needs one)")
+        return (m / m.sum(-1, keepdim=True)).tolist()
+    uniform = [[round(1 / cols, 7)] * cols] * rows
+    return Annotated[list[row], Field(min_length=rows, max_length=rows, examples=[uniform], description=(
+        f"{kind}: {rows} x {cols} weights in [0, 1], at least one positive in each row; each row is scaled to sum to "
+        f"1 (an /optimize answer's rows already do)")), AfterValidator(normalised)]
+
 class OptimizeRequest(Athlete):
     "An `/optimize` request: an athlete, the number of optimisation steps, and optional priors (default uniform)."
     optimization_steps: int = Field(100, ge=1, le=MAX_OPTIMIZATION_STEPS)
@@ -231,8 +247,8 @@ class PlanRequest(BaseModel):
     user_id: UserId
     target_subjects: Targets
     current_qualities: Qualities
-    cq_matrix: CQMatrix
-    qx_matrix: QXMatrix
+    cq_matrix: _relative_weights("CQ")
+    qx_matrix: _relative_weights("QX")
     top: int | None = Field(None, ge=1, le=NUM_ACTIONS, description="keep the first `top` actions (default all 44)")
     lang: text(16) = Field("en", description="language of the names, e.g. en, zh")
 
@@ -666,6 +682,11 @@ class Cancellation(Callback):
 # %% ../nbs/11_api.ipynb #facfa281
 SEASON_BATCH_ATHLETE_DAYS = 8 * MAX_SEASON_ATHLETE_DAYS  # athlete-days of concurrent /season requests planned at once
 
+def release_freed_memory() -> bool:
+    "Hand the memory freed by Python and PyTorch back to the OS (glibc's `malloc_trim`); False where there is none."
+    try: return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError): return False  # not glibc (musl, macOS...)
+
 class _SeasonItem(NamedTuple):
     planner: object          # the season policy, or a baseline planner's name
     path: str | None         # the policy's checkpoint as clients see it
@@ -683,7 +704,7 @@ def _season_json(planner: str, path: str | None, plans: list[SeasonPlan]) -> byt
     try: return json.dumps(answer, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
     except ValueError: return SeasonResponse.model_validate(answer).model_dump_json().encode()  # NaN or inf: null
 
-# %% ../nbs/11_api.ipynb #c79e581b
+# %% ../nbs/11_api.ipynb #f332a1f5
 class Served(NamedTuple):
     "The served agent and the checkpoint it was loaded from or saved to."
     agent: EnhancedPPOAgent
@@ -779,6 +800,7 @@ class ModelService:
         for i in items:
             n = len(i.request.athletes)
             answers.append(_season_json(first.planner, i.path, plans[at:at + n])); at += n
+        if self.season_batcher.pending == 0: release_freed_memory()  # a burst is over: its plans' memory goes back
         seconds = time.perf_counter() - start
         _logger.info("planned %d seasons of %d requests (%d days, %s) in %.3f s", len(states), len(items), first.days,
                      first.planner, seconds, extra=dict(event="season", athletes=len(states), requests=len(items),
@@ -1102,7 +1124,7 @@ def create_app(model_path: str | Path | None = None, model_dir: str | Path = "mo
 
 # %% ../nbs/11_api.ipynb #eeb43e8c
 class Optimizations(BaseModel):
-    "Optimisation requests served and the batches they ran in."
+    "Requests served (optimisations, or seasons) and the batches they ran in."
     requests: int
     batches: int
 
@@ -1132,6 +1154,7 @@ class Health(BaseModel):
     training_jobs: list[str] = Field(description="ids of the jobs queued or running")
     pending_optimizations: int
     pending_seasons: int = Field(description="/season requests waiting for the planner")
+    seasons: Optimizations = Field(description="/season requests planned and the batches (plan_season calls) they ran in")
     optimizations: Optimizations
     memory: Memory
 
@@ -1146,6 +1169,7 @@ async def health(service: ModelService = Depends(get_service)) -> Health:
                   season_model_path=service.public_name(season.path) if season else None, device=str(service.device),
                   training_jobs=active, pending_optimizations=service.batcher.pending,
                   pending_seasons=service.season_batcher.pending,
+                  seasons=dict(requests=service.season_batcher.requests, batches=service.season_batcher.batches),
                   optimizations=dict(requests=service.batcher.requests, batches=service.batcher.batches),
                   memory=memory_report(service.device))
 
@@ -1323,6 +1347,15 @@ async def training_job(job_id: str, service: ModelService = Depends(get_service)
     if job is None:
         raise HTTPException(404, f"no training job {clip(repr(job_id), 40)} (finished jobs are kept for the last "
                                  f"{MAX_JOBS_KEPT})")
+    return TrainJobReport(**job.report())
+
+@router.delete("/train/{job_id}", status_code=202, responses={
+    404: {"description": "no such job"}, 409: {"description": "the job has already ended"}})
+async def cancel_training(job_id: str, service: ModelService = Depends(get_service)) -> TrainJobReport:
+    "Stop a queued or running job after its current update; it ends `cancelled`, and the served policy stays."
+    try: job = service.cancel(job_id)
+    except KeyError: raise HTTPException(404, f"no training job {clip(repr(job_id), 40)}")
+    except ValueError as e: raise HTTPException(409, str(e))
     return TrainJobReport(**job.report())
 
 # %% ../nbs/11_api.ipynb #8b6d2907
