@@ -43,16 +43,16 @@ __all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'M
            'KEEP_CHECKPOINTS', 'MAX_TEXT_CHARS', 'MAX_SAVE_PATH_CHARS', 'MAX_NAME_BYTES', 'MAX_SEASON_ATHLETES',
            'MAX_SEASON_ATHLETE_DAYS', 'SEASON_EVAL_EVERY_ROUNDS', 'Text', 'SUBJECT_CODE_PATTERN', 'UserId', 'Qualities',
            'Targets', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN', 'SEASON_PLANNERS', 'PATH_MAX', 'JOB_STATUSES',
-           'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS', 'RELAXED_STEP_COST', 'SEASON_BATCH_ATHLETE_DAYS',
-           'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router', 'NO_MODEL', 'NO_SEASON_MODEL', 'app', 'text', 'Metrics',
-           'Athlete', 'OptimizeRequest', 'TrainRequest', 'PlanRequest', 'ResponseParameters', 'SeasonAthlete',
-           'SeasonRequest', 'check_save_name', 'resolve_save_path', 'save_checkpoint', 'remove_checkpoint', 'Busy',
-           'RequestBatcher', 'OptimizationBatcher', 'TrainingJob', 'JobCosts', 'measure_costs', 'JobDeadline',
-           'Cancellation', 'release_freed_memory', 'Served', 'ModelService', 'held_out_score', 'BodySizeLimit',
-           'RequestLog', 'get_service', 'create_app', 'Optimizations', 'CudaMemory', 'Memory', 'Health', 'health',
-           'catalog', 'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse', 'plan', 'SeasonDay',
-           'SeasonWeek', 'Competition', 'SeasonPlanModel', 'SeasonResponse', 'season', 'TrainResult', 'TrainProgress',
-           'TrainJobReport', 'train', 'training_job', 'cancel_training']
+           'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS', 'RELAXED_STEP_COST', 'POLISH_STEP_COST',
+           'SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router', 'NO_MODEL', 'NO_SEASON_MODEL',
+           'app', 'text', 'Metrics', 'Athlete', 'OptimizeRequest', 'TrainRequest', 'PlanRequest', 'ResponseParameters',
+           'SeasonAthlete', 'SeasonRequest', 'check_save_name', 'resolve_save_path', 'save_checkpoint',
+           'remove_checkpoint', 'Busy', 'RequestBatcher', 'OptimizationBatcher', 'TrainingJob', 'JobCosts',
+           'measure_costs', 'JobDeadline', 'Cancellation', 'release_freed_memory', 'Served', 'ModelService',
+           'held_out_score', 'BodySizeLimit', 'RequestLog', 'get_service', 'create_app', 'Optimizations', 'CudaMemory',
+           'Memory', 'Health', 'health', 'catalog', 'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse',
+           'plan', 'SeasonDay', 'SeasonWeek', 'Competition', 'SeasonPlanModel', 'SeasonResponse', 'season',
+           'TrainResult', 'TrainProgress', 'TrainJobReport', 'train', 'training_job', 'cancel_training']
 
 # %% ../nbs/11_api.ipynb #acdfb802
 MAX_OPTIMIZATION_STEPS = 1000        # steps of one /optimize request
@@ -585,24 +585,26 @@ def _median_seconds(fn, repeat: int = PROBE_REPEATS) -> float:
         start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
     return statistics.median(times)
 
-RELAXED_STEP_COST = 3  # a relaxed day of the season optimiser baseline (forward and backward) in candidate steps:
-                       # calibrated on its start-up cost, 64 athletes at 28, 56 and 112 days (see below)
+# the season optimiser baseline's steps, in environment steps of EVAL_ATHLETES athletes (calibrated on its start-up
+# cost: 64 athletes at 28, 56 and 112 days took 8.3, 18.1 and 47.3 s with a 1.4 ms environment step, see below)
+RELAXED_STEP_COST = 3.8  # a relaxed day of its gradient search, forward and backward
+POLISH_STEP_COST = 1.4   # a day of its polish: every one of the 133 actions tried for every athlete
 
 @dataclass
 class JobCosts:
     "The seconds a training job's parts take on this server, estimated from a forward pass and environment steps."
     forward_s: float   # a forward pass of the network on EVAL_ATHLETES athletes
     env_step_s: float  # a greedy step of EVAL_ATHLETES athletes in the environment
-    candidates_step_s: float | None = None  # season: a step of EVAL_ATHLETES x SEASON_ACTION_DIM athletes
-    head_fitting: bool = True  # the design's environment fits the matrix heads after each round; seasons do not
+    optimizer_baseline: bool = False  # seasons: the start-up evaluation runs the optimiser baseline
+    head_fitting: bool = True         # the design's environment fits the matrix heads after each round; seasons do not
 
     def start_s(self, max_steps: int) -> float:
         "The start-up evaluation: the baselines' episodes (season: the optimiser baseline's search and polish too)."
-        seconds = 3 * max_steps * self.env_step_s
-        if self.candidates_step_s is not None:  # each polish day tries every action over the rest of the season
-            candidate_steps = POLISH_SWEEPS * max_steps ** 2 / 2 + RELAXED_STEP_COST * OPTIMIZER_ITERATIONS * max_steps
-            seconds += candidate_steps * self.candidates_step_s
-        return seconds
+        steps = 3 * max_steps
+        if self.optimizer_baseline:  # its search: iterations of relaxed seasons; its polish: each day, the rest of it
+            steps += (RELAXED_STEP_COST * OPTIMIZER_ITERATIONS * max_steps
+                      + POLISH_STEP_COST * POLISH_SWEEPS * max_steps * (max_steps + 1) / 2)
+        return steps * self.env_step_s
 
     def evaluation_s(self, max_steps: int) -> float:
         "One evaluation of the served policy: a sampled and a greedy episode."
@@ -625,11 +627,7 @@ def measure_costs(agent: EnhancedPPOAgent, env) -> JobCosts:
     if not isinstance(env, SeasonEnvironment):
         return JobCosts(forward, _median_seconds(lambda: probe.step(greedy_policy(probe, obs))))
     actions = policy(probe, obs)
-    step = _median_seconds(lambda: probe.step(actions))
-    wide = env.spawn(EVAL_ATHLETES * SEASON_ACTION_DIM, max_steps=max(PROBE_REPEATS + 2, env.max_steps))
-    wide.reset(athletes.repeat_interleave(SEASON_ACTION_DIM, 0))
-    every_action = torch.arange(SEASON_ACTION_DIM, device=env.device).repeat(EVAL_ATHLETES)
-    return JobCosts(forward, step, _median_seconds(lambda: wide.step(every_action)), head_fitting=False)
+    return JobCosts(forward, _median_seconds(lambda: probe.step(actions)), optimizer_baseline=True, head_fitting=False)
 
 class JobDeadline(Callback):
     "Stop training while the next update, the end of its round and the final evaluation still fit in `budget_s`."

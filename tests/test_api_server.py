@@ -109,7 +109,7 @@ def test_season_concurrent_requests_and_a_season_job(server):
         assert all(len(p["days"]) == 28 and len(p["weeks"]) == 4 for p in body["plans"])
     assert answers[0].json()["plans"] == [{**p, "user_id": p["user_id"].replace("c1-", "c0-")}
                                           for p in answers[1].json()["plans"]]  # same athletes, same plans
-    job = dict(environment="season", days=28, num_envs=16, episodes=32, time_budget_s=60, save_path="season-job.pt",
+    job = dict(environment="season", days=28, num_envs=16, episodes=32, time_budget_s=300, save_path="season-job.pt",
                promote="always")
     started = httpx.post(f"{url}/train", json=job, timeout=10)
     assert started.status_code == 202, started.text
