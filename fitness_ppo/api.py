@@ -678,7 +678,7 @@ class Cancellation(Callback):
         if self.event.is_set(): run.stop("cancelled")
 
 # %% ../nbs/11_api.ipynb #facfa281
-SEASON_BATCH_ATHLETE_DAYS = 8 * MAX_SEASON_ATHLETE_DAYS  # athlete-days of concurrent /season requests planned at once
+SEASON_BATCH_ATHLETE_DAYS = MAX_SEASON_ATHLETE_DAYS  # athlete-days of concurrent /season requests planned at once
 
 def release_freed_memory() -> bool:
     "Hand the memory freed by Python and PyTorch back to the OS (glibc's `malloc_trim`); False where there is none."
