@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_api.ipynb #609b7548
 from __future__ import annotations
-import asyncio, errno, logging, math, os, re, statistics, sys, tempfile, threading, time, uuid
+import asyncio, ctypes, ctypes.util, errno, json, logging, math, os, re, statistics, sys, tempfile, threading, time, uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -14,22 +14,24 @@ from typing import Annotated, Literal, NamedTuple
 import torch
 from fastcore.basics import patch
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 import fitness_ppo
 from .catalog import (ACTION_DIM, ACTIONS, DEFAULT_CATALOG, MATRIX_SHAPES, NUM_ACTIONS, NUM_QUALITIES,
                                  NUM_SUBJECTS, QUALITIES, ROW_SUM_TOLERANCE, STATE_DIM, SUBJECTS, Catalog,
                                  check_weight_matrix, default_device)
 from .io import DEFAULT_ALLOWED_HOSTS, MAX_ECHO_CHARS, clip, load_agent, memory_report
-from .env import TrainingEnvironment, greedy_policy
+from .env import TrainingEnvironment, greedy_policy, normalised_score
 from .model import NetConfig
 from .optimize import OptimizationResult, optimize_weights, training_plan
 from .ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent, Evaluation
-from .season import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, MAX_FATIGUE_RATIO, RESPONSE_BOUNDS,
-                                RESPONSE_NAMES, SEASON_ACTION_DIM, SEASON_OBS_DIM, SeasonEnvironment, SeasonPlan,
-                                check_response, plan_season, season_agent)
+from .season import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, MAX_FATIGUE_RATIO, OPTIMIZER_ITERATIONS,
+                                POLISH_SWEEPS, RESPONSE_BOUNDS, RESPONSE_NAMES, SEASON_ACTION_DIM, SEASON_OBS_DIM,
+                                SeasonEnvironment, SeasonPlan, check_response, plan_season, season_agent)
 from .state import (AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State, check_targets,
                                check_unit_vector)
 
@@ -41,15 +43,16 @@ __all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'M
            'KEEP_CHECKPOINTS', 'MAX_TEXT_CHARS', 'MAX_SAVE_PATH_CHARS', 'MAX_NAME_BYTES', 'MAX_SEASON_ATHLETES',
            'MAX_SEASON_ATHLETE_DAYS', 'SEASON_EVAL_EVERY_ROUNDS', 'Text', 'SUBJECT_CODE_PATTERN', 'UserId', 'Qualities',
            'Targets', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN', 'SEASON_PLANNERS', 'PATH_MAX', 'JOB_STATUSES',
-           'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router',
-           'NO_MODEL', 'NO_SEASON_MODEL', 'app', 'text', 'Metrics', 'Athlete', 'OptimizeRequest', 'TrainRequest',
-           'PlanRequest', 'ResponseParameters', 'SeasonAthlete', 'SeasonRequest', 'check_save_name',
-           'resolve_save_path', 'save_checkpoint', 'remove_checkpoint', 'Busy', 'OptimizationBatcher', 'TrainingJob',
-           'JobCosts', 'measure_costs', 'JobDeadline', 'Served', 'ModelService', 'BodySizeLimit', 'RequestLog',
-           'get_service', 'create_app', 'Optimizations', 'CudaMemory', 'Memory', 'Health', 'health', 'catalog',
-           'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse', 'plan', 'SeasonDay', 'SeasonWeek',
-           'Competition', 'SeasonPlanModel', 'SeasonResponse', 'season', 'TrainResult', 'TrainProgress',
-           'TrainJobReport', 'train', 'training_job']
+           'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS', 'RELAXED_STEP_COST', 'POLISH_STEP_COST',
+           'SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router', 'NO_MODEL', 'NO_SEASON_MODEL',
+           'app', 'text', 'Metrics', 'Athlete', 'OptimizeRequest', 'TrainRequest', 'PlanRequest', 'ResponseParameters',
+           'SeasonAthlete', 'SeasonRequest', 'check_save_name', 'resolve_save_path', 'save_checkpoint',
+           'remove_checkpoint', 'Busy', 'RequestBatcher', 'OptimizationBatcher', 'TrainingJob', 'JobCosts',
+           'measure_costs', 'JobDeadline', 'Cancellation', 'release_freed_memory', 'Served', 'ModelService',
+           'held_out_score', 'BodySizeLimit', 'RequestLog', 'get_service', 'create_app', 'Optimizations', 'CudaMemory',
+           'Memory', 'Health', 'health', 'catalog', 'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse',
+           'plan', 'SeasonDay', 'SeasonWeek', 'Competition', 'SeasonPlanModel', 'SeasonResponse', 'season',
+           'TrainResult', 'TrainProgress', 'TrainJobReport', 'train', 'training_job', 'cancel_training']
 
 # %% ../nbs/11_api.ipynb #acdfb802
 MAX_OPTIMIZATION_STEPS = 1000        # steps of one /optimize request
@@ -152,6 +155,22 @@ def _weight_matrix(kind: str):
 
 CQMatrix, QXMatrix = _weight_matrix("CQ"), _weight_matrix("QX")
 
+def _relative_weights(kind: str):
+    "The JSON type of `/plan`'s `kind` matrix: weights in [0, 1], at least one positive per row; rows scaled to sum 1."
+    rows, cols = MATRIX_SHAPES[kind]
+    positive = dict(contains=dict(type="number", exclusiveMinimum=0))  # JSON Schema for "some entry is positive"
+    row = Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=cols, max_length=cols,
+                                                                      json_schema_extra=positive)]
+    def normalised(matrix: list) -> list:
+        m = torch.tensor(matrix, dtype=torch.float64)
+        if (empty := (m.sum(-1) <= 0).nonzero()).numel():
+            raise ValueError(f"{kind} row {empty[0, 0].item()} has no positive weight (each row needs one)")
+        return (m / m.sum(-1, keepdim=True)).tolist()
+    uniform = [[round(1 / cols, 7)] * cols] * rows
+    return Annotated[list[row], Field(min_length=rows, max_length=rows, examples=[uniform], description=(
+        f"{kind}: {rows} x {cols} weights in [0, 1], at least one positive in each row; each row is scaled to sum to "
+        f"1 (an /optimize answer's rows already do)")), AfterValidator(normalised)]
+
 class OptimizeRequest(Athlete):
     "An `/optimize` request: an athlete, the number of optimisation steps, and optional priors (default uniform)."
     optimization_steps: int = Field(100, ge=1, le=MAX_OPTIMIZATION_STEPS)
@@ -197,6 +216,9 @@ class TrainRequest(BaseModel):
         "weights: the design's environment (personalising CQ/QX; serves /optimize); season: day-by-day season "
         "planning (serves /season; its episodes last `days`, and learning_rate, gamma, clip_ratio and batch_size "
         "default to the season settings unless given)"))
+    promote: Literal["if_better", "always"] = Field("if_better", description=(
+        "if_better: the trained policy is served only if it scores at least the served one on the same held-out "
+        "athletes (the job's report gives both scores); always: served whatever it scores"))
     days: int = Field(DEFAULT_DAYS, ge=DAYS_RANGE[0], le=DAYS_RANGE[1], description=(
         f"season jobs: days to competition, the episode length (num_envs x days must be at most "
         f"{MAX_ATHLETE_STEPS}); weights jobs ignore it"))
@@ -225,8 +247,8 @@ class PlanRequest(BaseModel):
     user_id: UserId
     target_subjects: Targets
     current_qualities: Qualities
-    cq_matrix: CQMatrix
-    qx_matrix: QXMatrix
+    cq_matrix: _relative_weights("CQ")
+    qx_matrix: _relative_weights("QX")
     top: int | None = Field(None, ge=1, le=NUM_ACTIONS, description="keep the first `top` actions (default all 44)")
     lang: text(16) = Field("en", description="language of the names, e.g. en, zh")
 
@@ -380,87 +402,109 @@ def remove_checkpoint(model_dir: str | Path, name: str) -> bool:
 
 # %% ../nbs/11_api.ipynb #85fe2897
 class Busy(Exception):
-    "The server is at capacity for this kind of work; try again later."
+    "The server is at capacity for this kind of work; try again in about `retry_after_s` seconds."
+    def __init__(self, message: str, retry_after_s: float = 1.0):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
-@dataclass
-class _Pending:
-    agent: EnhancedPPOAgent
-    state: State
-    steps: int
-    priors: dict
-    future: asyncio.Future
+    @property
+    def headers(self) -> dict[str, str]:
+        "The `Retry-After` header of a 429 or 503 answer: whole seconds, at least 1."
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s)))}
 
-class OptimizationBatcher:
-    "Runs concurrent optimisation requests as batches: one `optimize_weights` call per (agent, steps) group."
-    def __init__(self, max_batch_size: int = 64, max_pending: int = 256):
+class RequestBatcher:
+    "Runs concurrent requests in batches: one `run(key, items)` call, in a worker thread, per key among those waiting."
+    def __init__(self, run, max_batch_size: int = 64, max_pending: int = 256, cost=None, what: str = "requests"):
         if max_batch_size < 1 or max_pending < 1: raise ValueError("max_batch_size and max_pending must be at least 1")
-        self.max_batch_size, self.max_pending = max_batch_size, max_pending
+        self.run_batch, self.max_batch_size, self.max_pending, self.what = run, max_batch_size, max_pending, what
+        self.cost = cost or (lambda item: 1)  # a batch holds items of at most `max_batch_size` cost in all
         self.requests = self.batches = 0  # counters, reported by /health
-        self._queue, self._worker = None, None
+        self._queue, self._worker, self._next = None, None, None
 
     def start(self):
         "Start the worker on the running event loop."
-        self._queue = asyncio.Queue()
+        self._queue, self._next = asyncio.Queue(), None
         self._worker = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self):
         "Stop the worker; requests still waiting are cancelled."
         self._worker.cancel()
-        while not self._queue.empty(): self._queue.get_nowait().future.cancel()
+        if self._next is not None: self._next[2].cancel()
+        while not self._queue.empty(): self._queue.get_nowait()[2].cancel()
 
     @property
-    def pending(self) -> int: return self._queue.qsize() if self._queue else 0
+    def pending(self) -> int: return (self._queue.qsize() + (self._next is not None)) if self._queue else 0
+
+    async def put(self, key, item):
+        "Run `item` with the waiting items of the same (hashable) `key`; returns its result (or raises its error)."
+        if self._queue is None: raise RuntimeError("the batcher is not started (the app's lifespan starts it)")
+        if self.pending >= self.max_pending:
+            raise Busy(f"{self.pending} {self.what} already waiting (max_pending={self.max_pending})")
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((key, item, future))
+        return await future
+
+    def _take(self, first) -> list:
+        "`first` and the requests waiting behind it, up to `max_batch_size` in cost (the first always fits)."
+        batch, total = [first], self.cost(first[1])
+        while self._next is not None or not self._queue.empty():
+            nxt = self._next or self._queue.get_nowait()
+            self._next = None
+            if total + self.cost(nxt[1]) > self.max_batch_size:
+                self._next = nxt  # it starts the next batch
+                break
+            batch.append(nxt); total += self.cost(nxt[1])
+        return batch
+
+    async def _run(self):
+        while True:
+            if self._next is not None: first, self._next = self._next, None
+            else: first = await self._queue.get()
+            groups = {}
+            for key, item, future in self._take(first):
+                if not future.done(): groups.setdefault(key, []).append((item, future))  # cancelled: left out
+            for key, group in groups.items(): await self._run_group(key, group)
+
+    async def _run_group(self, key, group: list):
+        self.requests, self.batches = self.requests + len(group), self.batches + 1
+        try: results = await asyncio.to_thread(self.run_batch, key, [item for item, _ in group])
+        except Exception as e:
+            _logger.error("a batch of %d %s failed: %s", len(group), self.what, type(e).__name__)
+            results = [e] * len(group)
+        for (_, future), r in zip(group, results):
+            if future.done(): continue  # the client went away
+            if isinstance(r, Exception): future.set_exception(r)
+            else: future.set_result(r)
+
+# %% ../nbs/11_api.ipynb #43d4a5ae
+def _slot_priors(priors: list[dict]) -> dict[str, torch.Tensor]:
+    "One prior per slot for the priors some requests gave (the uniform matrix for the others)."
+    out = {}
+    for name, kind in (("cq_prior", "CQ"), ("qx_prior", "QX")):
+        if any(name in p for p in priors):
+            rows, cols = MATRIX_SHAPES[kind]
+            uniform = torch.full((rows, cols), 1 / cols)
+            out[name] = torch.stack([p.get(name, uniform) for p in priors])
+    return out
+
+def _optimize_batch(key, items: list) -> list:
+    "One `optimize_weights` call for `items` (agent, state, steps, priors) sharing an agent and a number of steps."
+    agent, steps, priors, start = items[0][0], items[0][2], _slot_priors([i[3] for i in items]), time.perf_counter()
+    results = optimize_weights(agent, [i[1] for i in items], steps=steps, **priors)
+    seconds = time.perf_counter() - start
+    _logger.info("optimised a batch of %d (%d steps) in %.3f s", len(items), steps, seconds,
+                 extra=dict(event="optimize_batch", requests=len(items), steps=steps, priors=sorted(priors),
+                            device=str(agent.device), duration_s=round(seconds, 4)))
+    return results
+
+class OptimizationBatcher(RequestBatcher):
+    "Runs concurrent optimisation requests as batches: one `optimize_weights` call per (agent, steps) group."
+    def __init__(self, max_batch_size: int = 64, max_pending: int = 256):
+        super().__init__(_optimize_batch, max_batch_size, max_pending, what="optimisation requests")
 
     async def submit(self, agent: EnhancedPPOAgent, state: State, steps: int, priors: dict | None = None):
         "Optimise `state`'s matrices with `agent` for `steps` steps from `priors`; returns its `OptimizationResult`."
-        if self._queue is None: raise RuntimeError("the batcher is not started (the app's lifespan starts it)")
-        if self.pending >= self.max_pending:
-            raise Busy(f"{self.pending} optimisation requests already waiting (max_pending={self.max_pending})")
-        future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(agent, state, steps, priors or {}, future))
-        return await future
-
-# %% ../nbs/11_api.ipynb #43d4a5ae
-def _groups(batch: list[_Pending]) -> list[list[_Pending]]:
-    "Requests grouped by (agent, steps), in order of arrival; cancelled ones left out."
-    groups = {}
-    for p in batch:
-        if not p.future.done(): groups.setdefault((id(p.agent), p.steps), []).append(p)
-    return list(groups.values())
-
-def _slot_priors(group: list[_Pending]) -> dict[str, torch.Tensor]:
-    "One prior per slot for the priors some requests of `group` gave (the uniform matrix for the others)."
-    out = {}
-    for name, kind in (("cq_prior", "CQ"), ("qx_prior", "QX")):
-        if any(name in p.priors for p in group):
-            rows, cols = MATRIX_SHAPES[kind]
-            uniform = torch.full((rows, cols), 1 / cols)
-            out[name] = torch.stack([p.priors.get(name, uniform) for p in group])
-    return out
-
-@patch
-async def _run(self: OptimizationBatcher):
-    while True:
-        batch = [await self._queue.get()]
-        while len(batch) < self.max_batch_size and not self._queue.empty(): batch.append(self._queue.get_nowait())
-        for group in _groups(batch): await self._run_group(group)
-
-@patch
-async def _run_group(self: OptimizationBatcher, group: list[_Pending]):
-    self.requests, self.batches = self.requests + len(group), self.batches + 1
-    agent, steps, priors, start = group[0].agent, group[0].steps, _slot_priors(group), time.perf_counter()
-    try: results = await asyncio.to_thread(optimize_weights, agent, [p.state for p in group], steps=steps, **priors)
-    except Exception as e:
-        _logger.error("optimisation batch of %d failed: %s", len(group), type(e).__name__)
-        results = [e] * len(group)
-    seconds = time.perf_counter() - start
-    _logger.info("optimised a batch of %d (%d steps) in %.3f s", len(group), steps, seconds,
-                 extra=dict(event="optimize_batch", requests=len(group), steps=steps, priors=sorted(priors),
-                            device=str(agent.device), duration_s=round(seconds, 4)))
-    for p, r in zip(group, results):
-        if p.future.done(): continue  # the client went away
-        if isinstance(r, Exception): p.future.set_exception(r)
-        else: p.future.set_result(r)
+        return await self.put((id(agent), steps), (agent, state, steps, priors or {}))
 
 # %% ../nbs/11_api.ipynb #3a86aa46
 def _now() -> str: return datetime.now(timezone.utc).isoformat()
@@ -469,7 +513,7 @@ def _finite(x) -> float | None:
     "`x` as a float, or None when it is missing or not finite (JSON has no NaN)."
     return float(x) if x is not None and math.isfinite(x) else None
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 @dataclass
 class TrainingJob:
@@ -491,6 +535,7 @@ class TrainingJob:
     latest: dict | None = None    # the latest evaluation
     result: dict | None = None
     error: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)  # set by DELETE /train/{job_id}
 
     def __post_init__(self):
         if self.request is not None: self.episodes_requested, self.environment = (self.request.episodes,
@@ -498,6 +543,13 @@ class TrainingJob:
 
     @property
     def active(self) -> bool: return self.status in ("queued", "running")
+
+    @property
+    def seconds_left(self) -> float:
+        "At most how long the job may still run: its time budget, less what it has run."
+        if self.started_at is None: return self.time_budget_s
+        ran = (datetime.now(timezone.utc) - datetime.fromisoformat(self.started_at)).total_seconds()
+        return max(0.0, self.time_budget_s - ran)
 
     @property
     def episodes(self) -> int:
@@ -519,7 +571,7 @@ class TrainingJob:
         return dict(job_id=self.job_id, environment=self.environment, status=self.status, created_at=self.created_at,
                     started_at=self.started_at,
                     finished_at=self.finished_at, time_budget_s=self.time_budget_s, progress=progress,
-                    result=self.result, error=self.error)
+                    result=self.result, error=self.error, cancel_requested=self.cancel.is_set())
 
 # %% ../nbs/11_api.ipynb #8dc1b3b4
 PROBE_REPEATS = 5         # forward passes and environment steps timed (after one untimed) to estimate a job's costs
@@ -533,15 +585,26 @@ def _median_seconds(fn, repeat: int = PROBE_REPEATS) -> float:
         start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
     return statistics.median(times)
 
+# the season optimiser baseline's steps, in environment steps of EVAL_ATHLETES athletes (calibrated on its start-up
+# cost: 64 athletes at 28, 56 and 112 days took 8.3, 18.1 and 47.3 s with a 1.4 ms environment step, see below)
+RELAXED_STEP_COST = 3.8  # a relaxed day of its gradient search, forward and backward
+POLISH_STEP_COST = 1.4   # a day of its polish: every one of the 133 actions tried for every athlete
+
 @dataclass
 class JobCosts:
-    "The seconds a training job's parts take on this server, estimated from a forward pass and an environment step."
+    "The seconds a training job's parts take on this server, estimated from a forward pass and environment steps."
     forward_s: float   # a forward pass of the network on EVAL_ATHLETES athletes
     env_step_s: float  # a greedy step of EVAL_ATHLETES athletes in the environment
+    optimizer_baseline: bool = False  # seasons: the start-up evaluation runs the optimiser baseline
+    head_fitting: bool = True         # the design's environment fits the matrix heads after each round; seasons do not
 
     def start_s(self, max_steps: int) -> float:
-        "The start-up evaluation: an episode each of the no-op, random and greedy baselines."
-        return 3 * max_steps * self.env_step_s
+        "The start-up evaluation: the baselines' episodes (season: the optimiser baseline's search and polish too)."
+        steps = 3 * max_steps
+        if self.optimizer_baseline:  # its search: iterations of relaxed seasons; its polish: each day, the rest of it
+            steps += (RELAXED_STEP_COST * OPTIMIZER_ITERATIONS * max_steps
+                      + POLISH_STEP_COST * POLISH_SWEEPS * max_steps * (max_steps + 1) / 2)
+        return steps * self.env_step_s
 
     def evaluation_s(self, max_steps: int) -> float:
         "One evaluation of the served policy: a sampled and a greedy episode."
@@ -552,23 +615,26 @@ class JobCosts:
         return self.forward_s / EVAL_ATHLETES * rollout_steps * num_envs * (1 + 3 * update_epochs)
 
     def head_fit_s(self, num_envs: int, max_steps: int) -> float:
-        "Fitting the matrix heads to a complete round: about 3 forward passes per athlete-step."
-        return self.forward_s / EVAL_ATHLETES * 3 * num_envs * max_steps
+        "Fitting the matrix heads to a complete round: about 3 forward passes per athlete-step (none for seasons)."
+        return self.forward_s / EVAL_ATHLETES * 3 * num_envs * max_steps if self.head_fitting else 0.0
 
-def measure_costs(agent: EnhancedPPOAgent, env: TrainingEnvironment) -> JobCosts:
-    "Time a forward pass of `agent`'s served network and a greedy step of `env`, on EVAL_ATHLETES athletes."
-    probe = env.spawn(EVAL_ATHLETES, max_steps=PROBE_REPEATS + 2)
-    obs = probe.reset(env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed))
-    policy = agent.policy()
+def measure_costs(agent: EnhancedPPOAgent, env) -> JobCosts:
+    "Time a forward pass of `agent`'s served network and a step of `env` (design: greedy), on EVAL_ATHLETES athletes."
+    probe = env.spawn(EVAL_ATHLETES, max_steps=max(PROBE_REPEATS + 2, env.max_steps))
+    athletes = env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed)
+    obs, policy = probe.reset(athletes), agent.policy()
     forward = _median_seconds(lambda: policy(probe, obs))
-    step = _median_seconds(lambda: probe.step(greedy_policy(probe, obs)))
-    return JobCosts(forward, step)
+    if not isinstance(env, SeasonEnvironment):
+        return JobCosts(forward, _median_seconds(lambda: probe.step(greedy_policy(probe, obs))))
+    actions = policy(probe, obs)
+    return JobCosts(forward, _median_seconds(lambda: probe.step(actions)), optimizer_baseline=True, head_fitting=False)
 
 class JobDeadline(Callback):
     "Stop training while the next update, the end of its round and the final evaluation still fit in `budget_s`."
     order = 11  # after Evaluation (10): its start-up evaluation is done in before_fit, its scoring in after_round
-    def __init__(self, budget_s: float, costs: JobCosts, evaluation: Evaluation):
+    def __init__(self, budget_s: float, costs: JobCosts, evaluation: Evaluation, reserve_s: float = 0.0):
         self.budget_s, self.costs, self.evaluation = budget_s, costs, evaluation
+        self.reserve_s = reserve_s  # what the job does after training (the promotion's evaluations)
 
     def before_fit(self, run):
         self.mark, self.head_fit_s, self.evaluations = run.elapsed, None, 0
@@ -582,7 +648,7 @@ class JobDeadline(Callback):
         scheduled = round_ends and (run.rounds + 1) % self.evaluation.every == 0
         next_ends = (0 if round_ends else env.t) + cfg.rollout_steps >= env.max_steps
         another = ((head_fit_s + scheduled * evaluation_s) * round_ends + update_s + head_fit_s * next_ends
-                   + evaluation_s)  # one more update, then stop: what would still run
+                   + evaluation_s + self.reserve_s)  # one more update, then stop: what would still run
         if now + another > self.budget_s: run.stop(f"stopped at the time budget of {self.budget_s:g} s")
 
     def after_round(self, run):
@@ -591,18 +657,52 @@ class JobDeadline(Callback):
         self.mark = run.elapsed
 
 def _check_budget(job: TrainingJob, costs: JobCosts, cfg) -> None:
-    "A `ValueError` if the least `job` can do (start-up evaluation, one update, final evaluation) overruns its budget."
+    "A `ValueError` if the least `job` can do (start-up evaluation, one update, final evaluations) overruns its budget."
     r = job.request
-    evaluations = costs.start_s(r.max_steps_per_episode) + costs.evaluation_s(r.max_steps_per_episode)
+    steps, unit = r.episode_steps, ("days" if r.environment == "season" else "max_steps_per_episode")
+    evaluations = costs.start_s(steps) + 2 * costs.evaluation_s(steps)  # the start, the end, and the promotion's
     update = costs.update_s(r.num_envs, cfg.rollout_steps, cfg.update_epochs)
     if evaluations + update > job.time_budget_s + DEADLINE_SLACK_S:
         raise ValueError(
             f"this job cannot end within its time budget of {job.time_budget_s:g} s: on this server it needs about "
-            f"{evaluations + update:.0f} s at least ({evaluations:.0f} s to evaluate {r.max_steps_per_episode}-step "
-            f"episodes at the start and the end, {update:.0f} s for one update of {r.num_envs} athletes); raise "
-            f"time_budget_s, or lower max_steps_per_episode or num_envs")
+            f"{evaluations + update:.0f} s at least ({evaluations:.0f} s to evaluate {steps}-step episodes at the "
+            f"start (the baselines) and the end, {update:.0f} s for one update of {r.num_envs} athletes with "
+            f"rollout_steps {cfg.rollout_steps} and update_epochs {cfg.update_epochs}); raise time_budget_s, or lower "
+            f"{unit} or num_envs")
+
+class Cancellation(Callback):
+    "Stop training after the current update once `event` is set (`DELETE /train/{job_id}`)."
+    order = -10
+    def __init__(self, event: threading.Event): self.event = event
+    def after_update(self, run, rollout, stats):
+        if self.event.is_set(): run.stop("cancelled")
 
 # %% ../nbs/11_api.ipynb #facfa281
+SEASON_BATCH_ATHLETE_DAYS = MAX_SEASON_ATHLETE_DAYS  # athlete-days of concurrent /season requests planned at once
+
+def release_freed_memory() -> bool:
+    "Hand the memory freed by Python and PyTorch back to the OS (glibc's `malloc_trim`); False where there is none."
+    try: return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError): return False  # not glibc (musl, macOS...)
+
+class _SeasonItem(NamedTuple):
+    planner: object          # the season policy, or a baseline planner's name
+    path: str | None         # the policy's checkpoint as clients see it
+    request: SeasonRequest
+
+    def athlete_days(self) -> int: return len(self.request.athletes) * self.request.days
+
+def _matrix_key(matrix: list | None) -> tuple | None:
+    "A matrix of a request as a hashable key: requests with equal matrices (or none) plan together."
+    return None if matrix is None else tuple(map(tuple, matrix))
+
+def _season_json(planner: str, path: str | None, plans: list[SeasonPlan]) -> bytes:
+    "The `/season` answer as JSON bytes, built off the event loop (a number JSON cannot hold becomes null)."
+    answer = dict(planner=planner, season_model_path=path, plans=[asdict(p) for p in plans])
+    try: return json.dumps(answer, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    except ValueError: return SeasonResponse.model_validate(answer).model_dump_json().encode()  # NaN or inf: null
+
+# %% ../nbs/11_api.ipynb #f332a1f5
 class Served(NamedTuple):
     "The served agent and the checkpoint it was loaded from or saved to."
     agent: EnhancedPPOAgent
@@ -625,9 +725,11 @@ class ModelService:
         self.device = default_device(device)
         self.max_concurrent_training, self.max_training_seconds = max_concurrent_training, max_training_seconds
         self.batcher = OptimizationBatcher(max_batch_size, max_pending)
+        self.season_batcher = RequestBatcher(self._plan_seasons, SEASON_BATCH_ATHLETE_DAYS, max_pending,
+                                             cost=_SeasonItem.athlete_days, what="season requests")
         self.served: Served | None = None
         self.season: Served | None = None  # the season policy /season plans with
-        self.season_pending, self._season_lock = 0, threading.Lock()
+        self._season_lock = threading.Lock()
         self.jobs: dict[str, TrainingJob] = {}
         self.keep_checkpoints, self.checkpoints = keep_checkpoints, self._earlier_checkpoints()
         self._queue, self._workers, self._lock = SimpleQueue(), [], threading.Lock()
@@ -676,41 +778,46 @@ class ModelService:
         if served is None: raise LookupError("no model is loaded")
         return await self.batcher.submit(served.agent, state, steps, priors)
 
-    async def plan_season(self, request: SeasonRequest) -> list[SeasonPlan]:
-        "Plan the season of every athlete of `request` in one `plan_season` call, in a worker thread."
+    async def plan_season(self, request: SeasonRequest) -> bytes:
+        "The `/season` answer to `request`, as JSON: planned with concurrent requests in one `plan_season` call."
         served = self.season
         if request.planner == "policy" and served is None: raise LookupError("no season policy is loaded")
-        if self.season_pending >= self.batcher.max_pending:
-            raise Busy(f"{self.season_pending} season requests already waiting "
-                       f"(max_pending={self.batcher.max_pending})")
         planner = served.agent if request.planner == "policy" else request.planner
-        states = [a.to_state() for a in request.athletes]
-        self.season_pending += 1
-        start = time.perf_counter()
-        try: plans = await asyncio.to_thread(self._plan_season, planner, states, request)
-        finally: self.season_pending -= 1
+        path = self.public_name(served.path) if request.planner == "policy" else None
+        key = (request.planner, id(planner), request.days, _matrix_key(request.cq), _matrix_key(request.qx))
+        return await self.season_batcher.put(key, _SeasonItem(planner, path, request))
+
+    def _plan_seasons(self, key, items: list[_SeasonItem]) -> list[bytes]:
+        "One `plan_season` call for `items` (same planner, days and matrices); each request's answer as JSON."
+        first, start = items[0].request, time.perf_counter()
+        states = [a.to_state() for i in items for a in i.request.athletes]
+        response = torch.cat([i.request.response() for i in items])
+        with self._season_lock:  # one thread at a time uses the policy's network
+            plans = plan_season(items[0].planner, states, first.days, response=response, **first.matrices())
+        answers, at = [], 0
+        for i in items:
+            n = len(i.request.athletes)
+            answers.append(_season_json(first.planner, i.path, plans[at:at + n])); at += n
+        if self.season_batcher.pending == 0: release_freed_memory()  # a burst is over: its plans' memory goes back
         seconds = time.perf_counter() - start
-        _logger.info("planned %d seasons (%d days, %s) in %.3f s", len(states), request.days, request.planner, seconds,
-                     extra=dict(event="season", athletes=len(states), days=request.days, planner=request.planner,
-                                duration_s=round(seconds, 4)))
-        return plans
+        _logger.info("planned %d seasons of %d requests (%d days, %s) in %.3f s", len(states), len(items), first.days,
+                     first.planner, seconds, extra=dict(event="season", athletes=len(states), requests=len(items),
+                                                        days=first.days, planner=first.planner,
+                                                        duration_s=round(seconds, 4)))
+        return answers
 
-    def _plan_season(self, planner, states: list[State], request: SeasonRequest) -> list[SeasonPlan]:
-        "`plan_season` for a request's athletes; one at a time (the policy's network is shared)."
-        with self._season_lock:
-            return plan_season(planner, states, request.days, response=request.response(), **request.matrices())
-
-# %% ../nbs/11_api.ipynb #c79e581b
+# %% ../nbs/11_api.ipynb #7b89ff92
 @patch
 def start_training(self: ModelService, request: TrainRequest) -> TrainingJob:
     "Register a job for `request` and queue it for a worker; `Busy` when `max_concurrent_training` jobs are active."
     job_id = uuid.uuid4().hex[:12]
     name = request.save_path or f"agent-{job_id}.pt"
     path = resolve_save_path(self.model_dir, name)  # a bad name is refused (422) whether or not a job runs
-    active = [j.job_id for j in self.jobs.values() if j.active]
+    active = [j for j in self.jobs.values() if j.active]
     if len(active) >= self.max_concurrent_training:
-        raise Busy(f"training job {', '.join(active)} is still running; at most {self.max_concurrent_training} at a "
-                   "time (poll GET /train/{job_id} until it has finished)")
+        raise Busy(f"training job {', '.join(j.job_id for j in active)} is still running; at most "
+                   f"{self.max_concurrent_training} at a time (poll GET /train/{{job_id}} until it has finished, or "
+                   f"cancel it with DELETE /train/{{job_id}})", min(j.seconds_left for j in active))
     budget = min(request.time_budget_s or self.max_training_seconds, self.max_training_seconds)
     job = self.jobs[job_id] = TrainingJob(job_id, request, path, name, budget)
     self._forget_old_jobs()
@@ -718,6 +825,15 @@ def start_training(self: ModelService, request: TrainRequest) -> TrainingJob:
         worker = threading.Thread(target=self._work, name=f"training-{len(self._workers)}", daemon=True)
         worker.start(); self._workers.append(worker)
     self._queue.put(job)
+    return job
+
+@patch
+def cancel(self: ModelService, job_id: str) -> TrainingJob:
+    "Ask job `job_id` to stop after its current update (`KeyError`: no such job; `ValueError`: it has ended)."
+    job = self.jobs[job_id]
+    if not job.active: raise ValueError(f"training job {job_id} has already ended ({job.status}): nothing to cancel")
+    job.cancel.set()
+    _logger.info("training job %s: cancel requested", job_id, extra=dict(event="training_job_cancel", job_id=job_id))
     return job
 
 @patch
@@ -743,7 +859,7 @@ def _keep(self: ModelService, name: str):
             if remove_checkpoint(self.model_dir, old):
                 _logger.info("removed old checkpoint %s", old, extra=dict(event="checkpoint_removed"))
 
-# %% ../nbs/11_api.ipynb #7b89ff92
+# %% ../nbs/11_api.ipynb #2db6feb7
 @patch
 def _new_agent(self: ModelService, resume: bool, season: bool = False, days: int = DEFAULT_DAYS) -> EnhancedPPOAgent:
     "A copy of the served agent or season policy (read from its checkpoint), or a fresh one."
@@ -754,39 +870,46 @@ def _new_agent(self: ModelService, resume: bool, season: bool = False, days: int
 
 _SEASON_OVERRIDES = dict(learning_rate="lr_actor", gamma="gamma", clip_ratio="clip_ratio", batch_size="batch_size")
 
-def _fit_season(job: TrainingJob, agent: EnhancedPPOAgent) -> dict:
-    "Train season policy `agent` as `job` asks: the season settings, but for the request's fields it gave."
-    r = job.request
-    env = SeasonEnvironment(r.num_envs, r.days, device=agent.device)
-    settings = {_SEASON_OVERRIDES[k]: getattr(r, k) for k in sorted(r.model_fields_set & set(_SEASON_OVERRIDES))}
-    with agent.overridden(**settings):
-        data = [a.to_state() for a in r.training_data] if r.training_data else None
-        evaluation = Evaluation(every=SEASON_EVAL_EVERY_ROUNDS, patience=r.early_stop_patience,
-                                on_evaluation=lambda point: setattr(job, "latest", point))
-        return agent.learn(env, data, r.episodes, shuffle=r.shuffle_data, time_budget_s=job.time_budget_s,
-                           evaluation=evaluation, progress=False)
+def _job_env(r: TrainRequest, device):
+    "The environment a job trains in: `r.num_envs` athletes of its environment."
+    if r.environment == "season": return SeasonEnvironment(r.num_envs, r.days, device=device)
+    return TrainingEnvironment(num_envs=r.num_envs, max_steps=r.max_steps_per_episode, device=device)
 
-def _fit(job: TrainingJob, agent: EnhancedPPOAgent) -> dict:
-    "Train `agent` as `job` asks, within its time budget; returns `learn`'s record."
+def _job_settings(r: TrainRequest) -> dict:
+    "The PPO settings a job overrides: season jobs only those the request gave; design jobs all of them."
+    if r.environment == "season":
+        return {_SEASON_OVERRIDES[k]: getattr(r, k) for k in sorted(r.model_fields_set & set(_SEASON_OVERRIDES))}
+    return dict(lr_actor=r.learning_rate, lr_critic=3 * r.learning_rate, gamma=r.gamma, clip_ratio=r.clip_ratio,
+                batch_size=r.batch_size)
+
+def _fit(job: TrainingJob, agent: EnhancedPPOAgent) -> tuple[object, dict]:
+    "Train `agent` as `job` asks, within its time budget (checked up front), until done or cancelled: (env, record)."
     r = job.request
-    env = TrainingEnvironment(num_envs=r.num_envs, max_steps=r.max_steps_per_episode, device=agent.device)
-    settings = dict(lr_actor=r.learning_rate, lr_critic=3 * r.learning_rate, gamma=r.gamma, clip_ratio=r.clip_ratio,
-                    batch_size=r.batch_size)
-    with agent.overridden(**settings):
+    env = _job_env(r, agent.device)
+    with agent.overridden(**_job_settings(r)):
         costs = measure_costs(agent, env)
         _check_budget(job, costs, agent.ppo_config)
         data = [a.to_state() for a in r.training_data] if r.training_data else None
-        evaluation = Evaluation(every=EVAL_EVERY_ROUNDS, patience=r.early_stop_patience,
+        every = SEASON_EVAL_EVERY_ROUNDS if r.environment == "season" else EVAL_EVERY_ROUNDS
+        evaluation = Evaluation(every=every, patience=r.early_stop_patience,
                                 on_evaluation=lambda point: setattr(job, "latest", point))
-        return agent.learn(env, data, r.episodes, shuffle=r.shuffle_data, time_budget_s=job.time_budget_s,
-                           evaluation=evaluation, progress=False,
-                           callbacks=[JobDeadline(job.time_budget_s, costs, evaluation)])
+        deadline = JobDeadline(job.time_budget_s, costs, evaluation, reserve_s=costs.evaluation_s(env.max_steps))
+        return env, agent.learn(env, data, r.episodes, shuffle=r.shuffle_data, time_budget_s=job.time_budget_s,
+                                evaluation=evaluation, progress=False, callbacks=[deadline, Cancellation(job.cancel)])
 
-def _job_result(job: TrainingJob, result: dict | None) -> dict:
-    "The original API's result fields for a finished job, from training's record (None when the job failed)."
+def held_out_score(agent: EnhancedPPOAgent, env, athletes: torch.Tensor, baselines: dict | None) -> float:
+    "The greedy (served) policy's mean return on `athletes` in `env`, normalised when there are `baselines`."
+    mean = agent.evaluate_policy(env, athletes)
+    return normalised_score(mean, baselines, env.SCORE_BASELINES) if baselines else mean
+
+def _job_result(job: TrainingJob, result: dict | None, promotion: dict | None = None,
+                status: str = "succeeded") -> dict:
+    "The original API's result fields for a finished job, from training's record (None when it failed or stopped)."
+    scores = {k: (promotion or {}).get(k) for k in ("new_score", "served_score")}
     if result is None:
+        why = job.error if status == "cancelled" else f"training failed: {job.error}"
         return dict(success=False, model_path=None, episodes_completed=job.episodes, average_reward=None,
-                    training_time_seconds=None, best_score=None, message=f"training failed: {job.error}")
+                    training_time_seconds=None, best_score=None, message=why, promoted=False, **scores)
     n = result["episodes_completed"]
     why = ("stopped early: no improvement" if result["stopped_early"] else
            f"stopped at the time budget of {job.time_budget_s:g} s" if n < job.episodes_requested else "done")
@@ -794,9 +917,38 @@ def _job_result(job: TrainingJob, result: dict | None) -> dict:
                 average_reward=_finite(result["average_reward"]),
                 training_time_seconds=result["training_time_seconds"], best_score=_finite(result["best_score"]),
                 message=f"{why}; trained {n} episodes, best normalised score {result['best_score']:.3f}; "
-                        f"now serving {job.model_name}" + (" for /season" if job.environment == "season" else ""))
+                        f"{promotion['why']}", promoted=promotion["promoted"], **scores)
 
-# %% ../nbs/11_api.ipynb #2db6feb7
+# %% ../nbs/11_api.ipynb #5e844e06
+class _Cancelled(Exception):
+    "A job cancelled by `DELETE /train/{job_id}`."
+
+@patch
+def _promote(self: ModelService, job: TrainingJob, agent: EnhancedPPOAgent, env, result: dict) -> dict:
+    "Serve `agent` if it scores at least the served policy on the same held-out athletes (or if `promote='always'`)."
+    season = job.environment == "season"
+    served = self.season if season else self.served
+    athletes = env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed)
+    new = held_out_score(agent, env, athletes, result.get("baselines"))
+    old = (held_out_score(load_agent(served.path, self.device), env, athletes, result.get("baselines"))
+           if served is not None else None)  # a copy: the served network may be planning in another thread
+    scores = f"{new:.3f} on {EVAL_ATHLETES} held-out athletes" + (
+        f" against {old:.3f} for the served {self.public_name(served.path)}" if old is not None else "")
+    promoted = old is None or job.request.promote == "always" or new >= old
+    if promoted:
+        if season: self.season = Served(agent, job.model_path)
+        else: self.served = Served(agent, job.model_path)
+        why = ("nothing was served" if old is None else "it scores at least as well" if new >= old else
+               "promote was 'always'")
+        message = f"now serving {job.model_name}" + (" for /season" if season else "") + f" ({why}: {scores})"
+    else:
+        message = (f"not served: it scored {scores}, which stays served; the checkpoint is kept as {job.model_name} "
+                   f"(send promote 'always' to serve a policy whatever it scores)")
+    _logger.info("job %s: %s", job.job_id, message, extra=dict(event="promotion", job_id=job.job_id,
+                                                                 promoted=promoted, new_score=new, served_score=old))
+    return dict(promoted=promoted, new_score=_finite(new), served_score=_finite(old), why=message)
+
+# %% ../nbs/11_api.ipynb #4318877a
 @patch
 def _train(self: ModelService, job: TrainingJob):
     "A job on its worker: build, train, save, serve; an exception fails the job, the served agent stays as it was."
@@ -807,17 +959,25 @@ def _train(self: ModelService, job: TrainingJob):
         max_steps=r.max_steps_per_episode, episodes_requested=r.episodes, time_budget_s=job.time_budget_s))
     try:
         season = r.environment == "season"
+        if job.cancel.is_set(): raise _Cancelled("cancelled before it started; the served policy stays")
         agent = self._new_agent(r.resume, season, r.days)
         job.start_episodes, job.agent = agent.episodes_done, agent
-        result = (_fit_season if season else _fit)(job, agent)
+        env, result = _fit(job, agent)
+        if job.cancel.is_set():
+            raise _Cancelled(f"cancelled after {job.episodes} episodes; nothing saved, the served policy stays")
+        if result["episodes_completed"] == 0:
+            raise ValueError(f"trained 0 complete episodes ({result['stop_reason'] or 'no round ended'}): nothing to "
+                             f"serve, the served policy stays; raise time_budget_s, or lower num_envs or "
+                             f"{'days' if season else 'max_steps_per_episode'}")
         save_checkpoint(agent, self.model_dir, job.model_name)
-        if season: self.season = Served(agent, job.model_path)
-        else: self.served = Served(agent, job.model_path)
+        promotion = self._promote(job, agent, env, result)
         self._keep(job.model_name)
         status = "succeeded"
+    except _Cancelled as e:
+        job.error, result, promotion, status = str(e), None, None, "cancelled"
     except Exception as e:
-        job.error, result, status = self.public_text(f"{type(e).__name__}: {e}"), None, "failed"
-    job.result, job.finished_at = _job_result(job, result), _now()
+        job.error, result, promotion, status = self.public_text(f"{type(e).__name__}: {e}"), None, None, "failed"
+    job.result, job.finished_at = _job_result(job, result, promotion, status), _now()
     job.release()  # a finished job keeps only its numbers
     seconds = time.perf_counter() - start
     _logger.log(logging.INFO if status == "succeeded" else logging.ERROR, "training job %s %s in %.1f s",
@@ -836,12 +996,17 @@ def _body_error(method: str, headers: list, max_bytes: int) -> tuple[int, str] |
     if chunked and lengths: return 400, "a request must not carry both Content-Length and Transfer-Encoding"
     if len(lengths) > 1: return 400, "a request must carry at most one Content-Length"
     if not lengths:
-        needed = chunked or method in BODY_METHODS
-        return (411, f"a request body needs a Content-Length header (at most {max_bytes} bytes)") if needed else None
+        needed = not chunked and method in BODY_METHODS
+        return (411, f"a {method} request needs a body, sent with a Content-Length header or chunked (at most "
+                     f"{max_bytes} bytes)") if needed else None
     if not lengths[0].isdigit(): return 400, "Content-Length must be a non-negative integer"
     if int(lengths[0]) > max_bytes:
         return 413, f"request body is {int(lengths[0])} bytes; the limit is {max_bytes} bytes"
     return None
+
+def _has_body(headers: list) -> bool:
+    "Whether the headers announce a body (a length, or chunks)."
+    return any(k.lower() in (b"content-length", b"transfer-encoding") for k, _ in headers)
 
 class BodySizeLimit:
     "ASGI middleware: bodies of every route are at most `max_bytes`, counted as they arrive (400/411/413 otherwise)."
@@ -851,8 +1016,7 @@ class BodySizeLimit:
         if scope["type"] != "http": return await self.app(scope, receive, send)
         error = _body_error(scope["method"], scope["headers"], self.max_bytes)
         if error: return await JSONResponse({"detail": error[1]}, status_code=error[0])(scope, receive, send)
-        if not any(k.lower() == b"content-length" for k, _ in scope["headers"]):
-            return await self.app(scope, receive, send)  # no body
+        if not _has_body(scope["headers"]): return await self.app(scope, receive, send)  # no body
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -865,6 +1029,19 @@ class BodySizeLimit:
         replay = [dict(type="http.request", body=b"".join(chunks), more_body=False)]
         async def receive_body(): return replay.pop() if replay else await receive()
         await self.app(scope, receive_body, send)
+
+def _unreadable_body(cause: BaseException | None) -> str | None:
+    "What made a request body unreadable as JSON, in words, for the errors FastAPI answers with a bare 400."
+    if isinstance(cause, UnicodeDecodeError):
+        return (f"the body is not UTF-8 text (byte 0x{cause.object[cause.start]:02x} at position {cause.start}: "
+                f"{cause.reason}); send JSON encoded as UTF-8")
+    if isinstance(cause, RecursionError):
+        return (f"the body nests arrays or objects too deeply to be read (the limit is about "
+                f"{sys.getrecursionlimit()} levels; no request of this service needs more than 4)")
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return (f"a number in the body has more than {sys.get_int_max_str_digits()} digits (Python's limit for "
+                f"reading integers; no field of this service needs more than 7)")
+    return None
 
 # %% ../nbs/11_api.ipynb #26d347ae
 MAX_ERRORS_SHOWN = 20
@@ -902,6 +1079,12 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         shown.append(dict(loc=[], msg=f"... and {len(errors) - MAX_ERRORS_SHOWN} more errors", type="truncated"))
     return JSONResponse({"detail": shown}, status_code=422)
 
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    "FastAPI's answer to an `HTTPException`, but a body it could not read says why (not only 'error parsing the body')."
+    if exc.status_code == 400 and (why := _unreadable_body(exc.__cause__)):
+        return JSONResponse({"detail": why}, status_code=400, headers=exc.headers)
+    return await http_exception_handler(request, exc)
+
 def create_app(model_path: str | Path | None = None, model_dir: str | Path = "models", device=None,
                net_config: NetConfig | None = None, max_concurrent_training: int = 1,
                max_training_seconds: float = 3600.0, max_batch_size: int = 64, max_pending: int = 256,
@@ -921,9 +1104,9 @@ def create_app(model_path: str | Path | None = None, model_dir: str | Path = "mo
             if Path(season_model_path).is_file(): service.load_season(season_model_path)
             else: _logger.warning("season model file %s not found: /season plans with baseline planners only",
                                   season_model_path)
-        service.batcher.start()
+        service.batcher.start(); service.season_batcher.start()
         yield
-        await service.batcher.stop()
+        await service.batcher.stop(); await service.season_batcher.stop()
 
     app = FastAPI(title="fitness_ppo", version=fitness_ppo.__version__, lifespan=lifespan,
                   description="Personalise CQ/QX training weight matrices with a PPO agent. No authentication: "
@@ -933,12 +1116,13 @@ def create_app(model_path: str | Path | None = None, model_dir: str | Path = "mo
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts), www_redirect=False)
     app.add_middleware(RequestLog)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # FastAPI raises Starlette's for bad bodies
     app.include_router(router)
     return app
 
 # %% ../nbs/11_api.ipynb #eeb43e8c
 class Optimizations(BaseModel):
-    "Optimisation requests served and the batches they ran in."
+    "Requests served (optimisations, or seasons) and the batches they ran in."
     requests: int
     batches: int
 
@@ -967,6 +1151,8 @@ class Health(BaseModel):
     device: str
     training_jobs: list[str] = Field(description="ids of the jobs queued or running")
     pending_optimizations: int
+    pending_seasons: int = Field(description="/season requests waiting for the planner")
+    seasons: Optimizations = Field(description="/season requests planned and the batches (plan_season calls) they ran in")
     optimizations: Optimizations
     memory: Memory
 
@@ -980,6 +1166,8 @@ async def health(service: ModelService = Depends(get_service)) -> Health:
                   season_model_loaded=season is not None,
                   season_model_path=service.public_name(season.path) if season else None, device=str(service.device),
                   training_jobs=active, pending_optimizations=service.batcher.pending,
+                  pending_seasons=service.season_batcher.pending,
+                  seasons=dict(requests=service.season_batcher.requests, batches=service.season_batcher.batches),
                   optimizations=dict(requests=service.batcher.requests, batches=service.batcher.batches),
                   memory=memory_report(service.device))
 
@@ -1096,12 +1284,10 @@ NO_SEASON_MODEL = ("no season policy is loaded: start the server with one (fitne
 @router.post("/season", responses={503: {"description": "no season policy loaded, or too many requests waiting"}})
 async def season(request: SeasonRequest, service: ModelService = Depends(get_service)) -> SeasonResponse:
     "Plan each athlete's training day by day until competition day (see `fitness_ppo.season.plan_season`)."
-    served = service.season
-    try: plans = await service.plan_season(request)
+    try: answer = await service.plan_season(request)
     except LookupError: raise HTTPException(503, NO_SEASON_MODEL)
     except Busy as e: raise HTTPException(503, f"busy: {e}; retry later", headers={"Retry-After": "1"})
-    path = service.public_name(served.path) if request.planner == "policy" and served else None
-    return SeasonResponse(planner=request.planner, season_model_path=path, plans=[asdict(p) for p in plans])
+    return Response(answer, media_type="application/json")  # JSON built with the plans, off the event loop
 
 # %% ../nbs/11_api.ipynb #fc52ee4e
 class TrainResult(BaseModel):
@@ -1112,7 +1298,10 @@ class TrainResult(BaseModel):
     average_reward: float | None
     training_time_seconds: float | None
     best_score: float | None
-    message: str
+    message: str = Field(description="why it stopped, and whether its policy is served, with both scores")
+    promoted: bool = Field(description="whether the trained policy is now served")
+    new_score: float | None = Field(description="the trained policy's normalised greedy score on the held-out athletes")
+    served_score: float | None = Field(description="the previously served policy's on the same athletes (null: none)")
 
 class TrainProgress(BaseModel):
     "How far a training job has got: episodes, and the normalised scores of its latest evaluation."
@@ -1123,10 +1312,10 @@ class TrainProgress(BaseModel):
     elapsed_s: float | None = Field(description="training time at the latest evaluation")
 
 class TrainJobReport(BaseModel):
-    "A training job's status (queued, running, succeeded, failed), progress, and result when it is done."
+    "A training job's status (queued, running, succeeded, failed, cancelled), progress, and result when it is done."
     job_id: str
     environment: Literal["weights", "season"]
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal[JOB_STATUSES]
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -1134,16 +1323,18 @@ class TrainJobReport(BaseModel):
     progress: TrainProgress
     result: TrainResult | None
     error: str | None
+    cancel_requested: bool = Field(description="DELETE /train/{job_id} asked it to stop")
 
 # %% ../nbs/11_api.ipynb #f4d902d1
-@router.post("/train", status_code=202, responses={409: {"description": "a training job is already running"}})
+@router.post("/train", status_code=202, responses={429: {"description": (
+    "training jobs already running (max_concurrent_training); retry after the Retry-After header's seconds")}})
 async def train(request: TrainRequest, response: Response,
                 service: ModelService = Depends(get_service)) -> TrainJobReport:
     "Start a training job in the background; poll `GET /train/{job_id}` for its progress and result."
     try: job = service.start_training(request)
     except ValueError as e:
         raise RequestValidationError([dict(loc=("body", "save_path"), msg=str(e), type="value_error")])
-    except Busy as e: raise HTTPException(409, str(e))
+    except Busy as e: raise HTTPException(429, str(e), headers=e.headers)
     response.headers["Location"] = f"/train/{job.job_id}"
     return TrainJobReport(**job.report())
 
@@ -1154,6 +1345,15 @@ async def training_job(job_id: str, service: ModelService = Depends(get_service)
     if job is None:
         raise HTTPException(404, f"no training job {clip(repr(job_id), 40)} (finished jobs are kept for the last "
                                  f"{MAX_JOBS_KEPT})")
+    return TrainJobReport(**job.report())
+
+@router.delete("/train/{job_id}", status_code=202, responses={
+    404: {"description": "no such job"}, 409: {"description": "the job has already ended"}})
+async def cancel_training(job_id: str, service: ModelService = Depends(get_service)) -> TrainJobReport:
+    "Stop a queued or running job after its current update; it ends `cancelled`, and the served policy stays."
+    try: job = service.cancel(job_id)
+    except KeyError: raise HTTPException(404, f"no training job {clip(repr(job_id), 40)}")
+    except ValueError as e: raise HTTPException(409, str(e))
     return TrainJobReport(**job.report())
 
 # %% ../nbs/11_api.ipynb #8b6d2907

@@ -23,7 +23,7 @@ from fitness_ppo.ppo import EnhancedPPOAgent
 ATHLETE = dict(user_id="hardening", age=30, gender="M", fitness_level="intermediate",
                current_qualities=[i / 22 for i in range(23)], target_subjects=["C001", "C050"])
 UNIFORM_CQ, UNIFORM_QX = [[1 / 23] * 23] * 93, [[1 / 44] * 44] * 23
-TINY_JOB = dict(episodes=16, num_envs=8, max_steps_per_episode=5, time_budget_s=30)
+TINY_JOB = dict(episodes=16, num_envs=8, max_steps_per_episode=5, time_budget_s=30, promote="always")
 SECRET = "secret-athlete-4711"  # a user id that must never reach a log line
 
 
@@ -87,7 +87,8 @@ def test_1_body_size_counts_bytes_not_headers(server):
                          ("GET", "/catalog"), ("POST", "/no-such-route")]:
         assert raw_request(port, both.format(method, path), chunked) == 400, (method, path)
     no_length = "POST /optimize HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-    assert raw_request(port, no_length, chunked) == 411
+    assert raw_request(port, no_length, chunked) == 413  # chunks are counted as they arrive
+    assert raw_request(port, "POST /optimize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\r\n") == 411
     too_long = f"POST /train HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n"
     assert raw_request(port, too_long, [mib] * 9) == 413
     assert httpx.get(f"{url}/health", timeout=10).status_code == 200
@@ -168,8 +169,10 @@ def test_4_training_requests_are_bounded_in_memory_and_time(server):
         report = wait(url, job.json()["job_id"])
         started, finished = (datetime.fromisoformat(report[k]) for k in ("started_at", "finished_at"))
         wall = (finished - started).total_seconds()
-        if report["status"] == "failed":  # refused at once: the least it can do would overrun its budget
-            assert "cannot end within its time budget" in report["error"] and wall < budget + 3, report
+        if report["status"] == "failed":  # refused at once (the least it can do would overrun), or stopped before
+            # its first episode ended: it trained nothing, and says so
+            assert ("cannot end within its time budget" in report["error"] or "trained 0 complete episodes" in
+                    report["error"]) and wall < budget + DEADLINE_SLACK_S + 3, report
         else:  # ran, and stopped in time
             assert report["status"] == "succeeded" and wall < budget + DEADLINE_SLACK_S + 3, (wall, report)
         assert time.monotonic() - start < 60
@@ -258,3 +261,60 @@ def test_json_logs_have_timings_and_no_athlete_data(server):
     for athlete_data in (SECRET, "user_id", "current_qualities", "target_subjects", "subject_scores",
                          "performance_metrics", "C050"):
         assert athlete_data not in text, athlete_data
+
+
+def test_14_small_chunked_bodies_are_read_and_unreadable_bodies_say_why(server):
+    "Issue #17, probe 5: a chunked body was refused with 411 whatever its size; unreadable JSON got a bare 400."
+    url, _ = server
+    port = int(url.rsplit(":", 1)[1])
+    body = json.dumps({**ATHLETE, "optimization_steps": 3}).encode()
+    head = "POST /optimize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunks = [b"%x\r\n%s\r\n" % (len(body[i:i + 100]), body[i:i + 100]) for i in range(0, len(body), 100)]
+    assert raw_request(port, head, chunks + [b"0\r\n\r\n"], read_timeout=60) == 200
+    for content, message in [(b"[" * 100_000 + b"]" * 100_000, "nests arrays or objects too deeply"),
+                             (b'{"user_id": "caf\xe9"}', "not UTF-8 text (byte 0xe9 at position 16"),
+                             (b'{"age": ' + b"9" * 5001 + b"}", "a number in the body has more than 4300 digits")]:
+        r = post_json_text(url, "/optimize", content)
+        assert r.status_code == 400 and message in r.json()["detail"], (r.status_code, r.text[:300])
+    assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+
+
+def test_15_a_busy_train_says_when_to_retry_and_a_job_can_be_cancelled(server):
+    "Issue #17, probes 1 and 5: a busy /train answered 409 without Retry-After, and no job could be cancelled."
+    url, _ = server
+    served = httpx.get(f"{url}/health", timeout=10).json()["model_path"]
+    long_job = dict(episodes=10**6, num_envs=8, max_steps_per_episode=10, time_budget_s=120, save_path="long.pt")
+    r = httpx.post(f"{url}/train", json=long_job, timeout=30)
+    assert r.status_code == 202, r.text
+    job = r.json()["job_id"]
+    busy = httpx.post(f"{url}/train", json=TINY_JOB, timeout=30)
+    assert busy.status_code == 429 and 1 <= int(busy.headers["retry-after"]) <= 120, (busy.status_code, busy.headers)
+    while httpx.get(f"{url}/train/{job}", timeout=10).json()["progress"]["episodes_done"] < 8: time.sleep(0.1)
+    start = time.monotonic()
+    cancel = httpx.delete(f"{url}/train/{job}", timeout=10)
+    assert cancel.status_code == 202 and cancel.json()["cancel_requested"], cancel.text
+    report = wait(url, job, timeout=30)
+    assert report["status"] == "cancelled" and time.monotonic() - start < 10, report
+    assert httpx.get(f"{url}/health", timeout=10).json()["model_path"] == served
+    assert httpx.delete(f"{url}/train/{job}", timeout=10).status_code == 409
+    assert httpx.delete(f"{url}/train/no-such-job", timeout=10).status_code == 404
+
+
+def test_16_a_job_is_served_only_if_it_scores_at_least_the_served_policy(server):
+    "Issue #17: a job with learning rate 1.0 replaced the served policy (it scored -1.89); season budgets overran."
+    url, _ = server
+    served = httpx.get(f"{url}/health", timeout=10).json()["model_path"]
+    report = wait(url, httpx.post(f"{url}/train", json=dict(TINY_JOB, learning_rate=1.0, promote="if_better"),
+                                  timeout=30).json()["job_id"])
+    result = report["result"]
+    assert report["status"] == "succeeded" and None not in (result["new_score"], result["served_score"]), report
+    assert result["promoted"] == (result["new_score"] >= result["served_score"]), result
+    assert f"{result['new_score']:.3f}" in result["message"] and f"{result['served_score']:.3f}" in result["message"]
+    now = httpx.get(f"{url}/health", timeout=10).json()["model_path"]
+    assert now == (result["model_path"] if result["promoted"] else served), (now, result)
+    start = time.monotonic()  # a season job whose start-up baselines alone overrun its budget: refused at once
+    season = dict(environment="season", days=182, num_envs=8, episodes=64, time_budget_s=1)
+    report = wait(url, httpx.post(f"{url}/train", json=season, timeout=30).json()["job_id"])
+    assert report["status"] == "failed" and "cannot end within its time budget of 1 s" in report["error"], report
+    assert time.monotonic() - start < 15 and report["result"]["promoted"] is False
+    assert httpx.get(f"{url}/health", timeout=10).json()["season_model_loaded"] is False

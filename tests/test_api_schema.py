@@ -5,13 +5,14 @@ smallest valid request of each endpoint and one with every optional field, which
 every constraint the schema states (type, range, length, enumeration, pattern, uniqueness, required and unknown
 fields) is broken in turn, at every place it applies, and the service must refuse each request with 422.
 """
-import copy, json, os, re, time
+import copy, json, os, random, re, string, time
 import pytest
 
 if os.environ.get("CI") != "true":
     for module in ("fastapi", "httpx"):
         pytest.importorskip(module, reason='the [api] extra is missing (pip install -e ".[api]"); CI installs it')
 from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator
 from fitness_ppo.api import create_app
 from fitness_ppo.model import NetConfig
 from fitness_ppo.ppo import EnhancedPPOAgent
@@ -65,6 +66,7 @@ def violations(schema: dict, value, root: dict, path=()):
     "(path, bad value, constraint) for every constraint `schema` states about `value` and the values inside it."
     schema = resolve(schema, root)
     kind = schema.get("type")
+    if "contains" in schema: yield path, [0] * len(value), "contains"
     if kind in WRONG_TYPE: yield path, WRONG_TYPE[kind], "type"
     if kind == "integer": yield path, True, "type (a boolean is not an integer)"
     if kind == "number": yield path, True, "type (a boolean is not a number)"
@@ -174,3 +176,57 @@ def test_the_schema_states_the_service_limits(client):
     tau_fat = resolve(resolve(schemas["SeasonAthlete"]["properties"]["response"], root)["properties"]["tau_fat"], root)
     assert (tau_fat["minimum"], tau_fat["maximum"]) == (2, 20) and "0.5 tau_fit" in tau_fat["description"]
     assert resolve(schemas["TrainRequest"]["properties"]["environment"], root)["enum"] == ["weights", "season"]
+
+
+CODE_LIKE = [f"{letter}{i:03d}" for letter in "CQX" for i in range(1000)]  # strings tried for a `pattern`
+
+
+def random_value(schema: dict, root: dict, rng: random.Random):
+    "A random value that `schema` allows (arrays short, optional fields sometimes left out)."
+    schema = resolve(schema, root)
+    if "enum" in schema: return rng.choice(schema["enum"])
+    kind = schema.get("type")
+    if kind == "object":
+        required = schema.get("required", [])
+        names = required + [n for n in schema.get("properties", {}) if n not in required and rng.random() < 0.5]
+        return {n: random_value(schema["properties"][n], root, rng) for n in names}
+    if kind == "array":
+        low = schema.get("minItems", 0)
+        n = rng.randint(low, min(schema.get("maxItems", low + 4), low + 4))
+        if schema.get("uniqueItems"):
+            out = []
+            while len(out) < n:
+                if (v := random_value(schema["items"], root, rng)) not in out: out.append(v)
+            return out
+        return [random_value(schema["items"], root, rng) for _ in range(n)]
+    if kind in ("number", "integer"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", -1e6))
+        high = schema.get("maximum", schema.get("exclusiveMaximum", 1e6))
+        if kind == "integer":
+            return rng.randint(int(low) + ("exclusiveMinimum" in schema), int(high) - ("exclusiveMaximum" in schema))
+        return rng.uniform(low, high)
+    if kind == "string":
+        if "pattern" in schema:
+            matching = [c for c in CODE_LIKE if re.search(schema["pattern"], c)]
+            assert matching, f"no generator for the pattern {schema['pattern']}"
+            return rng.choice(matching)
+        n = rng.randint(schema.get("minLength", 0), min(schema.get("maxLength", 12), 12))
+        return "".join(rng.choice(string.ascii_letters + "é中 ") for _ in range(n))
+    if kind == "boolean": return rng.random() < 0.5
+    raise AssertionError(f"no random value for {schema}")
+
+
+def test_plan_accepts_every_request_its_schema_allows(client):
+    "Issue #17: a schema fuzzer's /plan requests were mostly refused (rows had to sum to 1, which no schema can say)."
+    root = client.get("/openapi.json").json()
+    schema = {**body_schemas(root)["/plan"], "components": root["components"]}
+    validator, rng = Draft202012Validator(schema), random.Random(17)
+    for i in range(25):
+        body = random_value(schema, root, rng)
+        validator.validate(body)  # the generator's own check: the body is valid under the schema
+        r = client.post("/plan", json=body)
+        assert r.status_code == 200, (i, r.text[:300])
+        rows = r.json()["rows"]
+        assert len(rows) == (body.get("top") or 44), (len(rows), body.get("top"))
+    bad = {**random_value(schema, root, rng), "cq_matrix": [[0.0] * 23] * 93}  # the schema refuses it: so does /plan
+    assert not validator.is_valid(bad) and client.post("/plan", json=bad).status_code == 422
