@@ -541,7 +541,7 @@ def _cmd_season(args) -> int:
 DEMO_SHOWN_DAYS = 14  # the first days of the season plan the demo prints (then the taper)
 
 def _season_excerpt(plan: SeasonPlan) -> str:
-    "A season plan's first two weeks, its taper, and its competition-day score against rest and the textbook plan."
+    "A season plan's first two weeks, its taper, its competition-day score against the baselines, the guard's outcome."
     taper = taper_days(len(plan.days))
     first, last = plan.days[:DEMO_SHOWN_DAYS], plan.days[max(DEMO_SHOWN_DAYS, len(plan.days) - taper):]
     loads = ", ".join(f"{w['load']:.1f}" for w in plan.weeks)
@@ -551,7 +551,8 @@ def _season_excerpt(plan: SeasonPlan) -> str:
                       *lines[1 + len(first):], f"weekly loads: {loads}",
                       f"predicted mean target score on competition day (day {len(plan.days)}): {c['plan']:.4f}, "
                       f"{c['improvement']:+.4f} from today; resting: {c['rest']:.4f}; the textbook plan: "
-                      f"{c['textbook']:.4f}"])
+                      f"{c['textbook']:.4f}; the forecast planner: {c['forecast']:.4f}",
+                      *([plan.guard_line()] if plan.guard is not None else [])])
 
 def _cmd_demo(args) -> int:
     from fitness_ppo.plots import (plot_matrix_change, plot_plan, plot_qx, plot_season, plot_season_calendar,
@@ -586,7 +587,8 @@ def _cmd_demo(args) -> int:
              for name in ("policy", "textbook", "rest")}
     season_plan = plans["policy"]
     print(f"\nseason plan for {athlete.user_id}, maximising the predicted mean score of the targets on competition "
-          f"day:\n{_season_excerpt(season_plan)}")
+          f"day (checked against resting, the textbook plan and the forecast planner):\n"
+          f"{_season_excerpt(season_plan)}")
     files = [agent.save_model(out / "agent.pt"), season.save_model(out / "season_agent.pt"),
              write_athletes([athlete], out / "athlete.json")]
     for name, text in (("result.json", json.dumps(result.to_dict())), ("plan.json", plan.to_json()),
@@ -595,9 +597,10 @@ def _cmd_demo(args) -> int:
         (out / name).write_text(text, encoding="utf-8"); files.append(out / name)
     highlight = list(dict.fromkeys(d["code"] for r in plan.rows[:3] for d in r["qualities"]))
     uniform_cq = torch.full((NUM_SUBJECTS, NUM_QUALITIES), 1 / NUM_QUALITIES)
+    shown = "season policy" if season_plan.planner == "policy" else f"{season_plan.planner} (replaced the policy)"
     files += [_save(plot_season(season_plan), out / "season.png"),
               _save(plot_season_calendar(season_plan), out / "season_calendar.png"),
-              _save(plot_season_comparison({"season policy": season_plan, "textbook plan": plans["textbook"],
+              _save(plot_season_comparison({shown: season_plan, "textbook plan": plans["textbook"],
                                             "rest": plans["rest"]}), out / "season_comparison.png"),
               _save(plot_matrix_change(uniform_cq, result.cq_matrix, targets=result.target_subjects),
                     out / "cq_change.png"),

@@ -27,13 +27,14 @@ __all__ = ['INTENSITY_NAMES', 'INTENSITY_RPE', 'INTENSITY_HRR', 'VOLUME_NAMES', 
            'HABITUAL_LOAD_RANGE', 'HABITUAL_ACTIONS', 'HABITUAL_INTENSITY', 'BUILD_WEEKS', 'TAPER_WEEKS',
            'TEXTBOOK_HABITUAL', 'TEXTBOOK_ROTATION', 'OPTIMIZER_ITERATIONS', 'OPTIMIZER_LR', 'POLISH_SWEEPS',
            'POLISH_ACTIONS', 'PLANNERS', 'RESPONSE_SEED_OFFSET', 'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT',
-           'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN', 'SEASON_NET', 'SEASON_PPO', 'trimp_weight',
-           'season_action', 'decode_season_action', 'session_tables', 'ResponseParams', 'response_prior',
-           'habitual_load_prior', 'sample_response', 'check_response', 'SeasonTraces', 'athlete_einsum',
-           'action_tables', 'habitual_daily_load', 'SeasonModel', 'example_model', 'greedy_schedule', 'parse_session',
-           'taper_days', 'textbook_sessions', 'textbook_schedule', 'polish_schedule', 'optimize_schedule',
-           'baseline_schedule', 'plan_properties', 'ObsLayout', 'SeasonEnvironment', 'check_habitual_load',
-           'SeasonActionHead', 'action_features', 'season_agent', 'SeasonPlan', 'plan_season']
+           'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN', 'FORECAST_PRIOR', 'CONTEXT_INIT_GAIN', 'SEASON_NET',
+           'SEASON_PPO', 'GUARD_BASELINES', 'GUARD_MODES', 'GUARD_TOLERANCE', 'trimp_weight', 'season_action',
+           'decode_season_action', 'session_tables', 'ResponseParams', 'response_prior', 'habitual_load_prior',
+           'sample_response', 'check_response', 'SeasonTraces', 'athlete_einsum', 'action_tables',
+           'habitual_daily_load', 'SeasonModel', 'example_model', 'greedy_schedule', 'parse_session', 'taper_days',
+           'textbook_sessions', 'textbook_schedule', 'polish_schedule', 'optimize_schedule', 'baseline_schedule',
+           'plan_properties', 'ObsLayout', 'SeasonEnvironment', 'check_habitual_load', 'SeasonActionHead',
+           'action_features', 'season_agent', 'SeasonPlan', 'guard_schedules', 'plan_season']
 
 # %% ../nbs/12_season.ipynb #dc48fbbb
 INTENSITY_NAMES = ("light", "moderate", "hard")
@@ -337,7 +338,7 @@ def action_relevance(self: SeasonModel, s: SeasonTraces | None = None) -> torch.
     gain = self.c * self.headroom(s)
     return self.response.k_fit[:, None] * athlete_einsum("bj,jk->bk", gain, self.share)
 
-# %% ../nbs/12_season.ipynb #5741143e
+# %% ../nbs/12_season.ipynb #0e056ad9
 @patch
 def next_scores(self: SeasonModel, s: SeasonTraces, rest_days: int = 0) -> torch.Tensor:
     "`(B, 397)` the target score after each action today and `rest_days` days of rest (0: tomorrow), all at once."
@@ -474,7 +475,7 @@ def baseline_schedule(name: str, model: SeasonModel, days: int) -> torch.Tensor:
     if name not in planners: raise ValueError(f"planner must be one of {list(PLANNERS)}, got {name!r:.40}")
     return planners[name]()
 
-# %% ../nbs/12_season.ipynb #faece8fb
+# %% ../nbs/12_season.ipynb #8068984e
 def _longest_run(x: torch.Tensor) -> torch.Tensor:
     "`(B,)` the longest run of True along the last axis of `x` `(B, D)`."
     count = x.long().cumsum(-1)
@@ -662,18 +663,30 @@ def baseline_returns(self: SeasonEnvironment, athletes) -> dict[str, float]:
 # %% ../nbs/12_season.ipynb #63135748
 ACTION_FEATURES = 4  # relevance (relative), load, banked gain, fatigue cost: the numbers the head weighs per action
 LOGIT_GAIN = 10.0    # the weights count tenfold: a preference among sessions forms in tens of optimiser steps
+FORECAST_PRIOR = 10.0  # the weights' start: +10 banked gain, -10 fatigue cost: the forecast rule, sharp (measured above)
+CONTEXT_INIT_GAIN = 0.02  # the context-dependent part of the weights starts small: the prior rules at first
+
+def _forecast_weights(in_features: int) -> nn.Linear:
+    "Weights of the four numbers from the actor's features: starting at the forecast rule, plus a small learned part."
+    layer = small_init_(nn.Linear(in_features, ACTION_FEATURES), gain=CONTEXT_INIT_GAIN)
+    with torch.no_grad(): layer.bias[2:] = torch.tensor([FORECAST_PRIOR, -FORECAST_PRIOR])  # banked gain, fatigue cost
+    return layer
 
 class SeasonActionHead(nn.Module):
-    "Logits `(B, 133)`: each action's numbers weighted by weights the context sets per athlete and day (rest: 0)."
+    "Logits `(B, 133)` of two choices: train or rest, then which session; each a weighted sum of the actions' numbers."
     def __init__(self, in_features: int):
         super().__init__()
-        self.weights = small_init_(nn.Linear(in_features, ACTION_FEATURES), gain=1.0)  # numbers' weights from h
-        nn.init.zeros_(self.weights.bias)
+        self.weights = _forecast_weights(in_features)        # which session: weights of each session's numbers
+        self.train_weights = _forecast_weights(in_features)  # train or rest: weights of the chosen session's numbers
 
     def forward(self, h: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        "Logits from the actor's features `h` `(B, in_features)` and the season observations `obs` `(B, 328)`."
-        weights = LOGIT_GAIN * self.weights(h).float()                                 # (B, 4)
-        return torch.einsum("baf,bf->ba", action_features(obs.float()), weights)
+        "Log-probabilities from the actor's features `h` `(B, in_features)` and the season observations `obs`."
+        features = action_features(obs.float())[:, 1:]                                  # (B, 132, 4) the sessions
+        sessions = torch.einsum("baf,bf->ba", features, LOGIT_GAIN * self.weights(h).float())
+        chosen = torch.einsum("ba,baf->bf", sessions.softmax(-1).detach(), features)      # the session it would pick
+        train = LOGIT_GAIN * (chosen * self.train_weights(h).float()).sum(-1, keepdim=True)
+        return torch.cat([nn.functional.logsigmoid(-train), nn.functional.logsigmoid(train) + sessions.log_softmax(-1)],
+                         1)
 
 def action_features(obs: torch.Tensor) -> torch.Tensor:
     "`(B, 397, 4)` per action: relevance (relative to the best), load, banked gain and fatigue cost / `TYPICAL_GAIN`."
@@ -716,6 +729,7 @@ def trajectory(self: SeasonModel, schedule: torch.Tensor) -> dict[str, torch.Ten
 
 # %% ../nbs/12_season.ipynb #3b04a7c5
 _DAY_COLUMNS = ("day", "action", "name", "intensity", "load", "score", "fitness", "fatigue")
+_PLAN_COLUMNS = ("planner", "guard")  # per plan, repeated on each CSV row: who made it, the guard's outcome
 _TABLE_HEAD = ("day", "session", "intensity", "load", "score")  # the columns of the text and HTML tables
 
 @dataclass(repr=False)
@@ -726,7 +740,12 @@ class SeasonPlan:
     planner: str       # "policy", or the baseline that made it
     days: list[dict]   # day, action, name, intensity, load, score, fitness, fatigue (the morning after)
     weeks: list[dict]  # week, load, sessions, actions and qualities: {code: share of the week's load}
-    competition: dict  # start, plan, rest, textbook: predicted mean target score; improvement of the plan
+    competition: dict  # start, plan, rest, textbook, forecast: predicted mean target score; improvement of the plan
+    guard: dict | None = None  # a policy plan's check against the cheap baselines (see `plan_season`); None if none
+
+    def guard_line(self) -> str:
+        "One sentence on the guard's outcome (empty when the plan was not checked)."
+        return "" if self.guard is None else self.guard["reason"]
 
     def to_json(self, indent: int | None = 2) -> str:
         "The plan as JSON."
@@ -736,9 +755,18 @@ class SeasonPlan:
         "The days as CSV with a `user_id` column (`header=False` to append plans)."
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
-        if header: w.writerow(["user_id", *_DAY_COLUMNS])
-        w.writerows([self.user_id, *(d[c] for c in _DAY_COLUMNS)] for d in self.days)
+        if header: w.writerow(["user_id", *_DAY_COLUMNS, *_PLAN_COLUMNS])
+        outcome = "" if self.guard is None else self.guard["outcome"]
+        w.writerows([self.user_id, *(d[c] for c in _DAY_COLUMNS), self.planner, outcome] for d in self.days)
         return out.getvalue()
+
+    def to_frame(self):
+        "The days as a pandas `DataFrame` (one row per day, `_DAY_COLUMNS`), with `user_id`, `planner` and `guard`."
+        import pandas as pd  # only here: the library does not need pandas otherwise
+        frame = pd.DataFrame(self.days, columns=list(_DAY_COLUMNS))
+        frame.insert(0, "user_id", self.user_id)
+        frame["planner"], frame["guard"] = self.planner, "" if self.guard is None else self.guard["outcome"]
+        return frame
 
     def _cells(self, days: list[dict] | None = None) -> list[list[str]]:
         return [[str(d["day"]), code_label(d["action"], d["name"]), d["intensity"], f"{d['load']:.1f}",
@@ -752,10 +780,12 @@ class SeasonPlan:
         return ["  ".join(aligned(i, c, w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
 
     def summary(self) -> str:
-        "One line: the predicted competition-day score under this plan, under rest and under the textbook plan."
+        "One line: the predicted competition-day score under this plan, rest, the textbook plan; the guard's outcome."
         c = self.competition
+        forecast = f", forecast planner {c['forecast']:.4f}" if "forecast" in c else ""
+        guard = f". {self.guard_line()}" if self.guard is not None else ""
         return (f"predicted mean target score on competition day: {c['plan']:.4f} ({c['improvement']:+.4f}; "
-                f"rest {c['rest']:.4f}, textbook plan {c['textbook']:.4f})")
+                f"rest {c['rest']:.4f}, textbook plan {c['textbook']:.4f}{forecast}){guard}")
 
     def __str__(self) -> str:
         weeks = "; ".join(f"week {w['week']}: load {w['load']:.1f} in {w['sessions']} sessions" for w in self.weeks)
@@ -799,35 +829,74 @@ def _weeks(schedule, load, quality_load) -> list[dict]:
                           actions=share(per_action, ACTIONS), qualities=share(quality_load[week].sum(0), QUALITIES)))
     return weeks
 
+GUARD_BASELINES = ("rest", "textbook", "forecast")  # the cheap planners every policy plan is checked against
+GUARD_MODES = ("replace", "flag", "off")  # a policy plan below the best of them: replaced by it, marked, or not checked
+GUARD_TOLERANCE = 1e-6  # a policy plan counts as below a baseline only if it scores lower by more than this
+
+def guard_schedules(model: SeasonModel, schedule: torch.Tensor, cheap: dict[str, torch.Tensor] | None = None,
+                    mode: str = "replace") -> tuple[torch.Tensor, list[dict]]:
+    "A policy's `schedule` `(B, D)` checked against `GUARD_BASELINES`' (`cheap`, or planned): the schedule to serve, records."
+    if mode not in GUARD_MODES: raise ValueError(f"guard must be one of {list(GUARD_MODES)}, got {mode!r:.40}")
+    days = schedule.shape[1]
+    cheap = cheap or {name: baseline_schedule(name, model, days) for name in GUARD_BASELINES}
+    baselines = torch.stack([cheap[name] for name in GUARD_BASELINES])                           # (3, B, D)
+    start = model.target_score(model.start())
+    scores = model.objective(schedule) + start                                                   # (B,) the policy's
+    base = torch.stack([model.objective(x) for x in baselines], 1) + start[:, None]              # (B, 3)
+    best_score, best = base.max(-1)
+    below = scores < best_score - GUARD_TOLERANCE
+    if mode == "replace":
+        schedule = torch.where(below[:, None], baselines[best, torch.arange(model.B, device=best.device)], schedule)
+    records = []
+    for policy, baseline, name, worse in zip(scores.tolist(), best_score.tolist(), best.tolist(), below.tolist()):
+        name = GUARD_BASELINES[name]
+        planner = "resting" if name == "rest" else f"the {name} plan" if name == "textbook" else f"the {name} planner"
+        outcome = ("replaced" if mode == "replace" else "flagged") if worse else "kept"
+        reason = {"kept": f"policy plan kept: it beats {planner} (the best cheap baseline) by {policy - baseline:+.4f} "
+                          f"on competition day ({policy:.4f} vs {baseline:.4f})",
+                  "replaced": f"policy plan replaced by {planner}'s: the policy's predicted {policy:.4f} on "
+                              f"competition day, below {planner}'s {baseline:.4f}",
+                  "flagged": f"policy plan FLAGGED, kept as asked: it predicts {policy:.4f} on competition day, below "
+                             f"{planner}'s {baseline:.4f}"}[outcome]
+        records.append(dict(mode=mode, outcome=outcome, baseline=name, policy_score=round(policy, 6),
+                            baseline_score=round(baseline, 6), reason=reason))
+    return schedule, records
+
 def plan_season(agent: EnhancedPPOAgent | str, athletes, days: int = DEFAULT_DAYS, cq=None, qx=None, response=None,
                 deterministic: bool = True, seed: int = 0, catalog: Catalog = DEFAULT_CATALOG,
-                lang: str = "en") -> list[SeasonPlan]:
+                lang: str = "en", guard: str = "replace") -> list[SeasonPlan]:
     "Each athlete's `SeasonPlan` from a trained season `agent` (or a planner named in `PLANNERS`), all at once."
     if isinstance(agent, str) and agent not in PLANNERS:
         raise ValueError(f"agent must be a trained season agent or one of {list(PLANNERS)}, got {agent!r:.40}")
     if not isinstance(agent, str) and (agent.state_dim, agent.action_dim) != (SEASON_OBS_DIM, SEASON_ACTION_DIM):
         raise ValueError(f"agent must be trained for seasons ({SEASON_OBS_DIM} observations, {SEASON_ACTION_DIM} "
                          f"actions); this one reads {agent.state_dim} and has {agent.action_dim}")
+    if guard not in GUARD_MODES: raise ValueError(f"guard must be one of {list(GUARD_MODES)}, got {guard!r:.40}")
     with_response = isinstance(athletes, torch.Tensor) and athletes.ndim == 2 and athletes.shape[-1] == ATHLETE_DIM
     records, _ = as_athletes(athletes[:, :STATE_DIM] if with_response else athletes)
     env = SeasonEnvironment(len(records), days, cq, qx, "cpu" if isinstance(agent, str) else agent.device)
     x = env.encode_athletes(athletes, response)
     model = env.model(x)
-    if isinstance(agent, str): schedule = baseline_schedule(agent, model, days)
-    else: schedule = play_episode(env, agent.policy(deterministic, seed), x)[0].T
-    planner = agent if isinstance(agent, str) else "policy"
+    guards, cheap = [None] * len(records), {name: baseline_schedule(name, model, days) for name in GUARD_BASELINES}
+    if isinstance(agent, str): schedule = cheap[agent] if agent in cheap else baseline_schedule(agent, model, days)
+    else:
+        schedule = play_episode(env, agent.policy(deterministic, seed), x)[0].T
+        if guard != "off": schedule, guards = guard_schedules(model, schedule, cheap, guard)
     path = {k: v.cpu() for k, v in model.trajectory(schedule).items()}
-    textbook = model.objective(textbook_schedule(model, days)).cpu()
-    rest = model.objective(torch.zeros_like(schedule)).cpu()  # resting detrains
+    versus = {name: model.objective(cheap[name]).cpu() for name in ("textbook", "forecast")}
+    versus["rest"] = model.objective(torch.zeros_like(schedule)).cpu()  # resting detrains
     quality_load = model.quality_load.cpu()
     schedule = schedule.cpu()
     plans = []
     for b, record in enumerate(records):
         table = quality_load[b] if quality_load.ndim == 3 else quality_load
         start, end = path["score"][b, 0].item(), path["score"][b, -1].item()
-        competition = dict(start=round(start, 6), plan=round(end, 6), rest=round(start + rest[b].item(), 6),
-                           textbook=round(start + textbook[b].item(), 6), improvement=round(end - start, 6))
+        competition = dict(start=round(start, 6), plan=round(end, 6),
+                           **{name: round(start + v[b].item(), 6) for name, v in versus.items()},
+                           improvement=round(end - start, 6))
+        planner = agent if isinstance(agent, str) else "policy"
+        if guards[b] is not None and guards[b]["outcome"] == "replaced": planner = guards[b]["baseline"]
         plans.append(SeasonPlan(record.user_id, list(record.target_subjects), planner,
                                 _rows(schedule[b], {k: v[b] for k, v in path.items()}, catalog, lang),
-                                _weeks(schedule[b], model.load.cpu(), table), competition))
+                                _weeks(schedule[b], model.load.cpu(), table), competition, guards[b]))
     return plans

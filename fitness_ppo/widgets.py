@@ -103,7 +103,7 @@ def _response_slider(name: str) -> W.FloatSlider | W.FloatLogSlider:
     return W.FloatSlider(min=low, max=high, step=step, **common)
 
 def _competition_html(plan: SeasonPlan, note: str = "") -> str:
-    "The predicted mean target score on competition day under the plan, under rest and under the textbook plan."
+    "The predicted mean target score on competition day under the plan, rest and the textbook plan; the guard's outcome."
     c = plan.competition
     rows = ((f"this plan ({plan.planner})", c["plan"]), ("textbook plan", c["textbook"]),
             ("rest until then", c["rest"]))
@@ -111,6 +111,7 @@ def _competition_html(plan: SeasonPlan, note: str = "") -> str:
                    for name, v in rows)
     caption = f"Predicted mean target score on competition day (day {len(plan.days)}; today {c['start']:.4f})"
     note = f"<p>{html.escape(note)}</p>" if note else ""
+    if plan.guard is not None: note = f"<p><b>{html.escape(plan.guard_line())}</b></p>{note}"  # kept or replaced
     return (f"<table><caption>{caption}</caption><tr><th>plan</th><th>score</th><th>change from today</th></tr>"
             f"{body}</table>{note}")
 

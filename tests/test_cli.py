@@ -319,3 +319,16 @@ def test_json_logs_of_a_command(work, tmp_path):
     assert len(train) == 1 and train[0]["episodes"] == 8 and train[0]["duration_s"] > 0, done.stderr
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert "secret-" not in done.stderr and "user_id" not in done.stderr
+
+
+def test_demo_season_is_guarded(tmp_path):
+    "The demo's season plan beats resting and the textbook plan on competition day, and says how the guard decided"
+    import re
+    for seed in (0, 1):
+        done = cli("demo", "--time-budget", "3", "--num-envs", "32", "--max-steps", "10", "--season-time-budget", "5",
+                   "--days", "28", "--quiet", "--out", tmp_path / f"demo{seed}", "--device", "cpu", "--seed", seed)
+        line = next(line for line in done.stdout.splitlines() if line.startswith("predicted mean target score"))
+        plan, rest, textbook = (float(re.search(rf"{key}(-?[0-9.]+)", line).group(1))
+                                for key in (r"\(day 28\): ", "resting: ", "the textbook plan: "))
+        assert plan > rest and plan > textbook, line
+        assert re.search(r"^policy plan (kept: it beats|replaced by) ", done.stdout, re.M), done.stdout
