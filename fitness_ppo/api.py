@@ -270,7 +270,7 @@ class ResponseParameters(BaseModel):
     tau_fit: float | None = Field(None, ge=RESPONSE_BOUNDS["tau_fit"][0], le=RESPONSE_BOUNDS["tau_fit"][1],
                                   description="days for fitness to fade to 1/e")
     tau_fat: float | None = Field(None, ge=RESPONSE_BOUNDS["tau_fat"][0], le=RESPONSE_BOUNDS["tau_fat"][1],
-                                  description=f"days for fatigue to fade to 1/e; at most {MAX_FATIGUE_RATIO} tau_fit")
+                                  description=f"days for fatigue to fade to 1/e; usually under {MAX_FATIGUE_RATIO} tau_fit")
     tau_gain: float | None = Field(None, ge=RESPONSE_BOUNDS["tau_gain"][0], le=RESPONSE_BOUNDS["tau_gain"][1],
                                    description="days over which recent load raises the fatigue of a session")
     k_fit: float | None = Field(None, ge=RESPONSE_BOUNDS["k_fit"][0], le=RESPONSE_BOUNDS["k_fit"][1],

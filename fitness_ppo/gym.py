@@ -14,7 +14,7 @@ from gymnasium.vector.utils import batch_space
 from fastcore.meta import delegates
 from .catalog import STATE_DIM
 from .env import BatchedEnv, TrainingEnvironment, check_env
-from .season import (DEFAULT_DAYS, DEFAULT_RESPONSE, INTENSITY_LOADS, OBS_LAYOUT, RESPONSE_BOUNDS,
+from .season import (DEFAULT_DAYS, DEFAULT_RESPONSE, MAX_SESSION_LOAD, OBS_LAYOUT, RESPONSE_BOUNDS,
                                 RESPONSE_CV, RESPONSE_NAMES, TYPICAL_GAIN, SeasonEnvironment)
 from .state import AGE_RANGE, LAYOUT
 
@@ -33,19 +33,21 @@ def athlete_bounds() -> tuple[np.ndarray, np.ndarray]:
 def fatigue_bounds() -> tuple[float, float]:
     "`(most fatigue, most fatigue gain of one session)` of any response in `RESPONSE_BOUNDS`, training hard daily."
     decay = lambda name: math.exp(-1 / RESPONSE_BOUNDS[name][1])   # the slowest decay allowed
-    load = max(INTENSITY_LOADS)
+    load = MAX_SESSION_LOAD
     recent = load * decay("tau_gain") / (1 - decay("tau_gain"))
     gain = RESPONSE_BOUNDS["k_fat0"][1] + RESPONSE_BOUNDS["k_gain"][1] * (recent + load)
     return gain * load * decay("tau_fat") / (1 - decay("tau_fat")), gain * load
 
 def season_bounds() -> tuple[np.ndarray, np.ndarray]:
-    "`(low, high)` float32 `(328,)`: what each number of a season observation can be (see `OBS_LAYOUT`)."
+    "`(low, high)` float32 `(335,)`: what each number of a season observation can be (see `OBS_LAYOUT`)."
     size = OBS_LAYOUT.relevance_scale.stop
     low, high = np.zeros(size, np.float32), np.ones(size, np.float32)
     low[OBS_LAYOUT.athlete], high[OBS_LAYOUT.athlete] = athlete_bounds()
     most_fatigue, most_session_fatigue = fatigue_bounds()
     high[OBS_LAYOUT.fatigue], high[OBS_LAYOUT.session_cost] = most_fatigue, most_session_fatigue / TYPICAL_GAIN
     low[OBS_LAYOUT.score.start + 1:OBS_LAYOUT.score.stop] = -1                              # change and objective
+    low[OBS_LAYOUT.fitness] = -1                                                            # detraining
+    high[OBS_LAYOUT.recent_load] = MAX_SESSION_LOAD                                         # 90 min hard daily
     with np.errstate(divide="ignore"):  # a bound of 0 (k_fat0, k_gain) is a z-score of -inf
         z = lambda name, v: math.log(v / DEFAULT_RESPONSE[name]) / RESPONSE_CV[name] if v > 0 else -np.inf
         low[OBS_LAYOUT.response] = [z(n, RESPONSE_BOUNDS[n][0]) for n in RESPONSE_NAMES]
@@ -121,7 +123,7 @@ class WeightsEnv(AthleteEnv):
         super().__init__(TrainingEnvironment(1, max_steps, **kwargs))
 
 class SeasonEnv(AthleteEnv):
-    "One athlete's season: 328 numbers, 133 actions (rest, 44 actions x 3 intensities), ends on competition day."
+    "One athlete's season: 335 numbers, 397 actions (rest, 44 actions x 3 intensities x 3 volumes), ends on competition day."
     reset_options = ("athlete", "response")
 
     @delegates(SeasonEnvironment, but=["num_envs", "days"])

@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from .catalog import (ACTIONS, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, QUALITIES, SUBJECTS,
                                  Catalog, check_int)
 from .optimize import TrainingPlan, code_label
-from .season import INTENSITY_LOADS, SeasonPlan
+from .season import MAX_SESSION_LOAD, SeasonPlan
 
 # %% auto #0
 __all__ = ['HIGHLIGHT', 'plot_cq', 'plot_qx', 'plot_matrix_change', 'plot_training_curves', 'plot_plan', 'plot_season',
@@ -242,7 +242,7 @@ def plot_season_calendar(plan: SeasonPlan,  # from `fitness_ppo.season.plan_seas
         load[i // 7, i % 7] = d["load"]
         ax.text(i % 7, i // 7, _session_label(d), ha="center", va="center", fontsize=6.5,
                 color="white" if d["load"] > 0.6 else "black")
-    image = ax.imshow(load, cmap="Blues", vmin=0, vmax=max(INTENSITY_LOADS), aspect="auto")
+    image = ax.imshow(load, cmap="Blues", vmin=0, vmax=MAX_SESSION_LOAD, aspect="auto")
     ax.set_xticks(range(7), [f"day {i + 1}" for i in range(7)], fontsize=8)
     ax.set_yticks(range(weeks), [f"week {w + 1}" for w in range(weeks)], fontsize=8)
     ax.set_title(f"Schedule of {plan.user_id} ({plan.planner}): L light, M moderate, H hard")

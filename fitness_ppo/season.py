@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_season.ipynb #2439f1cd
 from __future__ import annotations
-import csv, html, io, json, math
+import csv, html, io, json, math, warnings
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 import torch
@@ -18,40 +18,74 @@ from .ppo import EnhancedPPOAgent
 from .state import LAYOUT, as_athletes, athlete_batch, reference_cq, reference_qx, synthetic_batch
 
 # %% auto #0
-__all__ = ['INTENSITY_LOADS', 'INTENSITY_NAMES', 'NUM_INTENSITIES', 'REST', 'SEASON_ACTION_DIM', 'DEFAULT_DAYS', 'DAYS_RANGE',
-           'RESPONSE_NAMES', 'DEFAULT_RESPONSE', 'RESPONSE_CV', 'RESPONSE_BOUNDS', 'MAX_FATIGUE_RATIO', 'BUILD_WEEKS',
-           'TAPER_WEEKS', 'TEXTBOOK_ROTATION', 'OPTIMIZER_ITERATIONS', 'OPTIMIZER_LR', 'POLISH_SWEEPS', 'PLANNERS',
-           'RESPONSE_SEED_OFFSET', 'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT', 'SEASON_OBS_DIM', 'ACTION_FEATURES',
-           'LOGIT_GAIN', 'FORECAST_PRIOR', 'CONTEXT_INIT_GAIN', 'SEASON_NET', 'SEASON_PPO', 'GUARD_BASELINES',
-           'GUARD_MODES', 'GUARD_TOLERANCE', 'season_action', 'decode_season_action', 'ResponseParams',
-           'sample_response', 'check_response', 'SeasonTraces', 'athlete_einsum', 'action_tables', 'SeasonModel',
-           'example_model', 'greedy_schedule', 'taper_days', 'textbook_intensities', 'textbook_schedule',
-           'polish_schedule', 'optimize_schedule', 'baseline_schedule', 'ObsLayout', 'SeasonEnvironment',
-           'SeasonActionHead', 'action_features', 'season_agent', 'SeasonPlan', 'guard_schedules', 'plan_season']
+__all__ = ['INTENSITY_NAMES', 'INTENSITY_RPE', 'INTENSITY_HRR', 'VOLUME_NAMES', 'VOLUME_MINUTES', 'LOAD_UNIT', 'NUM_INTENSITIES',
+           'NUM_VOLUMES', 'SESSION_KINDS', 'REST', 'SEASON_ACTION_DIM', 'DEFAULT_DAYS', 'DAYS_RANGE',
+           'INTENSITY_EFFICACY', 'SESSION_LOADS', 'MAX_SESSION_LOAD', 'RESPONSE_NAMES', 'DEFAULT_RESPONSE',
+           'RESPONSE_CV', 'RESPONSE_BOUNDS', 'USUAL_RESPONSE', 'MAX_FATIGUE_RATIO', 'AGE_RECOVERY_SLOWING',
+           'REFERENCE_AGE', 'LEVEL_ADAPTATION', 'LEVEL_FATIGUE', 'FEMALE_RECOVERY', 'HABITUAL_LOAD',
+           'HABITUAL_LOAD_RANGE', 'HABITUAL_ACTIONS', 'HABITUAL_INTENSITY', 'BUILD_WEEKS', 'TAPER_WEEKS',
+           'TEXTBOOK_HABITUAL', 'TEXTBOOK_ROTATION', 'OPTIMIZER_ITERATIONS', 'OPTIMIZER_LR', 'POLISH_SWEEPS',
+           'POLISH_ACTIONS', 'PLANNERS', 'RESPONSE_SEED_OFFSET', 'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT',
+           'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN', 'FORECAST_PRIOR', 'CONTEXT_INIT_GAIN', 'SEASON_NET',
+           'SEASON_PPO', 'GUARD_BASELINES', 'GUARD_MODES', 'GUARD_TOLERANCE', 'trimp_weight', 'season_action',
+           'decode_season_action', 'session_tables', 'ResponseParams', 'response_prior', 'habitual_load_prior',
+           'sample_response', 'check_response', 'SeasonTraces', 'athlete_einsum', 'action_tables',
+           'habitual_daily_load', 'SeasonModel', 'example_model', 'greedy_schedule', 'parse_session', 'taper_days',
+           'textbook_sessions', 'textbook_schedule', 'polish_schedule', 'optimize_schedule', 'baseline_schedule',
+           'plan_properties', 'ObsLayout', 'SeasonEnvironment', 'check_habitual_load', 'SeasonActionHead',
+           'action_features', 'season_agent', 'SeasonPlan', 'guard_schedules', 'plan_season']
 
 # %% ../nbs/12_season.ipynb #dc48fbbb
-INTENSITY_LOADS = (0.4, 0.7, 1.0)  # training load of a light, moderate and hard session (arbitrary units; hard = 1)
 INTENSITY_NAMES = ("light", "moderate", "hard")
-NUM_INTENSITIES = len(INTENSITY_LOADS)
+INTENSITY_RPE = (3.0, 5.0, 8.0)    # session RPE on Borg's CR-10 scale (Foster et al. 2001)
+INTENSITY_HRR = (0.5, 0.7, 0.9)    # fraction of heart-rate reserve of such sessions, for the TRIMP weight
+VOLUME_NAMES = ("30 min", "60 min", "90 min")
+VOLUME_MINUTES = (30.0, 60.0, 90.0)
+LOAD_UNIT = 480.0                  # sRPE AU (RPE x minutes) of one unit of model load: an hour at RPE 8
+NUM_INTENSITIES, NUM_VOLUMES = len(INTENSITY_NAMES), len(VOLUME_NAMES)
+SESSION_KINDS = NUM_INTENSITIES * NUM_VOLUMES  # intensity x volume, intensity-major
 REST = 0
-SEASON_ACTION_DIM = 1 + NUM_ACTIONS * NUM_INTENSITIES  # 133
+SEASON_ACTION_DIM = 1 + NUM_ACTIONS * SESSION_KINDS  # 397
 DEFAULT_DAYS, DAYS_RANGE = 56, (28, 182)  # competition after `days` days; the seasons one may ask for
 
-def season_action(action, intensity):
-    "The season action index of training action `action` (0..43) at `intensity` (0..2); ints or tensors."
-    return 1 + NUM_INTENSITIES * action + intensity
+def trimp_weight(hrr: float) -> float:
+    "Banister's TRIMP weight per minute at a fraction `hrr` of the heart-rate reserve, `0.64 exp(1.92 hrr)` (men's)."
+    return 0.64 * math.exp(1.92 * hrr)
+
+INTENSITY_EFFICACY = tuple(round(trimp_weight(x) / trimp_weight(INTENSITY_HRR[-1]), 3) for x in INTENSITY_HRR)
+SESSION_LOADS = tuple(tuple(rpe * minutes / LOAD_UNIT for minutes in VOLUME_MINUTES) for rpe in INTENSITY_RPE)
+MAX_SESSION_LOAD = max(max(row) for row in SESSION_LOADS)  # 1.5: 90 minutes hard
+
+def season_action(action, intensity, volume):
+    "The season action index of training action `action` (0..43) at `intensity` (0..2) and `volume` (0..2)."
+    return 1 + (action * NUM_INTENSITIES + intensity) * NUM_VOLUMES + volume
 
 def decode_season_action(index):
-    "`(action 0..43, intensity 0..2)` of a training season action index (1..132); ints or tensors."
-    return (index - 1) // NUM_INTENSITIES, (index - 1) % NUM_INTENSITIES
+    "`(action 0..43, intensity 0..2, volume 0..2)` of a training season action index (1..396); ints or tensors."
+    kind = index - 1
+    return kind // SESSION_KINDS, kind // NUM_VOLUMES % NUM_INTENSITIES, kind % NUM_VOLUMES
+
+def session_tables(device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    "`(load, fitness stimulus)` of the 9 session kinds (intensity-major), each `(9,)`, in model load units."
+    load = torch.tensor(SESSION_LOADS, device=device).flatten()
+    return load, load * torch.tensor(INTENSITY_EFFICACY, device=device).repeat_interleave(NUM_VOLUMES)
 
 # %% ../nbs/12_season.ipynb #a9c8208e
 RESPONSE_NAMES = ("tau_fit", "tau_fat", "tau_gain", "k_fit", "k_fat0", "k_gain", "h_half")
-DEFAULT_RESPONSE = dict(tau_fit=42.0, tau_fat=7.0, tau_gain=3.0, k_fit=0.135, k_fat0=0.018, k_gain=0.003, h_half=0.2)
+DEFAULT_RESPONSE = dict(tau_fit=42.0, tau_fat=7.0, tau_gain=3.0, k_fit=0.135, k_fat0=0.010, k_gain=0.0012, h_half=0.07)
 RESPONSE_CV = dict(tau_fit=0.2, tau_fat=0.2, tau_gain=0.2, k_fit=0.3, k_fat0=0.3, k_gain=0.3, h_half=0.3)
-RESPONSE_BOUNDS = dict(tau_fit=(15.0, 74.0), tau_fat=(2.0, 20.0), tau_gain=(1.0, 10.0), k_fit=(1e-3, 1.0),
-                       k_fat0=(0.0, 0.2), k_gain=(0.0, 0.05), h_half=(0.02, 10.0))  # what a user may give
-MAX_FATIGUE_RATIO = 0.5  # tau_fat <= 0.5 tau_fit: fatigue always fades faster than fitness
+RESPONSE_BOUNDS = dict(tau_fit=(4.0, 120.0), tau_fat=(1.0, 80.0), tau_gain=(0.5, 20.0), k_fit=(1e-3, 1.0),
+                       k_fat0=(0.0, 0.5), k_gain=(0.0, 0.1), h_half=(0.02, 10.0))  # what a user may give
+USUAL_RESPONSE = dict(tau_fit=(15.0, 75.0), tau_fat=(2.0, 30.0), tau_gain=(1.0, 10.0), k_fit=(0.02, 0.5),
+                      k_fat0=(0.0, 0.1), k_gain=(0.0, 0.02), h_half=(0.05, 1.0))  # outside: a warning
+MAX_FATIGUE_RATIO = 0.5  # tau_fat above 0.5 tau_fit is unusual (a warning): fatigue usually fades much faster
+AGE_RECOVERY_SLOWING = 0.01  # tau_fat grows by this per year above REFERENCE_AGE (recovery slows with age)
+REFERENCE_AGE = 30
+LEVEL_ADAPTATION = (1.3, 1.0, 0.75)  # k_fit factor for beginner, intermediate, advanced (beginners adapt faster)
+LEVEL_FATIGUE = (1.3, 1.0, 0.6)  # k_fat0 and k_gain factor (beginners tolerate less load, trained athletes more)
+FEMALE_RECOVERY = 0.9  # tau_fat factor for women (less fatigable, Hunter 2014)
+HABITUAL_LOAD = (1000.0, 2000.0, 3000.0)  # sRPE AU per week of a beginner, intermediate, advanced athlete (assumed)
+HABITUAL_LOAD_RANGE = (0.0, 7 * MAX_SESSION_LOAD * LOAD_UNIT)  # what a user may give, AU per week: 0 to 5,040
 
 class ResponseParams(NamedTuple):
     "Each athlete's response parameters, each a `(B,)` tensor (see `DEFAULT_RESPONSE` for their meaning)."
@@ -72,19 +106,40 @@ class ResponseParams(NamedTuple):
         "From a `(B, 7)` tensor in `RESPONSE_NAMES` order."
         return cls(*x.unbind(-1))
 
-def sample_response(n: int, seed: int = 0, device=None) -> ResponseParams:
-    "`n` athletes' response parameters: seeded, log-normal around `DEFAULT_RESPONSE` with `RESPONSE_CV`, bounded."
+def _level_index(x: torch.Tensor) -> torch.Tensor:
+    "`(B,)` training level 0 beginner, 1 intermediate, 2 advanced of `(B, 216)` encodings."
+    return (x[:, LAYOUT.fitness_level.start] * 2).round().long().clamp(0, 2)
+
+def response_prior(athletes: torch.Tensor | None = None, n: int | None = None) -> ResponseParams:
+    "The median response of `(B, 216)` encoded athletes given their age, sex and level (None: `DEFAULT_RESPONSE`)."
+    if athletes is None:
+        return ResponseParams(*(torch.full((n or 1,), DEFAULT_RESPONSE[k]) for k in RESPONSE_NAMES))
+    x = athletes.float()
+    age, female, level = x[:, LAYOUT.age.start] * 100, 1 - x[:, LAYOUT.gender.start], _level_index(x)
+    prior = {k: torch.full((len(x),), DEFAULT_RESPONSE[k], device=x.device) for k in RESPONSE_NAMES}
+    prior["tau_fat"] = prior["tau_fat"] * (1 + AGE_RECOVERY_SLOWING * (age - REFERENCE_AGE).clamp_min(0)) * (
+        1 - (1 - FEMALE_RECOVERY) * female)
+    prior["k_fit"] = prior["k_fit"] * x.new_tensor(LEVEL_ADAPTATION)[level]
+    for name in ("k_fat0", "k_gain"): prior[name] = prior[name] * x.new_tensor(LEVEL_FATIGUE)[level]
+    return ResponseParams(*(prior[k] for k in RESPONSE_NAMES))
+
+def habitual_load_prior(athletes: torch.Tensor) -> torch.Tensor:
+    "`(B,)` the default habitual load (sRPE AU per week) of `(B, 216)` encoded athletes, by training level."
+    return athletes.new_tensor(HABITUAL_LOAD)[_level_index(athletes)]
+
+def sample_response(n: int, seed: int = 0, device=None, athletes: torch.Tensor | None = None) -> ResponseParams:
+    "`n` athletes' response parameters: seeded, log-normal around their prior (`response_prior`), within bounds."
     g = torch.Generator().manual_seed(seed)
+    prior = response_prior(None if athletes is None else athletes.cpu(), n)
     values = {}
-    for name in RESPONSE_NAMES:
+    for name, median in zip(RESPONSE_NAMES, prior):
         sigma = math.sqrt(math.log1p(RESPONSE_CV[name] ** 2))
-        draws = DEFAULT_RESPONSE[name] * torch.exp(sigma * torch.randn(n, generator=g))
-        values[name] = draws.clamp(*RESPONSE_BOUNDS[name])
+        values[name] = (median * torch.exp(sigma * torch.randn(n, generator=g))).clamp(*USUAL_RESPONSE[name])
     values["tau_fat"] = torch.minimum(values["tau_fat"], MAX_FATIGUE_RATIO * values["tau_fit"])
     return ResponseParams(*(values[name].to(device) for name in RESPONSE_NAMES))
 
-def check_response(response, n: int) -> ResponseParams:
-    "`n` athletes' response parameters from a dict (a value or `n` values per name; missing names default) or a tensor."
+def check_response(response, n: int, prior: ResponseParams | None = None) -> ResponseParams:
+    "`n` athletes' response parameters from a dict (a value or `n` values per name; missing: `prior`'s) or a tensor."
     if isinstance(response, ResponseParams): response = dict(zip(RESPONSE_NAMES, response))
     if isinstance(response, torch.Tensor) and response.shape == (n, len(RESPONSE_NAMES)):
         response = dict(zip(RESPONSE_NAMES, response.unbind(-1)))
@@ -93,19 +148,26 @@ def check_response(response, n: int) -> ResponseParams:
                          f"got {type(response).__name__}")
     if unknown := sorted(map(str, set(response) - set(RESPONSE_NAMES))):
         raise ValueError(f"response: unknown parameters {unknown!r:.120}; the parameters are {list(RESPONSE_NAMES)}")
+    prior = response_prior(None, n) if prior is None else prior
     values = {}
-    for name in RESPONSE_NAMES:
+    for name, default in zip(RESPONSE_NAMES, prior):
         low, high = RESPONSE_BOUNDS[name]
-        v = torch.as_tensor(response.get(name, DEFAULT_RESPONSE[name]), dtype=torch.float32).flatten()
+        v = torch.as_tensor(response[name] if name in response else default, dtype=torch.float32).flatten().cpu()
         if len(v) not in (1, n): raise ValueError(f"response {name} must be one value or {n}, got {len(v)}")
         if not torch.isfinite(v).all() or (v < low).any() or (v > high).any():
             raise ValueError(f"response {name} must be finite and in [{low:g}, {high:g}], got {v.tolist()!r:.80}")
+        usual_low, usual_high = USUAL_RESPONSE[name]
+        if name in response and ((v < usual_low) | (v > usual_high)).any():
+            warnings.warn(f"response {name} outside the usual range [{usual_low:g}, {usual_high:g}]: "
+                          f"{v.tolist()!r:.80}", stacklevel=2)
         values[name] = v.expand(n)
-    if (values["tau_fat"] > MAX_FATIGUE_RATIO * values["tau_fit"]).any():
-        raise ValueError(f"response tau_fat must be at most {MAX_FATIGUE_RATIO} * tau_fit (fatigue fades faster)")
+    if ("tau_fat" in response or "tau_fit" in response) and (
+            values["tau_fat"] > MAX_FATIGUE_RATIO * values["tau_fit"]).any():
+        warnings.warn(f"response tau_fat above {MAX_FATIGUE_RATIO} * tau_fit is unusual (fatigue usually fades much "
+                      "faster than fitness)", stacklevel=2)
     return ResponseParams(*(values[name] for name in RESPONSE_NAMES))
 
-# %% ../nbs/12_season.ipynb #8f7b061f
+# %% ../nbs/12_season.ipynb #d22d71ef
 class SeasonTraces(NamedTuple):
     "The traces of `B` athletes at the start of a day."
     G: torch.Tensor  # (B, 23) specific fitness per quality
@@ -118,40 +180,72 @@ def athlete_einsum(equation: str, *operands) -> torch.Tensor:
     if operands[-1].ndim == len(last) + 1: equation = equation.replace(f",{last}->", f",b{last}->")
     return torch.einsum(equation, *operands)
 
-def action_tables(qx: torch.Tensor, loads=INTENSITY_LOADS) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "`(load (133,), load per quality (..., 133, 23), share (..., 23, 44))` of every season action under `qx`."
+def action_tables(qx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    "`(load (397,), load per quality (..., 397, 23), stimulus per quality (..., 397, 23), share (..., 23, 44))`."
     share = qx / qx.sum(-2, keepdim=True).clamp_min(1e-12)                 # each action's load split over qualities
-    w = torch.as_tensor(loads, dtype=qx.dtype, device=qx.device)
-    per = (share.transpose(-1, -2)[..., :, None, :] * w[:, None]).flatten(-3, -2)    # (..., 44 * 3, 23)
-    u = torch.cat([per.new_zeros(*per.shape[:-2], 1, NUM_QUALITIES), per], -2)      # rest first
-    return torch.cat([w.new_zeros(1), w.repeat(NUM_ACTIONS)]), u, share
+    load, stimulus = (t.to(qx) for t in session_tables(qx.device))         # (9,) each
+    def per_action(w):
+        per = (share.transpose(-1, -2)[..., :, None, :] * w[:, None]).flatten(-3, -2)  # (..., 44 * 9, 23)
+        return torch.cat([per.new_zeros(*per.shape[:-2], 1, NUM_QUALITIES), per], -2)  # rest first
+    return torch.cat([load.new_zeros(1), load.repeat(NUM_ACTIONS)]), per_action(load), per_action(stimulus), share
+
+HABITUAL_ACTIONS = 3       # habitual training: evenly over the athlete's 3 most relevant actions ...
+HABITUAL_INTENSITY = 1     # ... at moderate intensity
+
+def habitual_daily_load(au_per_week) -> torch.Tensor:
+    "A weekly sRPE load (AU) as the model's mean daily load: `au / 7 / LOAD_UNIT`."
+    return torch.as_tensor(au_per_week, dtype=torch.float32) / 7 / LOAD_UNIT
 
 @dataclass
 class SeasonModel:
-    "`B` athletes' qualities, targets, response parameters and matrices, ready to simulate day by day."
-    qualities: torch.Tensor   # (B, 23) measured levels in [0, 1]: the baseline
+    "`B` athletes' qualities, targets, response, habitual load and matrices, ready to simulate day by day."
+    qualities: torch.Tensor   # (B, 23) measured levels in [0, 1]: today's performance
     targets: torch.Tensor     # (B, 93) one-hot target subjects
     response: ResponseParams  # each (B,)
     cq: torch.Tensor          # (93, 23), or (B, 93, 23) per athlete
     qx: torch.Tensor          # (23, 44), or (B, 23, 44) per athlete
+    habitual: torch.Tensor | None = None  # (B,) habitual daily load in model units (None: untrained, no history)
 
     def __post_init__(self):
         self.B = len(self.qualities)
         weights = self.targets / self.targets.sum(-1, keepdim=True)
         self.c = athlete_einsum("bs,sj->bj", weights, self.cq)                    # mean target row of CQ, (B, 23)
-        self.load, self.quality_load, self.share = action_tables(self.qx.to(self.qualities))
+        self.load, self.quality_load, self.stimulus, self.share = action_tables(self.qx.to(self.qualities))
         r = self.response
         self.decay_fit, self.decay_fat, self.decay_gain = (torch.exp(-1 / r.tau_fit), torch.exp(-1 / r.tau_fat),
                                                            torch.exp(-1 / r.tau_gain))
+        habitual = self.qualities.new_zeros(self.B) if self.habitual is None else self.habitual.to(self.qualities)
+        self.habitual = habitual.expand(self.B)
+        self.start_traces = self.steady_state(self.habitual)
+
+    def steady_state(self, daily_load: torch.Tensor) -> SeasonTraces:
+        "The traces after long training of `daily_load` `(B,)` a day (the habitual mix): the season's start."
+        r, L = self.response, daily_load
+        R = L * self.decay_gain / (1 - self.decay_gain)
+        H = self.decay_fat * (r.k_fat0 + r.k_gain * L) * L / (1 - self.decay_fat)    # used to it: no excess load
+        best = athlete_einsum("bj,jk->bk", self.c * (1 - self.qualities).clamp_min(0), self.share)
+        mix = self.share.transpose(-1, -2)                                        # (..., 44, 23)
+        top = best.topk(HABITUAL_ACTIONS, -1).indices                              # (B, 3)
+        mix = (mix[top] if mix.ndim == 2 else mix.gather(1, top[..., None].expand(-1, -1, NUM_QUALITIES))).mean(1)
+        u = INTENSITY_EFFICACY[HABITUAL_INTENSITY] * L[:, None] * mix             # habitual stimulus per quality
+        alpha = r.k_fit[:, None] * u                                              # used to it: no damping
+        d = self.decay_fit[:, None]
+        return SeasonTraces(d * alpha * (1 - self.qualities).clamp_min(0) / (1 - d), H, R)
 
     def start(self) -> SeasonTraces:
-        "The traces before the first day: all zero (the measured qualities are the baseline)."
-        zero = self.qualities.new_zeros(self.B)
-        return SeasonTraces(self.qualities.new_zeros(self.B, NUM_QUALITIES), zero, zero.clone())
+        "The traces before the first day: the steady state of the habitual load (all zero without history)."
+        return SeasonTraces(*(t.clone() for t in self.start_traces))
+
+    def level(self, G: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
+        "`(..., 23)` qualities for fitness `G` `(B, ..., 23)` and fatigue `H` `(B, ...)`: `clip(q + G - G0 - H + H0)`."
+        extra = G.ndim - 2
+        G0, H0 = self.start_traces.G.view(self.B, *[1] * extra, -1), self.start_traces.H.view(self.B, *[1] * extra)
+        q = self.qualities.view(self.B, *[1] * extra, -1)
+        return (q + (G - G0) - (H - H0)[..., None]).clamp(0, 1)
 
     def performance(self, s: SeasonTraces) -> torch.Tensor:
-        "`(B, 23)` qualities on the morning of a day: `clip(q + G - H, 0, 1)`."
-        return (self.qualities + s.G - s.H[:, None]).clamp(0, 1)
+        "`(B, 23)` qualities on the morning of a day."
+        return self.level(s.G, s.H)
 
     def target_score(self, s: SeasonTraces) -> torch.Tensor:
         "`(B,)` the mean predicted score of each athlete's target subjects."
@@ -167,10 +261,10 @@ class SeasonModel:
         return self.target_score(rested)
 
     def step(self, s: SeasonTraces, actions: torch.Tensor) -> SeasonTraces:
-        "One day for every athlete, each doing its action in `actions` `(B,)` (0..132): see `advance`."
+        "One day for every athlete, each doing its action in `actions` `(B,)` (0..396): see `advance`."
         w = self.load[actions]
-        if self.quality_load.ndim == 3: u = self.quality_load[torch.arange(self.B, device=actions.device), actions]
-        else: u = self.quality_load[actions]
+        if self.stimulus.ndim == 3: u = self.stimulus[torch.arange(self.B, device=actions.device), actions]
+        else: u = self.stimulus[actions]
         return self.advance(s, w, w * w, u)
 
     def objective(self, schedule: torch.Tensor) -> torch.Tensor:
@@ -178,30 +272,42 @@ class SeasonModel:
         scores, _ = self.rollout(schedule)
         return scores[:, -1] - scores[:, 0]
 
-# %% ../nbs/12_season.ipynb #d22d71ef
+# %% ../nbs/12_season.ipynb #a8c3907a
 @patch
 def headroom(self: SeasonModel, s: SeasonTraces | None = None) -> torch.Tensor:
-    "`(B, 23)` how far each quality can still grow, `max(0, 1 - q - G)` (before any training: `1 - q`)."
-    return (1 - self.qualities - (0 if s is None else s.G)).clamp_min(0)
+    "`(B, 23)` how far each quality can still grow, `max(0, 1 - q - (G - G0))` (at the start: `1 - q`)."
+    return (1 - self.qualities - (0 if s is None else s.G - self.start_traces.G)).clamp_min(0)
 
 @patch
 def fatigue_damping(self: SeasonModel, s: SeasonTraces) -> torch.Tensor:
-    "`(B,)` the share of adaptation that fatigue leaves, `1 / (1 + (H / h_half)^2)`: 1 when rested, 1/2 at `h_half`."
-    return 1 / (1 + (s.H / self.response.h_half) ** 2)
+    "`(B,)` the share of adaptation that fatigue leaves, `1 / (1 + ((H - H0)+ / h_half)^2)`: 1/2 at H0 + `h_half`."
+    return 1 / (1 + ((s.H - self.start_traces.H).clamp_min(0) / self.response.h_half) ** 2)
+
+@patch
+def excess_load(self: SeasonModel, s: SeasonTraces) -> torch.Tensor:
+    "`(B,)` the recent load above the habitual one, `max(0, R - R0)`: what raises the fatigue gain."
+    return (s.R - self.start_traces.R).clamp_min(0)
+
+@patch
+def session_fatigue(self: SeasonModel, s: SeasonTraces, w: torch.Tensor) -> torch.Tensor:
+    "The fatigue sessions of load `w` `(B,)` or `(B, n)` add today, `(k_fat0 + k_gain (max(0, R - R0) + w)) w`."
+    view = lambda x: x.view(self.B, *[1] * (w.ndim - 1))
+    r = self.response
+    return (view(r.k_fat0) + view(r.k_gain) * (view(self.excess_load(s)) + w)) * w
 
 @patch
 def advance(self: SeasonModel, s: SeasonTraces, w: torch.Tensor, w2: torch.Tensor, u: torch.Tensor) -> SeasonTraces:
-    "One day with load `w` `(B,)`, squared load `w2` `(B,)` and load per quality `u` `(B, 23)` (or their expectations)."
+    "One day with load `w` `(B,)`, squared load `w2` `(B,)` and fitness stimulus per quality `u` `(B, 23)`."
     r = self.response
     adaptation = r.k_fit * self.fatigue_damping(s)  # fatigue before today's session limits adaptation
     G = (s.G + adaptation[:, None] * u * self.headroom(s)) * self.decay_fit[:, None]
-    H = (s.H + r.k_fat0 * w + r.k_gain * (s.R * w + w2)) * self.decay_fat  # (k_fat0 + k_gain (R + w)) w
+    H = (s.H + r.k_fat0 * w + r.k_gain * (self.excess_load(s) * w + w2)) * self.decay_fat  # session_fatigue
     return SeasonTraces(G, H, (s.R + w) * self.decay_gain)
 
 @patch
 def step_relaxed(self: SeasonModel, s: SeasonTraces, probs: torch.Tensor) -> SeasonTraces:
-    "One day with each athlete's action drawn from `probs` `(B, 133)`: the expected loads (differentiable)."
-    u = athlete_einsum("ba,aj->bj", probs, self.quality_load)
+    "One day with each athlete's action drawn from `probs` `(B, 397)`: the expected loads (differentiable)."
+    u = athlete_einsum("ba,aj->bj", probs, self.stimulus)
     return self.advance(s, probs @ self.load, probs @ self.load ** 2, u)
 
 @patch
@@ -214,34 +320,34 @@ def rollout(self: SeasonModel, schedule: torch.Tensor) -> tuple[torch.Tensor, Se
         scores.append(self.target_score(s))
     return torch.stack(scores, 1), s
 
-# %% ../nbs/12_season.ipynb #a8c3907a
-def example_model(n: int, seed: int = 0, response=None, device=None) -> SeasonModel:
-    "`n` synthetic athletes (seeded) with the reference CQ and QX and sampled responses (or `response`)."
+# %% ../nbs/12_season.ipynb #cc58e0e2
+def example_model(n: int, seed: int = 0, response=None, device=None, habitual=None) -> SeasonModel:
+    "`n` synthetic athletes (seeded) with the reference CQ and QX, sampled responses (or `response`), habitual loads."
     x = synthetic_batch(n, seed, device)
-    response = sample_response(n, seed, device) if response is None else check_response(response, n)
+    response = (sample_response(n, seed, device, athletes=x) if response is None
+                else check_response(response, n, response_prior(x)))
+    habitual = habitual_load_prior(x) if habitual is None else torch.as_tensor(habitual, dtype=torch.float32)
     return SeasonModel(x[:, LAYOUT.qualities], x[:, LAYOUT.targets], ResponseParams(*(r.to(x) for r in response)),
-                       reference_cq().to(x), reference_qx().to(x))
+                       reference_cq().to(x), reference_qx().to(x), habitual_daily_load(habitual).to(x).expand(n))
 
 # %% ../nbs/12_season.ipynb #ed0f2462
 @patch
 def action_relevance(self: SeasonModel, s: SeasonTraces | None = None) -> torch.Tensor:
-    "`(B, 44)` each action's immediate fitness gain in target-score units per unit of load (before fatigue)."
+    "`(B, 44)` each action's immediate fitness gain in target-score units per unit of stimulus (before fatigue)."
     gain = self.c * self.headroom(s)
     return self.response.k_fit[:, None] * athlete_einsum("bj,jk->bk", gain, self.share)
 
-# %% ../nbs/12_season.ipynb #5741143e
+# %% ../nbs/12_season.ipynb #0e056ad9
 @patch
 def next_scores(self: SeasonModel, s: SeasonTraces, rest_days: int = 0) -> torch.Tensor:
-    "`(B, 133)` the target score after each action today and `rest_days` days of rest (0: tomorrow), all at once."
+    "`(B, 397)` the target score after each action today and `rest_days` days of rest (0: tomorrow), all at once."
     r = self.response
-    table = self.quality_load if self.quality_load.ndim == 3 else self.quality_load[None]   # (B or 1, 133, 23)
+    table = self.stimulus if self.stimulus.ndim == 3 else self.stimulus[None]   # (B or 1, 397, 23)
     adaptation = r.k_fit * self.fatigue_damping(s)
     G = (s.G[:, None] + adaptation[:, None, None] * table * self.headroom(s)[:, None]) * self.decay_fit[:, None, None]
-    w = self.load[None]
-    fatigue_dose = r.k_fat0[:, None] * w + r.k_gain[:, None] * (s.R[:, None] * w + w * w)
-    H = (s.H[:, None] + fatigue_dose) * self.decay_fat[:, None]
+    H = (s.H[:, None] + self.session_fatigue(s, self.load[None].expand(self.B, -1))) * self.decay_fat[:, None]
     G, H = G * self.decay_fit[:, None, None] ** rest_days, H * self.decay_fat[:, None] ** rest_days
-    return (self.c[:, None] * (self.qualities[:, None] + G - H[..., None]).clamp(0, 1)).sum(-1)
+    return (self.c[:, None] * self.level(G, H)).sum(-1)
 
 def greedy_schedule(model: SeasonModel, days: int, forecast: bool = False) -> torch.Tensor:
     "Each day the action with the best score tomorrow (or, `forecast`, on competition day if resting after it)."
@@ -252,60 +358,79 @@ def greedy_schedule(model: SeasonModel, days: int, forecast: bool = False) -> to
     return torch.stack(schedule, 1)
 
 # %% ../nbs/12_season.ipynb #f7dfbc02
-BUILD_WEEKS = ((1, 0, 1, -1, 1, 0, -1),   # base week, load 2.9
-               (2, 0, 1, -1, 2, 1, -1),   # build week, load 3.8
-               (2, 1, 2, 0, 2, 1, -1),    # peak week, load 4.8
-               (1, -1, 0, -1, 1, 0, -1))  # recovery week, load 2.2
-TAPER_WEEKS = ((2, 0, -1, 1, 0, -1, -1),  # load 2.5
-               (1, 0, -1, 1, -1, 0, -1))  # load 2.2, rest the day before competition
+BUILD_WEEKS = (("H60", "L60", "M90", "-", "H60", "L90", "M60"),    # base week, 420 min, 2,160 AU
+               ("H60", "L60", "H60", "M60", "H90", "L90", "-"),    # build week, 420 min, 2,430 AU
+               ("H90", "L60", "H60", "M90", "H90", "L90", "-"),    # peak week, 480 min, 2,820 AU
+               ("M60", "-", "L60", "H60", "-", "L60", "-"))        # recovery week, 240 min, 1,140 AU
+TAPER_WEEKS = (("H60", "L60", "-", "H30", "L30", "M30", "-"),      # 240 min, 1,170 AU
+               ("H30", "L30", "-", "H30", "-", "L30", "-"))        # 120 min, 660 AU; rest the day before competition
+TEXTBOOK_HABITUAL = 2000.0  # the plan is written for this habitual load (AU a week); volumes shift a step per doubling
 TEXTBOOK_ROTATION = 3  # the textbook plan rotates among each athlete's 3 most relevant actions
+
+def parse_session(code: str) -> tuple[int, int] | None:
+    "`(intensity, volume)` of a session written `H60` (L/M/H, then 30/60/90 minutes), or None for rest (`-`)."
+    if code == "-": return None
+    letters, minutes = [n[0].upper() for n in INTENSITY_NAMES], [str(int(m)) for m in VOLUME_MINUTES]
+    if len(code) < 2 or code[0] not in letters or code[1:] not in minutes:
+        raise ValueError(f"session must be '-' or one of {letters} then one of {minutes} minutes, got {code!r:.20}")
+    return letters.index(code[0]), minutes.index(code[1:])
 
 def taper_days(days: int) -> int:
     "The textbook taper's length: 14 days for seasons of 8 weeks or more, else a quarter of the season, at least 7."
     return max(7, min(14, days // 4))
 
-def textbook_intensities(days: int, taper: bool = True) -> list[int]:
-    "Day-by-day intensities (-1 rest) of the textbook plan; with `taper=False` its last weeks are build and peak weeks."
+def textbook_sessions(days: int, taper: bool = True) -> list[tuple[int, int] | None]:
+    "Day-by-day `(intensity, volume)` (None: rest) of the textbook plan; `taper=False`: build and peak weeks last."
     n = taper_days(days)
-    build = [i for _ in range(days // 28 + 2) for week in BUILD_WEEKS for i in week]
-    end = [i for week in (TAPER_WEEKS if taper else BUILD_WEEKS[1:3]) for i in week]  # 14 days: the taper's most
-    return build[:days - n] + end[len(end) - n:]
+    build = [s for _ in range(days // 28 + 2) for week in BUILD_WEEKS for s in week]
+    end = [s for week in (TAPER_WEEKS if taper else BUILD_WEEKS[1:3]) for s in week]  # 14 days: the taper's most
+    return [parse_session(s) for s in build[:days - n] + end[len(end) - n:]]
 
 def textbook_schedule(model: SeasonModel, days: int, taper: bool = True) -> torch.Tensor:
     "The textbook plan `(B, days)`: 3:1 blocks and a taper, rotating among each athlete's most relevant actions."
-    pattern = torch.tensor(textbook_intensities(days, taper), device=model.qualities.device)
+    sessions = textbook_sessions(days, taper)
+    device = model.qualities.device
+    trains = torch.tensor([s is not None for s in sessions], device=device)
+    intensity, volume = (torch.tensor([s[j] if s else 0 for s in sessions], device=device) for j in (0, 1))
+    shift = torch.log2(model.habitual * 7 * LOAD_UNIT / TEXTBOOK_HABITUAL).round().clamp(-1, 1).long()  # (B,)
+    volume = (volume + torch.where(model.habitual > 0, shift, 0)[:, None]).clamp(0, NUM_VOLUMES - 1)     # (B, days)
     best = model.action_relevance().topk(TEXTBOOK_ROTATION, -1).indices                     # (B, 3)
-    session = ((pattern >= 0).cumsum(0) - 1).clamp_min(0)                                   # rotate per session
-    actions = season_action(best[:, session % TEXTBOOK_ROTATION], pattern.clamp_min(0))
-    return torch.where(pattern >= 0, actions, REST)
+    session = (trains.cumsum(0) - 1).clamp_min(0)                                           # rotate per session
+    return torch.where(trains, season_action(best[:, session % TEXTBOOK_ROTATION], intensity, volume), REST)
 
 # %% ../nbs/12_season.ipynb #74b32b44
 OPTIMIZER_ITERATIONS = 50   # Adam steps on the relaxed schedule: the plateau (see the table below)
 OPTIMIZER_LR = 1.0
 POLISH_SWEEPS = 1           # coordinate-ascent sweeps over the days after rounding
+POLISH_ACTIONS = 6          # polishing tries every session of the athlete's 6 most relevant actions, and rest
 
 @patch
 def relaxed_objective(self: SeasonModel, probs: torch.Tensor) -> torch.Tensor:
-    "`(B,)` the competition-day improvement under a relaxed schedule `(B, D, 133)` of daily action probabilities."
+    "`(B,)` the competition-day improvement under a relaxed schedule `(B, D, 397)` of daily action probabilities."
     s = self.start()
     for day in probs.unbind(1): s = self.step_relaxed(s, day)
     return self.target_score(s) - self.target_score(self.start())
 
-def polish_schedule(model: SeasonModel, schedule: torch.Tensor, sweeps: int = POLISH_SWEEPS) -> torch.Tensor:
-    "Coordinate ascent: each day in turn, the best of the 133 actions given the rest of the schedule (kept if better)."
+def polish_schedule(model: SeasonModel, schedule: torch.Tensor, sweeps: int = POLISH_SWEEPS,
+                    actions: int = POLISH_ACTIONS) -> torch.Tensor:
+    "Coordinate ascent: each day in turn, the best session of the `actions` most relevant actions, or rest (if better)."
     schedule, (B, D) = schedule.clone(), schedule.shape
-    candidates = model.repeated(SEASON_ACTION_DIM)
-    every_action = torch.arange(SEASON_ACTION_DIM, device=schedule.device).repeat(B)
+    top = model.action_relevance().topk(actions, -1).indices                                # (B, actions)
+    kinds = torch.arange(SESSION_KINDS, device=schedule.device)
+    fixed = torch.cat([schedule.new_zeros(B, 1), (1 + top[..., None] * SESSION_KINDS + kinds).flatten(1)], 1)
+    n = 1 + fixed.shape[1]                                                                  # the day's own action first
+    candidates = model.repeated(n)
     for _ in range(sweeps):
         s = model.start()
         for t in range(D):
-            trial = candidates.step(SeasonTraces(*(x.repeat_interleave(SEASON_ACTION_DIM, 0) for x in s)), every_action)
-            for later in schedule[:, t + 1:].repeat_interleave(SEASON_ACTION_DIM, 0).T:
+            tried = torch.cat([schedule[:, t:t + 1], fixed], 1)                             # (B, n)
+            trial = candidates.step(SeasonTraces(*(x.repeat_interleave(n, 0) for x in s)), tried.flatten())
+            for later in schedule[:, t + 1:].repeat_interleave(n, 0).T:
                 trial = candidates.step(trial, later)
-            value = candidates.target_score(trial).view(B, SEASON_ACTION_DIM)
+            value = candidates.target_score(trial).view(B, n)
             best_value, best = value.max(-1)
-            better = best_value > value.gather(1, schedule[:, t:t + 1])[:, 0] + 1e-9
-            schedule[:, t] = torch.where(better, best, schedule[:, t])
+            better = best_value > value[:, 0] + 1e-9
+            schedule[:, t] = torch.where(better, tried.gather(1, best[:, None])[:, 0], schedule[:, t])
             s = model.step(s, schedule[:, t])
     return schedule
 
@@ -335,7 +460,7 @@ def repeated(self: SeasonModel, n: int) -> SeasonModel:
     idx = torch.arange(self.B, device=self.qualities.device).repeat_interleave(n)
     per = lambda m: m[idx] if m.ndim == 3 else m
     return SeasonModel(self.qualities[idx], self.targets[idx], ResponseParams(*(t[idx] for t in self.response)),
-                       per(self.cq), per(self.qx))
+                       per(self.cq), per(self.qx), self.habitual[idx])
 
 # %% ../nbs/12_season.ipynb #6eaff12e
 PLANNERS = ("rest", "greedy", "textbook", "forecast", "optimizer")  # the baseline planners, by name
@@ -349,34 +474,57 @@ def baseline_schedule(name: str, model: SeasonModel, days: int) -> torch.Tensor:
     if name not in planners: raise ValueError(f"planner must be one of {list(PLANNERS)}, got {name!r:.40}")
     return planners[name]()
 
+# %% ../nbs/12_season.ipynb #8068984e
+def _longest_run(x: torch.Tensor) -> torch.Tensor:
+    "`(B,)` the longest run of True along the last axis of `x` `(B, D)`."
+    count = x.long().cumsum(-1)
+    return (count - torch.cummax(torch.where(x, 0, count), -1).values).amax(-1)
+
+def plan_properties(model: SeasonModel, schedule: torch.Tensor, taper: int = 14) -> dict[str, torch.Tensor]:
+    "Each athlete's plan as a coach reads it (each `(B,)`): runs, week-1 load (AU), the taper's volume and intensity."
+    sessions = schedule > 0
+    k, i, v = decode_season_action(schedule.clamp_min(1))
+    minutes = torch.where(sessions, torch.tensor(VOLUME_MINUTES, device=schedule.device)[v], 0.0)
+    rpe = torch.tensor(INTENSITY_RPE, device=schedule.device)[i]
+    before, last = slice(-taper - 28, -taper), slice(-taper, None)
+    mean_rpe = lambda part: (rpe[:, part] * minutes[:, part]).sum(-1) / minutes[:, part].sum(-1).clamp_min(1)
+    scores = model.rollout(schedule)[0]
+    return dict(training_run=_longest_run(sessions), hard_run=_longest_run(sessions & (i == NUM_INTENSITIES - 1)),
+                week1_load=model.load[schedule[:, :7]].sum(-1) * LOAD_UNIT,
+                taper_volume=minutes[:, last].sum(-1) / (minutes[:, before].sum(-1) * taper / 28).clamp_min(1) - 1,
+                taper_rpe=mean_rpe(last), pre_taper_rpe=mean_rpe(before),
+                rest_before=(~sessions).flip(-1).long().cumprod(-1).sum(-1),
+                taper_gain=scores[:, -1] / scores[:, -1 - taper] - 1)
+
 # %% ../nbs/12_season.ipynb #20136a8c
 RESPONSE_SEED_OFFSET = 1_000_000_007  # responses of synthetic athletes drawn with seed + this: independent of the rest
-TYPICAL_GAIN = 0.0099  # the median synthetic athlete's best gain per unit of load, in target-score units (a scale)
-ATHLETE_DIM = STATE_DIM + len(RESPONSE_NAMES)  # 223: the encoding, then the response parameters
+TYPICAL_GAIN = 0.0113  # the median synthetic athlete's best gain per unit of stimulus, in target-score units (a scale)
+ATHLETE_DIM = STATE_DIM + len(RESPONSE_NAMES) + 1  # 224: the encoding, the response parameters, the habitual load
 
 class ObsLayout(NamedTuple):
     "Where each part of the season observation lies (slices along the last axis)."
     athlete: slice = slice(0, STATE_DIM)                  # the encoding; subject scores = today's predicted scores
     performance: slice = slice(216, 239)                  # today's qualities
-    fitness: slice = slice(239, 262)                      # G per quality
+    fitness: slice = slice(239, 262)                      # G - G0 per quality: fitness gained since the start
     fatigue: slice = slice(262, 263)                      # H
-    recent_load: slice = slice(263, 264)                  # R (1 - decay): 1 at a hard session every day
+    recent_load: slice = slice(263, 264)                  # R (1 - decay): the mean daily load of the last days
     time: slice = slice(264, 267)                         # days done / season, days left / season, days left / 182
     score: slice = slice(267, 270)                        # S(t), S(t) - S(0), and the objective so far (rested)
     response: slice = slice(270, 277)                     # response parameters as z-scores
     carry: slice = slice(277, 280)                        # adaptation now; what of fitness, of fatigue lasts to the end
-    session_cost: slice = slice(280, 283)                 # fatigue left on competition day by each intensity
-    relevance: slice = slice(283, 283 + NUM_ACTIONS)      # each action's gain per unit load / the best action's
-    relevance_scale: slice = slice(327, 328)              # the best action's gain per unit load / TYPICAL_GAIN
+    habitual: slice = slice(280, 281)                     # the habitual load, AU per week / HABITUAL_LOAD_RANGE[1]
+    session_cost: slice = slice(281, 281 + SESSION_KINDS)  # fatigue left on competition day by each session kind
+    relevance: slice = slice(290, 290 + NUM_ACTIONS)      # each action's gain per unit stimulus / the best action's
+    relevance_scale: slice = slice(334, 335)              # the best action's gain per unit stimulus / TYPICAL_GAIN
 
 OBS_LAYOUT = ObsLayout()
-SEASON_OBS_DIM = OBS_LAYOUT.relevance_scale.stop  # 328
+SEASON_OBS_DIM = OBS_LAYOUT.relevance_scale.stop  # 335
 
 # %% ../nbs/12_season.ipynb #e23ab6f6
 class SeasonEnvironment:
-    "`num_envs` athletes' seasons, one step per day until competition day: rest, or one of 44 actions at 3 intensities."
+    "`num_envs` athletes' seasons, one step per day until competition day: rest, or one of 44 actions x 3 x 3 volumes."
     obs_dim, action_dim = SEASON_OBS_DIM, SEASON_ACTION_DIM
-    SCORE_BASELINES = ("rest", "optimizer")  # the baseline returns that define 0 and 1 of the normalised score
+    SCORE_BASELINES = ("habitual", "optimizer")  # the baseline returns that define 0 and 1 of the normalised score
     ACTION_HEAD = "season"                   # the actor head that suits it (below)
 
     def __init__(self, num_envs: int = 1, days: int = DEFAULT_DAYS, cq=None, qx=None, device=None):
@@ -396,46 +544,58 @@ class SeasonEnvironment:
 
 # %% ../nbs/12_season.ipynb #0f4e2488
 @patch
-def encode_athletes(self: SeasonEnvironment, athletes, response=None) -> torch.Tensor:
-    "`(B, 223)` athletes: their 216-number encodings and response parameters (by default the median athlete's)."
+def encode_athletes(self: SeasonEnvironment, athletes, response=None, habitual_load=None) -> torch.Tensor:
+    "`(B, 224)` athletes: encodings, response parameters (default: their prior) and habitual load (AU per week)."
     if isinstance(athletes, torch.Tensor) and athletes.ndim == 2 and athletes.shape[1] == ATHLETE_DIM:
-        if response is not None:
+        if response is not None or habitual_load is not None:
             raise ValueError("athletes already carry response parameters: give response only with encodings")
-        x, response = athletes[:, :STATE_DIM], athletes[:, STATE_DIM:]
+        x, response, habitual_load = athletes[:, :STATE_DIM], athletes[:, STATE_DIM:-1], athletes[:, -1]
     else: x = athletes
     x = athlete_batch(x, device=self.device)
-    response = check_response({} if response is None else response, len(x))
-    return torch.cat([x, response.as_tensor().to(x)], 1)
+    response = check_response({} if response is None else response, len(x), response_prior(x))
+    habitual = habitual_load_prior(x) if habitual_load is None else check_habitual_load(habitual_load, len(x))
+    return torch.cat([x, response.as_tensor().to(x), habitual.to(x).expand(len(x))[:, None]], 1)
+
+def check_habitual_load(habitual_load, n: int) -> torch.Tensor:
+    "`(n,)` habitual loads (sRPE AU per week) from one value or `n`, each in `HABITUAL_LOAD_RANGE`."
+    v = torch.as_tensor(habitual_load, dtype=torch.float32).flatten().cpu()
+    low, high = HABITUAL_LOAD_RANGE
+    if len(v) not in (1, n): raise ValueError(f"habitual_load must be one value or {n}, got {len(v)}")
+    if not torch.isfinite(v).all() or (v < low).any() or (v > high).any():
+        raise ValueError(f"habitual_load must be finite and in [{low:g}, {high:g}] AU per week, got {v.tolist()!r:.80}")
+    return v.expand(n)
 
 @patch
 def sample_athletes(self: SeasonEnvironment, n: int, seed: int) -> torch.Tensor:
-    "`n` seeded synthetic athletes with sampled responses, `(n, 223)`."
-    response = sample_response(n, seed + RESPONSE_SEED_OFFSET).as_tensor()
-    return torch.cat([synthetic_batch(n, seed), response], 1).to(self.device)
+    "`n` seeded synthetic athletes, responses sampled around their prior, their level's habitual load: `(n, 224)`."
+    x = synthetic_batch(n, seed)
+    response = sample_response(n, seed + RESPONSE_SEED_OFFSET, athletes=x).as_tensor()
+    return torch.cat([x, response, habitual_load_prior(x)[:, None]], 1).to(self.device)
 
 @patch
 def model(self: SeasonEnvironment, athletes: torch.Tensor) -> SeasonModel:
-    "A `SeasonModel` of `(B, 223)` athletes with this environment's matrices."
+    "A `SeasonModel` of `(B, 224)` athletes with this environment's matrices."
     return SeasonModel(athletes[:, LAYOUT.qualities], athletes[:, LAYOUT.targets],
-                       ResponseParams.from_tensor(athletes[:, STATE_DIM:]), self.cq, self.qx)
+                       ResponseParams.from_tensor(athletes[:, STATE_DIM:-1]), self.cq, self.qx,
+                       habitual_daily_load(athletes[:, -1]).to(athletes))
 
 # %% ../nbs/12_season.ipynb #c16a8cfe
 @patch
 def observe(self: SeasonEnvironment) -> torch.Tensor:
-    "The `(B, 328)` observation of today (see `OBS_LAYOUT`): the parts that change, written over the ones that don't."
-    m, s, r, obs, o = self._model, self._traces, self._model.response, self._obs, OBS_LAYOUT
+    "The `(B, 335)` observation of today (see `OBS_LAYOUT`): the parts that change, written over the ones that don't."
+    m, s, obs, o = self._model, self._traces, self._obs, OBS_LAYOUT
     left, performance = self.days - self.t, m.performance(s)
     obs[:, LAYOUT.subject_scores] = athlete_einsum("bj,sj->bs", performance, m.cq)
-    obs[:, o.performance], obs[:, o.fitness], obs[:, o.fatigue.start] = performance, s.G, s.H
+    obs[:, o.performance], obs[:, o.fatigue.start] = performance, s.H
+    obs[:, o.fitness] = (s.G - m.start_traces.G).clamp(-1, 1)
     obs[:, o.recent_load.start] = s.R * (1 - m.decay_gain)
     obs[:, o.time] = obs.new_tensor([self.t / self.days, left / self.days, left / DAYS_RANGE[1]])
     self._score = score = (m.c * performance).sum(-1)  # today's mean target score
     obs[:, o.score] = torch.stack([score, score - self._start_score, self.objective()], -1)
     fatigue_carry = m.decay_fat ** left
     obs[:, o.carry] = torch.stack([m.fatigue_damping(s), m.decay_fit ** left, fatigue_carry], -1)
-    w = m.load[1:1 + NUM_INTENSITIES]                                               # light, moderate, hard
-    obs[:, o.session_cost] = (r.k_fat0[:, None] + r.k_gain[:, None] * (s.R[:, None] + w)) * w * (
-        fatigue_carry[:, None] / TYPICAL_GAIN)
+    w = m.load[1:1 + SESSION_KINDS].expand(m.B, -1)                                  # the 9 session kinds
+    obs[:, o.session_cost] = m.session_fatigue(s, w) * (fatigue_carry[:, None] / TYPICAL_GAIN)
     relevance = m.action_relevance(s)
     best = relevance.amax(-1, keepdim=True).clamp_min(1e-12)
     obs[:, o.relevance], obs[:, o.relevance_scale] = relevance / best, best / TYPICAL_GAIN
@@ -443,7 +603,7 @@ def observe(self: SeasonEnvironment) -> torch.Tensor:
 
 @patch
 def reset(self: SeasonEnvironment, athletes) -> torch.Tensor:
-    "Start `num_envs` athletes' seasons (athletes in any form `encode_athletes` takes); the `(B, 328)` observations."
+    "Start `num_envs` athletes' seasons (athletes in any form `encode_athletes` takes); the `(B, 335)` observations."
     athletes = self.encode_athletes(athletes)
     if len(athletes) != self.num_envs:
         raise ValueError(f"athletes must be {self.num_envs} athletes, got {len(athletes)}")
@@ -456,6 +616,7 @@ def reset(self: SeasonEnvironment, athletes) -> torch.Tensor:
     self._obs[:, OBS_LAYOUT.athlete] = athletes[:, :STATE_DIM]
     self._obs[:, OBS_LAYOUT.response] = torch.stack(
         [torch.log(getattr(r, n) / DEFAULT_RESPONSE[n]) / RESPONSE_CV[n] for n in RESPONSE_NAMES], -1)
+    self._obs[:, OBS_LAYOUT.habitual.start] = athletes[:, -1] / HABITUAL_LOAD_RANGE[1]
     return self.observe()
 
 @patch
@@ -465,7 +626,7 @@ def objective(self: SeasonEnvironment) -> torch.Tensor:
 
 @patch
 def step(self: SeasonEnvironment, actions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-    "One day: one action per athlete (0 rest, 1 + 3k + i); `(obs, reward (B,), done (B,), info)`."
+    "One day: one action per athlete (0 rest, else `season_action(k, i, v)`); `(obs, reward (B,), done (B,), info)`."
     if self.t is None or self.t >= self.days:
         raise RuntimeError("the season is over (or never started): call reset(athletes) first")
     actions = check_actions(actions, self.num_envs, SEASON_ACTION_DIM, self.device)
@@ -493,9 +654,10 @@ def baseline_schedules(self: SeasonEnvironment, athletes) -> dict[str, torch.Ten
 
 @patch
 def baseline_returns(self: SeasonEnvironment, athletes) -> dict[str, float]:
-    "Mean returns (competition-day improvements) of the schedules of `baseline_schedules`."
+    "Mean returns (competition-day improvements) of the schedules of `baseline_schedules`, and `habitual`: 0."
     model = self.model(self.encode_athletes(athletes))
-    return {name: model.objective(s).mean().item() for name, s in self.baseline_schedules(athletes).items()}
+    returns = {name: model.objective(s).mean().item() for name, s in self.baseline_schedules(athletes).items()}
+    return {"habitual": 0.0, **returns}  # going on with the habitual training keeps the athlete where they are
 
 # %% ../nbs/12_season.ipynb #63135748
 ACTION_FEATURES = 4  # relevance (relative), load, banked gain, fatigue cost: the numbers the head weighs per action
@@ -526,13 +688,14 @@ class SeasonActionHead(nn.Module):
                          1)
 
 def action_features(obs: torch.Tensor) -> torch.Tensor:
-    "`(B, 133, 4)` per action: relevance (relative to the best), load, banked gain and fatigue cost / `TYPICAL_GAIN`."
+    "`(B, 397, 4)` per action: relevance (relative to the best), load, banked gain and fatigue cost / `TYPICAL_GAIN`."
     relevance = obs[:, OBS_LAYOUT.relevance]                                               # (B, 44)
     adaptation, fitness_carry = obs[:, OBS_LAYOUT.carry][:, 0], obs[:, OBS_LAYOUT.carry][:, 1]
-    banked_per_load = relevance * (obs[:, OBS_LAYOUT.relevance_scale] * (adaptation * fitness_carry)[:, None])
-    load = obs.new_tensor(INTENSITY_LOADS)                                                  # (3,)
-    per_session = torch.stack(torch.broadcast_tensors(relevance[..., None], load, banked_per_load[..., None] * load,
-                                                      obs[:, None, OBS_LAYOUT.session_cost]), -1)  # (B, 44, 3, 4)
+    banked_per_stimulus = relevance * (obs[:, OBS_LAYOUT.relevance_scale] * (adaptation * fitness_carry)[:, None])
+    load, stimulus = (t.to(obs) for t in session_tables(obs.device))                      # (9,) each
+    banked = banked_per_stimulus[..., None] * stimulus
+    per_session = torch.stack(torch.broadcast_tensors(relevance[..., None], load, banked,
+                                                      obs[:, None, OBS_LAYOUT.session_cost]), -1)  # (B, 44, 9, 4)
     return torch.cat([obs.new_zeros(len(obs), 1, ACTION_FEATURES), per_session.flatten(1, 2)], 1)  # rest: all zero
 
 def _season_head(in_features: int, state_dim: int, action_dim: int, config) -> SeasonActionHead:
@@ -646,10 +809,10 @@ def _rows(schedule, path, catalog, lang) -> list[dict]:
     "One athlete's day rows from its schedule `(D,)` and trajectory (each `(D + 1,)`)."
     rows = []
     for day, a in enumerate(schedule.tolist(), 1):
-        k, i = decode_season_action(a) if a != REST else (None, None)
+        k, i, v = decode_season_action(a) if a != REST else (None, None, None)
         code = "rest" if k is None else ACTIONS[k]
         session = (dict(name="rest", intensity="", load=0.0) if k is None else
-                   dict(name=catalog.label(code, lang), intensity=INTENSITY_NAMES[i], load=INTENSITY_LOADS[i]))
+                   dict(name=catalog.label(code, lang), intensity=INTENSITY_NAMES[i], load=SESSION_LOADS[i][v]))
         rows.append(dict(day=day, action=code, **session,
                          **{name: round(path[name][day].item(), 6) for name in ("score", "fitness", "fatigue")}))
     return rows
@@ -724,13 +887,14 @@ def plan_season(agent: EnhancedPPOAgent | str, athletes, days: int = DEFAULT_DAY
         if guard != "off": schedule, guards = guard_schedules(model, schedule, cheap, guard)
     path = {k: v.cpu() for k, v in model.trajectory(schedule).items()}
     versus = {name: model.objective(cheap[name]).cpu() for name in ("textbook", "forecast")}
+    versus["rest"] = model.objective(torch.zeros_like(schedule)).cpu()  # resting detrains
     quality_load = model.quality_load.cpu()
     schedule = schedule.cpu()
     plans = []
     for b, record in enumerate(records):
         table = quality_load[b] if quality_load.ndim == 3 else quality_load
         start, end = path["score"][b, 0].item(), path["score"][b, -1].item()
-        competition = dict(start=round(start, 6), plan=round(end, 6), rest=round(start, 6),
+        competition = dict(start=round(start, 6), plan=round(end, 6),
                            **{name: round(start + v[b].item(), 6) for name, v in versus.items()},
                            improvement=round(end - start, 6))
         planner = agent if isinstance(agent, str) else "policy"

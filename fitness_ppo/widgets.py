@@ -67,18 +67,18 @@ def _load_choice(choice: str, folder: Path | None, agents: dict) -> EnhancedPPOA
 RESPONSE_WORDS = dict(  # per response parameter: its label, its meaning in plain words, the slider's step, log scale
     tau_fit=("fitness lasts (days)", "How many days the fitness built by training lasts: the time constant of its "
              "decay (typical 42). Longer: gains made early in the season still count on competition day.", 1.0, False),
-    tau_fat=("fatigue lasts (days)", "How many days the fatigue of training takes to fade (typical 7; at most half "
+    tau_fat=("fatigue lasts (days)", "How many days the fatigue of training takes to fade (typical 7; usually under half "
              "as long as fitness lasts). Longer: the athlete needs a longer taper before competing.", 0.5, False),
     tau_gain=("load memory (days)", "Over how many days recent training makes each new session more tiring "
               "(typical 3).", 0.5, False),
-    k_fit=("fitness gain", "Fitness gained per unit of training load (typical 0.135): how strongly the athlete "
+    k_fit=("fitness gain", "Fitness gained per unit of training stimulus (typical 0.135): how strongly the athlete "
            "adapts to training.", 0.02, True),
     k_fat0=("fatigue per session", "Fatigue caused by a unit of training load when the athlete is rested "
-            "(typical 0.018).", 0.001, False),
-    k_gain=("fatigue build-up", "How much recent training raises the fatigue of each new session (typical 0.003): "
-            "higher, a hard block tires the athlete more and more.", 0.0005, False),
-    h_half=("fatigue tolerance", "The fatigue at which the athlete adapts half as well as when fresh (typical 0.2): "
-            "higher, the athlete keeps adapting while tired.", 0.02, True))
+            "(typical 0.010).", 0.0005, False),
+    k_gain=("fatigue build-up", "How much recent training raises the fatigue of each new session (typical 0.0012): "
+            "higher, a hard block tires the athlete more and more.", 0.0001, False),
+    h_half=("fatigue tolerance", "The fatigue at which the athlete adapts half as well as when fresh (typical 0.07): "
+            "higher, the athlete keeps adapting while tired.", 0.01, True))
 BASELINE_LABELS = dict(  # the baseline planners offered, in this order
     forecast="forecast: each day, the best session for competition day",
     textbook="textbook: 3:1 blocks, then a two-week taper",
@@ -209,7 +209,7 @@ class SeasonPlanner:
             return
         note = "" if planner is not self.policy else (
             f"Season policy trained here for {self.trained_s:.0f} s in all; held-out score "
-            f"{self.training['best_score']:.2f} (0: rest, 1: the per-athlete optimiser).")
+            f"{self.training['best_score']:.2f} (0: habitual training, 1: the per-athlete optimiser).")
         self.plan, self.progress.value, self.progress.bar_style = plan, PROGRESS_STEPS, "success"
         self.status.value = f"done in {time.perf_counter() - start:.1f} s"
         self.output.outputs = (_bundle(text_html=_competition_html(plan, note), text_plain=plan.summary()),
