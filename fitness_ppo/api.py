@@ -4,7 +4,8 @@
 
 # %% ../nbs/11_api.ipynb #609b7548
 from __future__ import annotations
-import asyncio, ctypes, ctypes.util, errno, json, logging, math, os, re, statistics, sys, tempfile, threading, time, uuid
+import asyncio, ctypes, ctypes.util, errno, json, logging, math, os, re, statistics, sys, tempfile, threading
+import time, uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -1152,7 +1153,8 @@ class Health(BaseModel):
     training_jobs: list[str] = Field(description="ids of the jobs queued or running")
     pending_optimizations: int
     pending_seasons: int = Field(description="/season requests waiting for the planner")
-    seasons: Optimizations = Field(description="/season requests planned and the batches (plan_season calls) they ran in")
+    seasons: Optimizations = Field(
+        description="/season requests planned and the batches (plan_season calls) they ran in")
     optimizations: Optimizations
     memory: Memory
 

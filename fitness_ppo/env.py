@@ -46,7 +46,7 @@ _ENV_MEMBERS = ("num_envs", "max_steps", "obs_dim", "action_dim", "device", "t",
                 "sample_athletes", "encode_athletes", "spawn")
 
 def check_env(env) -> BatchedEnv:
-    "`env` if it has every member of `BatchedEnv` and sound optional features; else a `ValueError` saying what is wrong."
+    "`env` if it has every member of `BatchedEnv` and sound optional features; else a `ValueError` saying what's wrong."
     if missing := [m for m in _ENV_MEMBERS if not hasattr(env, m)]:
         raise ValueError(f"env must provide the BatchedEnv members {list(_ENV_MEMBERS)}; "
                          f"{type(env).__name__} lacks {missing}")
@@ -79,7 +79,7 @@ def env_features(env) -> EnvFeatures:
     return EnvFeatures(head, matrix_heads, scores)
 
 def env_repr(env) -> str:
-    "`Name(num_envs=..., max_steps=..., obs_dim=..., action_dim=..., device=..., t=...)`: a `repr` for any `BatchedEnv`."
+    "`Name(num_envs=..., max_steps=..., obs_dim=..., action_dim=..., device=..., t=...)`: a repr for any `BatchedEnv`."
     members = ("num_envs", "max_steps", "obs_dim", "action_dim", "device", "t")
     return f"{type(env).__name__}({', '.join(f'{m}={str(getattr(env, m))}' for m in members)})"
 

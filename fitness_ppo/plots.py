@@ -48,7 +48,7 @@ def _axes(ax, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
 def _figure(fig, figsize: tuple[float, float]) -> Figure:
     "`fig`, or a new pyplot figure of `figsize` inches when it is None."
     if fig is None: return plt.figure(figsize=figsize, layout="constrained")
-    if not isinstance(fig, Figure): raise ValueError(f"fig must be a matplotlib Figure or None, got {type(fig).__name__}")
+    if not isinstance(fig, Figure): raise ValueError(f"fig must be a Figure or None, got {type(fig).__name__}")
     return fig
 
 def _heatmap(m: np.ndarray, kind: str, highlight, catalog: Catalog, lang: str, title: str, cbar_label: str,
@@ -121,7 +121,8 @@ def _series(rows: list[dict], key: str, x: str | None = None) -> tuple[list, lis
 
 def _runs(result) -> dict[str, dict]:
     "`{label: result}` from one training result or a dict of them, checked."
-    shape = f"result must be the dict learn/train_optimized returns (keys {list(_RESULT_KEYS)}) or {{label: such a dict}}"
+    shape = (f"result must be the dict learn/train_optimized returns (keys {list(_RESULT_KEYS)}) "
+             "or {label: such a dict}")
     if not isinstance(result, dict) or not result: raise ValueError(f"{shape}, got {type(result).__name__}")
     if all(isinstance(v, dict) for v in result.values()) and not any(k in result for k in _RESULT_KEYS):
         runs = result

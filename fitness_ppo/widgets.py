@@ -103,7 +103,7 @@ def _response_slider(name: str) -> W.FloatSlider | W.FloatLogSlider:
     return W.FloatSlider(min=low, max=high, step=step, **common)
 
 def _competition_html(plan: SeasonPlan, note: str = "") -> str:
-    "The predicted mean target score on competition day under the plan, rest and the textbook plan; the guard's outcome."
+    "Predicted mean target score on competition day under the plan, rest and the textbook plan; the guard's outcome."
     c = plan.competition
     rows = ((f"this plan ({plan.planner})", c["plan"]), ("textbook plan", c["textbook"]),
             ("rest until then", c["rest"]))
