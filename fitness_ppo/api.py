@@ -52,8 +52,8 @@ __all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'M
            'measure_costs', 'JobDeadline', 'Cancellation', 'release_freed_memory', 'Served', 'ModelService',
            'held_out_score', 'BodySizeLimit', 'RequestLog', 'get_service', 'create_app', 'Optimizations', 'CudaMemory',
            'Memory', 'Health', 'health', 'catalog', 'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse',
-           'plan', 'SeasonDay', 'SeasonWeek', 'Competition', 'SeasonPlanModel', 'SeasonResponse', 'season',
-           'TrainResult', 'TrainProgress', 'TrainJobReport', 'train', 'training_job', 'cancel_training']
+           'plan', 'SeasonDay', 'SeasonWeek', 'Competition', 'SeasonGuard', 'SeasonPlanModel', 'SeasonResponse',
+           'season', 'TrainResult', 'TrainProgress', 'TrainJobReport', 'train', 'training_job', 'cancel_training']
 
 # %% ../nbs/11_api.ipynb #acdfb802
 MAX_OPTIMIZATION_STEPS = 1000        # steps of one /optimize request
@@ -271,7 +271,7 @@ class ResponseParameters(BaseModel):
     tau_fit: float | None = Field(None, ge=RESPONSE_BOUNDS["tau_fit"][0], le=RESPONSE_BOUNDS["tau_fit"][1],
                                   description="days for fitness to fade to 1/e")
     tau_fat: float | None = Field(None, ge=RESPONSE_BOUNDS["tau_fat"][0], le=RESPONSE_BOUNDS["tau_fat"][1],
-                                  description=f"days for fatigue to fade to 1/e; usually under {MAX_FATIGUE_RATIO} tau_fit")
+                                  description=f"days for fatigue to fade to 1/e; usually < {MAX_FATIGUE_RATIO} tau_fit")
     tau_gain: float | None = Field(None, ge=RESPONSE_BOUNDS["tau_gain"][0], le=RESPONSE_BOUNDS["tau_gain"][1],
                                    description="days over which recent load raises the fatigue of a session")
     k_fit: float | None = Field(None, ge=RESPONSE_BOUNDS["k_fit"][0], le=RESPONSE_BOUNDS["k_fit"][1],
@@ -1262,7 +1262,18 @@ class Competition(BaseModel):
     plan: float
     rest: float
     textbook: float
+    greedy: float | None = Field(None, description="under the greedy planner (plans from /season carry it)")
+    forecast: float | None = Field(None, description="under the forecast planner (plans from /season carry it)")
     improvement: float = Field(description="plan - start")
+
+class SeasonGuard(BaseModel):
+    "How a policy plan compared with the best cheap baseline, and what was served (see `guard_schedules`)."
+    mode: str
+    outcome: str = Field(description="kept, replaced (the baseline's plan is served) or flagged (kept, marked)")
+    baseline: str
+    policy_score: float
+    baseline_score: float
+    reason: str
 
 class SeasonPlanModel(BaseModel):
     "One athlete's season plan."
@@ -1272,6 +1283,7 @@ class SeasonPlanModel(BaseModel):
     days: list[SeasonDay]
     weeks: list[SeasonWeek]
     competition: Competition
+    guard: SeasonGuard | None = Field(None, description="the check of a policy plan; null for a baseline planner")
 
 class SeasonResponse(BaseModel):
     "The `/season` answer: a plan per athlete, in the order of the request."

@@ -123,7 +123,7 @@ class WeightsEnv(AthleteEnv):
         super().__init__(TrainingEnvironment(1, max_steps, **kwargs))
 
 class SeasonEnv(AthleteEnv):
-    "One athlete's season: 335 numbers, 397 actions (rest, 44 actions x 3 intensities x 3 volumes), ends on competition day."
+    "One athlete's season: 335 numbers, 397 actions (rest, 44 actions x 3 intensities x 3 volumes), to competition day."
     reset_options = ("athlete", "response")
 
     @delegates(SeasonEnvironment, but=["num_envs", "days"])

@@ -782,7 +782,7 @@ class SeasonPlan:
     def summary(self) -> str:
         "One line: the predicted competition-day score under this plan, rest, the textbook plan; the guard's outcome."
         c = self.competition
-        forecast = f", forecast planner {c['forecast']:.4f}" if "forecast" in c else ""
+        forecast = "".join(f", {name} planner {c[name]:.4f}" for name in ("greedy", "forecast") if name in c)
         guard = f". {self.guard_line()}" if self.guard is not None else ""
         return (f"predicted mean target score on competition day: {c['plan']:.4f} ({c['improvement']:+.4f}; "
                 f"rest {c['rest']:.4f}, textbook plan {c['textbook']:.4f}{forecast}){guard}")
@@ -829,7 +829,7 @@ def _weeks(schedule, load, quality_load) -> list[dict]:
                           actions=share(per_action, ACTIONS), qualities=share(quality_load[week].sum(0), QUALITIES)))
     return weeks
 
-GUARD_BASELINES = ("rest", "textbook", "forecast")  # the cheap planners every policy plan is checked against
+GUARD_BASELINES = ("rest", "greedy", "textbook", "forecast")  # the cheap planners every policy plan is checked against
 GUARD_MODES = ("replace", "flag", "off")  # a policy plan below the best of them: replaced by it, marked, or not checked
 GUARD_TOLERANCE = 1e-6  # a policy plan counts as below a baseline only if it scores lower by more than this
 
@@ -886,8 +886,7 @@ def plan_season(agent: EnhancedPPOAgent | str, athletes, days: int = DEFAULT_DAY
         schedule = play_episode(env, agent.policy(deterministic, seed), x)[0].T
         if guard != "off": schedule, guards = guard_schedules(model, schedule, cheap, guard)
     path = {k: v.cpu() for k, v in model.trajectory(schedule).items()}
-    versus = {name: model.objective(cheap[name]).cpu() for name in ("textbook", "forecast")}
-    versus["rest"] = model.objective(torch.zeros_like(schedule)).cpu()  # resting detrains
+    versus = {name: model.objective(cheap[name]).cpu() for name in GUARD_BASELINES}  # resting detrains: not 0
     quality_load = model.quality_load.cpu()
     schedule = schedule.cpu()
     plans = []

@@ -67,8 +67,8 @@ def _load_choice(choice: str, folder: Path | None, agents: dict) -> EnhancedPPOA
 RESPONSE_WORDS = dict(  # per response parameter: its label, its meaning in plain words, the slider's step, log scale
     tau_fit=("fitness lasts (days)", "How many days the fitness built by training lasts: the time constant of its "
              "decay (typical 42). Longer: gains made early in the season still count on competition day.", 1.0, False),
-    tau_fat=("fatigue lasts (days)", "How many days the fatigue of training takes to fade (typical 7; usually under half "
-             "as long as fitness lasts). Longer: the athlete needs a longer taper before competing.", 0.5, False),
+    tau_fat=("fatigue lasts (days)", "How many days the fatigue of training takes to fade (typical 7; usually under "
+             "half as long as fitness lasts). Longer: the athlete needs a longer taper before competing.", 0.5, False),
     tau_gain=("load memory (days)", "Over how many days recent training makes each new session more tiring "
               "(typical 3).", 0.5, False),
     k_fit=("fitness gain", "Fitness gained per unit of training stimulus (typical 0.135): how strongly the athlete "
