@@ -30,11 +30,12 @@ from .env import TrainingEnvironment, greedy_policy, normalised_score
 from .model import NetConfig
 from .optimize import OptimizationResult, optimize_weights, training_plan
 from .ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent, Evaluation
-from .season import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, MAX_FATIGUE_RATIO, OPTIMIZER_ITERATIONS,
+from .season import (DAYS_RANGE, DEFAULT_DAYS, MAX_FATIGUE_RATIO, OPTIMIZER_ITERATIONS,
                                 POLISH_SWEEPS, RESPONSE_BOUNDS, RESPONSE_NAMES, SEASON_ACTION_DIM, SEASON_OBS_DIM,
-                                SeasonEnvironment, SeasonPlan, check_response, plan_season, season_agent)
-from .state import (AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State, check_targets,
-                               check_unit_vector)
+                                SeasonEnvironment, SeasonPlan, check_response, plan_season, response_prior,
+                                season_agent)
+from .state import (AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State, athlete_batch,
+                               check_targets, check_unit_vector)
 
 _logger = logging.getLogger("fitness_ppo")
 
@@ -289,7 +290,7 @@ class ResponseParameters(BaseModel):
         return self
 
     def given(self) -> dict[str, float]:
-        "The parameters given (the others take `DEFAULT_RESPONSE`'s values)."
+        "The parameters given (the others take the athlete's prior, `response_prior`)."
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 class SeasonAthlete(Athlete):
@@ -319,9 +320,11 @@ class SeasonRequest(BaseModel):
         return self
 
     def response(self) -> torch.Tensor:
-        "`(athletes, 7)` response parameters in `RESPONSE_NAMES` order, the median athlete's where none are given."
+        """`(athletes, 7)` response parameters in `RESPONSE_NAMES` order; those not given: the athlete's prior (by
+        age, sex and level: `response_prior`)."""
+        prior = response_prior(athlete_batch([a.to_state() for a in self.athletes])).as_tensor().tolist()
         given = [a.response.given() if a.response else {} for a in self.athletes]
-        return torch.tensor([[g.get(k, DEFAULT_RESPONSE[k]) for k in RESPONSE_NAMES] for g in given])
+        return torch.tensor([[g.get(k, p) for k, p in zip(RESPONSE_NAMES, row)] for g, row in zip(given, prior)])
 
     def matrices(self) -> dict[str, torch.Tensor]:
         "The matrices given, as `plan_season` keyword arguments."

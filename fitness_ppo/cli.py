@@ -20,8 +20,8 @@ from .model import NetConfig
 from .optimize import OptimizationResult, optimize_weights, predict_weights, training_plan
 from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation
 from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNERS, SeasonEnvironment, SeasonPlan, check_response,
-                                plan_season, season_agent, taper_days)
-from .state import reference_qx, synthetic_athletes, synthetic_batch
+                                plan_season, response_prior, season_agent, taper_days)
+from .state import athlete_batch, reference_qx, synthetic_athletes, synthetic_batch
 from .distributed import distributed_world, map_sharded
 
 _logger = logging.getLogger("fitness_ppo")
@@ -246,8 +246,9 @@ def _numbers(value) -> bool:
     number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
     return number(value) or (isinstance(value, list) and len(value) > 0 and all(map(number, value)))
 
-def read_response(source: str | None, n: int):
-    "`n` athletes' response parameters from JSON text (an object) or a `.json` file (see `check_response`); or None."
+def read_response(source: str | None, n: int, prior=None):
+    """`n` athletes' response parameters from JSON text (an object) or a `.json` file; or None. Names left out
+    take `prior`'s values (`ResponseParams`, e.g. the athletes' `response_prior`; default: the median athlete's)."""
     if source is None: return None
     if Path(source).suffix.lower() == ".json" and not source.lstrip().startswith("{"):
         data = read_json(source, "response file")
@@ -262,7 +263,7 @@ def read_response(source: str | None, n: int):
     if bad := next((k for k, v in data.items() if not _numbers(v)), None):
         raise ValueError(f"--response: {clip(bad, 40)} must be a number or a list of numbers (one per athlete), got "
                          f"{_JSON_TYPES.get(type(data[bad]), '?')} {clip(json.dumps(data[bad]), 60)}")
-    try: return check_response(data, n)
+    try: return check_response(data, n, prior)
     except (ValueError, TypeError) as e: raise ValueError(f"--response: {e}") from None
 
 def _season_prior_args(p: argparse.ArgumentParser) -> None:
@@ -316,7 +317,7 @@ def _cmd_season(args) -> int:
     cq, qx = priors.get("cq_prior"), priors.get("qx_prior")
     athletes = (read_athletes(args.athletes)[0] if args.athletes
                 else synthetic_athletes(SEASON_EXAMPLE_ATHLETES, seed=EVAL_SEED_OFFSET + args.seed))
-    response = read_response(args.response, len(athletes))
+    response = read_response(args.response, len(athletes), response_prior(athlete_batch(athletes)))
     planner, agent, files = args.planner, None, []
     if planner == "policy" and args.model: planner = agent = load_agent(args.model, device)
     elif planner == "policy":

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Callable, NamedTuple, Sequence
 import torch
 from .catalog import ACTIONS, NUM_ACTIONS, check_int, check_number
-from .season import INTENSITY_LOADS, NUM_INTENSITIES, REST, SEASON_ACTION_DIM, decode_season_action
+from .season import NUM_INTENSITIES, REST, SEASON_ACTION_DIM, SESSION_LOADS, decode_season_action
 
 # %% auto #0
 __all__ = ['HARD_INTENSITY', 'WEEKDAY_NAMES', 'VARIETY_DAYS', 'REST_WINDOW', 'DEFAULT_VARIETY_SESSIONS', 'RULE_NAMES', 'NEVER',
@@ -28,6 +28,7 @@ class SessionTable(NamedTuple):
     "What the rules see of every season action, each `(SEASON_ACTION_DIM,)`; rest has kind and intensity -1, load 0."
     kind: torch.Tensor       # the training action 0..43 (-1 rest)
     intensity: torch.Tensor  # 0 light .. top (-1 rest)
+    volume: torch.Tensor     # 0 shortest .. longest (-1 rest)
     load: torch.Tensor       # float64 training load (0 rest)
     hard: torch.Tensor       # bool: a session at the top intensity
 
@@ -35,11 +36,11 @@ class SessionTable(NamedTuple):
 def _session_table(device: str) -> SessionTable:
     idx = torch.arange(SEASON_ACTION_DIM, device=device)
     train = idx != REST
-    kind, intensity = decode_season_action(idx)
-    kind, intensity = torch.where(train, kind, -1), torch.where(train, intensity, -1)
-    loads = torch.tensor(INTENSITY_LOADS, dtype=torch.float64, device=device)
-    load = torch.where(train, loads[intensity.clamp_min(0)], 0.0)
-    return SessionTable(kind, intensity, load, train & (intensity == HARD_INTENSITY))
+    kind, intensity, volume = decode_season_action(idx)
+    kind, intensity, volume = (torch.where(train, x, -1) for x in (kind, intensity, volume))
+    loads = torch.tensor(SESSION_LOADS, dtype=torch.float64, device=device)              # (intensity, volume)
+    load = torch.where(train, loads[intensity.clamp_min(0), volume.clamp_min(0)], 0.0)
+    return SessionTable(kind, intensity, volume, load, train & (intensity == HARD_INTENSITY))
 
 def session_table(device=None) -> SessionTable:
     "The `SessionTable` of every season action (on `device`)."
@@ -412,7 +413,7 @@ def plan_with_rules(score_fn: Callable[[torch.Tensor, int], torch.Tensor], rules
 
 def repair(schedule: torch.Tensor, rules, scores: torch.Tensor | None = None) -> torch.Tensor:
     """`schedule` `(B, D)` changed day by day where it breaks `rules`: the same action at the nearest allowed
-    intensity, else rest; with `scores` `(B, D, SEASON_ACTION_DIM)`, the best-scoring allowed action instead."""
+    intensity (same volume first), else rest; with `scores` `(B, D, SEASON_ACTION_DIM)`, the best allowed action."""
     schedule = torch.as_tensor(schedule)
     B, D = schedule.shape
     rules, tab = compile_rules(rules, B, schedule.device), session_table(schedule.device)
@@ -422,7 +423,8 @@ def repair(schedule: torch.Tensor, rules, scores: torch.Tensor | None = None) ->
         planned = out[:, d]
         if scores is None:
             gap = (tab.intensity[None] - tab.intensity[planned][:, None]).double()
-            pref = -(gap.abs() + 0.5 * (gap > 0))                                     # nearest, lower first
+            longer = (tab.volume[None] - tab.volume[planned][:, None]).double()
+            pref = -(gap.abs() + 0.5 * (gap > 0) + 0.1 * longer.abs())  # nearest intensity, lower first, same volume
             pref = torch.where(tab.kind[None] == tab.kind[planned][:, None], pref, -math.inf)
             pref[:, REST] = -NEVER
         else: pref = scores[:, d].double()
