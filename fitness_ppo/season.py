@@ -829,7 +829,8 @@ def _plan_tables(schedule, path, load, quality_load, catalog, lang) -> tuple[lis
     share = lambda row, t, codes: {c: round(v / t, 4) for c, v in zip(codes, row) if v > 0}
     week_rows = [[dict(week=w + 1, load=round(t, 3), sessions=n, actions=share(a, t, ACTIONS),
                        qualities=share(q, t, QUALITIES)) for w, (t, n, a, q) in enumerate(zip(*cols))]
-                 for cols in zip(total.tolist(), (padded > 0).sum(-1).tolist(), per_action.tolist(), per_quality.tolist())]
+                 for cols in zip(total.tolist(), (padded > 0).sum(-1).tolist(), per_action.tolist(),
+                                 per_quality.tolist())]
     return days, week_rows
 
 GUARD_BASELINES = ("rest", "greedy", "textbook", "forecast")  # the cheap planners every policy plan is checked against
