@@ -805,29 +805,33 @@ class SeasonPlan:
                 f"<table><caption>Weeks</caption><tr><th>week</th><th>load</th><th>sessions</th></tr>{weeks}</table>")
 
 # %% ../nbs/12_season.ipynb #b917fb53
-def _rows(schedule, path, catalog, lang) -> list[dict]:
-    "One athlete's day rows from its schedule `(D,)` and trajectory (each `(D + 1,)`)."
-    rows = []
-    for day, a in enumerate(schedule.tolist(), 1):
-        k, i, v = decode_season_action(a) if a != REST else (None, None, None)
-        code = "rest" if k is None else ACTIONS[k]
-        session = (dict(name="rest", intensity="", load=0.0) if k is None else
-                   dict(name=catalog.label(code, lang), intensity=INTENSITY_NAMES[i], load=SESSION_LOADS[i][v]))
-        rows.append(dict(day=day, action=code, **session,
-                         **{name: round(path[name][day].item(), 6) for name in ("score", "fitness", "fatigue")}))
-    return rows
-
-def _weeks(schedule, load, quality_load) -> list[dict]:
-    "Per week of one athlete's schedule: load, sessions, and the shares of the load per action and per quality."
-    weeks = []
-    for w, week in enumerate(schedule.split(7), 1):
-        total = load[week].sum().item()
-        share = lambda values, codes: {c: round(v / total, 4) for c, v in zip(codes, values.tolist()) if v > 0}
-        sessions = week[week > 0]
-        per_action = torch.zeros(NUM_ACTIONS).index_add_(0, decode_season_action(sessions)[0], load[sessions])
-        weeks.append(dict(week=w, load=round(total, 3), sessions=int((week > 0).sum()),
-                          actions=share(per_action, ACTIONS), qualities=share(quality_load[week].sum(0), QUALITIES)))
-    return weeks
+def _plan_tables(schedule, path, load, quality_load, catalog, lang) -> tuple[list[list[dict]], list[list[dict]]]:
+    "Every athlete's day rows and week rows from the schedules `(B, D)` and trajectories (each `(B, D + 1)`), batched."
+    B, D = schedule.shape
+    code = ["rest", *(c for c in ACTIONS for _ in range(SESSION_KINDS))]         # per season action index (397)
+    labels = [catalog.label(c, lang) for c in ACTIONS]
+    name = ["rest", *(x for x in labels for _ in range(SESSION_KINDS))]
+    intensity = ["", *(INTENSITY_NAMES[i] for _ in ACTIONS for i in range(NUM_INTENSITIES) for _ in range(NUM_VOLUMES))]
+    session_load = [0.0, *(x for _ in ACTIONS for row in SESSION_LOADS for x in row)]
+    actions = schedule.tolist()
+    values = {k: [[round(x, 6) for x in row[1:]] for row in path[k].tolist()] for k in ("score", "fitness", "fatigue")}
+    days = [[dict(day=d + 1, action=code[a], name=name[a], intensity=intensity[a], load=session_load[a],
+                  score=s, fitness=f, fatigue=h) for d, (a, s, f, h) in enumerate(zip(*cols))]
+            for cols in zip(actions, values["score"], values["fitness"], values["fatigue"])]
+    weeks = -(-D // 7)
+    padded = torch.cat([schedule, schedule.new_full((B, weeks * 7 - D), REST)], 1).view(B, weeks, 7)
+    day_load = load[padded]                                                      # (B, W, 7), rest 0
+    total = day_load.sum(-1)                                                     # exact: loads are multiples of 1/16
+    per_action = day_load.new_zeros(B, weeks, NUM_ACTIONS).scatter_add_(
+        -1, decode_season_action(padded)[0].clamp_min(0), day_load)              # rest adds 0 to action 0
+    per_quality = (quality_load[padded] if quality_load.ndim == 2 else
+                   quality_load[torch.arange(B)[:, None, None], padded]).sum(-2)  # (B, W, 23)
+    share = lambda row, t, codes: {c: round(v / t, 4) for c, v in zip(codes, row) if v > 0}
+    week_rows = [[dict(week=w + 1, load=round(t, 3), sessions=n, actions=share(a, t, ACTIONS),
+                       qualities=share(q, t, QUALITIES)) for w, (t, n, a, q) in enumerate(zip(*cols))]
+                 for cols in zip(total.tolist(), (padded > 0).sum(-1).tolist(), per_action.tolist(),
+                                 per_quality.tolist())]
+    return days, week_rows
 
 GUARD_BASELINES = ("rest", "greedy", "textbook", "forecast")  # the cheap planners every policy plan is checked against
 GUARD_MODES = ("replace", "flag", "off")  # a policy plan below the best of them: replaced by it, marked, or not checked
@@ -886,19 +890,16 @@ def plan_season(agent: EnhancedPPOAgent | str, athletes, days: int = DEFAULT_DAY
         schedule = play_episode(env, agent.policy(deterministic, seed), x)[0].T
         if guard != "off": schedule, guards = guard_schedules(model, schedule, cheap, guard)
     path = {k: v.cpu() for k, v in model.trajectory(schedule).items()}
-    versus = {name: model.objective(cheap[name]).cpu() for name in GUARD_BASELINES}  # resting detrains: not 0
-    quality_load = model.quality_load.cpu()
-    schedule = schedule.cpu()
+    versus = {name: model.objective(cheap[name]).cpu().tolist() for name in GUARD_BASELINES}  # resting detrains: not 0
+    days_rows, week_rows = _plan_tables(schedule.cpu(), path, model.load.cpu(), model.quality_load.cpu(), catalog, lang)
     plans = []
-    for b, record in enumerate(records):
-        table = quality_load[b] if quality_load.ndim == 3 else quality_load
-        start, end = path["score"][b, 0].item(), path["score"][b, -1].item()
+    for b, (record, start, end) in enumerate(zip(records, path["score"][:, 0].tolist(), path["score"][:, -1].tolist())):
         competition = dict(start=round(start, 6), plan=round(end, 6),
-                           **{name: round(start + v[b].item(), 6) for name, v in versus.items()},
+                           **{name: round(start + v[b], 6) for name, v in versus.items()},
                            improvement=round(end - start, 6))
         planner = agent if isinstance(agent, str) else "policy"
         if guards[b] is not None and guards[b]["outcome"] == "replaced": planner = guards[b]["baseline"]
-        plans.append(SeasonPlan(record.user_id, list(record.target_subjects), planner,
-                                _rows(schedule[b], {k: v[b] for k, v in path.items()}, catalog, lang),
-                                _weeks(schedule[b], model.load.cpu(), table), competition, guards[b]))
+        plans.append(SeasonPlan(record.user_id, list(record.target_subjects), planner, days_rows[b], week_rows[b],
+                                competition, guards[b]))
     return plans
+
