@@ -306,7 +306,10 @@ def _out_folder(out, option: str = "--out") -> Path | None:
     return out
 
 def _save(fig, path: Path) -> Path:
+    "Write `fig` to `path` as a PNG and close it (pyplot keeps every figure it made until it is closed)."
+    import matplotlib.pyplot as plt  # matplotlib: only when a chart is written
     fig.savefig(path, dpi=110)
+    plt.close(fig)
     return path
 
 def _cmd_season(args) -> int:
@@ -409,7 +412,8 @@ def _cmd_demo(args) -> int:
               _save(plot_qx(result.qx_matrix, highlight=highlight, title="QX (made-up demonstration prior)"),
                     out / "qx.png"),
               _save(plot_plan(plan), out / "plan.png"),
-              _save(plot_training_curves(training), out / "training_curves.png")]
+              _save(plot_training_curves({"weights agent": training, "season agent": season_training}),
+                    out / "training_curves.png")]
     print(f"\nfiles written to {out}/: {', '.join(p.name for p in files)}")
     if args.figure is not None:
         Path(args.figure).parent.mkdir(parents=True, exist_ok=True)

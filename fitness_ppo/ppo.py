@@ -557,14 +557,52 @@ class Evaluation(Callback):
         if self.best_weights is not None: run.agent.target_actor_critic.load_state_dict(self.best_weights)
 
 class ProgressBar(Callback):
-    "A tqdm bar over the episodes asked for, with the latest evaluation's scores."
+    """A tqdm bar of training: over the seconds of the time budget when there is one, else over the episodes planned
+    (whole rounds); it shows the episodes finished and the latest evaluation's scores, and it ends full when training
+    did all its work (the budget spent, or every episode done) or names the reason it stopped."""
     order, main_only = 20, True
-    def before_fit(self, run): self.bar = tqdm(total=run.episodes, desc="training", unit="episode")
+    def __init__(self, time_budget_s: float | None = None,  # seconds: a time bar; None: a bar over the episodes
+                 desc: str = "training",  # the bar's label
+                 **kwargs):  # more tqdm options (`file`, `leave`, `disable`...)
+        self.time_budget_s = None if time_budget_s is None else check_number("time_budget_s", time_budget_s, 0,
+                                                                             low_open=True)
+        self.desc, self.kwargs = desc, kwargs
+
+    def before_fit(self, run):
+        if self.time_budget_s is not None:
+            self.bar = tqdm(total=self.time_budget_s, desc=self.desc, unit="s", **{
+                "bar_format": "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of the time budget{postfix}",
+                **self.kwargs})
+        else:  # the episodes asked for, in whole rounds: what `learn` will do unless stopped
+            self.bar = tqdm(total=-(-run.episodes // run.num_envs) * run.num_envs, desc=self.desc, unit="episode",
+                            **self.kwargs)
+
+    def _move(self, run):
+        "Put the bar at the seconds spent (a time bar) or the episodes finished."
+        at = run.episodes_done if self.time_budget_s is None else min(run.elapsed, self.bar.total)
+        self.bar.update(at - self.bar.n)
+
+    def after_update(self, run, rollout, stats):
+        if self.time_budget_s is not None: self._move(run)  # the clock moves within a round
+
     def after_round(self, run):
-        self.bar.update(run.num_envs)
+        self._move(run)
+        self._postfix(run)
+
+    def _postfix(self, run):
+        postfix = dict(episodes=run.episodes_done)  # the count `learn`'s record and the summaries report
         if curve := run.history["curve"]:
-            self.bar.set_postfix(score=f"{curve[-1]['score']:.3f}", greedy=f"{curve[-1]['greedy_score']:.3f}")
-    def after_fit(self, run): self.bar.close()
+            postfix.update(score=f"{curve[-1]['score']:.3f}", greedy=f"{curve[-1]['greedy_score']:.3f}")
+        self.bar.set_postfix(postfix, refresh=False)
+
+    def after_fit(self, run):
+        self._move(run)
+        self._postfix(run)  # also when no round finished
+        spent = self.time_budget_s is not None and run.elapsed >= self.time_budget_s
+        if spent or run.stop_reason is None:  # all the work done: the bar ends full (a time bar at the seconds taken)
+            self.bar.total = self.bar.n
+        else: self.bar.set_description(f"{self.desc} ({run.stop_reason})", refresh=False)
+        self.bar.close()
 
 # %% ../nbs/06_ppo.ipynb #bee899db
 class TensorBoard(Callback):
@@ -689,7 +727,7 @@ def default_callbacks(self: EnhancedPPOAgent, env: BatchedEnv, time_budget_s: fl
     callbacks = [History(), EpsilonDecay(), evaluation or Evaluation()]
     if self.actor_critic.has_matrix_heads and env_features(env).matrix_heads: callbacks.append(MatrixHeadFitting())
     if time_budget_s is not None: callbacks.append(TimeBudget(time_budget_s))
-    if progress: callbacks.append(ProgressBar())
+    if progress: callbacks.append(ProgressBar(time_budget_s))
     if tensorboard_dir is not None: callbacks.append(TensorBoard(tensorboard_dir))
     return callbacks
 

@@ -8,6 +8,7 @@ import base64, html, io, math, time
 from pathlib import Path
 from typing import Callable
 import ipywidgets as W
+import matplotlib.pyplot as plt
 from fastcore.meta import delegates
 from .catalog import DEFAULT_CATALOG, NUM_SUBJECTS, QUALITIES, SUBJECTS, Catalog, check_int
 from .cli import clip, load_agent
@@ -32,6 +33,7 @@ def _bundle(**data) -> dict:
 def _figure_bundle(fig) -> dict:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)  # pyplot keeps every figure it made until it is closed
     return _bundle(image_png=base64.b64encode(buf.getvalue()).decode(), text_plain=f"<{fig.axes[0].get_title()}>")
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")

@@ -3,7 +3,7 @@
 What nbs/10_cli.ipynb tests in-process is tested here the way a user runs it: a fresh interpreter, the installed
 console script and `python -m fitness_ppo.cli`, real exit codes, stdout and stderr.
 """
-import csv, io, json, os, shutil, subprocess, sys, time, urllib.request
+import csv, io, json, os, re, shutil, subprocess, sys, time, urllib.request
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 import pytest
@@ -144,7 +144,16 @@ def test_bench():
 def test_demo(tmp_path):
     out, figure = tmp_path / "demo", tmp_path / "images" / "demo_season.png"
     done = cli("demo", "--time-budget", "3", "--num-envs", "32", "--max-steps", "10", "--season-time-budget", "3",
-               "--days", "28", "--quiet", "--out", out, "--figure", figure, "--device", "cpu")
+               "--days", "28", "--out", out, "--figure", figure, "--device", "cpu")
+    # the two progress bars (time bars: the budgets are set) end full and count the episodes the summaries report
+    bars = [[line for line in re.split(r"[\r\n]", bar) if "s of the time budget" in line][-1]  # each bar's last state
+            for bar in re.split(r"(?=training: +0%\|)", done.stderr)[1:]]
+    counts = re.findall(r"^trained (\d+) (?:episodes|seasons) in", done.stdout, re.M)
+    assert len(bars) == len(counts) == 2, (bars, counts)
+    for bar, count in zip(bars, counts):
+        assert re.search(rf": 100%\|.*\| 3/3 s of the time budget, episodes={count}\b", bar), (bar, count)
+    listed = done.stdout.split(f"files written to {out}/: ")[1].splitlines()[0].split(", ")
+    assert sorted(listed) == sorted(p.name for p in out.iterdir()), listed  # every file written, and only those
     assert "Training plan for" in done.stdout and f"files written to {out}" in done.stdout
     assert "first two weeks:" in done.stdout and "the taper (last 7 days):" in done.stdout
     assert "resting:" in done.stdout and "the textbook plan:" in done.stdout and "not a prediction of progress" in done.stdout
