@@ -16,10 +16,10 @@ from torch.func import hessian, jacfwd, vmap
 
 # %% auto #0
 __all__ = ['ATHLETE_ALIASES', 'DAY_ALIASES', 'DATE_ALIASES', 'LOAD_ALIASES', 'VALUE_ALIASES', 'SESSION_ALIASES',
-           'QUALITY_ALIASES', 'DEFAULT_ATHLETE', 'MODELS', 'PRIOR', 'NOISE_PRIOR', 'LOG_BOUNDS', 'START_OFFSETS',
-           'UNDETERMINED_RATIO', 'STRONG_CORRELATION', 'Z95', 'SIM_TEST_LOAD', 'SIM_NET_GAIN', 'SIM_RANGE',
-           'SIM_WEEK_LOADS', 'read_log', 'read_tests', 'load_clarke_skiba', 'AthleteData', 'athlete_data', 'fit',
-           'FitResult', 'plot_fit', 'simulate_squad', 'recovery_table', 'rolling_origin']
+           'QUALITY_ALIASES', 'DEFAULT_ATHLETE', 'MODELS', 'PRIOR', 'NOISE_PRIOR', 'LOG_BOUNDS', 'Z95', 'START_OFFSETS',
+           'UNDETERMINED_RATIO', 'STRONG_CORRELATION', 'SIM_TEST_LOAD', 'SIM_NET_GAIN', 'SIM_RANGE', 'SIM_WEEK_LOADS',
+           'read_log', 'read_tests', 'load_clarke_skiba', 'AthleteData', 'athlete_data', 'FitResult', 'fit', 'plot_fit',
+           'simulate_squad', 'recovery_table', 'rolling_origin']
 
 # %% ../nbs/15_fit.ipynb #5f8dee9c
 ATHLETE_ALIASES = ("athlete", "athlete_id", "subject", "name")
@@ -293,6 +293,116 @@ def _perf_jac(theta: torch.Tensor, # (B, P) rows of parameters (p0 then logs, sc
     if model == "busso": cols.append(-k[:, 1:2] * (dGf @ e[:, 1, :, None])[..., 0])
     return f, torch.stack(cols, -1)
 
+# %% ../nbs/15_fit.ipynb #5a5c1125
+Z95 = 1.959964  # the normal distribution's two-sided 95% point
+
+@dataclass
+class FitResult:
+    "What `fit` found: MAP parameters with their Laplace covariance, per athlete, in scaled units (see `to_frame`)."
+    model: str               # 'banister' or 'busso'
+    data: AthleteData        # the tensors fitted
+    theta: torch.Tensor      # (A, P) p0 / P, then log of the other parameters in scaled units
+    cov: torch.Tensor        # (A, P, P) the posterior covariance of theta (Laplace: inverse Hessian at the MAP)
+    sigma: torch.Tensor      # (A,) test noise sd / P (estimated or given)
+    scale: torch.Tensor      # (A,) P: each athlete's median test
+    mean_load: torch.Tensor  # (A,) L: each athlete's mean daily load
+    lag0: int                # 0: a test day's load counts before the test; 1: it does not
+    objective: torch.Tensor  # (A,) -log posterior at the MAP (up to a constant)
+    converged: torch.Tensor  # (A,) whether Levenberg-Marquardt stopped on its criterion
+    prior_mean: torch.Tensor # (P,) the prior, in theta's terms
+    prior_sd: torch.Tensor   # (P,)
+
+    @property
+    def names(self) -> tuple: return MODELS[self.model]
+
+    def _to_natural(self) -> torch.Tensor:
+        "`(A, P)` multipliers from exp(theta) (or p0/P) to natural units: test units, per load unit, days."
+        P, L = self.scale[:, None], self.mean_load[:, None]
+        units = dict(p0=P, k_fit=P / L, k_fat=P / L, k_gain=P / L ** 2, tau_fit=1, tau_fat=1, tau_gain=1)
+        return torch.cat([torch.as_tensor(units[n], dtype=self.theta.dtype, device=self.theta.device).expand(
+            len(self.data.athletes), 1) for n in self.names], 1)
+
+    def params(self) -> dict:
+        "Natural-unit MAP estimates: name -> (A,) tensor."
+        val = torch.cat([self.theta[:, :1], self.theta[:, 1:].exp()], 1) * self._to_natural()
+        return {n: val[:, i] for i, n in enumerate(self.names)}
+
+    def predict(self, days: torch.Tensor | None = None # (A, D) day indices; default every day of the log
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        "The modelled test result on `days` (test units) and its Laplace sd (the curve's, without test noise)."
+        if days is None:
+            days = torch.arange(self.data.num_days, device=self.theta.device).expand(len(self.data.athletes), -1)
+        w = self.data.load / self.mean_load[:, None]
+        f = lambda t, g, d, ww: _perf(t, g, d, ww, self.model, self.lag0)
+        lagged = _lagged(days, w, self.lag0)
+        mean = vmap(f)(self.theta, lagged, days, w)
+        G = vmap(jacfwd(f))(self.theta, lagged, days, w)
+        var = ((G @ self.cov) * G).sum(-1)
+        return mean * self.scale[:, None], var.clamp(min=0).sqrt() * self.scale[:, None]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per athlete and parameter: estimate, se, 95% interval (natural units), the posterior/prior sd ratio,
+        `determined` (False when the data left the prior nearly as wide) and a note naming strong correlations."""
+        se = self.cov.diagonal(dim1=-2, dim2=-1).clamp(min=0).sqrt()
+        corr = self.cov / (se[:, :, None] * se[:, None, :])
+        conv = self._to_natural()
+        lo, hi = self.theta - Z95 * se, self.theta + Z95 * se
+        est = torch.cat([self.theta[:, :1], self.theta[:, 1:].exp()], 1)
+        lo = torch.cat([lo[:, :1], lo[:, 1:].exp()], 1) * conv; hi = torch.cat([hi[:, :1], hi[:, 1:].exp()], 1) * conv
+        se_nat = torch.cat([se[:, :1], se[:, 1:] * est[:, 1:]], 1) * conv  # delta method for the log parameters
+        ratio = se / self.prior_sd
+        rows = []
+        for a, name in enumerate(self.data.athletes):
+            for i, p in enumerate(self.names):
+                partners = [f"{q} ({corr[a, i, j]:+.2f})" for j, q in enumerate(self.names)
+                            if j != i and abs(corr[a, i, j]) > STRONG_CORRELATION]
+                rows.append(dict(athlete=name, parameter=p, estimate=float(est[a, i] * conv[a, i]),
+                                 se=float(se_nat[a, i]),
+                                 lo95=float(lo[a, i]), hi95=float(hi[a, i]), sd_ratio=float(ratio[a, i]),
+                                 determined=bool(ratio[a, i] <= UNDETERMINED_RATIO),
+                                 note="correlated with " + ", ".join(partners) if partners else ""))
+            if self.model == "banister":  # the fatigue/fitness gain ratio, on the log scale
+                d = self.theta[a, 2] - self.theta[a, 1]
+                s = (self.cov[a, 1, 1] + self.cov[a, 2, 2] - 2 * self.cov[a, 1, 2]).clamp(min=0).sqrt()
+                s0 = (self.prior_sd[1] ** 2 + self.prior_sd[2] ** 2).sqrt()
+                rows.append(dict(athlete=name, parameter="k_fat/k_fit", estimate=float(d.exp()), se=float(d.exp() * s),
+                                 lo95=float((d - Z95 * s).exp()), hi95=float((d + Z95 * s).exp()),
+                                 sd_ratio=float(s / s0),
+                                 determined=bool(s / s0 <= UNDETERMINED_RATIO), note=""))
+        return pd.DataFrame(rows)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per athlete: tests, SSE and R^2 (test units), the noise sd, and the fitted state today (the last day
+        with a log entry or test): the modelled result with its 95% interval, fitness and fatigue (load-weighted sums,
+        load units), their effects (test units), and the mean daily load of the last 7 and 28 days."""
+        A, d = len(self.data.athletes), self.data
+        mean, _ = self.predict(d.test_day)
+        err = torch.where(d.test_mask, d.test_value - mean, 0.0)
+        n = d.test_mask.sum(1)
+        mean_test = (d.test_value * d.test_mask).sum(1, keepdim=True) / n[:, None]
+        centred = torch.where(d.test_mask, d.test_value - mean_test, 0.0)
+        sse = (err ** 2).sum(1)
+        now, sd_now = self.predict(d.today[:, None])
+        p, T = self.params(), d.num_days
+        decay = lambda name: vmap(lambda lt: _decay(lt, T))(p[name].log())  # (A, T)
+        before = lambda load: _lagged(d.today[:, None], load)[:, 0]  # (A, T) the load l days before today
+        fitness, fatigue = (before(d.load) * decay("tau_fit")).sum(1), (before(d.load) * decay("tau_fat")).sum(1)
+        if self.model == "busso":
+            every_day = torch.arange(T, device=d.load.device).expand(len(d.athletes), -1)
+            recent = (_lagged(every_day, d.load) * decay("tau_gain")[:, None]).sum(-1)
+            fatigue = (before(recent * d.load) * decay("tau_fat")).sum(1)  # load^2 units: k2(s) = k_gain x recent load
+            fatigue_effect = p["k_gain"] * fatigue
+        else: fatigue_effect = p["k_fat"] * fatigue
+        day = torch.arange(T, device=d.load.device)[None]
+        window = lambda k: (d.load * ((day <= d.today[:, None]) & (day > d.today[:, None] - k))).sum(1) / k
+        cols = dict(athlete=d.athletes, n_tests=n, sse=sse, r2=1 - sse / (centred ** 2).sum(1),
+                    noise_sd=self.sigma * self.scale, today=[d.label(a, int(d.today[a])) for a in range(A)],
+                    performance_today=now[:, 0], lo95=now[:, 0] - Z95 * sd_now[:, 0],
+                    hi95=now[:, 0] + Z95 * sd_now[:, 0], fitness=fitness, fatigue=fatigue,
+                    fitness_effect=p["k_fit"] * fitness, fatigue_effect=fatigue_effect,
+                    load_7d=window(7), load_28d=window(28), converged=self.converged)
+        return pd.DataFrame({k: v.cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in cols.items()})
+
 # %% ../nbs/15_fit.ipynb #de776b41
 def _residuals(theta, G, days, mask, y, w, sigma, mu, sd, model, lag0):
     "Residuals (y - f) / sigma (0 on padding), then (theta - mu) / sd: -log posterior is half their squares' sum"
@@ -412,116 +522,6 @@ def fit(log, # a training log (anything `read_log` reads), or an `AthleteData`
         J = vmap(jacfwd(res))(theta, *rows(same, s2))
         H = torch.where((info > 0)[:, None, None], J.mT @ J, H)
     return FitResult(model, data, theta, torch.linalg.inv(H), s2.sqrt(), scale, mean_load, lag0, cost, done, mu, sd)
-
-# %% ../nbs/15_fit.ipynb #5a5c1125
-Z95 = 1.959964  # the normal distribution's two-sided 95% point
-
-@dataclass
-class FitResult:
-    "What `fit` found: MAP parameters with their Laplace covariance, per athlete, in scaled units (see `to_frame`)."
-    model: str               # 'banister' or 'busso'
-    data: AthleteData        # the tensors fitted
-    theta: torch.Tensor      # (A, P) p0 / P, then log of the other parameters in scaled units
-    cov: torch.Tensor        # (A, P, P) the posterior covariance of theta (Laplace: inverse Hessian at the MAP)
-    sigma: torch.Tensor      # (A,) test noise sd / P (estimated or given)
-    scale: torch.Tensor      # (A,) P: each athlete's median test
-    mean_load: torch.Tensor  # (A,) L: each athlete's mean daily load
-    lag0: int                # 0: a test day's load counts before the test; 1: it does not
-    objective: torch.Tensor  # (A,) -log posterior at the MAP (up to a constant)
-    converged: torch.Tensor  # (A,) whether Levenberg-Marquardt stopped on its criterion
-    prior_mean: torch.Tensor # (P,) the prior, in theta's terms
-    prior_sd: torch.Tensor   # (P,)
-
-    @property
-    def names(self) -> tuple: return MODELS[self.model]
-
-    def _to_natural(self) -> torch.Tensor:
-        "`(A, P)` multipliers from exp(theta) (or p0/P) to natural units: test units, per load unit, days."
-        P, L = self.scale[:, None], self.mean_load[:, None]
-        units = dict(p0=P, k_fit=P / L, k_fat=P / L, k_gain=P / L ** 2, tau_fit=1, tau_fat=1, tau_gain=1)
-        return torch.cat([torch.as_tensor(units[n], dtype=self.theta.dtype, device=self.theta.device).expand(
-            len(self.data.athletes), 1) for n in self.names], 1)
-
-    def params(self) -> dict:
-        "Natural-unit MAP estimates: name -> (A,) tensor."
-        val = torch.cat([self.theta[:, :1], self.theta[:, 1:].exp()], 1) * self._to_natural()
-        return {n: val[:, i] for i, n in enumerate(self.names)}
-
-    def predict(self, days: torch.Tensor | None = None # (A, D) day indices; default every day of the log
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        "The modelled test result on `days` (test units) and its Laplace sd (the curve's, without test noise)."
-        if days is None:
-            days = torch.arange(self.data.num_days, device=self.theta.device).expand(len(self.data.athletes), -1)
-        w = self.data.load / self.mean_load[:, None]
-        f = lambda t, g, d, ww: _perf(t, g, d, ww, self.model, self.lag0)
-        lagged = _lagged(days, w, self.lag0)
-        mean = vmap(f)(self.theta, lagged, days, w)
-        G = vmap(jacfwd(f))(self.theta, lagged, days, w)
-        var = ((G @ self.cov) * G).sum(-1)
-        return mean * self.scale[:, None], var.clamp(min=0).sqrt() * self.scale[:, None]
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per athlete and parameter: estimate, se, 95% interval (natural units), the posterior/prior sd ratio,
-        `determined` (False when the data left the prior nearly as wide) and a note naming strong correlations."""
-        se = self.cov.diagonal(dim1=-2, dim2=-1).clamp(min=0).sqrt()
-        corr = self.cov / (se[:, :, None] * se[:, None, :])
-        conv = self._to_natural()
-        lo, hi = self.theta - Z95 * se, self.theta + Z95 * se
-        est = torch.cat([self.theta[:, :1], self.theta[:, 1:].exp()], 1)
-        lo = torch.cat([lo[:, :1], lo[:, 1:].exp()], 1) * conv; hi = torch.cat([hi[:, :1], hi[:, 1:].exp()], 1) * conv
-        se_nat = torch.cat([se[:, :1], se[:, 1:] * est[:, 1:]], 1) * conv  # delta method for the log parameters
-        ratio = se / self.prior_sd
-        rows = []
-        for a, name in enumerate(self.data.athletes):
-            for i, p in enumerate(self.names):
-                partners = [f"{q} ({corr[a, i, j]:+.2f})" for j, q in enumerate(self.names)
-                            if j != i and abs(corr[a, i, j]) > STRONG_CORRELATION]
-                rows.append(dict(athlete=name, parameter=p, estimate=float(est[a, i] * conv[a, i]),
-                                 se=float(se_nat[a, i]),
-                                 lo95=float(lo[a, i]), hi95=float(hi[a, i]), sd_ratio=float(ratio[a, i]),
-                                 determined=bool(ratio[a, i] <= UNDETERMINED_RATIO),
-                                 note="correlated with " + ", ".join(partners) if partners else ""))
-            if self.model == "banister":  # the fatigue/fitness gain ratio, on the log scale
-                d = self.theta[a, 2] - self.theta[a, 1]
-                s = (self.cov[a, 1, 1] + self.cov[a, 2, 2] - 2 * self.cov[a, 1, 2]).clamp(min=0).sqrt()
-                s0 = (self.prior_sd[1] ** 2 + self.prior_sd[2] ** 2).sqrt()
-                rows.append(dict(athlete=name, parameter="k_fat/k_fit", estimate=float(d.exp()), se=float(d.exp() * s),
-                                 lo95=float((d - Z95 * s).exp()), hi95=float((d + Z95 * s).exp()),
-                                 sd_ratio=float(s / s0),
-                                 determined=bool(s / s0 <= UNDETERMINED_RATIO), note=""))
-        return pd.DataFrame(rows)
-
-    def summary(self) -> pd.DataFrame:
-        """One row per athlete: tests, SSE and R^2 (test units), the noise sd, and the fitted state today (the last day
-        with a log entry or test): the modelled result with its 95% interval, fitness and fatigue (load-weighted sums,
-        load units), their effects (test units), and the mean daily load of the last 7 and 28 days."""
-        A, d = len(self.data.athletes), self.data
-        mean, _ = self.predict(d.test_day)
-        err = torch.where(d.test_mask, d.test_value - mean, 0.0)
-        n = d.test_mask.sum(1)
-        mean_test = (d.test_value * d.test_mask).sum(1, keepdim=True) / n[:, None]
-        centred = torch.where(d.test_mask, d.test_value - mean_test, 0.0)
-        sse = (err ** 2).sum(1)
-        now, sd_now = self.predict(d.today[:, None])
-        p, T = self.params(), d.num_days
-        decay = lambda name: vmap(lambda lt: _decay(lt, T))(p[name].log())  # (A, T)
-        before = lambda load: _lagged(d.today[:, None], load)[:, 0]  # (A, T) the load l days before today
-        fitness, fatigue = (before(d.load) * decay("tau_fit")).sum(1), (before(d.load) * decay("tau_fat")).sum(1)
-        if self.model == "busso":
-            every_day = torch.arange(T, device=d.load.device).expand(len(d.athletes), -1)
-            recent = (_lagged(every_day, d.load) * decay("tau_gain")[:, None]).sum(-1)
-            fatigue = (before(recent * d.load) * decay("tau_fat")).sum(1)  # load^2 units: k2(s) = k_gain x recent load
-            fatigue_effect = p["k_gain"] * fatigue
-        else: fatigue_effect = p["k_fat"] * fatigue
-        day = torch.arange(T, device=d.load.device)[None]
-        window = lambda k: (d.load * ((day <= d.today[:, None]) & (day > d.today[:, None] - k))).sum(1) / k
-        cols = dict(athlete=d.athletes, n_tests=n, sse=sse, r2=1 - sse / (centred ** 2).sum(1),
-                    noise_sd=self.sigma * self.scale, today=[d.label(a, int(d.today[a])) for a in range(A)],
-                    performance_today=now[:, 0], lo95=now[:, 0] - Z95 * sd_now[:, 0],
-                    hi95=now[:, 0] + Z95 * sd_now[:, 0], fitness=fitness, fatigue=fatigue,
-                    fitness_effect=p["k_fit"] * fitness, fatigue_effect=fatigue_effect,
-                    load_7d=window(7), load_28d=window(28), converged=self.converged)
-        return pd.DataFrame({k: v.cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in cols.items()})
 
 # %% ../nbs/15_fit.ipynb #ff987e9f
 def plot_fit(result: FitResult, # what `fit` returned

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from fitness_ppo.api import create_app
 from fitness_ppo.model import NetConfig
 from fitness_ppo.ppo import EnhancedPPOAgent
-from fitness_ppo.season import SeasonEnvironment, season_agent
+from fitness_ppo.season import RESPONSE_BOUNDS, SeasonEnvironment, season_agent
 
 MAX_GENERATED_ITEMS = 1000  # longer arrays (training_data's 100,000) are not built to break maxItems
 
@@ -174,7 +174,7 @@ def test_the_schema_states_the_service_limits(client):
     assert (season["days"]["minimum"], season["days"]["maximum"]) == (28, 182)
     assert season["planner"]["enum"] == ["policy", "forecast", "textbook", "greedy", "rest"]
     tau_fat = resolve(resolve(schemas["SeasonAthlete"]["properties"]["response"], root)["properties"]["tau_fat"], root)
-    assert (tau_fat["minimum"], tau_fat["maximum"]) == (2, 20) and "0.5 tau_fit" in tau_fat["description"]
+    assert (tau_fat["minimum"], tau_fat["maximum"]) == RESPONSE_BOUNDS["tau_fat"] and "0.5 tau_fit" in tau_fat["description"]
     assert resolve(schemas["TrainRequest"]["properties"]["environment"], root)["enum"] == ["weights", "season"]
 
 
