@@ -212,7 +212,8 @@ def configure_logging(level: str = "warning", fmt: str = "plain", loggers=("fitn
     handler.setFormatter(JsonLines() if fmt == "json" else logging.Formatter(PLAIN_LOG_FORMAT))
     for name in loggers:
         logger = logging.getLogger(name)
-        for old in [h for h in logger.handlers if isinstance(h, _StderrHandler)]: logger.removeHandler(old)
+        for old in [h for h in logger.handlers if type(h).__name__ == _StderrHandler.__name__]:  # also a notebook's
+            logger.removeHandler(old)
         logger.addHandler(handler)
         logger.setLevel(level.upper())
         logger.propagate = False  # one line per record, whatever the root logger does
