@@ -16,8 +16,7 @@ from .state import LAYOUT, as_athletes, check_targets, check_unit_vector
 from .state import reference_qx  # noqa: F401 (importable from here too: plans need an expert's QX)
 
 # %% auto #0
-__all__ = ['MAX_STEPS', 'OptimizationResult', 'optimize_weights', 'predict_weights', 'TrainingPlan', 'training_plan',
-           'code_label']
+__all__ = ['MAX_STEPS', 'OptimizationResult', 'optimize_weights', 'predict_weights', 'TrainingPlan', 'training_plan']
 
 # %% ../nbs/07_optimize.ipynb #ed95e797
 @dataclass
@@ -114,7 +113,6 @@ def _drivers(contributions: torch.Tensor, codes: list[str], catalog: Catalog, la
     return [dict(code=codes[i], name=catalog.label(codes[i], lang), share=contributions[i].item() / total)
             for i in order if total > 0 and contributions[i] >= 0.01 * total]
 
-_all_ = ["code_label"]  # defined in `fitness_ppo.catalog`; still importable from here, as before
 
 def _percent(drivers: list[dict], with_names: bool = True) -> str:
     "`Q014 Upper-limb pull 86%, Q007 11%`: each driver with its share, named when asked for."
