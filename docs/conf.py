@@ -14,6 +14,9 @@ html_theme = "furo"
 html_title = project
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]      # readable at 1280 px: both menus shown, 120-character code lines fit
+# Sphinx 9.0 search throws when a matched section has no text (appendChild(null) in searchtools.js), which
+# breaks the result list: results are shown without their text excerpt.
+html_show_search_summary = False
 
 # MathJax from the copy build_docs.py unpacked from npm, so pages render math offline (else Sphinx's CDN default)
 if (Path(__file__).parent / "_build" / "static" / "mathjax" / "tex-mml-chtml.js").exists():
