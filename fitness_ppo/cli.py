@@ -392,7 +392,7 @@ def _cmd_demo(args) -> int:
              for name in ("policy", "textbook", "rest")}
     season_plan = plans["policy"]
     print(f"\nseason plan for {athlete.user_id}, maximising the predicted mean score of the targets on competition "
-          f"day (checked against resting, the textbook plan and the forecast planner):\n"
+          f"day (checked against resting, the greedy planner, the textbook plan and the forecast planner):\n"
           f"{_season_excerpt(season_plan)}")
     files = [agent.save_model(out / "agent.pt"), season.save_model(out / "season_agent.pt"),
              write_athletes([athlete], out / "athlete.json")]
