@@ -249,14 +249,14 @@ def _numbers(value) -> bool:
 def read_response(source: str | None, n: int, prior=None):
     """`n` athletes' response parameters from JSON text (an object) or a `.json` file; or None. Names left out
     take `prior`'s values (`ResponseParams`, e.g. the athletes' `response_prior`; default: the median athlete's)."""
+    from fitness_ppo.io import json_loads
     if source is None: return None
     if Path(source).suffix.lower() == ".json" and not source.lstrip().startswith("{"):
         data = read_json(source, "response file")
     else:
-        try: data = json.loads(source)
+        try: data = json_loads(source, "--response")
         except json.JSONDecodeError as e:
             raise ValueError(f"--response: neither a JSON object nor a .json file (not valid JSON: {e})") from None
-        except RecursionError: raise ValueError("--response: the JSON is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise ValueError(f"--response: expected a JSON object of response parameters, got "
                          f"{_JSON_TYPES.get(type(data), type(data).__name__)}")
@@ -328,6 +328,7 @@ def _cmd_season(args) -> int:
                                         cq, qx, progress=not args.quiet)
         print(_season_summary(training), file=sys.stderr)
         planner = agent
+        if training["episodes_completed"] == 0: planner, agent = _untrained_fallback(training, args.time_budget), None
     plans = plan_season(planner, athletes, args.days, cq, qx, response, seed=args.seed)
     text = _season_text(plans, args.format)
     if out is None: print(text)
@@ -341,6 +342,21 @@ def _cmd_season(args) -> int:
         if agent is not None and not args.model: files.append(agent.save_model(out / "season_agent.pt"))
         print(f"wrote {', '.join(str(f) for f in files)}", file=sys.stderr)
     return 0
+
+# %% ../nbs/10_cli.ipynb #7e81afc5
+def _untrained_fallback(training: dict,  # the record of a season `learn` that completed 0 episodes
+                        time_budget: float | None  # its `--time-budget`, in seconds
+                        ) -> str:
+    """The cheap planner (of `GUARD_BASELINES`) that scored best in `training`'s start-up evaluation, said on stderr:
+    a policy that trained 0 seasons (a `--time-budget` below the start-up evaluation's cost) is not planned with."""
+    from fitness_ppo.season import GUARD_BASELINES
+    baselines = training["baselines"]
+    best = max(GUARD_BASELINES, key=lambda name: baselines[name])
+    print(f"no season was trained (--time-budget {time_budget} s; the start-up evaluation alone took "
+          f"{training['training_time_seconds']:.1f} s): planning with the {best} planner instead, the best of "
+          f"{', '.join(GUARD_BASELINES)} on the held-out athletes; raise --time-budget to train a policy",
+          file=sys.stderr)
+    return best
 
 # %% ../nbs/10_cli.ipynb #da54c016
 DEMO_SHOWN_DAYS = 14  # the first days of the season plan the demo prints (then the taper)

@@ -18,8 +18,9 @@ _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
 __all__ = ['MAX_ECHO_CHARS', 'ATHLETE_CSV_COLUMNS', 'LOG_LEVELS', 'LOG_FORMATS', 'PLAIN_LOG_FORMAT', 'DEFAULT_ALLOWED_HOSTS',
-           'clip', 'existing_file', 'read_json', 'read_athletes', 'write_athletes', 'read_matrix', 'read_priors',
-           'load_agent', 'parse_device', 'resident_memory', 'memory_report', 'JsonLines', 'configure_logging']
+           'clip', 'existing_file', 'json_loads', 'read_json', 'read_athletes', 'write_athletes', 'read_matrix',
+           'read_priors', 'load_agent', 'parse_device', 'resident_memory', 'memory_report', 'JsonLines',
+           'configure_logging']
 
 # %% ../nbs/10a_io.ipynb #331a640c
 MAX_ECHO_CHARS = 200  # characters of a user's value that an error message repeats, at most
@@ -44,15 +45,26 @@ def _about(path: Path):
         if str(e).startswith(f"{path}"): raise
         raise ValueError(f"{path}: {e}") from None
 
+def json_loads(text: str,  # JSON text
+               what: str):  # what it is (a file's path, an option), starting the messages
+    """`json.loads(text)`, its `JSONDecodeError`s as they are; a `ValueError` starting with `what` if the JSON nests
+    too deeply or holds an integer longer than Python reads (`sys.get_int_max_str_digits()`: 4300 digits by default)."""
+    try: return json.loads(text)
+    except RecursionError: raise ValueError(f"{what}: the JSON is nested too deeply to read") from None
+    except json.JSONDecodeError: raise
+    except ValueError as e:
+        if "integer string conversion" not in str(e): raise
+        raise ValueError(f"{what}: a number has more than {sys.get_int_max_str_digits()} digits (Python's limit for "
+                         f"reading integers)") from None
+
 def read_json(path, what: str = "file"):
     "The JSON in the file at `path`; a `ValueError` naming it if it is empty, not UTF-8, not JSON or nested too deeply."
     path = existing_file(path, what)
     try: text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e: raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not text.strip(): raise ValueError(f"{path}: the file is empty (expected JSON)")
-    try: return json.loads(text)
+    try: return json_loads(text, str(path))
     except json.JSONDecodeError as e: raise ValueError(f"{path}: not valid JSON ({e})") from None
-    except RecursionError: raise ValueError(f"{path}: the JSON is nested too deeply to read") from None
 
 # %% ../nbs/10a_io.ipynb #ae84b8fb
 ATHLETE_CSV_COLUMNS = ["user_id", "age", "gender", "fitness_level", *QUALITIES, "target_subjects", *SUBJECTS,

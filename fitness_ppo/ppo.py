@@ -803,12 +803,17 @@ def atomic_torch_save(obj, path: str | Path) -> Path:
 
 @patch
 def save_model(self: EnhancedPPOAgent, path: str | Path) -> Path:
-    "Save networks, optimisers, network configuration, PPO settings and training state to `path` (atomically)."
-    return atomic_torch_save(dict(
+    """Save networks, optimisers, network configuration, PPO settings and training state to `path` (atomically);
+    a `ValueError` (and no file) if a weight or optimiser state is NaN or infinite: `read_checkpoint` refuses those."""
+    ckpt = dict(
         format=CHECKPOINT_FORMAT, state_dim=self.state_dim, action_dim=self.action_dim, net_config=asdict(self.config),
         ppo_config=asdict(self.ppo_config), progress={k: getattr(self, k) for k in _PROGRESS},
         world_size=self.world_size, action_head_module=ACTION_HEAD_MODULES.get(self.config.actor_head),
-        **{k: None if getattr(self, k) is None else getattr(self, k).state_dict() for k in _WEIGHTS}), path)
+        **{k: None if getattr(self, k) is None else getattr(self, k).state_dict() for k in _WEIGHTS})
+    try: _finite_weights(ckpt)
+    except ValueError as e:
+        raise ValueError(f"the agent was not saved: its weights are not finite ({e}; did training diverge?)") from None
+    return atomic_torch_save(ckpt, path)
 
 # %% ../nbs/06_ppo.ipynb #336d47ae
 def _upgrade_v1(ckpt: dict) -> dict:

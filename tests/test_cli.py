@@ -196,6 +196,18 @@ def test_season_bad_inputs(work, tmp_path):
     assert "is a file, not a folder" in fails("season", "--out", tmp_path / "file", *SHORT_SEASON)
 
 
+def test_season_that_trained_nothing_plans_with_the_best_baseline(tmp_path):
+    "Issue #17: `season --time-budget 0.001` trained 0 seasons and presented the untrained policy's plans (exit 0)."
+    from fitness_ppo.season import GUARD_BASELINES
+    done = cli("season", "--time-budget", "0.001", "--days", "28", "--num-envs", "16", "--format", "json", "--quiet",
+               "--device", "cpu", "--out", tmp_path)
+    assert "trained 0 seasons" in done.stderr and "no season was trained (--time-budget 0.001 s" in done.stderr
+    best = done.stderr.split("planning with the ")[1].split(" planner instead")[0]
+    assert best in GUARD_BASELINES, done.stderr
+    assert {p["planner"] for p in json.loads((tmp_path / "plans.json").read_text())} == {best}
+    assert not (tmp_path / "season_agent.pt").exists()  # no untrained policy is saved as if it were one
+
+
 def test_train_tensorboard(tmp_path):
     pytest.importorskip("tensorboard")
     cli("train", "--episodes", "16", "--out", tmp_path / "a.pt", "--tensorboard", tmp_path / "tb", *TINY)
@@ -267,7 +279,8 @@ def corpus(work, tmp_path_factory):
                             "--device", "cpu").stdout)
     files = {"deep.json": deep, "strings.json": json.dumps({**result, "cq_matrix": [["a"] * 23] * 93}),
              "catalog.json": '{"qualities":5}', "broken.json": "{oops", "empty.json": "", "empty.csv": "",
-             "header.csv": ",".join(ATHLETE_CSV_COLUMNS) + "\n", "list.json": "[1, 2]"}
+             "header.csv": ",".join(ATHLETE_CSV_COLUMNS) + "\n", "list.json": "[1, 2]",
+             "digits.json": '{"age": 1' + "0" * 5000 + "}"}
     for name, text in files.items(): (d / name).write_text(text)
     (d / "latin1.json").write_bytes(b'{"user_id": "\xe9"}')
     (d / "a_file").write_text("x")  # a path below it cannot be written
@@ -284,7 +297,8 @@ def corpus_cases(work, d):
               (("train", "--resume", d / "mismatch.pt", *TINY), "mismatch.pt")]
     cases += [(("bench", "--model", d / "huge.pt", "--device", "cpu"), "huge.pt")]
     cases += [(("optimize", *model, "--athletes", d / name), name)
-              for name in ("deep.json", "empty.json", "empty.csv", "header.csv", "latin1.json", "list.json")]
+              for name in ("deep.json", "empty.json", "empty.csv", "header.csv", "latin1.json", "list.json",
+                           "digits.json")]
     cases += [(("plan", "--result", d / name), name) for name in ("deep.json", "strings.json", "empty.json")]
     cases += [(("optimize", *model, *athletes, "--qx-prior", d / name), name) for name in ("deep.json", "strings.json")]
     cases += [(("plan", "--result", work / "plan_results.json", "--catalog", d / name), name)
@@ -294,7 +308,8 @@ def corpus_cases(work, d):
               (("serve", "--port", "0"), "--port"), (("optimize", *model, *athletes, "--steps", "0"), "steps"),
               (("plan", "--result", work / "plan_results.json", "--top", "45"), "--top")]
     cases += [(("season", "--response", response, *SHORT_SEASON), "--response")
-              for response in ('{"tau_fit": "x"}', '{"tau_fit": null}', '{"tau_fit": {}}', "null", "[1]", "{}x")]
+              for response in ('{"tau_fit": "x"}', '{"tau_fit": null}', '{"tau_fit": {}}', "null", "[1]", "{}x",
+                             '{"tau_fit": 1' + "0" * 5000 + "}")]  # more digits than Python reads (4300)
     cases += [(("season", "--time-budget", budget, *SHORT_SEASON), "--time-budget") for budget in ("inf", "nan", "-1")]
     cases += [((command, "--time-budget", "inf", *TINY), "--time-budget") for command in ("train", "demo")]
     cases += [(("season", "--out", d / "a_file" / "plans", *SHORT_SEASON), "--out"),
@@ -344,6 +359,20 @@ def test_serve_checks_the_model_before_starting(corpus):
         assert len(err.strip().splitlines()) == 1 and name in err, err
     help_text = " ".join(cli("serve", "--help").stdout.split())
     assert "no authentication" in help_text and "--allowed-host" in help_text and "reverse proxy" in help_text
+
+
+def test_a_season_policy_with_nan_weights_is_not_served(tmp_path):
+    "Issue #17, probe 3: with NaN in the actor's output layer, /season answered 200 with every day rest."
+    pytest.importorskip("uvicorn"); pytest.importorskip("fastapi")
+    import math, torch
+    from fitness_ppo.season import SeasonEnvironment, season_agent
+    season_agent(SeasonEnvironment(days=28)).save_model(tmp_path / "season.pt")
+    ckpt = torch.load(tmp_path / "season.pt", weights_only=True)
+    ckpt["actor_critic"]["actor_out.train_weights.bias"] *= math.nan
+    torch.save(ckpt, tmp_path / "nan_season.pt")
+    err = fails("serve", "--season-model", tmp_path / "nan_season.pt", "--port", str(free_port()), "--device", "cpu",
+                "--model-dir", tmp_path / "models")
+    assert len(err.strip().splitlines()) == 1 and "actor_out.train_weights.bias holds NaN" in err, err
 
 
 def test_json_logs_of_a_command(work, tmp_path):
