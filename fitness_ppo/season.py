@@ -942,6 +942,8 @@ class SeasonStart:
             model = replace(model, response=model.response._replace(**given), initial=None)
         if self.traces is not None: traces = SeasonTraces(*(t.to(x) for t in self.traces))
         else:
+            if not bool((model.habitual > 0).all()):
+                raise ValueError("a start relative to the habitual steady state needs a habitual load > 0")
             r, s0 = self.ratios.to(x), model.start_traces
             traces = SeasonTraces(s0.G * r[:, :1], s0.H * r[:, 1], s0.R * r[:, 2])
         return replace(model, initial=traces)
