@@ -47,14 +47,16 @@ __all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'M
            'Targets', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN', 'SEASON_PLANNERS', 'PATH_MAX', 'JOB_STATUSES',
            'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS', 'RELAXED_STEP_COST', 'POLISH_STEP_COST',
            'SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router', 'NO_MODEL', 'NO_SEASON_MODEL',
-           'app', 'text', 'Metrics', 'Athlete', 'OptimizeRequest', 'TrainRequest', 'PlanRequest', 'ResponseParameters',
+           'app', 'MAX_FIT_ATHLETES', 'MAX_FIT_DAYS', 'MAX_FIT_TESTS', 'MAX_FIT_LOAD', 'FIT_MODELS', 'DATE_PATTERN',
+           'text', 'Metrics', 'Athlete', 'OptimizeRequest', 'TrainRequest', 'PlanRequest', 'ResponseParameters',
            'SeasonAthlete', 'SeasonRequest', 'check_save_name', 'resolve_save_path', 'save_checkpoint',
            'remove_checkpoint', 'Busy', 'RequestBatcher', 'OptimizationBatcher', 'TrainingJob', 'JobCosts',
            'measure_costs', 'JobDeadline', 'Cancellation', 'release_freed_memory', 'Served', 'ModelService',
            'held_out_score', 'BodySizeLimit', 'RequestLog', 'get_service', 'create_app', 'Optimizations', 'CudaMemory',
            'Memory', 'Health', 'health', 'catalog', 'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse',
            'plan', 'SeasonDay', 'SeasonWeek', 'Competition', 'SeasonGuard', 'SeasonPlanModel', 'SeasonResponse',
-           'season', 'TrainResult', 'TrainProgress', 'TrainJobReport', 'train', 'training_job', 'cancel_training']
+           'season', 'TrainResult', 'TrainProgress', 'TrainJobReport', 'train', 'training_job', 'cancel_training',
+           'FitLogRow', 'FitTestRow', 'FitRequest', 'FitParameter', 'FitState', 'FitResponse', 'fit_athletes']
 
 # %% ../nbs/11_api.ipynb #acdfb802
 MAX_OPTIMIZATION_STEPS = 1000        # steps of one /optimize request
@@ -1397,3 +1399,109 @@ def _app_from_environment(environ=None) -> FastAPI:
     return app
 
 app = _app_from_environment()
+
+# %% ../nbs/11_api.ipynb #6982c98a
+MAX_FIT_ATHLETES = 16   # athletes of one /fit request (fitted together in one batched call)
+MAX_FIT_DAYS = 400      # days the log and tests of a /fit request may span (from each athlete's first entry)
+MAX_FIT_TESTS = 200     # tests of one athlete
+MAX_FIT_LOAD = 1e6      # one day's load, any unit
+FIT_MODELS = ("banister", "busso")
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+_FIT_EXAMPLE_LOG = [dict(athlete="anna", day=d, load=[60.0, 0.0, 90.0, 45.0][d % 4]) for d in range(28)]
+_FIT_EXAMPLE_TESTS = [dict(athlete="anna", day=d, value=v, unit="W") for d, v in ((6, 300.0), (13, 304.0),
+                                                                                   (20, 303.0), (27, 309.0))]
+
+class FitLogRow(BaseModel):
+    "A day of a training log: the athlete (may be left out when there is one), its day number or date, the load."
+    model_config = _STRICT
+    athlete: UserId | None = None
+    day: int | None = Field(None, ge=0, le=100_000, description="a day number (give day or date in every row)")
+    date: Annotated[str, Field(pattern=DATE_PATTERN)] | None = Field(None, description="an ISO date, YYYY-MM-DD")
+    load: float = Field(ge=0, le=MAX_FIT_LOAD, description="the day's training load (TSS, sRPE x minutes, ...)")
+
+class FitTestRow(BaseModel):
+    "A performance test: the athlete, its day number or date, the result and its unit."
+    model_config = _STRICT
+    athlete: UserId | None = None
+    day: int | None = Field(None, ge=0, le=100_000)
+    date: Annotated[str, Field(pattern=DATE_PATTERN)] | None = None
+    value: float = Field(gt=0, le=1e9, description="the result (higher is better)")
+    unit: text(16) | None = None
+
+class FitRequest(BaseModel):
+    "A `/fit` request: the log and the tests of up to `MAX_FIT_ATHLETES` athletes, and the model to fit."
+    model_config = _STRICT
+    log: list[FitLogRow] = Field(min_length=1, max_length=MAX_FIT_ATHLETES * MAX_FIT_DAYS,
+                                 examples=[_FIT_EXAMPLE_LOG])
+    tests: list[FitTestRow] = Field(min_length=1, max_length=MAX_FIT_ATHLETES * MAX_FIT_TESTS,
+                                    examples=[_FIT_EXAMPLE_TESTS])
+    model: Literal[FIT_MODELS] = Field("banister", description="banister (classic, 5 parameters) or busso")
+
+    def data(self):
+        "The log and tests as `fitness_ppo.fit.AthleteData` (a ValueError naming the row and field if they are bad)."
+        import pandas as pd
+        from fitness_ppo.fit import athlete_data, read_log, read_tests  # pandas: only for /fit
+        frame = lambda rows: pd.DataFrame([r.model_dump(exclude_none=True) for r in rows])
+        data = athlete_data(read_log(frame(self.log)), read_tests(frame(self.tests)))
+        if len(data.athletes) > MAX_FIT_ATHLETES:
+            raise ValueError(f"{len(data.athletes)} athletes; the limit is {MAX_FIT_ATHLETES}")
+        if data.num_days > MAX_FIT_DAYS:
+            raise ValueError(f"the log and tests span {data.num_days} days; the limit is {MAX_FIT_DAYS}")
+        if (n := int(data.test_mask.sum(1).max())) > MAX_FIT_TESTS:
+            raise ValueError(f"an athlete has {n} tests; the limit is {MAX_FIT_TESTS}")
+        return data
+
+    @model_validator(mode="after")
+    def _valid(self):
+        self.data()  # cheap next to the fit: read and checked before any fitting
+        return self
+
+class FitParameter(BaseModel):
+    "One fitted parameter of one athlete, natural units, with its 95% interval (see `FitResult.to_frame`)."
+    athlete: str
+    parameter: str
+    estimate: float
+    se: float
+    lo95: float
+    hi95: float
+    sd_ratio: float = Field(description="posterior sd / prior sd (log scale): near 1, the tests said little")
+    determined: bool = Field(description="false: the tests do not determine it; the prior does")
+    note: str
+
+class FitState(BaseModel):
+    "One athlete's fit quality and state today (see `FitResult.summary`)."
+    athlete: str
+    n_tests: int
+    sse: float
+    r2: float
+    noise_sd: float
+    today: str = Field(description="the last day with a log entry or test: a day number or a date")
+    performance_today: float
+    lo95: float
+    hi95: float
+    fitness: float
+    fatigue: float
+    fitness_effect: float
+    fatigue_effect: float
+    load_7d: float
+    load_28d: float
+    converged: bool
+
+class FitResponse(BaseModel):
+    "The `/fit` answer: parameters with intervals and each athlete's state today."
+    model: str
+    parameters: list[FitParameter]
+    state: list[FitState]
+
+def _fit_answer(request: FitRequest) -> FitResponse:
+    from fitness_ppo.fit import fit
+    result = fit(request.data(), model=request.model)
+    state = result.summary()
+    state["today"] = [str(t.date()) if hasattr(t, "date") else str(t) for t in state["today"]]
+    return FitResponse(model=result.model, parameters=result.to_frame().to_dict("records"),
+                       state=state.to_dict("records"))
+
+@router.post("/fit")
+async def fit_athletes(request: FitRequest) -> FitResponse:
+    "Fit the fitness-fatigue model to each athlete's log and tests (see `fitness_ppo.fit.fit`), off the event loop."
+    return await asyncio.to_thread(_fit_answer, request)

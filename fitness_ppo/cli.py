@@ -28,7 +28,7 @@ _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
 __all__ = ['PRESETS', 'MAX_PORT', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'DEMO_SHOWN_DAYS',
-           'SERVE_EPILOG', 'read_catalog', 'read_response', 'main']
+           'SERVE_EPILOG', 'FIT_MODELS', 'read_catalog', 'read_response', 'main']
 
 # %% ../nbs/10_cli.ipynb #7b1ec6a0
 PRESETS = {"small": (NetConfig.small, 1e-3), "default": (NetConfig, 3e-4), "design": (NetConfig.design, 3e-4)}
@@ -318,8 +318,8 @@ def _cmd_season(args) -> int:
     out = _out_folder(args.out)  # before training: a folder that cannot be written must not cost the policy
     priors = read_priors(args.cq_prior, args.qx_prior)
     cq, qx = priors.get("cq_prior"), priors.get("qx_prior")
-    athletes = (read_athletes(args.athletes)[0] if args.athletes
-                else synthetic_athletes(SEASON_EXAMPLE_ATHLETES, seed=EVAL_SEED_OFFSET + args.seed))
+    start = _fitted_start(args)  # None without --log and --tests
+    athletes = (read_athletes(args.athletes)[0] if args.athletes else _example_athletes(args.seed, start))
     response = read_response(args.response, len(athletes), response_prior(athlete_batch(athletes)))
     planner, agent, files = args.planner, None, []
     if planner == "policy" and args.model: planner = agent = load_agent(args.model, device)
@@ -329,7 +329,7 @@ def _cmd_season(args) -> int:
         print(_season_summary(training), file=sys.stderr)
         planner = agent
         if training["episodes_completed"] == 0: planner, agent = _untrained_fallback(training, args.time_budget), None
-    plans = plan_season(planner, athletes, args.days, cq, qx, response, seed=args.seed)
+    plans = plan_season(planner, athletes, args.days, cq, qx, response, seed=args.seed, start=start)
     text = _season_text(plans, args.format)
     if out is None: print(text)
     else:
@@ -516,6 +516,84 @@ def _cmd_serve(args) -> int:
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 
+# %% ../nbs/10_cli.ipynb #ef5698fe
+FIT_MODELS = ("banister", "busso")  # the models `fit --model` offers (fitness_ppo.fit.MODELS)
+
+def _fit(args):
+    from fitness_ppo.fit import fit  # pandas: only here
+    if not (args.log and args.tests): raise ValueError("--log and --tests go together: give both")
+    return fit(args.log, args.tests, model=args.fit_model)
+
+def _fit_text(result) -> str:
+    "Per athlete: the fit's quality, each parameter with its 95% interval and whether the tests determine it, today."
+    table, state, lines = result.to_frame(), result.summary(), []
+    for _, s in state.iterrows():
+        lines.append(f"{s.athlete}: {result.model} fit of {s.n_tests} tests, SSE {s.sse:.4g}, R^2 {s.r2:.3f}, "
+                     f"noise sd {s.noise_sd:.3g}{'' if s.converged else ' (did not converge)'}")
+        for _, r in table[table.athlete == s.athlete].iterrows():
+            flag = "determined" if r.determined else "NOT determined by the tests (the prior's)"
+            note = f"; {r.note}" if r.note else ""
+            lines.append(f"  {r.parameter:<12} {r.estimate:10.4g}  95%: {r.lo95:.4g} .. {r.hi95:.4g}  {flag}{note}")
+        lines.append(f"  today ({s.today}): modelled result {s.performance_today:.4g} (95%: {s.lo95:.4g} .. "
+                     f"{s.hi95:.4g}), fitness {s.fitness:.4g}, fatigue {s.fatigue:.4g}, mean load last 7 days "
+                     f"{s.load_7d:.4g}, last 28 days {s.load_28d:.4g}")
+    return "\n".join(lines)
+
+def _cmd_fit(args) -> int:
+    for path, option in ((args.out, "--out"), (args.chart, "--chart")):
+        if path: _writable(path, option)
+    if args.out and Path(args.out).suffix.lower() not in (".json", ".csv"):
+        raise ValueError(f"--out {args.out}: must end in .json or .csv")
+    result = _fit(args)
+    print(_fit_text(result))
+    if args.out:
+        out, table = Path(args.out), result.to_frame()
+        if out.suffix.lower() == ".csv": table.to_csv(out, index=False)
+        else:
+            state = result.summary().assign(today=lambda f: f.today.astype(str))
+            out.write_text(json.dumps(dict(model=result.model, parameters=table.to_dict("records"),
+                                           state=state.to_dict("records")), indent=2, default=float) + "\n")
+    if args.chart:
+        from fitness_ppo.fit import plot_fit  # matplotlib: only here
+        plot_fit(result, args.athlete or 0)["ax"].figure.savefig(args.chart, dpi=110)
+    if args.out or args.chart:
+        print(f"wrote {', '.join(p for p in (args.out, args.chart) if p)}", file=sys.stderr)
+    return 0
+
+def _fitted_start(args):
+    "The `SeasonStart` of the athletes fitted to `--log` and `--tests` (None without them)."
+    if not (args.log or args.tests): return None
+    if args.planner == "policy":
+        raise ValueError(f"--log and --tests plan with a planner (--planner {'/'.join(PLANNERS)}): the policy plans "
+                         "from a season's first day")
+    return _fit(args).season_start()
+
+def _example_athletes(seed: int, start=None) -> list:
+    "Synthetic athletes to plan for: one per fitted athlete of `start` (named after them), else the example squad."
+    from dataclasses import replace  # a copy of each with another name
+    if start is None: return synthetic_athletes(SEASON_EXAMPLE_ATHLETES, seed=EVAL_SEED_OFFSET + seed)
+    return [replace(a, user_id=name) for a, name in
+            zip(synthetic_athletes(start.B, seed=EVAL_SEED_OFFSET + seed), start.athletes)]
+
+def _log_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--log", metavar="FILE", required=required, help="training log, .csv or .json: day or date, load "
+                   "(or intensity and volume), optionally athlete (see fitness_ppo.fit.read_log)")
+    p.add_argument("--tests", metavar="FILE", required=required, help="tests, .csv or .json: day or date, value, "
+                   "optionally athlete, unit (see fitness_ppo.fit.read_tests)")
+    p.add_argument("--fit-model", choices=FIT_MODELS, default=FIT_MODELS[0],
+                   help="the fitness-fatigue model to fit: banister (classic, default) or busso (variable gain)")
+
+def _fit_commands(sub) -> None:
+    "Add `fit`, and `--log`, `--tests` and `--fit-model` to `season`."
+    f = _command(sub, "fit", _cmd_fit, "fit the fitness-fatigue model to a training log and tests: parameters with "
+                 "intervals, the fitted state today, a chart", seed=False)
+    _log_args(f, required=True)
+    f.add_argument("--model", dest="fit_model", choices=FIT_MODELS, help="the same as --fit-model")
+    f.add_argument("--out", metavar="FILE", help="also write the fit here: .json (parameters and state) or .csv")
+    f.add_argument("--chart", metavar="PNG", help="write the performance-management chart of an athlete here")
+    f.add_argument("--athlete", metavar="NAME", help="the athlete --chart draws (default the first)")
+    _log_args(sub.choices["season"], required=False)
+
 # %% ../nbs/10_cli.ipynb #cee83548
 def _command(sub, name: str, func, help: str, epilog: str | None = None, **common) -> argparse.ArgumentParser:
     c = sub.add_parser(name, help=help, description=help, epilog=epilog, parents=[_common(**common)])
@@ -633,6 +711,7 @@ def _parser() -> argparse.ArgumentParser:
                             f"(default {', '.join(DEFAULT_ALLOWED_HOSTS)})")
     serve.add_argument("--keep-checkpoints", type=_positive_int, default=10,
                        help="checkpoints of training jobs kept in --model-dir (default 10; older ones are deleted)")
+    _fit_commands(sub)  # `fit`, and season's --log and --tests (below)
     return p
 
 # %% ../nbs/10_cli.ipynb #99e346f6

@@ -13,13 +13,16 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 from torch.func import hessian, jacfwd, vmap
+from fastcore.basics import patch
+from .season import (DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNERS, RESPONSE_BOUNDS, SeasonEnvironment,
+                                SeasonStart, baseline_schedule, textbook_schedule)
 
 # %% auto #0
 __all__ = ['ATHLETE_ALIASES', 'DAY_ALIASES', 'DATE_ALIASES', 'LOAD_ALIASES', 'VALUE_ALIASES', 'SESSION_ALIASES',
            'QUALITY_ALIASES', 'DEFAULT_ATHLETE', 'MODELS', 'PRIOR', 'NOISE_PRIOR', 'LOG_BOUNDS', 'Z95', 'START_OFFSETS',
            'UNDETERMINED_RATIO', 'STRONG_CORRELATION', 'SIM_TEST_LOAD', 'SIM_NET_GAIN', 'SIM_RANGE', 'SIM_WEEK_LOADS',
            'read_log', 'read_tests', 'load_clarke_skiba', 'AthleteData', 'athlete_data', 'FitResult', 'fit', 'plot_fit',
-           'simulate_squad', 'recovery_table', 'rolling_origin']
+           'simulate_squad', 'recovery_table', 'rolling_origin', 'plan_spread']
 
 # %% ../nbs/15_fit.ipynb #5f8dee9c
 ATHLETE_ALIASES = ("athlete", "athlete_id", "subject", "name")
@@ -202,16 +205,16 @@ def athlete_data(log, # a training log (anything `read_log` reads, or its result
     starts = pd.concat([log[["athlete", when]], tests[["athlete", when]]]).groupby("athlete")[when].min()
     def index(df):
         d = df[when] - df["athlete"].map(starts)
-        return (d.dt.days if when == "date" else d).to_numpy(dtype=int)
+        return (d.dt.days if when == "date" else d).to_numpy(dtype=int).copy()  # writable: torch wants it
     li, ti = index(log), index(tests)
     A = len(athletes); row = {a: i for i, a in enumerate(athletes)}
-    lr, tr = log["athlete"].map(row).to_numpy(), tests["athlete"].map(row).to_numpy()
+    lr, tr = log["athlete"].map(row).to_numpy().copy(), tests["athlete"].map(row).to_numpy().copy()
     T = int(max(li.max(), ti.max())) + 1
     load = torch.zeros(A, T, dtype=dtype)
     loads = torch.as_tensor(np.array(log["load"], dtype=float), dtype=dtype)
     load.index_put_((torch.as_tensor(lr), torch.as_tensor(li)), loads, accumulate=True)
     counts = np.bincount(tr, minlength=A); J = int(counts.max())
-    slot = tests.groupby("athlete").cumcount().to_numpy()
+    slot = tests.groupby("athlete").cumcount().to_numpy().copy()
     test_day = torch.zeros(A, J, dtype=torch.long); value = torch.zeros(A, J, dtype=dtype)
     mask = torch.zeros(A, J, dtype=torch.bool)
     test_day[tr, slot] = torch.as_tensor(ti)
@@ -659,3 +662,61 @@ def rolling_origin(data: AthleteData, # a squad's log and tests
         rows.append(dict(origin=o, athletes=int(ok.sum()), tests=int(sub(ahead).sum()),
                          **{f"rmse_% {k}": 100 * float(err(f).sqrt()) for k, f in forecasts.items()}))
     return pd.DataFrame(rows)
+
+# %% ../nbs/15_fit.ipynb #86f32777
+@patch
+def season_start(self: FitResult,
+                 draws: int = 0, # 0: the MAP; else that many posterior draws per athlete (athlete-major rows)
+                 seed: int = 0, # for the draws
+                ) -> SeasonStart:
+    "Each fitted athlete today, for `plan_season(..., start=)`: time constants, fitness, fatigue and recent load."
+    if not isinstance(draws, int) or draws < 0: raise ValueError(f"draws must be a whole number >= 0, got {draws!r}")
+    d, names = self.data, self.names
+    idx = [names.index(n) for n in ("tau_fit", "tau_fat", "tau_gain") if n in names]
+    A, n = len(d.athletes), max(draws, 1)
+    log_tau = self.theta[:, idx]
+    if draws:
+        cov = self.cov[:, idx][:, :, idx]
+        vals, vecs = torch.linalg.eigh(cov)  # a square root that survives near-singular covariances
+        root = vecs * vals.clamp(min=0).sqrt()[:, None]
+        z = torch.randn(A, draws, len(idx), generator=torch.Generator().manual_seed(seed), dtype=log_tau.dtype)
+        log_tau = (log_tau[:, None] + z.to(log_tau.device) @ root.mT).reshape(A * draws, len(idx))
+    tau = log_tau.exp().clamp(*(math.exp(b) for b in LOG_BOUNDS))
+    gain = tau[:, 2] if len(idx) == 3 else torch.full_like(tau[:, 0], DEFAULT_RESPONSE["tau_gain"])
+    taus = torch.stack([tau[:, 0], tau[:, 1], gain], 1)  # (A n, 3)
+    before = _lagged(d.today[:, None], d.load)[:, 0].repeat_interleave(n, 0)  # (A n, T) the load l days before today
+    lag = torch.arange(d.num_days, dtype=taus.dtype, device=taus.device)
+    today = (before[:, None] * torch.exp(-lag / taus[..., None])).sum(-1)  # (A n, 3)
+    steady = self.mean_load.repeat_interleave(n, 0)[:, None] / (1 - torch.exp(-1 / taus))
+    response = {k: taus[:, i].clamp(*RESPONSE_BOUNDS[k]).float().cpu() for i, k in enumerate(("tau_fit", "tau_fat"))}
+    if len(idx) == 3: response["tau_gain"] = gain.clamp(*RESPONSE_BOUNDS["tau_gain"]).float().cpu()
+    return SeasonStart(ratios=(today / steady).float().cpu(), response=response, day=0,
+                       athletes=[a for a in d.athletes for _ in range(n)])
+
+# %% ../nbs/15_fit.ipynb #b66c9411
+def plan_spread(result: FitResult, # what `fit` returned
+                athletes, # one athlete profile per fitted athlete (anything `plan_season` takes), in `result`'s order
+                days: int = DEFAULT_DAYS, # days to competition
+                planner: str = "forecast", # the planner (one of `PLANNERS`) that makes the plan from the MAP start
+                draws: int = 200, # posterior draws per athlete
+                seed: int = 0, # for the draws
+                cq=None, qx=None, # the season model's matrices (default: the reference ones)
+               ) -> tuple[pd.DataFrame, torch.Tensor]:
+    """The competition-day score of each fitted athlete's plan over the fit's posterior draws: one row per athlete with
+    the MAP forecast, the draws' mean, sd, 5% and 95% points, the textbook plan's mean and the chance the plan beats
+    it; and the plans `(A, days)` (season action indices)."""
+    if planner not in PLANNERS: raise ValueError(f"planner must be one of {list(PLANNERS)}, got {planner!r:.40}")
+    if not isinstance(draws, int) or draws < 2: raise ValueError(f"draws must be a whole number >= 2, got {draws!r}")
+    env = SeasonEnvironment(len(result.data.athletes), days, cq, qx)
+    model = result.season_start().apply(env.model(env.encode_athletes(athletes)))
+    plan, textbook = baseline_schedule(planner, model, days), textbook_schedule(model, days)
+    many = result.season_start(draws, seed).apply(model.repeated(draws))
+    score = lambda m, s: m.rollout(s)[0][:, -1]
+    mine = score(many, plan.repeat_interleave(draws, 0)).view(-1, draws).double()
+    book = score(many, textbook.repeat_interleave(draws, 0)).view(-1, draws).double()
+    q = mine.quantile(torch.tensor([0.05, 0.95], dtype=mine.dtype), dim=1)
+    table = pd.DataFrame(dict(athlete=result.data.athletes, planner=planner, map_forecast=score(model, plan).numpy(),
+                              mean=mine.mean(1).numpy(), sd=mine.std(1).numpy(), q05=q[0].numpy(), q95=q[1].numpy(),
+                              textbook_mean=book.mean(1).numpy(),
+                              p_beats_textbook=(mine > book).double().mean(1).numpy()))
+    return table, plan

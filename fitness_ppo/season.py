@@ -33,7 +33,8 @@ __all__ = ['INTENSITY_NAMES', 'INTENSITY_RPE', 'INTENSITY_HRR', 'VOLUME_NAMES', 
            'habitual_daily_load', 'SeasonModel', 'example_model', 'greedy_schedule', 'parse_session', 'taper_days',
            'textbook_sessions', 'textbook_schedule', 'polish_schedule', 'optimize_schedule', 'baseline_schedule',
            'plan_properties', 'ObsLayout', 'SeasonEnvironment', 'check_habitual_load', 'SeasonActionHead',
-           'action_features', 'season_agent', 'SeasonPlan', 'guard_schedules', 'plan_season']
+           'action_features', 'season_agent', 'SeasonPlan', 'guard_schedules', 'plan_season', 'SeasonStart',
+           'season_start']
 
 # %% ../nbs/12_season.ipynb #dc48fbbb
 INTENSITY_NAMES = ("light", "moderate", "hard")
@@ -205,6 +206,7 @@ class SeasonModel:
     cq: torch.Tensor          # (93, 23), or (B, 93, 23) per athlete
     qx: torch.Tensor          # (23, 44), or (B, 23, 44) per athlete
     habitual: torch.Tensor | None = None  # (B,) habitual daily load in model units (None: untrained, no history)
+    initial: SeasonTraces | None = None  # the traces on day 0 (None: `start_traces`; see `SeasonStart`)
 
     def __post_init__(self):
         self.B = len(self.qualities)
@@ -233,8 +235,8 @@ class SeasonModel:
         return SeasonTraces(d * alpha * (1 - self.qualities).clamp_min(0) / (1 - d), H, R)
 
     def start(self) -> SeasonTraces:
-        "The traces before the first day: the steady state of the habitual load (all zero without history)."
-        return SeasonTraces(*(t.clone() for t in self.start_traces))
+        "The traces before the first day: `initial` if given, else the steady state of the habitual load."
+        return SeasonTraces(*(t.clone() for t in (self.start_traces if self.initial is None else self.initial)))
 
     def level(self, G: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
         "`(..., 23)` qualities for fitness `G` `(B, ..., 23)` and fatigue `H` `(B, ...)`: `clip(q + G - G0 - H + H0)`."
@@ -460,7 +462,8 @@ def repeated(self: SeasonModel, n: int) -> SeasonModel:
     idx = torch.arange(self.B, device=self.qualities.device).repeat_interleave(n)
     per = lambda m: m[idx] if m.ndim == 3 else m
     return SeasonModel(self.qualities[idx], self.targets[idx], ResponseParams(*(t[idx] for t in self.response)),
-                       per(self.cq), per(self.qx), self.habitual[idx])
+                       per(self.cq), per(self.qx), self.habitual[idx],
+                       None if self.initial is None else SeasonTraces(*(t[idx] for t in self.initial)))
 
 # %% ../nbs/12_season.ipynb #6eaff12e
 PLANNERS = ("rest", "greedy", "textbook", "forecast", "optimizer")  # the baseline planners, by name
@@ -871,8 +874,12 @@ def guard_schedules(model: SeasonModel, schedule: torch.Tensor, cheap: dict[str,
 
 def plan_season(agent: EnhancedPPOAgent | str, athletes, days: int = DEFAULT_DAYS, cq=None, qx=None, response=None,
                 deterministic: bool = True, seed: int = 0, catalog: Catalog = DEFAULT_CATALOG,
-                lang: str = "en", guard: str = "replace") -> list[SeasonPlan]:
-    "Each athlete's `SeasonPlan` from a trained season `agent` (or a planner named in `PLANNERS`), all at once."
+                lang: str = "en", guard: str = "replace", start=None) -> list[SeasonPlan]:
+    """Each athlete's `SeasonPlan` from a trained season `agent` (or a planner named in `PLANNERS`), all at once.
+    `start`: a `SeasonStart` (see `season_start`) to plan the `days` left from where the athletes stand today
+    (planners only: the policy plays whole seasons from their start)."""
+    if start is not None and not isinstance(agent, str):
+        raise ValueError(f"start works with the planners {list(PLANNERS)}; the policy plans from a season's first day")
     if isinstance(agent, str) and agent not in PLANNERS:
         raise ValueError(f"agent must be a trained season agent or one of {list(PLANNERS)}, got {agent!r:.40}")
     if not isinstance(agent, str) and (agent.state_dim, agent.action_dim) != (SEASON_OBS_DIM, SEASON_ACTION_DIM):
@@ -883,7 +890,7 @@ def plan_season(agent: EnhancedPPOAgent | str, athletes, days: int = DEFAULT_DAY
     records, _ = as_athletes(athletes[:, :STATE_DIM] if with_response else athletes)
     env = SeasonEnvironment(len(records), days, cq, qx, "cpu" if isinstance(agent, str) else agent.device)
     x = env.encode_athletes(athletes, response)
-    model = env.model(x)
+    model = env.model(x) if start is None else start.apply(env.model(x))
     guards, cheap = [None] * len(records), {name: baseline_schedule(name, model, days) for name in GUARD_BASELINES}
     if isinstance(agent, str): schedule = cheap[agent] if agent in cheap else baseline_schedule(agent, model, days)
     else:
@@ -903,3 +910,53 @@ def plan_season(agent: EnhancedPPOAgent | str, athletes, days: int = DEFAULT_DAY
                                 competition, guards[b]))
     return plans
 
+
+# %% ../nbs/12_season.ipynb #b804d771
+@dataclass
+class SeasonStart:
+    "Where `B` athletes stand today, to plan the rest of a season from: their traces, or them relative to the habitual."
+    traces: SeasonTraces | None = None  # G (B, 23), H (B,), R (B,) today (from a simulated season), or
+    ratios: torch.Tensor | None = None  # (B, 3) today's fitness, fatigue, recent load / their habitual steady state
+    response: dict | None = None  # response parameters to use instead of the model's: name -> (B,) (e.g. fitted taus)
+    day: int = 0                  # season days done when the start was taken
+    athletes: list | None = None  # the athletes' names, in row order (None: unnamed)
+
+    def __post_init__(self):
+        if (self.traces is None) == (self.ratios is None):
+            raise ValueError("a SeasonStart needs traces or ratios (exactly one of them)")
+        if unknown := sorted(map(str, set(self.response or {}) - set(RESPONSE_NAMES))):
+            raise ValueError(f"start response: unknown parameters {unknown!r:.80}; the parameters are "
+                             f"{list(RESPONSE_NAMES)}")
+
+    @property
+    def B(self) -> int: return len(self.ratios if self.traces is None else self.traces.H)
+
+    def apply(self, model: SeasonModel) -> SeasonModel:
+        "`model` with this start's response parameters (within `RESPONSE_BOUNDS`) and today's traces as day 0's."
+        if self.B != model.B: raise ValueError(f"start holds {self.B} athletes, the plan {model.B} athletes")
+        from dataclasses import replace  # a copy with some fields changed (and its derived tables recomputed)
+        x = model.qualities
+        if self.response:
+            given = {k: torch.as_tensor(v).to(x).expand(model.B).clamp(*RESPONSE_BOUNDS[k])
+                     for k, v in self.response.items()}
+            model = replace(model, response=model.response._replace(**given), initial=None)
+        if self.traces is not None: traces = SeasonTraces(*(t.to(x) for t in self.traces))
+        else:
+            if not bool((model.habitual > 0).all()):
+                raise ValueError("a start relative to the habitual steady state needs a habitual load > 0")
+            r, s0 = self.ratios.to(x), model.start_traces
+            traces = SeasonTraces(s0.G * r[:, :1], s0.H * r[:, 1], s0.R * r[:, 2])
+        return replace(model, initial=traces)
+
+def season_start(source, # a `SeasonModel` (with `done`), or a fit: anything with a `season_start` method (`FitResult`)
+                 done: torch.Tensor | None = None, # (B, d) the schedule of the days done so far (a model's)
+                 **kwargs, # passed on to `source.season_start` (a fit's: `draws`, `seed`)
+                ) -> SeasonStart:
+    "Where the athletes stand after `done` days of a simulated season, or today by a fit of their log and tests."
+    if isinstance(source, SeasonModel):
+        if done is None or done.ndim != 2 or len(done) != source.B:
+            raise ValueError(f"done must be a ({source.B}, days) schedule of the days done")
+        return SeasonStart(traces=source.rollout(done)[1], day=done.shape[1])
+    if not hasattr(source, "season_start"):
+        raise ValueError(f"source must be a SeasonModel or a fit (FitResult), got {type(source).__name__}")
+    return source.season_start(**kwargs)

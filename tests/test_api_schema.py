@@ -124,9 +124,9 @@ def body_schemas(schema: dict) -> dict:
 def test_examples_from_the_schema_are_accepted(client):
     root = client.get("/openapi.json").json()
     bodies = body_schemas(root)
-    assert sorted(bodies) == ["/optimize", "/plan", "/season", "/train"]
+    assert sorted(bodies) == ["/fit", "/optimize", "/plan", "/season", "/train"]
     for full in (False, True):
-        for path in ("/optimize", "/plan", "/season", "/train"):
+        for path in ("/fit", "/optimize", "/plan", "/season", "/train"):
             body = example(bodies[path], root, full)
             if path == "/optimize": body["optimization_steps"] = 3  # keep it quick
             r = client.post(path, json=body)

@@ -401,3 +401,60 @@ def test_demo_season_is_guarded(tmp_path):
                                 for key in (r"\(day 28\): ", "resting: ", "the textbook plan: "))
         assert plan > rest and plan > textbook, line
         assert re.search(r"^policy plan (kept: |replaced by )", done.stdout, re.M), done.stdout
+
+
+@pytest.fixture(scope="module")
+def fit_files(tmp_path_factory):
+    "Clarke & Skiba's cyclist as CSV files, a log with a bad row, and a simulated two-athlete squad as JSON"
+    from fitness_ppo.fit import load_clarke_skiba, simulate_squad
+    d = tmp_path_factory.mktemp("fit")
+    log, tests = load_clarke_skiba()
+    log.to_csv(d / "log.csv", index=False)
+    tests.to_csv(d / "tests.csv", index=False)
+    bad = log.astype({"load": object})
+    bad.loc[7, "load"] = "lots"
+    bad.to_csv(d / "bad.csv", index=False)
+    squad_log, squad_tests, _ = simulate_squad(2, weeks=8, seed=3)
+    squad_log.to_json(d / "squad_log.json", orient="records")
+    squad_tests.to_json(d / "squad_tests.json", orient="records")
+    return d
+
+
+def test_fit(fit_files, tmp_path):
+    out, chart = tmp_path / "fit.json", tmp_path / "fit.png"
+    done = cli("fit", "--log", fit_files / "log.csv", "--tests", fit_files / "tests.csv", "--out", out, "--chart", chart)
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("clarke_skiba: banister fit of 9 tests, SSE 19.86, R^2 0.980"), done.stdout
+    assert sum(line.split()[0] in ("p0", "k_fit", "k_fat", "tau_fit", "tau_fat", "k_fat/k_fit") for line in lines) == 6
+    assert "k_fit" in done.stdout and "NOT determined by the tests" in done.stdout  # nine tests cannot split the gains
+    assert re.search(r"tau_fit +33\.8\d* +95%: 2\d\.\d+ \.\. 4\d\.\d+ +determined", done.stdout), done.stdout
+    assert "today (165): modelled result" in done.stdout
+    saved = json.loads(out.read_text())
+    assert saved["model"] == "banister" and len(saved["parameters"]) == 6 and saved["state"][0]["n_tests"] == 9
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    squad = cli("fit", "--log", fit_files / "squad_log.json", "--tests", fit_files / "squad_tests.json",
+                "--model", "busso").stdout
+    assert "sim0000: busso fit of 16 tests" in squad and "sim0001: busso fit of 16 tests" in squad
+    assert "tau_gain" in squad
+
+
+def test_fit_bad_inputs(fit_files, tmp_path):
+    err = fails("fit", "--log", fit_files / "bad.csv", "--tests", fit_files / "tests.csv")
+    assert err.strip().count("\n") == 0 and "training log: row 7, column 'load': 'lots' is not a finite number" in err
+    assert "the following arguments are required: --tests" in fails("fit", "--log", fit_files / "log.csv")
+    assert "--out" in fails("fit", "--log", fit_files / "log.csv", "--tests", fit_files / "tests.csv",
+                            "--out", tmp_path / "fit.txt")
+    assert "argument --model: invalid choice" in fails("fit", "--log", "a.csv", "--tests", "b.csv", "--model", "x")
+    assert "No such file" in fails("fit", "--log", tmp_path / "none.csv", "--tests", fit_files / "tests.csv")
+
+
+def test_season_from_fit(fit_files):
+    plans = json.loads(cli("season", "--log", fit_files / "log.csv", "--tests", fit_files / "tests.csv",
+                           "--planner", "forecast", "--days", "28", "--format", "json").stdout)
+    plans = plans if isinstance(plans, list) else [plans]
+    assert [p["user_id"] for p in plans] == ["clarke_skiba"] and len(plans[0]["days"]) == 28
+    c = plans[0]["competition"]
+    assert c["plan"] >= c["textbook"] - 1e-6, c
+    err = fails("season", "--log", fit_files / "log.csv", "--tests", fit_files / "tests.csv")
+    assert "--log and --tests plan with a planner" in err
+    assert "--log and --tests go together" in fails("season", "--log", fit_files / "log.csv", "--planner", "rest")
