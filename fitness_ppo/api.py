@@ -44,14 +44,14 @@ __all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'M
            'BYTES_PER_ATHLETE_STEP', 'MAX_BATCH_SIZE', 'MAX_TRAINING_ATHLETES', 'MAX_BODY_BYTES', 'MAX_JOBS_KEPT',
            'KEEP_CHECKPOINTS', 'MAX_TEXT_CHARS', 'MAX_SAVE_PATH_CHARS', 'MAX_NAME_BYTES', 'MAX_SEASON_ATHLETES',
            'MAX_SEASON_ATHLETE_DAYS', 'SEASON_EVAL_EVERY_ROUNDS', 'Text', 'SUBJECT_CODE_PATTERN', 'UserId', 'Qualities',
-           'Targets', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN', 'SEASON_PLANNERS', 'PATH_MAX', 'JOB_STATUSES',
-           'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS', 'RELAXED_STEP_COST', 'POLISH_STEP_COST',
-           'SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router', 'NO_MODEL', 'NO_SEASON_MODEL',
-           'app', 'MAX_FIT_ATHLETES', 'MAX_FIT_DAYS', 'MAX_FIT_TESTS', 'MAX_FIT_LOAD', 'FIT_MODELS', 'DATE_PATTERN',
-           'text', 'Metrics', 'Athlete', 'OptimizeRequest', 'TrainRequest', 'PlanRequest', 'ResponseParameters',
-           'SeasonAthlete', 'SeasonRequest', 'check_save_name', 'resolve_save_path', 'save_checkpoint',
-           'remove_checkpoint', 'Busy', 'RequestBatcher', 'OptimizationBatcher', 'TrainingJob', 'JobCosts',
-           'measure_costs', 'JobDeadline', 'Cancellation', 'release_freed_memory', 'Served', 'ModelService',
+           'Targets', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN', 'SEASON_PLANNERS', 'SEASON_RULES_EXAMPLE',
+           'PATH_MAX', 'JOB_STATUSES', 'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS', 'RELAXED_STEP_COST',
+           'POLISH_STEP_COST', 'SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router', 'NO_MODEL',
+           'NO_SEASON_MODEL', 'app', 'MAX_FIT_ATHLETES', 'MAX_FIT_DAYS', 'MAX_FIT_TESTS', 'MAX_FIT_LOAD', 'FIT_MODELS',
+           'DATE_PATTERN', 'text', 'Metrics', 'Athlete', 'OptimizeRequest', 'TrainRequest', 'PlanRequest',
+           'ResponseParameters', 'SeasonAthlete', 'SeasonRequest', 'check_save_name', 'resolve_save_path',
+           'save_checkpoint', 'remove_checkpoint', 'Busy', 'RequestBatcher', 'OptimizationBatcher', 'TrainingJob',
+           'JobCosts', 'measure_costs', 'JobDeadline', 'Cancellation', 'release_freed_memory', 'Served', 'ModelService',
            'held_out_score', 'BodySizeLimit', 'RequestLog', 'get_service', 'create_app', 'Optimizations', 'CudaMemory',
            'Memory', 'Health', 'health', 'catalog', 'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse',
            'plan', 'SeasonDay', 'SeasonWeek', 'Competition', 'SeasonGuard', 'SeasonPlanModel', 'SeasonResponse',
@@ -300,6 +300,8 @@ class SeasonAthlete(Athlete):
     response: ResponseParameters | None = Field(None, description="when absent, the median athlete's")
 
 SEASON_PLANNERS = ("policy", "forecast", "textbook", "greedy", "rest")  # what /season may plan with
+SEASON_RULES_EXAMPLE = dict(weekdays=["mon", "tue", "wed", "thu", "fri", "sat"], min_rest_per_7=1, max_hard_in_row=2,
+                            max_same_in_row=3, min_variety=3, acwr_cap=1.3)  # CoachRules.default(), no Sundays
 
 class SeasonRequest(BaseModel):
     "A `/season` request: athletes, days to competition, optional CQ and QX (default the reference ones), planner."
@@ -313,6 +315,17 @@ class SeasonRequest(BaseModel):
     qx: QXMatrix | None = Field(None, description="the QX of the season model (default the reference QX, made up)")
     planner: Literal[SEASON_PLANNERS] = Field("policy", description=(
         "policy: the served season policy (503 when none is loaded); or a baseline planner of fitness_ppo.season"))
+    rules: dict | None = Field(None, examples=[SEASON_RULES_EXAMPLE], description=(
+        "a coach's rules every athlete's plan obeys (fitness_ppo.rules.CoachRules: weekdays, dates_off with "
+        "start_date, max_sessions_per_week, max_days_in_row, min_rest_per_7, max_hard_in_row, allowed_actions, "
+        "excluded_actions, max_same_in_row, min_variety, variety_sessions, acwr_cap, habitual_load); a bad rule: 422"))
+
+    @model_validator(mode="after")
+    def _valid_rules(self):
+        from fitness_ppo.season import check_season_rules
+        try: check_season_rules(self.rules, len(self.athletes))
+        except ValueError as e: raise ValueError(f"rules: {e}") from None
+        return self
 
     @model_validator(mode="after")
     def _bounded(self):
@@ -790,7 +803,8 @@ class ModelService:
         if request.planner == "policy" and served is None: raise LookupError("no season policy is loaded")
         planner = served.agent if request.planner == "policy" else request.planner
         path = self.public_name(served.path) if request.planner == "policy" else None
-        key = (request.planner, id(planner), request.days, _matrix_key(request.cq), _matrix_key(request.qx))
+        key = (request.planner, id(planner), request.days, _matrix_key(request.cq), _matrix_key(request.qx),
+               json.dumps(request.rules, sort_keys=True))  # requests with the same rules (or none) plan together
         return await self.season_batcher.put(key, _SeasonItem(planner, path, request))
 
     def _plan_seasons(self, key, items: list[_SeasonItem]) -> list[bytes]:
@@ -799,7 +813,8 @@ class ModelService:
         states = [a.to_state() for i in items for a in i.request.athletes]
         response = torch.cat([i.request.response() for i in items])
         with self._season_lock:  # one thread at a time uses the policy's network
-            plans = plan_season(items[0].planner, states, first.days, response=response, **first.matrices())
+            plans = plan_season(items[0].planner, states, first.days, response=response, rules=first.rules,
+                                **first.matrices())
         answers, at = [], 0
         for i in items:
             n = len(i.request.athletes)
@@ -1289,6 +1304,9 @@ class SeasonPlanModel(BaseModel):
     weeks: list[SeasonWeek]
     competition: Competition
     guard: SeasonGuard | None = Field(None, description="the check of a policy plan; null for a baseline planner")
+    load_risk: dict | None = Field(None, description="the plan's load-risk report: summary (highest acute:chronic "
+                                   "ratios, monotony, longest runs, rest days, taper; days breaking a rule), weekly "
+                                   "and daily values (see fitness_ppo.season.load_risk_records)")
 
 class SeasonResponse(BaseModel):
     "The `/season` answer: a plan per athlete, in the order of the request."

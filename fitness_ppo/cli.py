@@ -28,7 +28,7 @@ _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
 __all__ = ['PRESETS', 'MAX_PORT', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'DEMO_SHOWN_DAYS',
-           'SERVE_EPILOG', 'FIT_MODELS', 'read_catalog', 'read_response', 'main']
+           'SERVE_EPILOG', 'FIT_MODELS', 'read_catalog', 'read_response', 'read_rules', 'main']
 
 # %% ../nbs/10_cli.ipynb #7b1ec6a0
 PRESETS = {"small": (NetConfig.small, 1e-3), "default": (NetConfig, 3e-4), "design": (NetConfig.design, 3e-4)}
@@ -321,6 +321,7 @@ def _cmd_season(args) -> int:
     start = _fitted_start(args)  # None without --log and --tests
     athletes = (read_athletes(args.athletes)[0] if args.athletes else _example_athletes(args.seed, start))
     response = read_response(args.response, len(athletes), response_prior(athlete_batch(athletes)))
+    rules = read_rules(args.rules, len(athletes))  # before training: bad rules must not cost the policy
     planner, agent, files = args.planner, None, []
     if planner == "policy" and args.model: planner = agent = load_agent(args.model, device)
     elif planner == "policy":
@@ -329,7 +330,7 @@ def _cmd_season(args) -> int:
         print(_season_summary(training), file=sys.stderr)
         planner = agent
         if training["episodes_completed"] == 0: planner, agent = _untrained_fallback(training, args.time_budget), None
-    plans = plan_season(planner, athletes, args.days, cq, qx, response, seed=args.seed, start=start)
+    plans = plan_season(planner, athletes, args.days, cq, qx, response, seed=args.seed, start=start, rules=rules)
     text = _season_text(plans, args.format)
     if out is None: print(text)
     else:
@@ -357,6 +358,24 @@ def _untrained_fallback(training: dict,  # the record of a season `learn` that c
           f"{', '.join(GUARD_BASELINES)} on the held-out athletes; raise --time-budget to train a policy",
           file=sys.stderr)
     return best
+
+# %% ../nbs/10_cli.ipynb #f3dd08b7
+def read_rules(source: str | None, n: int):
+    """`n` athletes' rules from JSON text or a `.json` file: one object of rules (`CoachRules`) for all, or a list of
+    one per athlete; None for None. Bad rules: a `ValueError` starting `--rules:` that names the rule."""
+    if source is None: return None
+    if source.lstrip().startswith(("{", "[")):
+        try: data = json.loads(source)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--rules: neither a JSON object nor a .json file (not valid JSON: {e})") from None
+        except RecursionError: raise ValueError("--rules: the JSON is nested too deeply to read") from None
+    else: data = read_json(source, "rules file")
+    if not (isinstance(data, dict) or isinstance(data, list) and all(isinstance(r, dict) for r in data)):
+        raise ValueError(f"--rules: expected a JSON object of rules or a list of one per athlete, got "
+                         f"{_JSON_TYPES.get(type(data), type(data).__name__)}")
+    from fitness_ppo.season import check_season_rules
+    try: return check_season_rules(data, n)
+    except (ValueError, TypeError) as e: raise ValueError(f"--rules: {clip(e, 2 * MAX_ECHO_CHARS)}") from None
 
 # %% ../nbs/10_cli.ipynb #da54c016
 DEMO_SHOWN_DAYS = 14  # the first days of the season plan the demo prints (then the taper)
@@ -666,6 +685,9 @@ def _parser() -> argparse.ArgumentParser:
     season.add_argument("--response", metavar="JSON", help="response parameters: a JSON object (inline or a .json "
                                                            "file) of tau_fit, tau_fat, tau_gain, k_fit, k_fat0, "
                                                            "k_gain, h_half; one value or one per athlete each")
+    season.add_argument("--rules", metavar="JSON", help="a coach's rules every planner obeys: a JSON object (inline "
+                                                        "or a .json file) of fitness_ppo.rules.CoachRules, or a list "
+                                                        "of one per athlete")
     season.add_argument("--planner", choices=["policy", *PLANNERS], default="policy",
                         help="the trained policy (default), or a baseline planner (no training)")
     season.add_argument("--episodes", type=_positive_int, default=256 * 100,

@@ -11,6 +11,7 @@ import gymnasium
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+from fastcore.basics import patch
 from fastcore.meta import delegates
 from .catalog import STATE_DIM
 from .env import BatchedEnv, TrainingEnvironment, check_env
@@ -196,6 +197,23 @@ class SeasonVectorEnv(AthleteVectorEnv):
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, **kwargs):
         super().__init__(SeasonEnvironment(num_envs, days, **kwargs), autoreset_mode)
 
+# %% ../nbs/13_gym.ipynb #d2b7512f
+def _mask_array(env: BatchedEnv) -> np.ndarray:
+    "`(B, A)` bool: the actions `env` allows now (its `action_mask()`; all of them without one or without rules)."
+    method = getattr(env, "action_mask", None)
+    mask = method() if callable(method) else None
+    return np.ones((env.num_envs, env.action_dim), bool) if mask is None else mask.cpu().numpy().astype(bool)
+
+@patch
+def action_masks(self: AthleteEnv) -> np.ndarray:
+    "`(action_dim,)` bool: the actions allowed now, True where allowed (Maskable PPO's `action_masks()`)."
+    return _mask_array(self.env)[0]
+
+@patch
+def action_masks(self: AthleteVectorEnv) -> np.ndarray:  # noqa: F811 (a method of each class, patched on)
+    "`(num_envs, action_dim)` bool: each athlete's actions allowed now (Maskable PPO's `action_masks()`)."
+    return _mask_array(self.env)
+
 # %% ../nbs/13_gym.ipynb #dd9bfacc
 WEIGHTS_ID, SEASON_ID = "fitness_ppo/Weights-v0", "fitness_ppo/Season-v0"
 
@@ -249,6 +267,7 @@ def sb3_vec_env(env: AthleteVectorEnv):
         def set_attr(self, attr_name: str, value, indices=None):
             raise ValueError("set_attr: the athletes share one batched environment; set attributes on it directly")
         def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list:
+            if method_name == "action_masks": return list(self.venv.action_masks()[self._indices(indices)])
             raise ValueError("env_method: the athletes share one batched environment; call its methods directly")
         def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
             return [False] * len(self._indices(indices))

@@ -25,12 +25,12 @@ _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
 __all__ = ['REWARD_MODES', 'PRECISIONS', 'MATRIX_L1_SCALE', 'MAX_UPDATE_EPOCHS', 'MAX_ROLLOUT_STEPS', 'MAX_MINIBATCH_SIZE',
-           'EVAL_ATHLETES', 'EVAL_SEED_OFFSET', 'ROUND_SEED_STRIDE', 'RANK_SEED_STRIDE', 'MMAP_THRESHOLD_BYTES',
-           'TRIM_THRESHOLD_BYTES', 'CHECKPOINT_FORMAT', 'PPOConfig', 'EnhancedPPOAgent', 'cpu_has_native_bf16',
-           'resolve_precision', 'sample_categorical', 'serving', 'Rollout', 'explained_variance', 'ppo_loss',
-           'matrix_accuracy', 'TrainingRun', 'Callback', 'History', 'MatrixHeadFitting', 'EpsilonDecay', 'TimeBudget',
-           'Evaluation', 'ProgressBar', 'TensorBoard', 'athletes_for_round', 'keep_freed_memory', 'atomic_torch_save',
-           'read_checkpoint']
+           'MASKED_LOGIT', 'EVAL_ATHLETES', 'EVAL_SEED_OFFSET', 'ROUND_SEED_STRIDE', 'RANK_SEED_STRIDE',
+           'MMAP_THRESHOLD_BYTES', 'TRIM_THRESHOLD_BYTES', 'CHECKPOINT_FORMAT', 'PPOConfig', 'EnhancedPPOAgent',
+           'cpu_has_native_bf16', 'resolve_precision', 'sample_categorical', 'masked_logits', 'env_action_mask',
+           'serving', 'Rollout', 'explained_variance', 'ppo_loss', 'matrix_accuracy', 'TrainingRun', 'Callback',
+           'History', 'MatrixHeadFitting', 'EpsilonDecay', 'TimeBudget', 'Evaluation', 'ProgressBar', 'TensorBoard',
+           'athletes_for_round', 'keep_freed_memory', 'atomic_torch_save', 'read_checkpoint']
 
 # %% ../nbs/06_ppo.ipynb #1babd22c
 REWARD_MODES = ("difference", "level")  # the change of the environment's objective, or the environment's own reward
@@ -228,19 +228,41 @@ def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = 
     # the first index whose cumulative probability exceeds u: zero-probability indices are never chosen
     return torch.searchsorted(cdf, u, right=True)[:, 0].clamp_(max=probs.shape[-1] - 1)
 
+# %% ../nbs/06_ppo.ipynb #71db8871
+MASKED_LOGIT = -1e9  # the logit of a forbidden action: exp(-1e9 - max) is exactly 0 in float32
+
+def masked_logits(logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    "`logits` `(B, A)` with the actions where `mask` `(B, A)` is False set to `MASKED_LOGIT` (float32); as is if None."
+    if mask is None: return logits
+    if mask.shape != logits.shape: raise ValueError(f"mask must be {tuple(logits.shape)}, got {tuple(mask.shape)}")
+    return logits.float().masked_fill(~mask.bool(), MASKED_LOGIT)
+
+def env_action_mask(env, info: dict | None = None) -> torch.Tensor | None:
+    "The `(B, A)` bool mask of the actions `env` allows now: `info['action_mask']`, else `env.action_mask()`, or None."
+    if info is not None and info.get("action_mask") is not None: return info["action_mask"]
+    method = getattr(env, "action_mask", None)
+    return method() if callable(method) else None
+
 # %% ../nbs/06_ppo.ipynb #d1edbbe5
 @patch
 @torch.no_grad()
-def act(self: EnhancedPPOAgent, obs: torch.Tensor, epsilon: float | None = None, net: nn.Module | None = None):
-    "Sample epsilon-greedy actions for a batch of observations: `(actions, behaviour log-probabilities, values)`."
+def act(self: EnhancedPPOAgent, obs: torch.Tensor, epsilon: float | None = None, net: nn.Module | None = None,
+        mask: torch.Tensor | None = None):
+    """Sample epsilon-greedy actions for a batch of observations: `(actions, behaviour log-probabilities, values)`;
+    with `mask` `(B, A)` (True: allowed), only allowed actions, exploration uniform among them."""
     epsilon = self.epsilon if epsilon is None else epsilon
     with self.autocast(): logits, values = (net or self.actor_critic).policy_value(obs)
-    probs = logits.softmax(-1)
+    probs = masked_logits(logits, mask).softmax(-1)
     actions = sample_categorical(probs, self.generator)
     explore = torch.rand(len(obs), device=obs.device, generator=self.generator) < epsilon
-    uniform = torch.randint(0, probs.shape[-1], (len(obs),), device=obs.device, generator=self.generator)
+    if mask is None:
+        uniform = torch.randint(0, probs.shape[-1], (len(obs),), device=obs.device, generator=self.generator)
+        chance = probs.new_full((len(obs),), 1 / probs.shape[-1])                  # of each action when exploring
+    else:
+        uniform = sample_categorical(mask.float(), self.generator)
+        chance = 1 / mask.sum(-1).clamp_min(1).to(probs)
     actions = torch.where(explore, uniform, actions)
-    behaviour = (1 - epsilon) * probs.gather(1, actions[:, None])[:, 0] + epsilon / probs.shape[-1]
+    behaviour = (1 - epsilon) * probs.gather(1, actions[:, None])[:, 0] + epsilon * chance
     return actions, behaviour.log(), values
 
 @patch
@@ -272,11 +294,12 @@ def serving(net: nn.Module):
 
 @patch
 def policy(self: EnhancedPPOAgent, deterministic: bool = True, seed: int = 0, net: nn.Module | None = None):
-    "How a trained agent acts: the served network (or `net`) as `policy(env, obs) -> actions`, argmax or sampled."
+    "The served network (or `net`) as `policy(env, obs) -> actions`, argmax or sampled, within `env`'s action mask."
     net = net or self.target_actor_critic
     g = torch.Generator(self.device).manual_seed(seed)
     def choose(env, obs: torch.Tensor) -> torch.Tensor:
         with serving(net), self.autocast(): logits, _ = net.policy_value(obs)
+        logits = masked_logits(logits, env_action_mask(env))  # an environment with rules: only allowed actions
         return logits.argmax(-1) if deterministic else sample_categorical(logits.softmax(-1), g)
     return choose
 
@@ -307,6 +330,7 @@ class Rollout:
     dones: torch.Tensor           # 1 after a step that ended its episode for good (not a time limit)
     last_value: torch.Tensor
     episode_reward: torch.Tensor  # the environment's own rewards, summed over these steps, per athlete
+    masks: torch.Tensor | None = None  # (n, B, A) bool: the actions allowed at each step, if the environment masks
 
 @patch
 def collect_rollout(self: EnhancedPPOAgent, env: BatchedEnv, obs: torch.Tensor, n: int, previous: torch.Tensor):
@@ -317,11 +341,15 @@ def collect_rollout(self: EnhancedPPOAgent, env: BatchedEnv, obs: torch.Tensor, 
                 torch.zeros(B, device=env.device))
     # one autocast region for the whole rollout: the weights do not change in it, and autocast casts each of them to
     # 16 bits once per region (per step, the casts cost a third of the forward pass)
+    mask = env_action_mask(env)
+    if mask is not None: r.masks = store(env.action_dim, dtype=torch.bool)
     with torch.no_grad(), self.autocast():
         for t in range(n):
             r.obs[t] = obs
-            r.actions[t], r.log_probs[t], r.values[t] = self.act(obs)
+            if mask is not None: r.masks[t] = mask
+            r.actions[t], r.log_probs[t], r.values[t] = self.act(obs, mask=mask)
             obs, reward, done, info = env.step(r.actions[t])
+            mask = env_action_mask(env, info) if r.masks is not None else None
             objective = env.objective()
             r.rewards[t] = cfg.reward_scale * (objective - previous if cfg.reward_mode == "difference" else reward)
             r.dones[t] = done & ~info["truncated"]
@@ -338,9 +366,9 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
 # %% ../nbs/06_ppo.ipynb #5694416d
 def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor,
              advantages: torch.Tensor, returns: torch.Tensor, clip_ratio: float = 0.2, value_coef: float = 0.5,
-             entropy_coef: float = 0.01) -> tuple[torch.Tensor, dict]:
-    "PPO's clipped surrogate + value loss - entropy bonus, in float32; returns `(loss, stats)`."
-    log_probs = logits.float().log_softmax(-1)
+             entropy_coef: float = 0.01, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    "PPO's clipped surrogate + value loss - entropy bonus, in float32, on logits masked by `mask`; `(loss, stats)`."
+    log_probs = masked_logits(logits, mask).float().log_softmax(-1)
     new_log_prob = log_probs.gather(1, actions[:, None])[:, 0]
     entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
     advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8) if len(advantages) > 1 else advantages
@@ -381,13 +409,15 @@ def update(self: EnhancedPPOAgent, rollout: Rollout, advantages: torch.Tensor, r
     "PPO's update: `update_epochs` epochs of shuffled minibatches of the clipped objective; the mean statistics."
     cfg, flat = self.ppo_config, lambda x: x.flatten(0, 1)
     obs, actions, old_log_probs = flat(rollout.obs), flat(rollout.actions), flat(rollout.log_probs)
+    masks = None if rollout.masks is None else flat(rollout.masks)
     advantages, returns = flat(advantages), flat(returns)
     stats = []
     for _ in range(cfg.update_epochs):
         for idx in torch.randperm(len(obs), device=obs.device, generator=self.generator).split(cfg.batch_size):
             with self.autocast(): logits, values = self.actor_critic.policy_value(obs[idx])
             loss, s = ppo_loss(logits, values, actions[idx], old_log_probs[idx], advantages[idx], returns[idx],
-                               cfg.clip_ratio, cfg.value_coef, cfg.entropy_coef)
+                               cfg.clip_ratio, cfg.value_coef, cfg.entropy_coef,
+                               None if masks is None else masks[idx])
             s["grad_norm"] = self.gradient_step(loss)
             stats.append(s)
     return {**{k: sum(s[k] for s in stats) / len(stats) for k in stats[0]},

@@ -5,7 +5,7 @@
 # %% ../nbs/12_season.ipynb #2439f1cd
 from __future__ import annotations
 import csv, html, io, json, math, warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import NamedTuple
 import torch
 from torch import nn
@@ -27,14 +27,15 @@ __all__ = ['INTENSITY_NAMES', 'INTENSITY_RPE', 'INTENSITY_HRR', 'VOLUME_NAMES', 
            'TEXTBOOK_HABITUAL', 'TEXTBOOK_ROTATION', 'OPTIMIZER_ITERATIONS', 'OPTIMIZER_LR', 'POLISH_SWEEPS',
            'POLISH_ACTIONS', 'PLANNERS', 'RESPONSE_SEED_OFFSET', 'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT',
            'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN', 'FORECAST_PRIOR', 'CONTEXT_INIT_GAIN', 'SEASON_NET',
-           'SEASON_PPO', 'GUARD_BASELINES', 'GUARD_MODES', 'GUARD_TOLERANCE', 'trimp_weight', 'season_action',
-           'decode_season_action', 'session_tables', 'ResponseParams', 'response_prior', 'habitual_load_prior',
-           'sample_response', 'check_response', 'SeasonTraces', 'athlete_einsum', 'action_tables',
-           'habitual_daily_load', 'SeasonModel', 'example_model', 'greedy_schedule', 'parse_session', 'taper_days',
-           'textbook_sessions', 'textbook_schedule', 'polish_schedule', 'optimize_schedule', 'baseline_schedule',
-           'plan_properties', 'ObsLayout', 'SeasonEnvironment', 'check_habitual_load', 'SeasonActionHead',
-           'action_features', 'season_agent', 'SeasonPlan', 'guard_schedules', 'plan_season', 'SeasonStart',
-           'season_start']
+           'SEASON_PPO', 'LOAD_RISK_SUMMARY', 'LOAD_RISK_WEEKLY', 'LOAD_RISK_DAILY', 'GUARD_BASELINES', 'GUARD_MODES',
+           'GUARD_TOLERANCE', 'trimp_weight', 'season_action', 'decode_season_action', 'session_tables',
+           'ResponseParams', 'response_prior', 'habitual_load_prior', 'sample_response', 'check_response',
+           'SeasonTraces', 'athlete_einsum', 'action_tables', 'habitual_daily_load', 'SeasonModel', 'example_model',
+           'greedy_schedule', 'parse_session', 'taper_days', 'textbook_sessions', 'textbook_schedule',
+           'polish_schedule', 'optimize_schedule', 'baseline_schedule', 'greedy_scorer', 'ruled_schedule',
+           'plan_properties', 'ObsLayout', 'SeasonEnvironment', 'check_season_rules', 'compile_season_rules',
+           'check_habitual_load', 'SeasonActionHead', 'action_features', 'season_agent', 'SeasonPlan',
+           'load_risk_records', 'guard_schedules', 'plan_season', 'SeasonStart', 'season_start']
 
 # %% ../nbs/12_season.ipynb #dc48fbbb
 INTENSITY_NAMES = ("light", "moderate", "hard")
@@ -468,14 +469,40 @@ def repeated(self: SeasonModel, n: int) -> SeasonModel:
 # %% ../nbs/12_season.ipynb #6eaff12e
 PLANNERS = ("rest", "greedy", "textbook", "forecast", "optimizer")  # the baseline planners, by name
 
-def baseline_schedule(name: str, model: SeasonModel, days: int) -> torch.Tensor:
-    "The `(B, days)` schedule of the baseline planner `name` (one of `PLANNERS`) for the athletes of `model`."
+def baseline_schedule(name: str, model: SeasonModel, days: int, rules=None) -> torch.Tensor:
+    "The `(B, days)` schedule of the planner `name` (one of `PLANNERS`) for `model`'s athletes, within `rules` if any."
     planners = dict(rest=lambda: torch.zeros(model.B, days, dtype=torch.long, device=model.qualities.device),
                     greedy=lambda: greedy_schedule(model, days), textbook=lambda: textbook_schedule(model, days),
                     forecast=lambda: greedy_schedule(model, days, forecast=True),
                     optimizer=lambda: optimize_schedule(model, days))
     if name not in planners: raise ValueError(f"planner must be one of {list(PLANNERS)}, got {name!r:.40}")
+    if rules is not None: return ruled_schedule(name, model, days, rules)
     return planners[name]()
+
+# %% ../nbs/12_season.ipynb #930e118f
+def greedy_scorer(model: SeasonModel, days: int, forecast: bool = False):
+    """The greedy (or `forecast`) planner's scores as `plan_with_rules` takes them, `score(history, day) -> (B, 397)`;
+    it keeps the athletes' state, so the days must come in order."""
+    state = dict(s=model.start(), day=0)
+    def score(history: torch.Tensor, day: int) -> torch.Tensor:
+        if day != state["day"]: raise ValueError(f"greedy_scorer needs the days in order: expected {state['day']}")
+        if day: state["s"] = model.step(state["s"], history[:, -1])
+        state["day"] += 1
+        return model.next_scores(state["s"], days - day - 1 if forecast else 0)
+    return score
+
+def ruled_schedule(name: str, model: SeasonModel, days: int, rules) -> torch.Tensor:
+    "The `(B, days)` schedule of the planner `name` for `model`'s athletes that obeys `rules` (see above)."
+    from fitness_ppo.rules import plan_with_rules, repair
+    rules = compile_season_rules(rules, model.habitual, model.qualities.device)
+    if name in ("rest", "greedy", "forecast"):  # rest obeys every rule
+        if name == "rest": return baseline_schedule(name, model, days)
+        return plan_with_rules(greedy_scorer(model, days, name == "forecast"), rules, days, model.B,
+                               model.qualities.device)
+    if name == "textbook": return repair(textbook_schedule(model, days), rules)
+    if name != "optimizer": raise ValueError(f"planner must be one of {list(PLANNERS)}, got {name!r:.40}")
+    repaired, masked = repair(optimize_schedule(model, days), rules), ruled_schedule("forecast", model, days, rules)
+    return torch.where((model.objective(masked) > model.objective(repaired))[:, None], masked, repaired)
 
 # %% ../nbs/12_season.ipynb #8068984e
 def _longest_run(x: torch.Tensor) -> torch.Tensor:
@@ -530,7 +557,7 @@ class SeasonEnvironment:
     SCORE_BASELINES = ("habitual", "optimizer")  # the baseline returns that define 0 and 1 of the normalised score
     ACTION_HEAD = "season"                   # the actor head that suits it (below)
 
-    def __init__(self, num_envs: int = 1, days: int = DEFAULT_DAYS, cq=None, qx=None, device=None):
+    def __init__(self, num_envs: int = 1, days: int = DEFAULT_DAYS, cq=None, qx=None, device=None, rules=None):
         self.num_envs, self.days = check_int("num_envs", num_envs), check_int("days", days, *DAYS_RANGE)
         self.device = torch.device(device or "cpu")
         self.cq = check_weight_matrix("cq", reference_cq() if cq is None else cq, "CQ").to(self.device)
@@ -538,12 +565,45 @@ class SeasonEnvironment:
         for name, m in (("cq", self.cq), ("qx", self.qx)):
             if m.ndim == 3 and len(m) != num_envs:
                 raise ValueError(f"{name} holds {len(m)} matrices; give one, or one per athlete ({num_envs})")
+        self.rules = check_season_rules(rules, num_envs)  # a coach's rules (see `action_mask`), or None
         self.t = None  # days done in the current season; None before the first reset
 
     @property
     def max_steps(self) -> int:
         "Steps in an episode: the days before competition."
         return self.days
+
+# %% ../nbs/12_season.ipynb #863b9332
+def _coach_rules(data: dict):
+    "`CoachRules.from_dict(data)`, a value of the wrong type (a number for a list, say) a `ValueError` naming its rule."
+    from fitness_ppo.rules import CoachRules
+    try: return CoachRules.from_dict(data)
+    except TypeError as e:
+        for k, v in data.items():
+            try: CoachRules.from_dict({k: v})
+            except TypeError: raise ValueError(f"{k} has a value of the wrong type: {v!r:.40}") from None
+            except ValueError: pass
+        raise ValueError(f"rules of the wrong type: {e}") from None
+
+def check_season_rules(rules, n: int):
+    "`rules` checked for `n` athletes: None, one `CoachRules` (or a dict of its rules) or one per athlete."
+    if rules is None: return None
+    from fitness_ppo.rules import compile_rules
+    if isinstance(rules, dict): rules = _coach_rules(rules)
+    elif isinstance(rules, (list, tuple)): rules = [_coach_rules(r) if isinstance(r, dict) else r for r in rules]
+    compile_rules(rules, n)  # the count and the types; each CoachRules checked its own rules when made
+    return rules
+
+def compile_season_rules(rules, habitual: torch.Tensor, device=None):
+    """`rules` (see `check_season_rules`) as `RuleTensors` for the athletes of daily `habitual` loads `(B,)`, which
+    start the acute:chronic ratio where the rules give no `habitual_load`; None for None."""
+    from fitness_ppo.rules import CoachRules, RuleTensors, compile_rules
+    if rules is None or isinstance(rules, RuleTensors): return rules
+    rules = check_season_rules(rules, len(habitual))
+    each = [rules] * len(habitual) if isinstance(rules, CoachRules) else list(rules)
+    each = [replace(r, habitual_load=h) if r.acwr_cap is not None and r.habitual_load is None and h > 0 else r
+            for r, h in zip(each, habitual.tolist())]
+    return compile_rules(each, len(each), device)
 
 # %% ../nbs/12_season.ipynb #0f4e2488
 @patch
@@ -614,6 +674,8 @@ def reset(self: SeasonEnvironment, athletes) -> torch.Tensor:
     self._traces = self._model.start()
     self._start_score = self._rested = self._model.target_score(self._traces)
     self.t = 0
+    self._history = athletes.new_zeros(self.num_envs, 0, dtype=torch.long)  # the actions so far: the rules read them
+    self._rules = compile_season_rules(self.rules, self._model.habitual, self.device)
     r = self._model.response  # the parts of the observation that stay the same all season
     self._obs = athletes.new_zeros(self.num_envs, SEASON_OBS_DIM)
     self._obs[:, OBS_LAYOUT.athlete] = athletes[:, :STATE_DIM]
@@ -634,11 +696,22 @@ def step(self: SeasonEnvironment, actions) -> tuple[torch.Tensor, torch.Tensor, 
         raise RuntimeError("the season is over (or never started): call reset(athletes) first")
     actions = check_actions(actions, self.num_envs, SEASON_ACTION_DIM, self.device)
     self._traces = self._model.step(self._traces, actions)
+    self._history = torch.cat([self._history, actions[:, None]], 1)
     self.t += 1
     previous, self._rested = self._rested, self._model.rested_score(self._traces, self.days - self.t)
     obs, done = self.observe(), torch.full((self.num_envs,), self.t >= self.days, device=self.device)
     info = {"score": self._score, "t": self.t, "truncated": torch.zeros_like(done)}  # competition day ends it
+    if self.rules is not None: info["action_mask"] = self.action_mask()
     return obs, self._rested - previous, done, info
+
+# %% ../nbs/12_season.ipynb #c726057b
+@patch
+def action_mask(self: SeasonEnvironment) -> torch.Tensor | None:
+    "`(B, 397)` bool: the actions today may hold under the rules (rest always), from the days played; None: no rules."
+    if self.rules is None: return None
+    if self.t is None: raise RuntimeError("the season never started: call reset(athletes) first")
+    from fitness_ppo.rules import allowed_actions
+    return allowed_actions(self._rules, self._history)
 
 # %% ../nbs/12_season.ipynb #a6158e41
 @patch
@@ -647,13 +720,13 @@ def spawn(self: SeasonEnvironment, num_envs: int | None = None, max_steps: int |
     num_envs = self.num_envs if num_envs is None else num_envs
     if num_envs != self.num_envs and (self.cq.ndim == 3 or self.qx.ndim == 3):
         raise ValueError(f"the matrices are per athlete: cannot spawn {num_envs} athletes from {self.num_envs}")
-    return SeasonEnvironment(num_envs, max_steps or self.days, self.cq, self.qx, self.device)
+    return SeasonEnvironment(num_envs, max_steps or self.days, self.cq, self.qx, self.device, self.rules)
 
 @patch
 def baseline_schedules(self: SeasonEnvironment, athletes) -> dict[str, torch.Tensor]:
-    "The schedule `(B, days)` of `athletes` by each baseline planner in `PLANNERS`."
+    "The schedule `(B, days)` of `athletes` by each baseline planner in `PLANNERS` (within the rules, if any)."
     model = self.model(self.encode_athletes(athletes))
-    return {name: baseline_schedule(name, model, self.days) for name in PLANNERS}
+    return {name: baseline_schedule(name, model, self.days, self.rules) for name in PLANNERS}
 
 @patch
 def baseline_returns(self: SeasonEnvironment, athletes) -> dict[str, float]:
@@ -745,6 +818,7 @@ class SeasonPlan:
     weeks: list[dict]  # week, load, sessions, actions and qualities: {code: share of the week's load}
     competition: dict  # start, plan, rest, textbook, forecast: predicted mean target score; improvement of the plan
     guard: dict | None = None  # a policy plan's check against the cheap baselines (see `plan_season`); None if none
+    load_risk: dict | None = None  # the load-risk report (`load_risk_record`): summary, weekly and daily values
 
     def guard_line(self) -> str:
         "One sentence on the guard's outcome (empty when the plan was not checked)."
@@ -769,6 +843,8 @@ class SeasonPlan:
         frame = pd.DataFrame(self.days, columns=list(_DAY_COLUMNS))
         frame.insert(0, "user_id", self.user_id)
         frame["planner"], frame["guard"] = self.planner, "" if self.guard is None else self.guard["outcome"]
+        if self.load_risk is not None:
+            for k in LOAD_RISK_DAILY: frame[k] = self.load_risk["daily"][k]
         return frame
 
     def _cells(self, days: list[dict] | None = None) -> list[list[str]]:
@@ -793,7 +869,17 @@ class SeasonPlan:
     def __str__(self) -> str:
         weeks = "; ".join(f"week {w['week']}: load {w['load']:.1f} in {w['sessions']} sessions" for w in self.weeks)
         title = f"Season plan for {self.user_id} (targets: {', '.join(self.target_subjects)}; {self.planner})"
-        return "\n".join([title, self.summary(), *self.table(), weeks])
+        return "\n".join([title, self.summary(), *self.table(), weeks, *filter(None, [self.load_risk_line()])])
+
+    def load_risk_line(self) -> str:
+        "One line of the load-risk report: highest ratios and monotony, longest runs, rest days (empty without one)."
+        if self.load_risk is None: return ""
+        s, f, n = self.load_risk["summary"], lambda v: "n/a" if v is None else f"{v:.2f}", lambda v: f"{v or 0:g}"
+        rules = "" if s.get("rule_violations") is None else f"; days breaking a coach's rule: {s['rule_violations']}"
+        return (f"load risk: max ACWR {f(s['max_acwr_rolling'])} (rolling 7:28), {f(s['max_acwr_ewma'])} (EWMA); "
+                f"max weekly monotony {f(s['max_monotony'])}; longest run {n(s['longest_training_run'])} training "
+                f"days, {n(s['longest_hard_run'])} hard, {n(s['longest_same_run'])} same action; "
+                f"{s['rest_days']} rest days{rules}")
 
     def __repr__(self) -> str:
         return f"SeasonPlan(user_id={self.user_id!r}, {len(self.days)} days, {self.planner}, {self.summary()})"
@@ -805,7 +891,31 @@ class SeasonPlan:
                         for w in self.weeks)
         caption = html.escape(f"Season plan for {self.user_id}: {self.summary()}")
         return (f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-                f"<table><caption>Weeks</caption><tr><th>week</th><th>load</th><th>sessions</th></tr>{weeks}</table>")
+                f"<table><caption>Weeks</caption><tr><th>week</th><th>load</th><th>sessions</th></tr>{weeks}</table>"
+                + (f"<p>{html.escape(self.load_risk_line())}</p>" if self.load_risk is not None else ""))
+
+# %% ../nbs/12_season.ipynb #771cd27a
+LOAD_RISK_SUMMARY = ("max_acwr_rolling", "max_acwr_ewma", "max_monotony", "longest_training_run", "longest_hard_run",
+                     "longest_same_run", "rest_days", "sessions", "load", "taper_volume", "taper_intensity")
+LOAD_RISK_WEEKLY = ("load", "sessions", "rest_days", "monotony", "strain", "ramp")
+LOAD_RISK_DAILY = ("acwr_rolling", "acwr_ewma")
+
+def _number(v: float | int):
+    "A JSON-safe number: None for NaN and infinities, 4 decimals for floats."
+    if isinstance(v, int): return v
+    return round(v, 4) if math.isfinite(v) else None
+
+def load_risk_records(schedule: torch.Tensor, habitual: torch.Tensor, rules=None) -> list[dict]:
+    "Each athlete's load-risk record of `schedule` `(B, D)` from daily `habitual` loads `(B,)`; with rules, violations."
+    from fitness_ppo.rules import load_report, total_violations
+    report = load_report(schedule, habitual.double())
+    parts = dict(summary={k: report.summary[k].tolist() for k in LOAD_RISK_SUMMARY},
+                 weekly={k: report.weekly[k].tolist() for k in LOAD_RISK_WEEKLY},
+                 daily={k: report.daily[k].tolist() for k in LOAD_RISK_DAILY})
+    if rules is not None: parts["summary"]["rule_violations"] = total_violations(rules, schedule).tolist()
+    per = lambda v, b: [_number(x) for x in v[b]] if isinstance(v[b], list) else _number(v[b])
+    return [{part: {k: per(v, b) for k, v in values.items()} for part, values in parts.items()}
+            for b in range(len(schedule))]
 
 # %% ../nbs/12_season.ipynb #b917fb53
 def _plan_tables(schedule, path, load, quality_load, catalog, lang) -> tuple[list[list[dict]], list[list[dict]]]:
@@ -874,8 +984,8 @@ def guard_schedules(model: SeasonModel, schedule: torch.Tensor, cheap: dict[str,
 
 def plan_season(agent: EnhancedPPOAgent | str, athletes, days: int = DEFAULT_DAYS, cq=None, qx=None, response=None,
                 deterministic: bool = True, seed: int = 0, catalog: Catalog = DEFAULT_CATALOG,
-                lang: str = "en", guard: str = "replace", start=None) -> list[SeasonPlan]:
-    """Each athlete's `SeasonPlan` from a trained season `agent` (or a planner named in `PLANNERS`), all at once.
+                lang: str = "en", guard: str = "replace", start=None, rules=None) -> list[SeasonPlan]:
+    """Each athlete's `SeasonPlan` from a trained season `agent` (or a planner named in `PLANNERS`), within `rules`.
     `start`: a `SeasonStart` (see `season_start`) to plan the `days` left from where the athletes stand today
     (planners only: the policy plays whole seasons from their start)."""
     if start is not None and not isinstance(agent, str):
@@ -888,26 +998,30 @@ def plan_season(agent: EnhancedPPOAgent | str, athletes, days: int = DEFAULT_DAY
     if guard not in GUARD_MODES: raise ValueError(f"guard must be one of {list(GUARD_MODES)}, got {guard!r:.40}")
     with_response = isinstance(athletes, torch.Tensor) and athletes.ndim == 2 and athletes.shape[-1] == ATHLETE_DIM
     records, _ = as_athletes(athletes[:, :STATE_DIM] if with_response else athletes)
-    env = SeasonEnvironment(len(records), days, cq, qx, "cpu" if isinstance(agent, str) else agent.device)
+    env = SeasonEnvironment(len(records), days, cq, qx, "cpu" if isinstance(agent, str) else agent.device, rules)
     x = env.encode_athletes(athletes, response)
     model = env.model(x) if start is None else start.apply(env.model(x))
-    guards, cheap = [None] * len(records), {name: baseline_schedule(name, model, days) for name in GUARD_BASELINES}
-    if isinstance(agent, str): schedule = cheap[agent] if agent in cheap else baseline_schedule(agent, model, days)
+    rules = compile_season_rules(env.rules, model.habitual, env.device)  # the policy acts within them (masked)
+    cheap = {name: baseline_schedule(name, model, days, rules) for name in GUARD_BASELINES}
+    guards = [None] * len(records)
+    if isinstance(agent, str):
+        schedule = cheap[agent] if agent in cheap else baseline_schedule(agent, model, days, rules)
     else:
         schedule = play_episode(env, agent.policy(deterministic, seed), x)[0].T
         if guard != "off": schedule, guards = guard_schedules(model, schedule, cheap, guard)
+    risks = load_risk_records(schedule, model.habitual, rules)
     path = {k: v.cpu() for k, v in model.trajectory(schedule).items()}
     versus = {name: model.objective(cheap[name]).cpu().tolist() for name in GUARD_BASELINES}  # resting detrains: not 0
     days_rows, week_rows = _plan_tables(schedule.cpu(), path, model.load.cpu(), model.quality_load.cpu(), catalog, lang)
     plans = []
-    for b, (record, start, end) in enumerate(zip(records, path["score"][:, 0].tolist(), path["score"][:, -1].tolist())):
-        competition = dict(start=round(start, 6), plan=round(end, 6),
-                           **{name: round(start + v[b], 6) for name, v in versus.items()},
-                           improvement=round(end - start, 6))
+    for b, (record, first, end) in enumerate(zip(records, path["score"][:, 0].tolist(), path["score"][:, -1].tolist())):
+        competition = dict(start=round(first, 6), plan=round(end, 6),
+                           **{name: round(first + v[b], 6) for name, v in versus.items()},
+                           improvement=round(end - first, 6))
         planner = agent if isinstance(agent, str) else "policy"
         if guards[b] is not None and guards[b]["outcome"] == "replaced": planner = guards[b]["baseline"]
         plans.append(SeasonPlan(record.user_id, list(record.target_subjects), planner, days_rows[b], week_rows[b],
-                                competition, guards[b]))
+                                competition, guards[b], risks[b]))
     return plans
 
 

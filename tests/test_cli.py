@@ -208,6 +208,24 @@ def test_season_that_trained_nothing_plans_with_the_best_baseline(tmp_path):
     assert not (tmp_path / "season_agent.pt").exists()  # no untrained policy is saved as if it were one
 
 
+def test_season_rules(work, tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"weekdays": ["mon", "wed", "fri"], "max_hard_in_row": 1, "min_rest_per_7": 2}))
+    plans = json.loads(cli("season", "--planner", "forecast", "--athletes", work / "athletes.json", "--rules", rules,
+                           "--format", "json", "--days", "28").stdout)
+    assert len(plans) == 3
+    for p in plans:  # day 1 is a Monday: sessions only on days 1, 3, 5 of each week
+        assert {(d["day"] - 1) % 7 for d in p["days"] if d["action"] != "rest"} <= {0, 2, 4}, p["days"]
+        assert p["load_risk"]["summary"]["rule_violations"] == 0
+    text = cli("season", "--planner", "textbook", "--athletes", work / "one.json", "--rules", rules, "--days", "28")
+    assert "days breaking a coach's rule: 0" in text.stdout
+    for bad, message in (('{"max_hard_in_a_row": 1}', "--rules: unknown rule 'max_hard_in_a_row'"),
+                         ('{"max_hard_in_row": -1}', "--rules: max_hard_in_row must be an integer >= 0"),
+                         ('{"weekdays": ["funday"]}', "--rules: weekdays must be 0 (Monday) .. 6 (Sunday)")):
+        err = fails("season", "--planner", "textbook", "--rules", bad, "--days", "28")
+        assert message in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_train_tensorboard(tmp_path):
     pytest.importorskip("tensorboard")
     cli("train", "--episodes", "16", "--out", tmp_path / "a.pt", "--tensorboard", tmp_path / "tb", *TINY)
