@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model,
+                      model_validator)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 import fitness_ppo
@@ -30,10 +31,11 @@ from .env import TrainingEnvironment, greedy_policy, normalised_score
 from .model import NetConfig
 from .optimize import OptimizationResult, optimize_weights, training_plan
 from .ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent, Evaluation
-from .season import (DAYS_RANGE, DEFAULT_DAYS, MAX_FATIGUE_RATIO, OPTIMIZER_ITERATIONS,
-                                POLISH_SWEEPS, RESPONSE_BOUNDS, RESPONSE_NAMES, SEASON_ACTION_DIM, SEASON_OBS_DIM,
+from .season import (DAYS_RANGE, DEFAULT_DAYS, OPTIMIZER_ITERATIONS, PLANNER_LABELS, POLISH_SWEEPS,
+                                RESPONSE_NAMES, RESPONSE_PARAMS, SEASON_ACTION_DIM, SEASON_EVAL_EVERY,
+                                SEASON_OBS_DIM, SLOW_PLANNERS,
                                 SeasonEnvironment, SeasonPlan, check_response, plan_season, response_prior,
-                                season_agent)
+                                season_agent, train_season)
 from .state import (AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State, athlete_batch,
                                check_targets, check_unit_vector)
 
@@ -44,12 +46,12 @@ __all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'M
            'BYTES_PER_ATHLETE_STEP', 'MAX_BATCH_SIZE', 'MAX_TRAINING_ATHLETES', 'MAX_BODY_BYTES', 'MAX_JOBS_KEPT',
            'KEEP_CHECKPOINTS', 'MAX_TEXT_CHARS', 'MAX_SAVE_PATH_CHARS', 'MAX_NAME_BYTES', 'MAX_SEASON_ATHLETES',
            'MAX_SEASON_ATHLETE_DAYS', 'SEASON_EVAL_EVERY_ROUNDS', 'Text', 'SUBJECT_CODE_PATTERN', 'UserId', 'Qualities',
-           'Targets', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN', 'SEASON_PLANNERS', 'SEASON_RULES_EXAMPLE',
-           'PATH_MAX', 'JOB_STATUSES', 'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS', 'RELAXED_STEP_COST',
-           'POLISH_STEP_COST', 'SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router', 'NO_MODEL',
-           'NO_SEASON_MODEL', 'app', 'MAX_FIT_ATHLETES', 'MAX_FIT_DAYS', 'MAX_FIT_TESTS', 'MAX_FIT_LOAD', 'FIT_MODELS',
-           'DATE_PATTERN', 'text', 'Metrics', 'Athlete', 'OptimizeRequest', 'TrainRequest', 'PlanRequest',
-           'ResponseParameters', 'SeasonAthlete', 'SeasonRequest', 'check_save_name', 'resolve_save_path',
+           'Targets', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN', 'ResponseParameters', 'SEASON_PLANNERS',
+           'SEASON_RULES_EXAMPLE', 'PATH_MAX', 'JOB_STATUSES', 'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS',
+           'RELAXED_STEP_COST', 'POLISH_STEP_COST', 'SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN',
+           'router', 'NO_MODEL', 'NO_SEASON_MODEL', 'app', 'MAX_FIT_ATHLETES', 'MAX_FIT_DAYS', 'MAX_FIT_TESTS',
+           'MAX_FIT_LOAD', 'FIT_MODELS', 'DATE_PATTERN', 'text', 'Metrics', 'Athlete', 'OptimizeRequest',
+           'TrainRequest', 'PlanRequest', 'SeasonAthlete', 'SeasonRequest', 'check_save_name', 'resolve_save_path',
            'save_checkpoint', 'remove_checkpoint', 'Busy', 'RequestBatcher', 'OptimizationBatcher', 'TrainingJob',
            'JobCosts', 'measure_costs', 'JobDeadline', 'Cancellation', 'release_freed_memory', 'Served', 'ModelService',
            'held_out_score', 'BodySizeLimit', 'RequestLog', 'get_service', 'create_app', 'Optimizations', 'CudaMemory',
@@ -75,7 +77,7 @@ MAX_SAVE_PATH_CHARS = 255
 MAX_NAME_BYTES = 255                 # one file or folder name in save_path, in UTF-8 bytes (Linux's NAME_MAX)
 MAX_SEASON_ATHLETES = 1024           # athletes of one /season request
 MAX_SEASON_ATHLETE_DAYS = 32_768     # athletes x days of one /season request: about 5 MB of JSON rows in the answer
-SEASON_EVAL_EVERY_ROUNDS = 3         # a season job's scheduled evaluations
+SEASON_EVAL_EVERY_ROUNDS = SEASON_EVAL_EVERY  # a season job's scheduled evaluations (`train_season`'s)
 
 # %% ../nbs/11_api.ipynb #fde7f983
 def _unicode(value):
@@ -268,23 +270,9 @@ class PlanRequest(BaseModel):
                                   torch.tensor(self.cq_matrix), torch.tensor(self.qx_matrix), {}, {}, [], [], {})
 
 
-class ResponseParameters(BaseModel):
-    "An athlete's response to training (see `fitness_ppo.season.RESPONSE_NAMES`); a missing one is the median's."
+class _ResponseChecks(BaseModel):
+    "What `ResponseParameters` checks of its parameters together (each one's bounds are in its field)."
     model_config = _STRICT
-    tau_fit: float | None = Field(None, ge=RESPONSE_BOUNDS["tau_fit"][0], le=RESPONSE_BOUNDS["tau_fit"][1],
-                                  description="days for fitness to fade to 1/e")
-    tau_fat: float | None = Field(None, ge=RESPONSE_BOUNDS["tau_fat"][0], le=RESPONSE_BOUNDS["tau_fat"][1],
-                                  description=f"days for fatigue to fade to 1/e; usually < {MAX_FATIGUE_RATIO} tau_fit")
-    tau_gain: float | None = Field(None, ge=RESPONSE_BOUNDS["tau_gain"][0], le=RESPONSE_BOUNDS["tau_gain"][1],
-                                   description="days over which recent load raises the fatigue of a session")
-    k_fit: float | None = Field(None, ge=RESPONSE_BOUNDS["k_fit"][0], le=RESPONSE_BOUNDS["k_fit"][1],
-                                description="fitness gain per unit of load")
-    k_fat0: float | None = Field(None, ge=RESPONSE_BOUNDS["k_fat0"][0], le=RESPONSE_BOUNDS["k_fat0"][1],
-                                 description="fatigue per unit of load, when rested")
-    k_gain: float | None = Field(None, ge=RESPONSE_BOUNDS["k_gain"][0], le=RESPONSE_BOUNDS["k_gain"][1],
-                                 description="extra fatigue per unit of load and of recent load")
-    h_half: float | None = Field(None, ge=RESPONSE_BOUNDS["h_half"][0], le=RESPONSE_BOUNDS["h_half"][1],
-                                 description="fatigue at which adaptation halves")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -295,11 +283,18 @@ class ResponseParameters(BaseModel):
         "The parameters given (the others take the athlete's prior, `response_prior`)."
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
+ResponseParameters = create_model(  # one optional field per row of `fitness_ppo.season.RESPONSE_PARAMS`
+    "ResponseParameters", __base__=_ResponseChecks, __module__=__name__,
+    __doc__="An athlete's response to training (`fitness_ppo.season.RESPONSE_PARAMS`); a missing one is the median's.",
+    **{p.name: (float | None, Field(None, ge=p.bounds[0], le=p.bounds[1], title=p.label, description=(
+        f"{p.meaning} Unit: {p.unit}; typical {p.default:g}, usually {p.usual[0]:g} to {p.usual[1]:g}.")))
+       for p in RESPONSE_PARAMS})
+
 class SeasonAthlete(Athlete):
     "An athlete of a `/season` request: `Athlete`'s fields and, optionally, their response parameters."
     response: ResponseParameters | None = Field(None, description="when absent, the median athlete's")
 
-SEASON_PLANNERS = ("policy", "forecast", "textbook", "greedy", "rest")  # what /season may plan with
+SEASON_PLANNERS = ("policy", *(p for p in PLANNER_LABELS if p not in SLOW_PLANNERS))  # what /season may plan with
 SEASON_RULES_EXAMPLE = dict(weekdays=["mon", "tue", "wed", "thu", "fri", "sat"], min_rest_per_7=1, max_hard_in_row=2,
                             max_same_in_row=3, min_variety=3, acwr_cap=1.3)  # CoachRules.default(), no Sundays
 
@@ -915,8 +910,12 @@ def _fit(job: TrainingJob, agent: EnhancedPPOAgent) -> tuple[object, dict]:
         evaluation = Evaluation(every=every, patience=r.early_stop_patience,
                                 on_evaluation=lambda point: setattr(job, "latest", point))
         deadline = JobDeadline(job.time_budget_s, costs, evaluation, reserve_s=costs.evaluation_s(env.max_steps))
+        callbacks = [deadline, Cancellation(job.cancel)]
+        if r.environment == "season":  # the one season-training call of the CLI, the service and the widget
+            return env, train_season(env, job.time_budget_s, agent=agent, episodes=r.episodes, training_data=data,
+                                     shuffle=r.shuffle_data, evaluation=evaluation, callbacks=callbacks)[1]
         return env, agent.learn(env, data, r.episodes, shuffle=r.shuffle_data, time_budget_s=job.time_budget_s,
-                                evaluation=evaluation, progress=False, callbacks=[deadline, Cancellation(job.cancel)])
+                                evaluation=evaluation, progress=False, callbacks=callbacks)
 
 def held_out_score(agent: EnhancedPPOAgent, env, athletes: torch.Tensor, baselines: dict | None) -> float:
     "The greedy (served) policy's mean return on `athletes` in `env`, normalised when there are `baselines`."

@@ -18,9 +18,9 @@ from .io import (DEFAULT_ALLOWED_HOSTS, LOG_FORMATS, LOG_LEVELS, MAX_ECHO_CHARS,
                             read_json, read_priors, write_athletes)
 from .model import NetConfig
 from .optimize import OptimizationResult, optimize_weights, predict_weights, training_plan
-from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation
-from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNERS, SeasonEnvironment, SeasonPlan, check_response,
-                                plan_season, response_prior, season_agent, taper_days)
+from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent
+from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNERS, RESPONSE_PARAMS, SeasonEnvironment, SeasonPlan,
+                                check_response, plan_season, response_prior, taper_days, train_season)
 from .state import athlete_batch, reference_qx, synthetic_athletes, synthetic_batch
 from .distributed import distributed_world, map_sharded
 
@@ -284,9 +284,7 @@ def _train_season(episodes: int, time_budget: float | None, num_envs: int, days:
                   qx=None, progress: bool = True):
     "A season agent trained on synthetic athletes with these matrices, and its training record."
     env = SeasonEnvironment(num_envs, days, cq, qx, device)
-    agent = season_agent(env, seed=seed)
-    result = agent.learn(env, episodes=episodes, time_budget_s=time_budget, evaluation=Evaluation(every=3),
-                         progress=progress)
+    agent, result = train_season(env, time_budget, seed, episodes=episodes, progress=progress)
     _logger.info("trained %d seasons in %.1f s", result["episodes_completed"], result["training_time_seconds"],
                  extra=dict(event="train_season", episodes=result["episodes_completed"], num_envs=num_envs, days=days,
                             device=str(device), duration_s=round(result["training_time_seconds"], 3)))
@@ -683,8 +681,8 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"days to competition, {DAYS_RANGE[0]}..{DAYS_RANGE[1]} (default {DEFAULT_DAYS})")
     _season_prior_args(season)
     season.add_argument("--response", metavar="JSON", help="response parameters: a JSON object (inline or a .json "
-                                                           "file) of tau_fit, tau_fat, tau_gain, k_fit, k_fat0, "
-                                                           "k_gain, h_half; one value or one per athlete each")
+                        "file) of " + ", ".join(f"{p.name} ({p.unit}, {p.bounds[0]:g} to {p.bounds[1]:g})"
+                                                for p in RESPONSE_PARAMS) + "; one value or one per athlete each")
     season.add_argument("--rules", metavar="JSON", help="a coach's rules every planner obeys: a JSON object (inline "
                                                         "or a .json file) of fitness_ppo.rules.CoachRules, or a list "
                                                         "of one per athlete")

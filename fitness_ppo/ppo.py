@@ -862,6 +862,7 @@ def _without_untrained_heads(ckpt: dict) -> dict:
     trained = isinstance(optimizer, dict) and bool(optimizer.get("state"))  # the heads' optimiser took a step
     ckpt = {**ckpt, "net_config": {**ckpt["net_config"], "matrix_heads": trained}}
     if trained: return ckpt
+    _logger.info("the checkpoint's CQ/QX head weights were never trained: ignored (written before matrix_heads)")
     drop = lambda w: {k: v for k, v in w.items() if not k.startswith(_HEAD_WEIGHTS)} if isinstance(w, dict) else w
     return {**ckpt, "actor_critic": drop(ckpt["actor_critic"]),
             "target_actor_critic": drop(ckpt["target_actor_critic"]),

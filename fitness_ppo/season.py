@@ -14,28 +14,30 @@ from .catalog import (ACTIONS, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, QUAL
                                  check_int, check_weight_matrix, code_label)
 from .env import check_actions, env_repr, play_episode
 from .model import NetConfig, register_action_head, small_init_
-from .ppo import EnhancedPPOAgent
+from .ppo import EnhancedPPOAgent, Evaluation
 from .state import LAYOUT, as_athletes, athlete_batch, reference_cq, reference_qx, synthetic_batch
 
 # %% auto #0
 __all__ = ['INTENSITY_NAMES', 'INTENSITY_RPE', 'INTENSITY_HRR', 'VOLUME_NAMES', 'VOLUME_MINUTES', 'LOAD_UNIT', 'NUM_INTENSITIES',
            'NUM_VOLUMES', 'SESSION_KINDS', 'REST', 'SEASON_ACTION_DIM', 'DEFAULT_DAYS', 'DAYS_RANGE',
-           'INTENSITY_EFFICACY', 'SESSION_LOADS', 'MAX_SESSION_LOAD', 'RESPONSE_NAMES', 'DEFAULT_RESPONSE',
-           'RESPONSE_CV', 'RESPONSE_BOUNDS', 'USUAL_RESPONSE', 'MAX_FATIGUE_RATIO', 'AGE_RECOVERY_SLOWING',
-           'REFERENCE_AGE', 'LEVEL_ADAPTATION', 'LEVEL_FATIGUE', 'FEMALE_RECOVERY', 'HABITUAL_LOAD',
-           'HABITUAL_LOAD_RANGE', 'HABITUAL_ACTIONS', 'HABITUAL_INTENSITY', 'BUILD_WEEKS', 'TAPER_WEEKS',
-           'TEXTBOOK_HABITUAL', 'TEXTBOOK_ROTATION', 'OPTIMIZER_ITERATIONS', 'OPTIMIZER_LR', 'POLISH_SWEEPS',
-           'POLISH_ACTIONS', 'PLANNERS', 'RESPONSE_SEED_OFFSET', 'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT',
-           'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN', 'FORECAST_PRIOR', 'CONTEXT_INIT_GAIN', 'SEASON_NET',
-           'SEASON_PPO', 'LOAD_RISK_SUMMARY', 'LOAD_RISK_WEEKLY', 'LOAD_RISK_DAILY', 'GUARD_BASELINES', 'GUARD_MODES',
+           'INTENSITY_EFFICACY', 'SESSION_LOADS', 'MAX_SESSION_LOAD', 'MAX_FATIGUE_RATIO', 'RESPONSE_PARAMS',
+           'RESPONSE_NAMES', 'DEFAULT_RESPONSE', 'RESPONSE_CV', 'RESPONSE_BOUNDS', 'USUAL_RESPONSE',
+           'AGE_RECOVERY_SLOWING', 'REFERENCE_AGE', 'LEVEL_ADAPTATION', 'LEVEL_FATIGUE', 'FEMALE_RECOVERY',
+           'HABITUAL_LOAD', 'HABITUAL_LOAD_RANGE', 'HABITUAL_ACTIONS', 'HABITUAL_INTENSITY', 'BUILD_WEEKS',
+           'TAPER_WEEKS', 'TEXTBOOK_HABITUAL', 'TEXTBOOK_ROTATION', 'OPTIMIZER_ITERATIONS', 'OPTIMIZER_LR',
+           'POLISH_SWEEPS', 'POLISH_ACTIONS', 'PLANNERS', 'PLANNER_LABELS', 'SLOW_PLANNERS', 'RESPONSE_SEED_OFFSET',
+           'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT', 'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN',
+           'FORECAST_PRIOR', 'CONTEXT_INIT_GAIN', 'SEASON_NET', 'SEASON_PPO', 'SEASON_EVAL_EVERY', 'UNLIMITED_SEASONS',
+           'LOAD_RISK_SUMMARY', 'LOAD_RISK_WEEKLY', 'LOAD_RISK_DAILY', 'GUARD_BASELINES', 'GUARD_MODES',
            'GUARD_TOLERANCE', 'trimp_weight', 'season_action', 'decode_season_action', 'session_tables',
-           'ResponseParams', 'response_prior', 'habitual_load_prior', 'sample_response', 'check_response',
-           'SeasonTraces', 'athlete_einsum', 'action_tables', 'habitual_daily_load', 'SeasonModel', 'example_model',
-           'greedy_schedule', 'parse_session', 'taper_days', 'textbook_sessions', 'textbook_schedule',
+           'ResponseParameter', 'ResponseParams', 'response_prior', 'habitual_load_prior', 'sample_response',
+           'check_response', 'SeasonTraces', 'athlete_einsum', 'action_tables', 'habitual_daily_load', 'SeasonModel',
+           'example_model', 'greedy_schedule', 'parse_session', 'taper_days', 'textbook_sessions', 'textbook_schedule',
            'polish_schedule', 'optimize_schedule', 'baseline_schedule', 'greedy_scorer', 'ruled_schedule',
            'plan_properties', 'ObsLayout', 'SeasonEnvironment', 'check_season_rules', 'compile_season_rules',
-           'check_habitual_load', 'SeasonActionHead', 'action_features', 'season_agent', 'SeasonPlan',
-           'load_risk_records', 'guard_schedules', 'plan_season', 'SeasonStart', 'season_start']
+           'check_habitual_load', 'SeasonActionHead', 'action_features', 'season_agent', 'season_evaluation',
+           'train_season', 'SeasonPlan', 'load_risk_records', 'guard_schedules', 'plan_season', 'SeasonStart',
+           'season_start']
 
 # %% ../nbs/12_season.ipynb #dc48fbbb
 INTENSITY_NAMES = ("light", "moderate", "hard")
@@ -72,15 +74,47 @@ def session_tables(device=None) -> tuple[torch.Tensor, torch.Tensor]:
     load = torch.tensor(SESSION_LOADS, device=device).flatten()
     return load, load * torch.tensor(INTENSITY_EFFICACY, device=device).repeat_interleave(NUM_VOLUMES)
 
-# %% ../nbs/12_season.ipynb #a9c8208e
-RESPONSE_NAMES = ("tau_fit", "tau_fat", "tau_gain", "k_fit", "k_fat0", "k_gain", "h_half")
-DEFAULT_RESPONSE = dict(tau_fit=42.0, tau_fat=7.0, tau_gain=3.0, k_fit=0.135, k_fat0=0.010, k_gain=0.0012, h_half=0.07)
-RESPONSE_CV = dict(tau_fit=0.2, tau_fat=0.2, tau_gain=0.2, k_fit=0.3, k_fat0=0.3, k_gain=0.3, h_half=0.3)
-RESPONSE_BOUNDS = dict(tau_fit=(4.0, 120.0), tau_fat=(1.0, 80.0), tau_gain=(0.5, 20.0), k_fit=(1e-3, 1.0),
-                       k_fat0=(0.0, 0.5), k_gain=(0.0, 0.1), h_half=(0.02, 10.0))  # what a user may give
-USUAL_RESPONSE = dict(tau_fit=(15.0, 75.0), tau_fat=(2.0, 30.0), tau_gain=(1.0, 10.0), k_fit=(0.02, 0.5),
-                      k_fat0=(0.0, 0.1), k_gain=(0.0, 0.02), h_half=(0.05, 1.0))  # outside: a warning
+# %% ../nbs/12_season.ipynb #f980e84f
 MAX_FATIGUE_RATIO = 0.5  # tau_fat above 0.5 tau_fit is unusual (a warning): fatigue usually fades much faster
+
+class ResponseParameter(NamedTuple):
+    "One parameter of an athlete's response to training, as every form, schema and help text shows it."
+    name: str                     # its key in JSON and in `ResponseParams`
+    meaning: str                  # in plain words
+    unit: str
+    default: float                # the median athlete's (before age, sex and level adjust it)
+    bounds: tuple[float, float]   # what a user may give
+    usual: tuple[float, float]    # outside: a warning (synthetic athletes are drawn within it)
+    cv: float                     # coefficient of variation among athletes (log-normal)
+    label: str                    # the short label a form shows
+
+RESPONSE_PARAMS = (  # the one definition of the 7 response parameters
+    ResponseParameter("tau_fit", "How many days the fitness built by training lasts: the time constant of its decay "
+                      "(to 1/e). Longer: gains made early in the season still count on competition day.", "days",
+                      42.0, (4.0, 120.0), (15.0, 75.0), 0.2, "fitness lasts (days)"),
+    ResponseParameter("tau_fat", f"How many days the fatigue of training takes to fade (to 1/e); usually under "
+                      f"{MAX_FATIGUE_RATIO:g} times as long as fitness lasts. Longer: the athlete needs a longer "
+                      f"taper before competing.", "days", 7.0, (1.0, 80.0), (2.0, 30.0), 0.2, "fatigue lasts (days)"),
+    ResponseParameter("tau_gain", "Over how many days recent training makes each new session more tiring.", "days",
+                      3.0, (0.5, 20.0), (1.0, 10.0), 0.2, "load memory (days)"),
+    ResponseParameter("k_fit", "Fitness gained per unit of training stimulus: how strongly the athlete adapts to "
+                      "training.", "fitness per load unit", 0.135, (1e-3, 1.0), (0.02, 0.5), 0.3, "fitness gain"),
+    ResponseParameter("k_fat0", "Fatigue caused by a unit of training load when the athlete is rested.",
+                      "fatigue per load unit", 0.010, (0.0, 0.5), (0.0, 0.1), 0.3, "fatigue per session"),
+    ResponseParameter("k_gain", "How much recent training raises the fatigue of each new session: higher, a hard "
+                      "block tires the athlete more and more.", "fatigue per load unit squared", 0.0012, (0.0, 0.1),
+                      (0.0, 0.02), 0.3, "fatigue build-up"),
+    ResponseParameter("h_half", "The fatigue at which the athlete adapts half as well as when fresh: higher, the "
+                      "athlete keeps adapting while tired.", "fatigue", 0.07, (0.02, 10.0), (0.05, 1.0), 0.3,
+                      "fatigue tolerance"))
+
+
+# %% ../nbs/12_season.ipynb #a9c8208e
+RESPONSE_NAMES = tuple(p.name for p in RESPONSE_PARAMS)  # the views of `RESPONSE_PARAMS` the model reads
+DEFAULT_RESPONSE = {p.name: p.default for p in RESPONSE_PARAMS}
+RESPONSE_CV = {p.name: p.cv for p in RESPONSE_PARAMS}
+RESPONSE_BOUNDS = {p.name: p.bounds for p in RESPONSE_PARAMS}  # what a user may give
+USUAL_RESPONSE = {p.name: p.usual for p in RESPONSE_PARAMS}  # outside: a warning
 AGE_RECOVERY_SLOWING = 0.01  # tau_fat grows by this per year above REFERENCE_AGE (recovery slows with age)
 REFERENCE_AGE = 30
 LEVEL_ADAPTATION = (1.3, 1.0, 0.75)  # k_fit factor for beginner, intermediate, advanced (beginners adapt faster)
@@ -504,6 +538,16 @@ def ruled_schedule(name: str, model: SeasonModel, days: int, rules) -> torch.Ten
     repaired, masked = repair(optimize_schedule(model, days), rules), ruled_schedule("forecast", model, days, rules)
     return torch.where((model.objective(masked) > model.objective(repaired))[:, None], masked, repaired)
 
+# %% ../nbs/12_season.ipynb #54862e2b
+PLANNER_LABELS = dict(  # each baseline planner of `PLANNERS` as a form offers it, in the order it offers them
+    forecast="forecast: each day, the best session for competition day",
+    textbook="textbook: 3:1 blocks, then a two-week taper",
+    optimizer="optimizer: the whole schedule for this athlete (seconds)",
+    greedy="greedy: each day, the best score tomorrow",
+    rest="rest every day")
+SLOW_PLANNERS = ("optimizer",)  # seconds per athlete: not offered per request by the REST service
+
+
 # %% ../nbs/12_season.ipynb #8068984e
 def _longest_run(x: torch.Tensor) -> torch.Tensor:
     "`(B,)` the longest run of True along the last axis of `x` `(B, D)`."
@@ -785,13 +829,46 @@ SeasonEnvironment.__repr__ = env_repr  # the generic `BatchedEnv` repr: SeasonEn
 
 # %% ../nbs/12_season.ipynb #05179655
 SEASON_NET = NetConfig(feature_widths=(128, 128), shared_width=128, actor_widths=(128,), critic_widths=(128,),
-                       predictor_widths=(64,), actor_head="season")
+                       predictor_widths=(64,), actor_head="season", matrix_heads=False)  # no CQ/QX heads
 SEASON_PPO = dict(gamma=1.0, gae_lambda=0.95, lr_actor=3e-3, lr_trunk=1e-3, epsilon=0.0, epsilon_min=0.0,
                   entropy_coef=0.002, rollout_steps=4, batch_size=512, update_epochs=4)
 
 def season_agent(env: SeasonEnvironment | None = None, config: NetConfig = SEASON_NET, **settings) -> EnhancedPPOAgent:
     "A PPO agent for `env` (default: 56-day seasons, CPU) with the season settings; keyword arguments override them."
     return EnhancedPPOAgent.for_env(env or SeasonEnvironment(), config, **{**SEASON_PPO, **settings})
+
+# %% ../nbs/12_season.ipynb #cfbf9374
+SEASON_EVAL_EVERY = 3  # rounds between scorings of the season policy while it trains: one schedule for every caller
+
+def season_evaluation(athletes=None,  # held-out athletes (default: `EVAL_ATHLETES` drawn from the agent's seed)
+                      **kwargs) -> Evaluation:  # more `Evaluation` settings (`patience`, `on_evaluation`)
+    "The `Evaluation` of season training: the held-out score every `SEASON_EVAL_EVERY` rounds and at the end."
+    return Evaluation(athletes, every=SEASON_EVAL_EVERY, **kwargs)
+
+def train_season(env: SeasonEnvironment,  # the seasons to train on: athletes side by side, days, matrices, device
+                 time_budget_s: float | None = None,  # stop after about this many seconds (None: after `episodes`)
+                 seed: int = 0,  # a new agent's seed: its weights, its actions and its held-out athletes
+                 *, episodes: int | None = None,  # seasons to train on at most (None: until the time budget)
+                 agent: EnhancedPPOAgent | None = None,  # an agent to train further (default: a new `season_agent`)
+                 training_data=None,  # athletes to train on (default: fresh synthetic athletes each round)
+                 shuffle: bool = True,  # draw `training_data` in a new order each pass
+                 athletes=None,  # held-out athletes scoring the policy (default: drawn from the agent's seed)
+                 evaluation: Evaluation | None = None,  # default: `season_evaluation(athletes)`
+                 callbacks=(),  # more `learn` callbacks (progress shown in a form, a deadline, cancellation)
+                 progress: bool = False,  # show a progress bar
+                ) -> tuple[EnhancedPPOAgent, dict]:
+    "A season agent trained on `env` and `learn`'s record: how the CLI, the REST service and the widget all train one."
+    if episodes is None and time_budget_s is None:
+        raise ValueError("train_season needs episodes or time_budget_s (or both), got neither")
+    agent = agent or season_agent(env, seed=seed)
+    evaluation = evaluation or season_evaluation(athletes)
+    record = agent.learn(env, training_data, UNLIMITED_SEASONS if episodes is None else episodes, shuffle=shuffle,
+                         time_budget_s=time_budget_s, evaluation=evaluation, progress=progress,
+                         callbacks=list(callbacks))
+    return agent, record
+
+UNLIMITED_SEASONS = 10 ** 9  # `train_season` without `episodes`: training ends at the time budget
+
 
 # %% ../nbs/12_season.ipynb #77735289
 @patch

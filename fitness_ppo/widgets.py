@@ -15,15 +15,16 @@ from .cli import clip, load_agent
 from .env import TrainingEnvironment
 from .optimize import code_label, optimize_weights, training_plan
 from .plots import plot_matrix_change, plot_season, plot_season_calendar
-from .ppo import EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent, Evaluation
-from .season import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNERS, RESPONSE_BOUNDS,
-    RESPONSE_NAMES, SeasonEnvironment, SeasonPlan, check_response, plan_season, season_agent)
+from .ppo import EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent
+from .season import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNER_LABELS, PLANNERS,
+    RESPONSE_BOUNDS, RESPONSE_NAMES, RESPONSE_PARAMS, SeasonEnvironment, SeasonPlan, check_response, plan_season,
+    UNLIMITED_SEASONS, train_season)
 from .state import AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State
 
 # %% auto #0
-__all__ = ['CHECKPOINT_SUFFIXES', 'RESPONSE_WORDS', 'BASELINE_LABELS', 'TRAIN', 'TRAINED', 'GIVEN', 'TRAIN_BUDGET_S',
-           'TRAIN_BUDGET_RANGE', 'SEASON_TRAIN_ENVS', 'SEASON_EVAL_ATHLETES', 'UNLIMITED_EPISODES', 'PROGRESS_STEPS',
-           'TRAINING_SHARE', 'TABLE_HEIGHT', 'SeasonPlanner', 'WeightOptimizer']
+__all__ = ['CHECKPOINT_SUFFIXES', 'SLIDER_STEPS', 'RESPONSE_WORDS', 'BASELINE_LABELS', 'TRAIN', 'TRAINED', 'GIVEN',
+           'TRAIN_BUDGET_S', 'TRAIN_BUDGET_RANGE', 'SEASON_TRAIN_ENVS', 'SEASON_EVAL_ATHLETES', 'UNLIMITED_EPISODES',
+           'PROGRESS_STEPS', 'TRAINING_SHARE', 'TABLE_HEIGHT', 'SeasonPlanner', 'WeightOptimizer']
 
 # %% ../nbs/09_widgets.ipynb #6d57e8e1
 def _bundle(**data) -> dict:
@@ -66,32 +67,17 @@ def _load_choice(choice: str, folder: Path | None, agents: dict) -> EnhancedPPOA
     return agents[choice]
 
 # %% ../nbs/09_widgets.ipynb #4662746e
-RESPONSE_WORDS = dict(  # per response parameter: its label, its meaning in plain words, the slider's step, log scale
-    tau_fit=("fitness lasts (days)", "How many days the fitness built by training lasts: the time constant of its "
-             "decay (typical 42). Longer: gains made early in the season still count on competition day.", 1.0, False),
-    tau_fat=("fatigue lasts (days)", "How many days the fatigue of training takes to fade (typical 7; usually under "
-             "half as long as fitness lasts). Longer: the athlete needs a longer taper before competing.", 0.5, False),
-    tau_gain=("load memory (days)", "Over how many days recent training makes each new session more tiring "
-              "(typical 3).", 0.5, False),
-    k_fit=("fitness gain", "Fitness gained per unit of training stimulus (typical 0.135): how strongly the athlete "
-           "adapts to training.", 0.02, True),
-    k_fat0=("fatigue per session", "Fatigue caused by a unit of training load when the athlete is rested "
-            "(typical 0.010).", 0.0005, False),
-    k_gain=("fatigue build-up", "How much recent training raises the fatigue of each new session (typical 0.0012): "
-            "higher, a hard block tires the athlete more and more.", 0.0001, False),
-    h_half=("fatigue tolerance", "The fatigue at which the athlete adapts half as well as when fresh (typical 0.07): "
-            "higher, the athlete keeps adapting while tired.", 0.01, True))
-BASELINE_LABELS = dict(  # the baseline planners offered, in this order
-    forecast="forecast: each day, the best session for competition day",
-    textbook="textbook: 3:1 blocks, then a two-week taper",
-    optimizer="optimizer: the whole schedule for this athlete (seconds)",
-    greedy="greedy: each day, the best score tomorrow",
-    rest="rest every day")
+SLIDER_STEPS = dict(  # per response parameter: the slider's step, and whether its scale is logarithmic
+    tau_fit=(1.0, False), tau_fat=(0.5, False), tau_gain=(0.5, False), k_fit=(0.02, True), k_fat0=(0.0005, False),
+    k_gain=(0.0001, False), h_half=(0.01, True))
+RESPONSE_WORDS = {  # label, tooltip, step, log scale; the words from `fitness_ppo.season.RESPONSE_PARAMS`
+    p.name: (p.label, f"{p.meaning} A typical athlete: {p.default:g}.", *SLIDER_STEPS[p.name]) for p in RESPONSE_PARAMS}
+BASELINE_LABELS = PLANNER_LABELS  # the baseline planners offered, in this order (`fitness_ppo.season.PLANNER_LABELS`)
 TRAIN, TRAINED, GIVEN = "train", "trained", "season-policy"  # planner choices that are not baselines or files
 TRAIN_BUDGET_S, TRAIN_BUDGET_RANGE = 60, (1, 600)  # seconds of training per Run when the form trains the policy
 SEASON_TRAIN_ENVS = 256        # synthetic athletes trained side by side
 SEASON_EVAL_ATHLETES = 16      # held-out athletes scoring the policy while it trains
-UNLIMITED_EPISODES = 10 ** 9   # training in the form ends at the time budget
+UNLIMITED_EPISODES = UNLIMITED_SEASONS  # training in the form ends at the time budget
 PROGRESS_STEPS, TRAINING_SHARE = 100, 80  # the progress bar's length, and the part training fills when it runs
 TABLE_HEIGHT = "420px"  # the schedule table scrolls within this height (a season has up to 182 days)
 
@@ -169,12 +155,10 @@ class SeasonPlanner:
     def train(self, days: int) -> EnhancedPPOAgent:
         "Train the form's season policy (new the first time) on `days`-day seasons for the time budget; return it."
         env = SeasonEnvironment(self.train_envs, days, self.cq, self.qx)
-        self.policy = self.policy or season_agent(env, seed=self.seed)
         held_out = env.sample_athletes(SEASON_EVAL_ATHLETES, EVAL_SEED_OFFSET + self.seed)
         seconds = self.budget.value
-        self.training = self.policy.learn(env, episodes=UNLIMITED_EPISODES, time_budget_s=seconds, progress=False,
-                                          evaluation=Evaluation(held_out, every=1),
-                                          callbacks=[_TrainingProgress(self, seconds)])
+        self.policy, self.training = train_season(env, seconds, self.seed, agent=self.policy, athletes=held_out,
+                                                  callbacks=[_TrainingProgress(self, seconds)])
         self.trained_s += self.training["training_time_seconds"]
         return self.policy
 

@@ -174,7 +174,7 @@ def test_the_schema_states_the_service_limits(client):
     assert (season["days"]["minimum"], season["days"]["maximum"]) == (28, 182)
     assert season["planner"]["enum"] == ["policy", "forecast", "textbook", "greedy", "rest"]
     tau_fat = resolve(resolve(schemas["SeasonAthlete"]["properties"]["response"], root)["properties"]["tau_fat"], root)
-    assert (tau_fat["minimum"], tau_fat["maximum"]) == RESPONSE_BOUNDS["tau_fat"] and "0.5 tau_fit" in tau_fat["description"]
+    assert (tau_fat["minimum"], tau_fat["maximum"]) == RESPONSE_BOUNDS["tau_fat"] and "under 0.5 times as long as fitness" in tau_fat["description"]
     assert resolve(schemas["TrainRequest"]["properties"]["environment"], root)["enum"] == ["weights", "season"]
 
 

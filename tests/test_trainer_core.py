@@ -1,7 +1,8 @@
 """The trainer knows no environment (issue 18): the season network has no CQ/QX heads, old season checkpoints still
 load, a head's checkpoint names the module that registers it, lower modules name no upper one, agents leave torch's
 global generator alone, and `code_label` lives in the catalogue (still importable from `fitness_ppo.optimize`)."""
-import inspect, subprocess, sys
+import inspect, logging, subprocess, sys
+from dataclasses import replace
 import torch
 import fitness_ppo.catalog, fitness_ppo.env, fitness_ppo.gae, fitness_ppo.layers, fitness_ppo.model, fitness_ppo.ppo
 import fitness_ppo.state
@@ -21,7 +22,8 @@ def test_season_agent_has_no_matrix_heads():
     assert [n for n, _ in agent.actor_critic.named_parameters() if "predictor" in n] == []
     assert (agent.actor_critic.has_matrix_heads, agent.matrix_optimizer) == (False, None)
     assert count(agent.actor_critic) == SEASON_PARAMETERS
-    with_heads = EnhancedActorCritic(SEASON_OBS_DIM, SEASON_ACTION_DIM, SEASON_NET)  # as every season network was
+    assert SEASON_NET.matrix_heads is False  # the preset itself asks for none
+    with_heads = EnhancedActorCritic(SEASON_OBS_DIM, SEASON_ACTION_DIM, replace(SEASON_NET, matrix_heads=True))  # as before
     assert count(with_heads) == SEASON_PARAMETERS + SEASON_HEAD_PARAMETERS
     assert repr(agent).startswith(f"EnhancedPPOAgent(state_dim={SEASON_OBS_DIM}, action_dim={SEASON_ACTION_DIM}, actor_head='season', "
                                   f"matrix_heads=False, parameters={SEASON_PARAMETERS:,}")
@@ -29,14 +31,17 @@ def test_season_agent_has_no_matrix_heads():
                                                 f"action_dim={SEASON_ACTION_DIM}, device=cpu, t=None)")
 
 
-def test_old_season_checkpoint_loads_without_its_untrained_heads(tmp_path):
+def test_old_season_checkpoint_loads_without_its_untrained_heads(tmp_path, caplog):
     env = SeasonEnvironment(num_envs=8, days=28)
-    old = EnhancedPPOAgent(SEASON_OBS_DIM, SEASON_ACTION_DIM, SEASON_NET, seed=1)  # heads, as before (never trained)
+    old = EnhancedPPOAgent(SEASON_OBS_DIM, SEASON_ACTION_DIM, replace(SEASON_NET, matrix_heads=True), seed=1)  # as before
+    assert old.actor_critic.has_matrix_heads  # the old network had head weights (never trained)
     old.save_model(tmp_path / "season.pt")
     ckpt = torch.load(tmp_path / "season.pt", weights_only=True)
     ckpt["net_config"].pop("matrix_heads"); ckpt.pop("action_head_module")  # as written before this change
     torch.save(ckpt, tmp_path / "old.pt")
-    loaded = EnhancedPPOAgent.from_checkpoint(tmp_path / "old.pt")
+    with caplog.at_level(logging.INFO, logger="fitness_ppo"):
+        loaded = EnhancedPPOAgent.from_checkpoint(tmp_path / "old.pt")
+    assert "CQ/QX head weights were never trained: ignored" in caplog.text  # the note
     assert (loaded.actor_critic.has_matrix_heads, count(loaded.actor_critic)) == (False, SEASON_PARAMETERS)
     athletes = env.sample_athletes(8, 5)
     assert loaded.evaluate_policy(env, athletes) == old.evaluate_policy(env, athletes)
