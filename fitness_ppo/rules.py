@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Callable, NamedTuple, Sequence
 import torch
 from .catalog import ACTIONS, NUM_ACTIONS, check_int, check_number
-from .season import NUM_INTENSITIES, REST, SEASON_ACTION_DIM, SESSION_LOADS, decode_season_action
+from .sessions import NUM_INTENSITIES, REST, SEASON_ACTION_DIM, SESSION_LOADS, decode_season_action
 
 # %% auto #0
 __all__ = ['HARD_INTENSITY', 'WEEKDAY_NAMES', 'VARIETY_DAYS', 'REST_WINDOW', 'DEFAULT_VARIETY_SESSIONS', 'RULE_NAMES', 'NEVER',

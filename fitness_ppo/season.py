@@ -14,25 +14,25 @@ from .catalog import (ACTIONS, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, QUAL
                                  check_int, check_weight_matrix, code_label)
 from .env import check_actions, env_repr, play_episode
 from .model import NetConfig, register_action_head, small_init_
+from .sessions import (INTENSITY_EFFICACY, INTENSITY_NAMES, INTENSITY_RPE, LOAD_UNIT, MAX_SESSION_LOAD,
+                                  NUM_INTENSITIES, NUM_VOLUMES, REST, SEASON_ACTION_DIM, SESSION_KINDS, SESSION_LOADS,
+                                  VOLUME_MINUTES, decode_season_action, season_action, session_tables)
 from .ppo import EnhancedPPOAgent, Evaluation
 from .state import LAYOUT, as_athletes, athlete_batch, reference_cq, reference_qx, synthetic_batch
 
 # %% auto #0
-__all__ = ['INTENSITY_NAMES', 'INTENSITY_RPE', 'INTENSITY_HRR', 'VOLUME_NAMES', 'VOLUME_MINUTES', 'LOAD_UNIT', 'NUM_INTENSITIES',
-           'NUM_VOLUMES', 'SESSION_KINDS', 'REST', 'SEASON_ACTION_DIM', 'DEFAULT_DAYS', 'DAYS_RANGE',
-           'INTENSITY_EFFICACY', 'SESSION_LOADS', 'MAX_SESSION_LOAD', 'MAX_FATIGUE_RATIO', 'RESPONSE_PARAMS',
-           'RESPONSE_NAMES', 'DEFAULT_RESPONSE', 'RESPONSE_CV', 'RESPONSE_BOUNDS', 'USUAL_RESPONSE',
-           'AGE_RECOVERY_SLOWING', 'REFERENCE_AGE', 'LEVEL_ADAPTATION', 'LEVEL_FATIGUE', 'FEMALE_RECOVERY',
-           'HABITUAL_LOAD', 'HABITUAL_LOAD_RANGE', 'HABITUAL_ACTIONS', 'HABITUAL_INTENSITY', 'BUILD_WEEKS',
-           'TAPER_WEEKS', 'TEXTBOOK_HABITUAL', 'TEXTBOOK_ROTATION', 'OPTIMIZER_ITERATIONS', 'OPTIMIZER_LR',
-           'POLISH_SWEEPS', 'POLISH_ACTIONS', 'PLANNERS', 'PLANNER_LABELS', 'SLOW_PLANNERS', 'RESPONSE_SEED_OFFSET',
-           'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT', 'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN',
-           'FORECAST_PRIOR', 'CONTEXT_INIT_GAIN', 'SEASON_NET', 'SEASON_PPO', 'SEASON_EVAL_EVERY', 'UNLIMITED_SEASONS',
-           'LOAD_RISK_SUMMARY', 'LOAD_RISK_WEEKLY', 'LOAD_RISK_DAILY', 'GUARD_BASELINES', 'GUARD_MODES',
-           'GUARD_TOLERANCE', 'trimp_weight', 'season_action', 'decode_season_action', 'session_tables',
-           'ResponseParameter', 'ResponseParams', 'response_prior', 'habitual_load_prior', 'sample_response',
-           'check_response', 'SeasonTraces', 'athlete_einsum', 'action_tables', 'habitual_daily_load', 'SeasonModel',
-           'example_model', 'greedy_schedule', 'parse_session', 'taper_days', 'textbook_sessions', 'textbook_schedule',
+__all__ = ['DEFAULT_DAYS', 'DAYS_RANGE', 'MAX_FATIGUE_RATIO', 'RESPONSE_PARAMS', 'RESPONSE_NAMES', 'DEFAULT_RESPONSE',
+           'RESPONSE_CV', 'RESPONSE_BOUNDS', 'USUAL_RESPONSE', 'AGE_RECOVERY_SLOWING', 'REFERENCE_AGE',
+           'LEVEL_ADAPTATION', 'LEVEL_FATIGUE', 'FEMALE_RECOVERY', 'HABITUAL_LOAD', 'HABITUAL_LOAD_RANGE',
+           'HABITUAL_ACTIONS', 'HABITUAL_INTENSITY', 'BUILD_WEEKS', 'TAPER_WEEKS', 'TEXTBOOK_HABITUAL',
+           'TEXTBOOK_ROTATION', 'OPTIMIZER_ITERATIONS', 'OPTIMIZER_LR', 'POLISH_SWEEPS', 'POLISH_ACTIONS', 'PLANNERS',
+           'PLANNER_LABELS', 'SLOW_PLANNERS', 'RESPONSE_SEED_OFFSET', 'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT',
+           'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN', 'FORECAST_PRIOR', 'CONTEXT_INIT_GAIN', 'SEASON_NET',
+           'SEASON_PPO', 'SEASON_EVAL_EVERY', 'UNLIMITED_SEASONS', 'LOAD_RISK_SUMMARY', 'LOAD_RISK_WEEKLY',
+           'LOAD_RISK_DAILY', 'GUARD_BASELINES', 'GUARD_MODES', 'GUARD_TOLERANCE', 'ResponseParameter',
+           'ResponseParams', 'response_prior', 'habitual_load_prior', 'sample_response', 'check_response',
+           'SeasonTraces', 'athlete_einsum', 'action_tables', 'habitual_daily_load', 'SeasonModel', 'example_model',
+           'greedy_schedule', 'parse_session', 'taper_days', 'textbook_sessions', 'textbook_schedule',
            'polish_schedule', 'optimize_schedule', 'baseline_schedule', 'greedy_scorer', 'ruled_schedule',
            'plan_properties', 'ObsLayout', 'SeasonEnvironment', 'check_season_rules', 'compile_season_rules',
            'check_habitual_load', 'SeasonActionHead', 'action_features', 'season_agent', 'season_evaluation',
@@ -40,39 +40,7 @@ __all__ = ['INTENSITY_NAMES', 'INTENSITY_RPE', 'INTENSITY_HRR', 'VOLUME_NAMES', 
            'season_start']
 
 # %% ../nbs/12_season.ipynb #dc48fbbb
-INTENSITY_NAMES = ("light", "moderate", "hard")
-INTENSITY_RPE = (3.0, 5.0, 8.0)    # session RPE on Borg's CR-10 scale (Foster et al. 2001)
-INTENSITY_HRR = (0.5, 0.7, 0.9)    # fraction of heart-rate reserve of such sessions, for the TRIMP weight
-VOLUME_NAMES = ("30 min", "60 min", "90 min")
-VOLUME_MINUTES = (30.0, 60.0, 90.0)
-LOAD_UNIT = 480.0                  # sRPE AU (RPE x minutes) of one unit of model load: an hour at RPE 8
-NUM_INTENSITIES, NUM_VOLUMES = len(INTENSITY_NAMES), len(VOLUME_NAMES)
-SESSION_KINDS = NUM_INTENSITIES * NUM_VOLUMES  # intensity x volume, intensity-major
-REST = 0
-SEASON_ACTION_DIM = 1 + NUM_ACTIONS * SESSION_KINDS  # 397
 DEFAULT_DAYS, DAYS_RANGE = 56, (28, 182)  # competition after `days` days; the seasons one may ask for
-
-def trimp_weight(hrr: float) -> float:
-    "Banister's TRIMP weight per minute at a fraction `hrr` of the heart-rate reserve, `0.64 exp(1.92 hrr)` (men's)."
-    return 0.64 * math.exp(1.92 * hrr)
-
-INTENSITY_EFFICACY = tuple(round(trimp_weight(x) / trimp_weight(INTENSITY_HRR[-1]), 3) for x in INTENSITY_HRR)
-SESSION_LOADS = tuple(tuple(rpe * minutes / LOAD_UNIT for minutes in VOLUME_MINUTES) for rpe in INTENSITY_RPE)
-MAX_SESSION_LOAD = max(max(row) for row in SESSION_LOADS)  # 1.5: 90 minutes hard
-
-def season_action(action, intensity, volume):
-    "The season action index of training action `action` (0..43) at `intensity` (0..2) and `volume` (0..2)."
-    return 1 + (action * NUM_INTENSITIES + intensity) * NUM_VOLUMES + volume
-
-def decode_season_action(index):
-    "`(action 0..43, intensity 0..2, volume 0..2)` of a training season action index (1..396); ints or tensors."
-    kind = index - 1
-    return kind // SESSION_KINDS, kind // NUM_VOLUMES % NUM_INTENSITIES, kind % NUM_VOLUMES
-
-def session_tables(device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    "`(load, fitness stimulus)` of the 9 session kinds (intensity-major), each `(9,)`, in model load units."
-    load = torch.tensor(SESSION_LOADS, device=device).flatten()
-    return load, load * torch.tensor(INTENSITY_EFFICACY, device=device).repeat_interleave(NUM_VOLUMES)
 
 # %% ../nbs/12_season.ipynb #f980e84f
 MAX_FATIGUE_RATIO = 0.5  # tau_fat above 0.5 tau_fit is unusual (a warning): fatigue usually fades much faster
