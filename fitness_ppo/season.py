@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_season.ipynb #2439f1cd
 from __future__ import annotations
-import csv, html, io, json, math, warnings
+import copy, csv, html, io, json, math, time, warnings
 from dataclasses import asdict, dataclass, replace
 from typing import NamedTuple
 import torch
@@ -12,7 +12,7 @@ from torch import nn
 from fastcore.basics import patch
 from .catalog import (ACTIONS, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, QUALITIES, STATE_DIM, Catalog,
                                  check_int, check_weight_matrix, code_label)
-from .env import check_actions, env_repr, play_episode
+from .env import check_actions, env_repr, normalised_score, play_episode
 from .model import NetConfig, register_action_head, small_init_
 from .sessions import (INTENSITY_EFFICACY, INTENSITY_NAMES, INTENSITY_RPE, LOAD_UNIT, MAX_SESSION_LOAD,
                                   NUM_INTENSITIES, NUM_VOLUMES, REST, SEASON_ACTION_DIM, SESSION_KINDS, SESSION_LOADS,
@@ -28,11 +28,11 @@ __all__ = ['DEFAULT_DAYS', 'DAYS_RANGE', 'MAX_FATIGUE_RATIO', 'RESPONSE_PARAMS',
            'TEXTBOOK_ROTATION', 'OPTIMIZER_ITERATIONS', 'OPTIMIZER_LR', 'POLISH_SWEEPS', 'POLISH_ACTIONS', 'PLANNERS',
            'PLANNER_LABELS', 'SLOW_PLANNERS', 'RESPONSE_SEED_OFFSET', 'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT',
            'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN', 'FORECAST_PRIOR', 'CONTEXT_INIT_GAIN', 'SEASON_NET',
-           'SEASON_PPO', 'SEASON_EVAL_EVERY', 'UNLIMITED_SEASONS', 'LOAD_RISK_SUMMARY', 'LOAD_RISK_WEEKLY',
-           'LOAD_RISK_DAILY', 'GUARD_BASELINES', 'GUARD_MODES', 'GUARD_TOLERANCE', 'ResponseParameter',
-           'ResponseParams', 'response_prior', 'habitual_load_prior', 'sample_response', 'check_response',
-           'SeasonTraces', 'athlete_einsum', 'action_tables', 'habitual_daily_load', 'SeasonModel', 'example_model',
-           'greedy_schedule', 'parse_session', 'taper_days', 'textbook_sessions', 'textbook_schedule',
+           'SEASON_PPO', 'SEASON_EVAL_EVERY', 'MIN_PPO_SECONDS', 'UNLIMITED_SEASONS', 'LOAD_RISK_SUMMARY',
+           'LOAD_RISK_WEEKLY', 'LOAD_RISK_DAILY', 'GUARD_BASELINES', 'GUARD_MODES', 'GUARD_TOLERANCE',
+           'ResponseParameter', 'ResponseParams', 'response_prior', 'habitual_load_prior', 'sample_response',
+           'check_response', 'SeasonTraces', 'athlete_einsum', 'action_tables', 'habitual_daily_load', 'SeasonModel',
+           'example_model', 'greedy_schedule', 'parse_session', 'taper_days', 'textbook_sessions', 'textbook_schedule',
            'polish_schedule', 'optimize_schedule', 'baseline_schedule', 'greedy_scorer', 'ruled_schedule',
            'plan_properties', 'ObsLayout', 'SeasonEnvironment', 'check_season_rules', 'compile_season_rules',
            'check_habitual_load', 'SeasonActionHead', 'action_features', 'season_agent', 'season_evaluation',
@@ -824,16 +824,36 @@ def train_season(env: SeasonEnvironment,  # the seasons to train on: athletes si
                  evaluation: Evaluation | None = None,  # default: `season_evaluation(athletes)`
                  callbacks=(),  # more `learn` callbacks (progress shown in a form, a deadline, cancellation)
                  progress: bool = False,  # show a progress bar
+                 warm_start=None,  # `warm_start(agent, env)` trains the agent first (`fitness_ppo.imitation.imitate`)
                 ) -> tuple[EnhancedPPOAgent, dict]:
-    "A season agent trained on `env` and `learn`'s record: how the CLI, the REST service and the widget all train one."
+    """A season agent trained on `env` and `learn`'s record: how the CLI, the REST service and the widget all train one.
+    With `warm_start`, PPO goes on from what it taught (within what is left of the time budget), and the served policy
+    is the better of the two on the held-out athletes (`record["warm_start_score"]`: the warm-started policy's)."""
     if episodes is None and time_budget_s is None:
         raise ValueError("train_season needs episodes or time_budget_s (or both), got neither")
     agent = agent or season_agent(env, seed=seed)
     evaluation = evaluation or season_evaluation(athletes)
+    started, warm = time.time(), None
+    if warm_start is not None:
+        warm_start(agent, env)
+        warm = copy.deepcopy(agent.target_actor_critic.state_dict())
+        if time_budget_s is not None: time_budget_s = max(time_budget_s - (time.time() - started), MIN_PPO_SECONDS)
     record = agent.learn(env, training_data, UNLIMITED_SEASONS if episodes is None else episodes, shuffle=shuffle,
                          time_budget_s=time_budget_s, evaluation=evaluation, progress=progress,
                          callbacks=list(callbacks))
+    if warm is not None: _keep_the_better(agent, env, evaluation, warm, record)
     return agent, record
+
+MIN_PPO_SECONDS = 1.0  # PPO's time after a warm start that used up the budget: one evaluation, then the better policy
+
+def _keep_the_better(agent: EnhancedPPOAgent, env: SeasonEnvironment, evaluation: Evaluation, warm: dict, record: dict):
+    "Serve the warm-started weights `warm` if they score at least PPO's best on `evaluation`'s athletes (as it scores)."
+    trained = copy.deepcopy(agent.target_actor_critic.state_dict())
+    agent.target_actor_critic.load_state_dict(warm)
+    mean = agent.evaluate_policy(env, evaluation.x, sample=True)
+    record["warm_start_score"] = score = normalised_score(mean, evaluation.baselines, evaluation.score_baselines)
+    if score >= record["best_score"]: record["best_score"] = score
+    else: agent.target_actor_critic.load_state_dict(trained)
 
 UNLIMITED_SEASONS = 10 ** 9  # `train_season` without `episodes`: training ends at the time budget
 
