@@ -20,11 +20,11 @@ from .state import STATE_DIM
 
 # %% auto #0
 __all__ = ['TEST_CV', 'TEST_EVERY', 'PARTICLES', 'LOG_SPREAD', 'ADAPTIVE_BASELINES', 'HELD_OUT_SEED', 'WIDE_FACTOR',
-           'BC_ATHLETES', 'BC_EPOCHS', 'BC_BATCH', 'BC_LR', 'TRAIN_SEED', 'Belief', 'prior_belief', 'update_belief',
-           'with_response', 'AdaptiveSeasonEnvironment', 'ResumedModel', 'replan', 'prior_athletes', 'fixed_policy',
-           'open_loop_policy', 'mpc_policy', 'baseline_policy', 'timed', 'planner_returns', 'adaptive_table', 'widen',
-           'teacher_data', 'session_kind', 'kind_log_probs', 'clone_policy', 'adaptive_agent', 'AdaptivePlan',
-           'plan_adaptive']
+           'BC_ATHLETES', 'BC_EPOCHS', 'BC_BATCH', 'BC_LR', 'TRAIN_SEED', 'KIND_CLASSES', 'Belief', 'prior_belief',
+           'update_belief', 'with_response', 'AdaptiveSeasonEnvironment', 'ResumedModel', 'replan', 'prior_athletes',
+           'fixed_policy', 'open_loop_policy', 'mpc_policy', 'baseline_policy', 'timed', 'planner_returns',
+           'adaptive_table', 'widen', 'teacher_data', 'session_kind', 'kind_log_probs', 'adaptive_agent',
+           'AdaptivePlan', 'plan_adaptive']
 
 # %% ../nbs/17_adaptive.ipynb #5db11189
 TEST_CV = 0.02      # a test's typical error, as a fraction of the result (Hopkins 2000: 1-3% in endurance tests)
@@ -323,7 +323,7 @@ def widen(athletes: torch.Tensor, # (B, 224) athletes with their responses
 BC_ATHLETES = 128   # training athletes whose seasons under the teacher are the data
 BC_EPOCHS = 60      # passes over the data
 BC_BATCH = 512      # (observation, action) pairs per step
-BC_LR = 1e-3        # Adam's learning rate (3e-3 for 30 epochs: 0.69 of the oracle against 0.77)
+BC_LR = 1e-3        # AdamW's learning rate (3e-3 for 30 epochs: 0.69 of the oracle against 0.77)
 TRAIN_SEED = 7      # the training athletes' seed (the held-out ones use `HELD_OUT_SEED`)
 
 def teacher_data(env: AdaptiveSeasonEnvironment, # the settings (days, tests, noise)
@@ -354,28 +354,7 @@ def kind_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
     sessions = log_probs[:, 1:].view(len(log_probs), NUM_ACTIONS, SESSION_KINDS).logsumexp(1)
     return torch.cat([log_probs[:, :1], sessions], 1)
 
-def clone_policy(agent, # a season agent (`adaptive_agent`)
-                 observations: torch.Tensor, # (N, 335) what the coach saw
-                 actions: torch.Tensor, # (N,) what the teacher did
-                 epochs: int = BC_EPOCHS, # passes over the data
-                 batch_size: int = BC_BATCH, # pairs per step
-                 lr: float = BC_LR, # Adam's learning rate
-                 seed: int = 0, # the shuffling's seed
-                ) -> list[float]:
-    "Teach `agent`'s actor the teacher's session kinds (cross-entropy); serves it. The mean loss of each epoch."
-    net = agent.actor_critic
-    adam, g, losses = torch.optim.Adam(net.parameters(), lr=lr), torch.Generator().manual_seed(seed), []
-    observations, kinds = observations.to(agent.device), session_kind(actions).to(agent.device)
-    for _ in range(check_int("epochs", epochs)):
-        total = 0.0
-        for idx in torch.randperm(len(kinds), generator=g).split(batch_size):
-            log_probs, _ = net.policy_value(observations[idx])
-            loss = torch.nn.functional.nll_loss(kind_log_probs(log_probs.float().log_softmax(-1)), kinds[idx])
-            adam.zero_grad(); loss.backward(); adam.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(kinds))
-    agent.target_actor_critic.load_state_dict(net.state_dict())  # the served network is the cloned one
-    return losses
+KIND_CLASSES = (session_kind, kind_log_probs)  # `clone_policy`'s `classes`: rest or a session kind, not the exercise
 
 def adaptive_agent(env: AdaptiveSeasonEnvironment | None = None, # the environment (default: 56-day seasons)
                    **settings, # `season_agent`'s settings

@@ -45,6 +45,7 @@ def clone_policy(agent: EnhancedPPOAgent,  # the agent to train; its served netw
                  batch_size: int = CLONE_BATCH,  # observations per gradient step
                  lr: float = CLONE_LR,  # AdamW's learning rate
                  seed: int = 0,  # the minibatches' shuffling
+                 classes=None,  # `(label, log_probs)`: a coarser choice, each action's class and `(N, C)` from `(N, A)`
                 ) -> list[float]:
     "Behaviour cloning: fit `agent`'s policy to `actions` in `obs` by cross-entropy; the mean loss of each epoch."
     epochs, batch_size = check_int("epochs", epochs), check_int("batch_size", batch_size)
@@ -57,6 +58,7 @@ def clone_policy(agent: EnhancedPPOAgent,  # the agent to train; its served netw
     if len(obs) == 0: raise ValueError("obs must hold at least one observation")
     if actions.min() < 0 or actions.max() >= agent.action_dim:
         raise ValueError(f"actions must be in [0, {agent.action_dim - 1}]")
+    labels = actions if classes is None else classes[0](actions)
     adam = torch.optim.AdamW(net.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
     losses = []
@@ -65,7 +67,8 @@ def clone_policy(agent: EnhancedPPOAgent,  # the agent to train; its served netw
         total, order = 0.0, torch.randperm(len(obs), generator=g).to(agent.device)
         for idx in order.split(batch_size):
             with agent.autocast(): logits, _ = net.policy_value(obs[idx])
-            loss = nn.functional.cross_entropy(logits.float(), actions[idx])
+            log_probs = logits.float().log_softmax(-1)
+            loss = nn.functional.nll_loss(log_probs if classes is None else classes[1](log_probs), labels[idx])
             adam.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), agent.ppo_config.max_grad_norm)
