@@ -3,6 +3,7 @@ and of the season network, the season agent's parameter count (and how many are 
 count, for this checkout and, with `--before ROOT`, for another copy of the package measured in the same run.
 
 Prints one JSON object. Usage: python benchmarks/bench_arch.py [--before /path/to/old/checkout] [--seconds 1.0]
+[--repeat 3] [--alternations 2] (the checkouts run in turn, the best rate of each kept).
 Each figure is the best of a few timed `learn` calls of `--seconds` each after a warm-up, without held-out
 evaluation (only training's own work) (other processes on the
 machine change them: the 1-minute load average is printed).
@@ -45,6 +46,10 @@ def measure(seconds: float, repeat: int) -> dict:
     out["season_head_parameters"] = sum(p.numel() for n, p in agent.actor_critic.named_parameters()
                                         if n.startswith(("cq_predictor.", "qx_predictor.")))
     out["season_parameter_tensors"] = len(names)
+    from fitness_ppo.model import EnhancedActorCritic
+    from fitness_ppo.season import SEASON_ACTION_DIM, SEASON_NET, SEASON_OBS_DIM
+    direct = EnhancedActorCritic(SEASON_OBS_DIM, SEASON_ACTION_DIM, SEASON_NET)  # the preset built without `for_env`
+    out["season_net_direct_parameters"] = sum(p.numel() for p in direct.parameters())
     folder = Path(fitness_ppo.__file__).parent
     out["module_lines"] = {p.stem: len(p.read_text().splitlines()) for p in sorted(folder.glob("*.py"))
                            if p.stem not in ("__init__", "_modidx")}
@@ -62,9 +67,14 @@ if __name__ == "__main__":
     p.add_argument("--before", type=Path, help="a checkout of the package before the change (measured first)")
     p.add_argument("--seconds", type=float, default=1.0, help="seconds of each timed training call")
     p.add_argument("--repeat", type=int, default=3, help="timed calls per figure (the best is kept)")
+    p.add_argument("--alternations", type=int, default=2, help="runs of each checkout, alternating (the best is kept)")
     a = p.parse_args()
     result = {"load_before": os.getloadavg()[0]}
-    if a.before: result["before"] = run(a.before.resolve(), a.seconds, a.repeat)
-    result["after"] = run(ROOT, a.seconds, a.repeat)
+    roots = {"before": a.before.resolve()} if a.before else {}
+    for _ in range(a.alternations):  # before, after, before, after...: both meet the machine's changing load alike
+        for name, root in {**roots, "after": ROOT}.items():
+            got, best = run(root, a.seconds, a.repeat), result.get(name)
+            result[name] = got if best is None else {k: max(v, best[k]) if k.endswith("_per_s") else v
+                                                     for k, v in got.items()}
     result["load_after"] = os.getloadavg()[0]
     print(json.dumps(result, indent=1))
