@@ -13,6 +13,7 @@ import torch
 import fitness_ppo
 from .catalog import ACTION_DIM, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, load_catalog
 from .env import TrainingEnvironment
+from .imitation import imitate
 from .io import (DEFAULT_ALLOWED_HOSTS, LOG_FORMATS, LOG_LEVELS, MAX_ECHO_CHARS, _about, clip,
                             configure_logging, existing_file, load_agent, memory_report, parse_device, read_athletes,
                             read_json, read_priors, write_athletes)
@@ -27,8 +28,8 @@ from .distributed import distributed_world, map_sharded
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['PRESETS', 'MAX_PORT', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'DEMO_SHOWN_DAYS',
-           'SERVE_EPILOG', 'FIT_MODELS', 'read_catalog', 'read_response', 'read_rules', 'main']
+__all__ = ['PRESETS', 'MAX_PORT', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'IMITATION_SHARE',
+           'DEMO_SHOWN_DAYS', 'SERVE_EPILOG', 'FIT_MODELS', 'read_catalog', 'read_response', 'read_rules', 'main']
 
 # %% ../nbs/10_cli.ipynb #7b1ec6a0
 PRESETS = {"small": (NetConfig.small, 1e-3), "default": (NetConfig, 3e-4), "design": (NetConfig.design, 3e-4)}
@@ -274,17 +275,24 @@ def _season_prior_args(p: argparse.ArgumentParser) -> None:
 
 def _season_summary(result: dict) -> str:
     "One line on a season training run: the kept policy's normalised score and the baseline planners'."
-    b = result["baselines"]
-    score = lambda name: (b[name] - b["rest"]) / (b["optimizer"] - b["rest"])
+    b, (zero, one) = result["baselines"], SeasonEnvironment.SCORE_BASELINES  # the scale `best_score` is on
+    score = lambda name: (b[name] - b[zero]) / (b[one] - b[zero])
     return (f"trained {result['episodes_completed']} seasons in {result['training_time_seconds']:.0f} s; normalised "
-            f"score of the served policy {result['best_score']:.3f} (0 = rest, 1 = the per-athlete optimiser; greedy "
-            f"{score('greedy'):.2f}, textbook plan {score('textbook'):.2f}, forecast {score('forecast'):.2f})")
+            f"score of the served policy {result['best_score']:.3f} (0 = keeping the habitual training, 1 = the "
+            f"per-athlete optimiser; rest {score('rest'):.2f}, greedy {score('greedy'):.2f}, textbook plan "
+            f"{score('textbook'):.2f}, forecast {score('forecast'):.2f})"
+            + (f"; imitating the optimiser first reached {result['warm_start_score']:.3f} on the same scale"
+               if "warm_start_score" in result else ""))
+
+IMITATION_SHARE = 0.75  # `--imitate`: the share of the time budget spent learning from the optimiser before PPO
 
 def _train_season(episodes: int, time_budget: float | None, num_envs: int, days: int, seed: int, device, cq=None,
-                  qx=None, progress: bool = True):
-    "A season agent trained on synthetic athletes with these matrices, and its training record."
+                  qx=None, progress: bool = True, imitation: bool = False):
+    "A season agent trained on synthetic athletes with these matrices (first imitating the optimiser), and its record."
     env = SeasonEnvironment(num_envs, days, cq, qx, device)
-    agent, result = train_season(env, time_budget, seed, episodes=episodes, progress=progress)
+    share = None if time_budget is None else IMITATION_SHARE * time_budget
+    warm = (lambda agent, env: imitate(agent, env, time_budget_s=share, seed=seed)) if imitation else None
+    agent, result = train_season(env, time_budget, seed, episodes=episodes, progress=progress, warm_start=warm)
     _logger.info("trained %d seasons in %.1f s", result["episodes_completed"], result["training_time_seconds"],
                  extra=dict(event="train_season", episodes=result["episodes_completed"], num_envs=num_envs, days=days,
                             device=str(device), duration_s=round(result["training_time_seconds"], 3)))
@@ -324,10 +332,11 @@ def _cmd_season(args) -> int:
     if planner == "policy" and args.model: planner = agent = load_agent(args.model, device)
     elif planner == "policy":
         agent, training = _train_season(args.episodes, args.time_budget, args.num_envs, args.days, args.seed, device,
-                                        cq, qx, progress=not args.quiet)
+                                        cq, qx, progress=not args.quiet, imitation=args.imitate)
         print(_season_summary(training), file=sys.stderr)
         planner = agent
-        if training["episodes_completed"] == 0: planner, agent = _untrained_fallback(training, args.time_budget), None
+        if training["episodes_completed"] == 0 and "warm_start_score" not in training:  # nothing learned
+            planner, agent = _untrained_fallback(training, args.time_budget), None
     plans = plan_season(planner, athletes, args.days, cq, qx, response, seed=args.seed, start=start, rules=rules)
     text = _season_text(plans, args.format)
     if out is None: print(text)
@@ -419,7 +428,8 @@ def _cmd_demo(args) -> int:
     print(f"\nfitness_ppo demo, 2/2: the season. Training a season policy on synthetic athletes with this CQ and the "
           f"reference QX ({args.days}-day seasons) for up to {args.season_time_budget:g} s")
     season, season_training = _train_season(args.season_episodes, args.season_time_budget, args.num_envs, args.days,
-                                            args.seed, device, result.cq_matrix, qx, progress=not args.quiet)
+                                            args.seed, device, result.cq_matrix, qx, progress=not args.quiet,
+                                            imitation=args.imitate)
     print(_season_summary(season_training))
     plans = {name: plan_season(season if name == "policy" else name, [athlete], args.days, result.cq_matrix, qx)[0]
              for name in ("policy", "textbook", "rest")}
@@ -630,6 +640,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="seconds to train the season policy (default 50)")
     demo.add_argument("--season-episodes", type=_positive_int, default=256 * 100,
                       help="seasons to train the season policy on at most (default 25600)")
+    demo.add_argument("--imitate", action="store_true",
+                      help="first learn from the per-athlete optimiser's plans (fitness_ppo.imitation; "
+                           "up to 3/4 of the time budget), then PPO; the better of the two is kept")
     demo.add_argument("--days", type=_int_in(*DAYS_RANGE), default=DEFAULT_DAYS,
                       help=f"days to competition (default {DEFAULT_DAYS})")
     demo.add_argument("--out", default="fitness_ppo_demo", help="output folder (default fitness_ppo_demo/)")
@@ -692,6 +705,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="seasons to train on at most (default 25600)")
     season.add_argument("--time-budget", type=_positive_float, default=60.0, metavar="SECONDS",
                         help="stop training after this many seconds (default 60)")
+    season.add_argument("--imitate", action="store_true",
+                        help="first learn from the per-athlete optimiser's plans (fitness_ppo.imitation; "
+                             "up to 3/4 of the time budget), then PPO; the better of the two is kept")
     season.add_argument("--num-envs", type=_positive_int, default=256,
                         help="athletes trained on side by side (default 256)")
     season.add_argument("--format", choices=["text", "json", "csv"], default="text",

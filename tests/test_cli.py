@@ -208,6 +208,15 @@ def test_season_that_trained_nothing_plans_with_the_best_baseline(tmp_path):
     assert not (tmp_path / "season_agent.pt").exists()  # no untrained policy is saved as if it were one
 
 
+def test_season_imitate(tmp_path):
+    "`season --imitate`: the policy first clones the optimiser's plans; the summary gives that score; the plans obey."
+    done = cli("season", "--imitate", "--time-budget", "20", "--days", "28", "--num-envs", "16", "--format", "json",
+               "--quiet", "--device", "cpu", "--out", tmp_path)
+    assert "imitating the optimiser first reached" in done.stderr, done.stderr
+    plans = json.loads((tmp_path / "plans.json").read_text())
+    assert len(plans) == 3 and all(len(p["days"]) == 28 for p in plans)
+    assert (tmp_path / "season_agent.pt").exists()  # a policy was learned, even if PPO had no time left
+
 def test_season_rules(work, tmp_path):
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps({"weekdays": ["mon", "wed", "fri"], "max_hard_in_row": 1, "min_rest_per_7": 2}))
