@@ -22,6 +22,7 @@ from .optimize import OptimizationResult, optimize_weights, predict_weights, tra
 from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent
 from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNERS, RESPONSE_PARAMS, SeasonEnvironment, SeasonPlan,
                                 check_response, plan_season, response_prior, taper_days, train_season)
+from .rules import WEEKDAY_NAMES, CoachRules
 from .state import athlete_batch, reference_qx, synthetic_athletes, synthetic_batch
 from .distributed import distributed_world, map_sharded
 
@@ -29,7 +30,8 @@ _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
 __all__ = ['PRESETS', 'MAX_PORT', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'IMITATION_SHARE',
-           'DEMO_SHOWN_DAYS', 'SERVE_EPILOG', 'FIT_MODELS', 'read_catalog', 'read_response', 'read_rules', 'main']
+           'DEMO_RULES', 'DEMO_SHOWN_DAYS', 'SERVE_EPILOG', 'FIT_MODELS', 'read_catalog', 'read_response', 'read_rules',
+           'main']
 
 # %% ../nbs/10_cli.ipynb #7b1ec6a0
 PRESETS = {"small": (NetConfig.small, 1e-3), "default": (NetConfig, 3e-4), "design": (NetConfig.design, 3e-4)}
@@ -384,6 +386,22 @@ def read_rules(source: str | None, n: int):
     try: return check_season_rules(data, n)
     except (ValueError, TypeError) as e: raise ValueError(f"--rules: {clip(e, 2 * MAX_ECHO_CHARS)}") from None
 
+# %% ../nbs/10_cli.ipynb #5a7be185
+DEMO_RULES = CoachRules.default(weekdays=WEEKDAY_NAMES[:6])  # the demo's coach: the default rules, and Sundays off
+
+def _rules_text(rules: CoachRules) -> str:
+    "The rules `rules` applies, `name value` each (weekdays by name), for one line of output."
+    applied = {k: v for k, v in rules.to_dict().items() if v not in (None, [])}
+    if "weekdays" in applied: applied["weekdays"] = "/".join(WEEKDAY_NAMES[w] for w in applied["weekdays"])
+    return ", ".join(f"{k} {v}" for k, v in applied.items())
+
+def _rules_line(plan: SeasonPlan, rules: CoachRules) -> str:
+    "One line: the `rules` a plan was made within, its rule violations and its peak acute:chronic ratios."
+    s, f = plan.load_risk["summary"], lambda v: "n/a" if v is None else f"{v:.2f}"
+    return (f"coach's rules: {_rules_text(rules)}; rule violations: {s['rule_violations']}; peak ACWR "
+            f"{f(s['max_acwr_ewma'])} (EWMA), {f(s['max_acwr_rolling'])} (rolling 7:28)")
+
+
 # %% ../nbs/10_cli.ipynb #da54c016
 DEMO_SHOWN_DAYS = 14  # the first days of the season plan the demo prints (then the taper)
 
@@ -431,16 +449,18 @@ def _cmd_demo(args) -> int:
                                             args.seed, device, result.cq_matrix, qx, progress=not args.quiet,
                                             imitation=args.imitate)
     print(_season_summary(season_training))
-    plans = {name: plan_season(season if name == "policy" else name, [athlete], args.days, result.cq_matrix, qx)[0]
-             for name in ("policy", "textbook", "rest")}
+    plans = {name: plan_season(season if name == "policy" else name, [athlete], args.days, result.cq_matrix, qx,
+                             rules=DEMO_RULES)[0] for name in ("policy", "textbook", "rest")}
     season_plan = plans["policy"]
     print(f"\nseason plan for {athlete.user_id}, maximising the predicted mean score of the targets on competition "
           f"day (checked against resting, the greedy planner, the textbook plan and the forecast planner):\n"
           f"{_season_excerpt(season_plan)}")
+    print(_rules_line(season_plan, DEMO_RULES))
     files = [agent.save_model(out / "agent.pt"), season.save_model(out / "season_agent.pt"),
              write_athletes([athlete], out / "athlete.json")]
     for name, text in (("result.json", json.dumps(result.to_dict())), ("plan.json", plan.to_json()),
                        ("cq.json", json.dumps(result.cq_matrix.tolist())), ("season_plan.json", season_plan.to_json()),
+                       ("rules.json", DEMO_RULES.to_json()),
                        ("training.json", json.dumps(training))):
         (out / name).write_text(text, encoding="utf-8"); files.append(out / name)
     highlight = list(dict.fromkeys(d["code"] for r in plan.rows[:3] for d in r["qualities"]))
@@ -462,7 +482,7 @@ def _cmd_demo(args) -> int:
         Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
         print(f"performance-management chart also written to {_save(plot_season(season_plan), Path(args.figure))}")
     print(f"next: fitness-ppo season --model {out / 'season_agent.pt'} --athletes {out / 'athlete.json'} "
-          f"--cq-prior {out / 'cq.json'}")
+          f"--cq-prior {out / 'cq.json'} --rules {out / 'rules.json'}")
     print(f"demo finished in {time.time() - start:.0f} s")
     _logger.info("demo finished in %.1f s", time.time() - start,
                  extra=dict(event="demo", duration_s=round(time.time() - start, 3)))

@@ -16,6 +16,7 @@ from .env import TrainingEnvironment
 from .optimize import code_label, optimize_weights, training_plan
 from .plots import plot_matrix_change, plot_season, plot_season_calendar
 from .ppo import EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent
+from .rules import REST_WINDOW, WEEKDAY_NAMES, CoachRules
 from .season import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNER_LABELS, PLANNERS,
     RESPONSE_BOUNDS, RESPONSE_NAMES, RESPONSE_PARAMS, SeasonEnvironment, SeasonPlan, check_response, plan_season,
     UNLIMITED_SEASONS, train_season)
@@ -24,7 +25,7 @@ from .state import AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State
 # %% auto #0
 __all__ = ['CHECKPOINT_SUFFIXES', 'SLIDER_STEPS', 'RESPONSE_WORDS', 'BASELINE_LABELS', 'TRAIN', 'TRAINED', 'GIVEN',
            'TRAIN_BUDGET_S', 'TRAIN_BUDGET_RANGE', 'SEASON_TRAIN_ENVS', 'SEASON_EVAL_ATHLETES', 'UNLIMITED_EPISODES',
-           'PROGRESS_STEPS', 'TRAINING_SHARE', 'TABLE_HEIGHT', 'SeasonPlanner', 'WeightOptimizer']
+           'PROGRESS_STEPS', 'TRAINING_SHARE', 'TABLE_HEIGHT', 'RULE_SLIDERS', 'SeasonPlanner', 'WeightOptimizer']
 
 # %% ../nbs/09_widgets.ipynb #6d57e8e1
 def _bundle(**data) -> dict:
@@ -115,6 +116,25 @@ class _TrainingProgress(Callback):
             self.form.status.value = (f"training: {run.elapsed:.0f} s of {self.seconds:g} s, held-out score "
                                       f"{curve[-1]['score']:.2f} (0 rest, 1 optimiser)")
 
+# %% ../nbs/09_widgets.ipynb #c020d225
+RULE_SLIDERS = dict(  # the coach's limits the Season tab offers (`fitness_ppo.rules.CoachRules`): label, tooltip, top
+    max_sessions_per_week=("sessions / week", "At most this many sessions per calendar week (Monday..Sunday)", 7),
+    min_rest_per_7=("rest days / 7", "At least this many rest days in every 7 days running", REST_WINDOW),
+    max_hard_in_row=("hard days in a row", "At most this many hard days in a row (0: no hard day)", REST_WINDOW))
+
+def _rule_sliders() -> dict[str, W.IntSlider]:
+    "A slider per limit in `RULE_SLIDERS`, from 0, at `CoachRules.default()`'s value (its top where that sets none)."
+    default = CoachRules.default()
+    return {name: W.IntSlider(top if getattr(default, name) is None else getattr(default, name), 0, top,
+                              description=label, tooltip=tip, style=dict(description_width="140px"))
+            for name, (label, tip, top) in RULE_SLIDERS.items()}
+
+def _weekday_boxes() -> dict[str, W.Checkbox]:
+    "A ticked box per weekday (`fitness_ppo.rules.WEEKDAY_NAMES`): the days the athlete can train."
+    return {day: W.Checkbox(True, description=day, indent=False, layout=W.Layout(width="64px"))
+            for day in WEEKDAY_NAMES}
+
+
 # %% ../nbs/09_widgets.ipynb #1c9f1c51
 class SeasonPlanner:
     "A form around `plan_season` for the athlete `athlete()` returns: days, response, planner in; plan, charts out."
@@ -145,12 +165,20 @@ class SeasonPlanner:
         self.progress = W.IntProgress(0, min=0, max=PROGRESS_STEPS, description="progress")
         self.status = W.Label()
         self.output = W.Output()
+        self.weekdays, self.limits = _weekday_boxes(), _rule_sliders()
         self.button.on_click(lambda _: self.run())
         response = W.Accordion([W.GridBox(list(self.response.values()),
                                           layout=W.Layout(grid_template_columns="repeat(2, 420px)"))],
                                titles=("the athlete's response to training",), selected_index=0)
-        self.ui = W.VBox([W.HBox([self.days, self.planner]), self.budget, response,
+        rules = W.Accordion([W.VBox([W.HBox(list(self.weekdays.values())), *self.limits.values()])],
+                            titles=("the coach's rules (and the defaults of CoachRules.default())",))
+        self.ui = W.VBox([W.HBox([self.days, self.planner]), self.budget, response, rules,
                           W.HBox([self.button, self.progress, self.status]), self.output])
+
+    def rules(self) -> CoachRules:
+        "The coach's rules the form sets: `CoachRules.default()` on the weekdays ticked, within the limits chosen."
+        return CoachRules.default(weekdays=[day for day, box in self.weekdays.items() if box.value],
+                                  **{name: slider.value for name, slider in self.limits.items()})
 
     def train(self, days: int) -> EnhancedPPOAgent:
         "Train the form's season policy (new the first time) on `days`-day seasons for the time budget; return it."
@@ -184,10 +212,11 @@ class SeasonPlanner:
             athlete, days = self.athlete(), self.days.value
             response = {name: slider.value for name, slider in self.response.items()}
             check_response(response, 1)  # refused before any training
+            rules = self.rules()  # as are rules
             planner = self._planner(days)
             self.status.value = "planning"
             plan = plan_season(planner, [athlete], days, self.cq, self.qx, response, seed=self.seed,
-                               catalog=self.catalog)[0]
+                               catalog=self.catalog, rules=rules)[0]
             self.progress.value = PROGRESS_STEPS - (PROGRESS_STEPS - TRAINING_SHARE) // 2
             charts = plot_season(plan), plot_season_calendar(plan)
         except Exception as e:  # every failure is shown to the person using the form

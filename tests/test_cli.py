@@ -158,10 +158,26 @@ def test_demo(tmp_path):
     assert "first two weeks:" in done.stdout and "the taper (last 7 days):" in done.stdout
     assert "resting:" in done.stdout and "the textbook plan:" in done.stdout and "not a prediction of progress" in done.stdout
     for name in ("agent.pt", "season_agent.pt", "athlete.json", "result.json", "plan.json", "cq.json", "season_plan.json",
-                 "training.json", "season.png", "season_calendar.png", "season_comparison.png", "cq_change.png",
+                 "rules.json", "training.json", "season.png", "season_calendar.png", "season_comparison.png", "cq_change.png",
                  "qx.png", "plan.png", "training_curves.png"):
         assert (out / name).stat().st_size > 0, name
     assert figure.read_bytes()[:8] == (out / "season.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the season is planned within the demo's coach's rules (defaults, Sundays off), and says so in one line
+    from fitness_ppo.cli import DEMO_RULES
+    from fitness_ppo.rules import CoachRules
+    rules_line = next(line for line in done.stdout.splitlines() if line.startswith("coach's rules: "))
+    assert "weekdays mon/tue/wed/thu/fri/sat" in rules_line and "rule violations: 0;" in rules_line, rules_line
+    assert 0 < float(re.search(r"peak ACWR ([0-9.]+) \(EWMA\)", rules_line).group(1)) <= DEMO_RULES.acwr_cap, rules_line
+    assert CoachRules.from_json((out / "rules.json").read_text()) == DEMO_RULES
+    assert f"--rules {out / 'rules.json'}" in done.stdout
+    season = json.loads((out / "season_plan.json").read_text())
+    assert season["load_risk"]["summary"]["rule_violations"] == 0
+    days = season["days"]
+    assert {d["action"] for d in days[6::7]} == {"rest"}, days  # Sundays off (day 1 a Monday)
+    for k in range(len(days) - 2):  # at most 2 hard days in a row
+        assert any(d["intensity"] != "hard" for d in days[k:k + 3]), days[k:k + 3]
+    for k in range(len(days) - 3):  # the same training action at most 3 days running
+        assert len({d["action"] for d in days[k:k + 4]}) > 1 or days[k]["action"] == "rest", days[k:k + 4]
     assert "Training plan for" in cli("plan", "--result", out / "result.json", "--top", "3").stdout
     assert "--figure" in fails("demo", "--figure", tmp_path, "--out", tmp_path / "o")
 
