@@ -852,7 +852,9 @@ def _keep_the_better(agent: EnhancedPPOAgent, env: SeasonEnvironment, evaluation
     agent.target_actor_critic.load_state_dict(warm)
     mean = agent.evaluate_policy(env, evaluation.x, sample=True)
     record["warm_start_score"] = score = normalised_score(mean, evaluation.baselines, evaluation.score_baselines)
-    if score >= record["best_score"]: record["best_score"] = score
+    if score >= record["best_score"]:  # training goes on from the served weights too
+        record["best_score"] = score
+        agent.actor_critic.load_state_dict(warm)
     else: agent.target_actor_critic.load_state_dict(trained)
 
 UNLIMITED_SEASONS = 10 ** 9  # `train_season` without `episodes`: training ends at the time budget
