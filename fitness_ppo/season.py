@@ -18,6 +18,8 @@ from .sessions import (INTENSITY_EFFICACY, INTENSITY_NAMES, INTENSITY_RPE, LOAD_
                                   NUM_INTENSITIES, NUM_VOLUMES, REST, SEASON_ACTION_DIM, SESSION_KINDS, SESSION_LOADS,
                                   VOLUME_MINUTES, decode_season_action, season_action, session_tables)
 from .ppo import EnhancedPPOAgent, Evaluation
+from .rules import (CoachRules, RuleTensors, allowed_actions, compile_rules, load_report, plan_with_rules,
+                               repair, total_violations)
 from .state import LAYOUT, as_athletes, athlete_batch, reference_cq, reference_qx, synthetic_batch
 
 # %% auto #0
@@ -495,7 +497,6 @@ def greedy_scorer(model: SeasonModel, days: int, forecast: bool = False):
 
 def ruled_schedule(name: str, model: SeasonModel, days: int, rules) -> torch.Tensor:
     "The `(B, days)` schedule of the planner `name` for `model`'s athletes that obeys `rules` (see above)."
-    from fitness_ppo.rules import plan_with_rules, repair
     rules = compile_season_rules(rules, model.habitual, model.qualities.device)
     if name in ("rest", "greedy", "forecast"):  # rest obeys every rule
         if name == "rest": return baseline_schedule(name, model, days)
@@ -588,7 +589,6 @@ class SeasonEnvironment:
 # %% ../nbs/12_season.ipynb #863b9332
 def _coach_rules(data: dict):
     "`CoachRules.from_dict(data)`, a value of the wrong type (a number for a list, say) a `ValueError` naming its rule."
-    from fitness_ppo.rules import CoachRules
     try: return CoachRules.from_dict(data)
     except TypeError as e:
         for k, v in data.items():
@@ -600,7 +600,6 @@ def _coach_rules(data: dict):
 def check_season_rules(rules, n: int):
     "`rules` checked for `n` athletes: None, one `CoachRules` (or a dict of its rules) or one per athlete."
     if rules is None: return None
-    from fitness_ppo.rules import compile_rules
     if isinstance(rules, dict): rules = _coach_rules(rules)
     elif isinstance(rules, (list, tuple)): rules = [_coach_rules(r) if isinstance(r, dict) else r for r in rules]
     compile_rules(rules, n)  # the count and the types; each CoachRules checked its own rules when made
@@ -609,7 +608,6 @@ def check_season_rules(rules, n: int):
 def compile_season_rules(rules, habitual: torch.Tensor, device=None):
     """`rules` (see `check_season_rules`) as `RuleTensors` for the athletes of daily `habitual` loads `(B,)`, which
     start the acute:chronic ratio where the rules give no `habitual_load`; None for None."""
-    from fitness_ppo.rules import CoachRules, RuleTensors, compile_rules
     if rules is None or isinstance(rules, RuleTensors): return rules
     rules = check_season_rules(rules, len(habitual))
     each = [rules] * len(habitual) if isinstance(rules, CoachRules) else list(rules)
@@ -722,7 +720,6 @@ def action_mask(self: SeasonEnvironment) -> torch.Tensor | None:
     "`(B, 397)` bool: the actions today may hold under the rules (rest always), from the days played; None: no rules."
     if self.rules is None: return None
     if self.t is None: raise RuntimeError("the season never started: call reset(athletes) first")
-    from fitness_ppo.rules import allowed_actions
     return allowed_actions(self._rules, self._history)
 
 # %% ../nbs/12_season.ipynb #a6158e41
@@ -974,7 +971,6 @@ def _number(v: float | int):
 
 def load_risk_records(schedule: torch.Tensor, habitual: torch.Tensor, rules=None) -> list[dict]:
     "Each athlete's load-risk record of `schedule` `(B, D)` from daily `habitual` loads `(B,)`; with rules, violations."
-    from fitness_ppo.rules import load_report, total_violations
     report = load_report(schedule, habitual.double())
     parts = dict(summary={k: report.summary[k].tolist() for k in LOAD_RISK_SUMMARY},
                  weekly={k: report.weekly[k].tolist() for k in LOAD_RISK_WEEKLY},
