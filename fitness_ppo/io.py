@@ -26,7 +26,7 @@ __all__ = ['MAX_ECHO_CHARS', 'ATHLETE_CSV_COLUMNS', 'LOG_LEVELS', 'LOG_FORMATS',
 MAX_ECHO_CHARS = 200  # characters of a user's value that an error message repeats, at most
 
 def clip(text, limit: int = MAX_ECHO_CHARS) -> str:
-    "`text` as one line of at most `limit` characters (saying its length when cut), lone surrogates escaped."
+    "`text` as one line of at most `limit` characters (saying its length when cut), unpaired UTF-16 halves escaped."
     text = " ".join(str(text).encode("utf-8", "backslashreplace").decode("utf-8").split())
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters in all)"
 

@@ -144,6 +144,16 @@ def test_search_finds(visit, name):
     assert not problems, problems
 
 
+def test_search_ranks_the_ppo_page_first_for_its_terms(visit):
+    "A search for PPO's own terms lists the PPO page first (it once ranked the input-and-output page first)."
+    page, problems = visit("search.html?q=clipped+surrogate")
+    results = page.locator("#search-results ul.search li a")
+    results.first.wait_for(timeout=10_000)
+    first = results.first.get_attribute("href").split("#")[0].split("?")[0]
+    assert first == MODULE_PAGES["fitness_ppo.ppo"], first
+    assert not problems, problems
+
+
 @pytest.mark.parametrize("shot,module", [("home", None), ("ppo", "fitness_ppo.ppo"), ("season", "fitness_ppo.season"),
                                          ("api", "fitness_ppo.api")])
 def test_readable_at_1280(visit, shot, module):
