@@ -15,6 +15,7 @@ from fastcore.basics import patch
 from fastcore.meta import delegates
 from .catalog import STATE_DIM
 from .env import BatchedEnv, TrainingEnvironment, check_env
+from .ppo import env_action_mask
 from .season import (DEFAULT_DAYS, DEFAULT_RESPONSE, MAX_SESSION_LOAD, OBS_LAYOUT, RESPONSE_BOUNDS,
                                 RESPONSE_CV, RESPONSE_NAMES, TYPICAL_GAIN, SeasonEnvironment)
 from .state import AGE_RANGE, LAYOUT
@@ -200,8 +201,7 @@ class SeasonVectorEnv(AthleteVectorEnv):
 # %% ../nbs/13_gym.ipynb #d2b7512f
 def _mask_array(env: BatchedEnv) -> np.ndarray:
     "`(B, A)` bool: the actions `env` allows now (its `action_mask()`; all of them without one or without rules)."
-    method = getattr(env, "action_mask", None)
-    mask = method() if callable(method) else None
+    mask = env_action_mask(env)
     return np.ones((env.num_envs, env.action_dim), bool) if mask is None else mask.cpu().numpy().astype(bool)
 
 @patch

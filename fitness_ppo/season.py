@@ -685,6 +685,7 @@ def reset(self: SeasonEnvironment, athletes) -> torch.Tensor:
     self._start_score = self._rested = self._model.target_score(self._traces)
     self.t = 0
     self._history = athletes.new_zeros(self.num_envs, 0, dtype=torch.long)  # the actions so far: the rules read them
+    self._mask = None  # today's action mask, computed when first asked for
     self._rules = compile_season_rules(self.rules, self._model.habitual, self.device)
     r = self._model.response  # the parts of the observation that stay the same all season
     self._obs = athletes.new_zeros(self.num_envs, SEASON_OBS_DIM)
@@ -706,7 +707,7 @@ def step(self: SeasonEnvironment, actions) -> tuple[torch.Tensor, torch.Tensor, 
         raise RuntimeError("the season is over (or never started): call reset(athletes) first")
     actions = check_actions(actions, self.num_envs, SEASON_ACTION_DIM, self.device)
     self._traces = self._model.step(self._traces, actions)
-    self._history = torch.cat([self._history, actions[:, None]], 1)
+    if self.rules is not None: self._history, self._mask = torch.cat([self._history, actions[:, None]], 1), None
     self.t += 1
     previous, self._rested = self._rested, self._model.rested_score(self._traces, self.days - self.t)
     obs, done = self.observe(), torch.full((self.num_envs,), self.t >= self.days, device=self.device)
@@ -720,7 +721,8 @@ def action_mask(self: SeasonEnvironment) -> torch.Tensor | None:
     "`(B, 397)` bool: the actions today may hold under the rules (rest always), from the days played; None: no rules."
     if self.rules is None: return None
     if self.t is None: raise RuntimeError("the season never started: call reset(athletes) first")
-    return allowed_actions(self._rules, self._history)
+    if self._mask is None: self._mask = allowed_actions(self._rules, self._history)  # once a day: step and policy ask
+    return self._mask
 
 # %% ../nbs/12_season.ipynb #a6158e41
 @patch
