@@ -11,20 +11,20 @@ import torch
 from fastcore.basics import patch
 from .catalog import NUM_ACTIONS, check_int, check_number
 from .env import play_episode
+from .imitation import demonstrations
 from .season import (DEFAULT_DAYS, OPTIMIZER_ITERATIONS, PLANNERS, RESPONSE_BOUNDS, RESPONSE_CV,
                                 RESPONSE_NAMES, REST, SEASON_ACTION_DIM, SEASON_OBS_DIM, SESSION_KINDS,
-                                ResponseParams, SeasonEnvironment, SeasonModel, SeasonTraces, baseline_schedule,
+                                ResponseParams, SeasonEnvironment, SeasonModel, baseline_schedule,
                                 MAX_FATIGUE_RATIO, USUAL_RESPONSE, optimize_schedule, response_prior, sample_response,
-                                season_agent)
+                                season_agent, season_start)
 from .state import STATE_DIM
 
 # %% auto #0
 __all__ = ['TEST_CV', 'TEST_EVERY', 'PARTICLES', 'LOG_SPREAD', 'ADAPTIVE_BASELINES', 'HELD_OUT_SEED', 'WIDE_FACTOR',
            'BC_ATHLETES', 'BC_EPOCHS', 'BC_BATCH', 'BC_LR', 'TRAIN_SEED', 'KIND_CLASSES', 'Belief', 'prior_belief',
-           'update_belief', 'with_response', 'AdaptiveSeasonEnvironment', 'ResumedModel', 'replan', 'prior_athletes',
-           'fixed_policy', 'open_loop_policy', 'mpc_policy', 'baseline_policy', 'timed', 'planner_returns',
-           'adaptive_table', 'widen', 'teacher_data', 'session_kind', 'kind_log_probs', 'adaptive_agent',
-           'AdaptivePlan', 'plan_adaptive']
+           'update_belief', 'with_response', 'AdaptiveSeasonEnvironment', 'replan', 'prior_athletes', 'fixed_policy',
+           'open_loop_policy', 'mpc_policy', 'baseline_policy', 'timed', 'planner_returns', 'adaptive_table', 'widen',
+           'teacher_data', 'session_kind', 'kind_log_probs', 'adaptive_agent', 'AdaptivePlan', 'plan_adaptive']
 
 # %% ../nbs/17_adaptive.ipynb #5db11189
 TEST_CV = 0.02      # a test's typical error, as a fraction of the result (Hopkins 2000: 1-3% in endurance tests)
@@ -190,25 +190,14 @@ def forecast(self: AdaptiveSeasonEnvironment, schedule: torch.Tensor, # (B, days
     return mean, (w * (value - mean[:, None]) ** 2).sum(-1).sqrt()
 
 # %% ../nbs/17_adaptive.ipynb #a928b3ad
-@dataclass
-class ResumedModel(SeasonModel):
-    "A `SeasonModel` whose season starts mid-way, from the traces `resume`: the optimiser can plan the rest of it."
-    resume: SeasonTraces | None = None  # the traces to start from (None: the habitual steady state, as usual)
-
-    def start(self) -> SeasonTraces:
-        "The traces the rest of the season starts from."
-        return super().start() if self.resume is None else SeasonTraces(*(t.clone() for t in self.resume))
-
 def replan(model: SeasonModel, # the athletes as believed
            done: torch.Tensor, # (B, t) the actions done so far
            days: int, # the season's length
            iterations: int = OPTIMIZER_ITERATIONS, # the optimiser's Adam steps
           ) -> torch.Tensor:
     "`(B, days - t)`: the optimiser's plan for the rest of the season after the days `done`."
-    s = model.start()
-    for actions in done.T: s = model.step(s, actions)
-    resumed = ResumedModel(model.qualities, model.targets, model.response, model.cq, model.qx, model.habitual, resume=s)
-    return optimize_schedule(resumed, days - done.shape[1], iterations)
+    if done.shape[1]: model = season_start(model, done).apply(model)   # today's traces as day 0's
+    return optimize_schedule(model, days - done.shape[1], iterations)
 
 @patch
 def model(self: AdaptiveSeasonEnvironment, athletes: torch.Tensor) -> SeasonModel:
@@ -334,16 +323,8 @@ def teacher_data(env: AdaptiveSeasonEnvironment, # the settings (days, tests, no
     "`(observations (B days, 335), actions (B days,))`: what the coach saw, day by day, while following the teacher."
     env = env.spawn(len(athletes))
     x = env.encode_athletes(athletes)
-    if teacher is None:
-        oracle = optimize_schedule(env.model(x), env.days, iterations)
-        teacher = lambda env, obs: oracle[:, env.t]
-    seen, done = [], []
-    def follow(env, obs):
-        seen.append(obs)
-        done.append(teacher(env, obs))
-        return done[-1]
-    play_episode(env, follow, x)
-    return torch.cat(seen), torch.cat(done)
+    if teacher is None: teacher = optimize_schedule(env.model(x), env.days, iterations)
+    return demonstrations(env, x, teacher)
 
 def session_kind(actions: torch.Tensor) -> torch.Tensor:
     "`(...)` the kind of each season action: 0 rest, else 1 + its intensity x volume (1..9), whatever the exercise."

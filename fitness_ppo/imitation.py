@@ -8,7 +8,7 @@ import time
 import torch
 from torch import nn
 from .catalog import check_int, check_number
-from .env import BatchedEnv, check_env, mean_return, normalised_score
+from .env import BatchedEnv, check_env, play_episode, mean_return, normalised_score
 from .ppo import EnhancedPPOAgent
 from .season import PLANNERS, SeasonEnvironment, baseline_schedule
 
@@ -17,21 +17,25 @@ __all__ = ['CLONE_LR', 'CLONE_BATCH', 'CLONE_EPOCHS', 'IMITATION_ROUNDS', 'IMITA
            'clone_policy', 'imitate']
 
 # %% ../nbs/18_imitation.ipynb #cf30f98c
-def demonstrations(env: BatchedEnv,  # an environment of `len(athletes)` athletes, episodes of `schedules.shape[1]` days
+def demonstrations(env: BatchedEnv,  # an environment of `len(athletes)` athletes
                    athletes,  # the athletes, in any form `env.reset` takes
-                   schedules: torch.Tensor,  # `(B, T)` the actions of each athlete on each day
+                   teacher,  # `(B, max_steps)` actions by athlete and day, or a policy `(env, obs) -> (B,)` asked daily
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    "`(observations (B T, obs_dim), actions (B T,))` seen and taken as `env`'s athletes follow `schedules`, by day."
+    "`(observations (B T, obs_dim), actions (B T,))` seen and taken as `env`'s athletes follow `teacher`, by day."
     env = check_env(env)
-    schedules = torch.as_tensor(schedules, device=env.device)
-    if schedules.shape != (env.num_envs, env.max_steps):
-        raise ValueError(f"schedules must have shape (num_envs, max_steps) = ({env.num_envs}, {env.max_steps}), "
-                         f"got {tuple(schedules.shape)}")
-    obs, seen = env.reset(athletes), []
-    for day in range(env.max_steps):
+    if not callable(teacher):
+        schedules = torch.as_tensor(teacher, device=env.device)
+        if schedules.shape != (env.num_envs, env.max_steps):
+            raise ValueError(f"teacher: schedules must have shape (num_envs, max_steps) = ({env.num_envs}, "
+                             f"{env.max_steps}), got {tuple(schedules.shape)}")
+        teacher = lambda env, obs: schedules[:, env.t]
+    seen, done = [], []
+    def follow(env, obs):
         seen.append(obs)
-        obs, _, _, _ = env.step(schedules[:, day])
-    return torch.cat(seen), schedules.T.flatten()
+        done.append(teacher(env, obs))
+        return done[-1]
+    play_episode(env, follow, athletes)
+    return torch.cat(seen), torch.cat(done)
 
 # %% ../nbs/18_imitation.ipynb #4917b32b
 CLONE_LR = 3e-3       # AdamW's learning rate: the season actor's PPO rate
