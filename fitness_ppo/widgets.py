@@ -320,6 +320,8 @@ class AthleteFit:
                                          tooltip="day or date, value, optionally athlete, unit, quality")
         self.example = W.Button(description="use the example data", tooltip=EXAMPLE_LABEL,
                                 layout=W.Layout(width="200px"))
+        self.quality = W.Text(placeholder="only when the tests name several", description="test",
+                              tooltip="The test (quality column) to fit when the tests file holds several")
         self.model = W.Dropdown(options=[(label, m) for m, label in FIT_MODEL_LABELS.items()], value="banister",
                                 description="model", layout=W.Layout(width="420px"))
         self.fit_button = W.Button(description="Fit", button_style="primary", tooltip="Fit the uploaded files")
@@ -341,8 +343,9 @@ class AthleteFit:
                            "<code>date</code>, and a <code>load</code> (TSS, sRPE x minutes, ...) or an "
                            "<code>intensity</code> and a <code>volume</code>; an <code>athlete</code> column for a "
                            "squad. <b>Tests</b>: a day or date and a <code>value</code> (higher is better), optionally "
-                           "a <code>unit</code>.</p>")
-        self.ui = W.VBox([help_text, W.HBox([self.log_upload, self.tests_upload, self.example]),
+                           "a <code>unit</code> and a <code>quality</code> (which test: name it under test when there "
+                           "are several).</p>")
+        self.ui = W.VBox([help_text, W.HBox([self.log_upload, self.tests_upload, self.example, self.quality]),
                           W.HBox([self.model, self.fit_button, self.status]), self.which, self.output,
                           W.HBox([self.days, self.planner, self.plan_button]), self.plan_output])
 
@@ -363,7 +366,7 @@ class AthleteFit:
 
     def _fit(self, tables: Callable, source: str):
         self.status.value, start = "fitting", time.perf_counter()
-        try: result = fit(*tables(), model=self.model.value)
+        try: result = fit(*tables(), model=self.model.value, quality=self.quality.value.strip() or None)
         except Exception as e: return self._fail(self.output, e)  # every failure is shown to the person using the form
         self.result, self.source, self.plan, self.spread = result, source, None, None
         self.plan_output.outputs = ()
