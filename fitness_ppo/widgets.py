@@ -21,11 +21,17 @@ from .season import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNER_LABELS,
     RESPONSE_BOUNDS, RESPONSE_NAMES, RESPONSE_PARAMS, SeasonEnvironment, SeasonPlan, check_response, plan_season,
     UNLIMITED_SEASONS, train_season)
 from .state import AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State
+import json
+from dataclasses import replace
+import pandas as pd
+from .fit import FitResult, fit, load_clarke_skiba, plan_spread, plot_fit, read_log, read_tests
+from .season import SeasonStart
 
 # %% auto #0
 __all__ = ['CHECKPOINT_SUFFIXES', 'SLIDER_STEPS', 'RESPONSE_WORDS', 'BASELINE_LABELS', 'TRAIN', 'TRAINED', 'GIVEN',
            'TRAIN_BUDGET_S', 'TRAIN_BUDGET_RANGE', 'SEASON_TRAIN_ENVS', 'SEASON_EVAL_ATHLETES', 'UNLIMITED_EPISODES',
-           'PROGRESS_STEPS', 'TRAINING_SHARE', 'TABLE_HEIGHT', 'RULE_SLIDERS', 'SeasonPlanner', 'WeightOptimizer']
+           'PROGRESS_STEPS', 'TRAINING_SHARE', 'TABLE_HEIGHT', 'RULE_SLIDERS', 'FIT_MODEL_LABELS', 'UPLOAD_SUFFIXES',
+           'MAX_UPLOAD_BYTES', 'SPREAD_DRAWS', 'EXAMPLE_LABEL', 'SeasonPlanner', 'AthleteFit', 'WeightOptimizer']
 
 # %% ../nbs/09_widgets.ipynb #6d57e8e1
 def _bundle(**data) -> dict:
@@ -236,6 +242,182 @@ class SeasonPlanner:
         from IPython.display import display
         display(self.ui)
 
+# %% ../nbs/09_widgets.ipynb #d1abfe1c
+FIT_MODEL_LABELS = dict(  # the models the tab fits (`fitness_ppo.fit.MODELS`), in words
+    banister="classic (Banister: 5 parameters)", busso="Busso (fatigue grows with recent load: 6 parameters)")
+UPLOAD_SUFFIXES = (".csv", ".json")  # the files the tab reads (what `read_log` and `read_tests` read)
+MAX_UPLOAD_BYTES = 20_000_000  # a larger upload is refused before it is parsed
+SPREAD_DRAWS = 200  # posterior draws behind a plan's spread (`plan_spread`)
+EXAMPLE_LABEL = "Clarke & Skiba (2013), one cyclist"  # the example data (`fitness_ppo.fit.load_clarke_skiba`)
+
+def _uploaded_table(upload: W.FileUpload, what: str) -> tuple[str, pd.DataFrame]:
+    "The name and the table of the file last uploaded to `upload` (CSV or JSON); `what` names it in errors."
+    if not upload.value: raise ValueError(f"no {what} file: upload a .csv or .json file, or use the example data")
+    f = upload.value[-1]
+    name, data = str(f["name"]), bytes(f["content"])
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise ValueError(f"{what} file {clip(name, 80)}: must end in {' or '.join(UPLOAD_SUFFIXES)}")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ValueError(f"{what} file {clip(name, 80)}: {len(data):,} bytes; the limit is {MAX_UPLOAD_BYTES:,}")
+    try:
+        text = data.decode("utf-8-sig")
+        return name, pd.read_csv(io.StringIO(text)) if suffix == ".csv" else pd.DataFrame(json.loads(text))
+    except ValueError as e:  # also UnicodeDecodeError, pandas' parser errors and json's
+        kind = suffix[1:].upper()
+        raise ValueError(f"{what} file {clip(name, 80)} cannot be read as {kind}: {clip(e, 200)}") from None
+
+def _read(reader: Callable, name: str, table: pd.DataFrame) -> pd.DataFrame:
+    "`reader(table)`, its errors prefixed with the file's name (rows count as in the file, from its first data row)."
+    try: return reader(table)
+    except ValueError as e:
+        where = " (rows count from 0, the first line under the header)" if ", column " in str(e) else ""
+        raise ValueError(f"{clip(name, 80)}: {e}{where}") from None
+
+# %% ../nbs/09_widgets.ipynb #eeb1dbc1
+def _start_of(start: SeasonStart, a: int) -> SeasonStart:
+    "Athlete `a`'s part of a `SeasonStart` of several (from a fit's ratios)."
+    response = {k: v[a:a + 1] for k, v in (start.response or {}).items()}
+    return SeasonStart(ratios=start.ratios[a:a + 1], response=response, day=start.day,
+                       athletes=None if start.athletes is None else start.athletes[a:a + 1])
+
+def _fit_html(result: FitResult, a: int) -> str:
+    "Athlete `a`'s fit: its quality and the state today, then each parameter with its interval and whether it is known."
+    s = result.summary().iloc[a]
+    unit = result.data.unit[a] or ""
+    head = (f"<p><b>{html.escape(str(s.athlete))}</b>: {FIT_MODEL_LABELS[result.model]} fit of {s.n_tests} tests, "
+            f"SSE {s.sse:.4g}, R² {s.r2:.3f}, test noise sd {s.noise_sd:.3g} {html.escape(unit)}"
+            f"{'' if s.converged else ' (the fit did not converge: read it with care)'}.<br>"
+            f"Today ({html.escape(str(s.today))}): modelled result {s.performance_today:.4g} {html.escape(unit)} "
+            f"(95%: {s.lo95:.4g} to {s.hi95:.4g}); fitness {s.fitness:.4g}, fatigue {s.fatigue:.4g} (load units); "
+            f"mean daily load of the last 7 days {s.load_7d:.4g}, of the last 28 days {s.load_28d:.4g}.</p>")
+    table = result.to_frame()
+    rows = "".join(
+        f"<tr><td>{html.escape(r.parameter)}</td><td>{r.estimate:.4g}</td><td>{r.lo95:.4g} to {r.hi95:.4g}</td>"
+        f"<td>{'yes' if r.determined else '<b>no</b>: the prior, not the tests'}</td>"
+        f"<td>{html.escape(r.note)}</td></tr>"
+        for r in table[table.athlete == s.athlete].itertuples())
+    return (f"{head}<table><caption>Fitted parameters (95% intervals)</caption><tr><th>parameter</th><th>estimate</th>"
+            f"<th>95% interval</th><th>determined by the tests</th><th>note</th></tr>{rows}</table>")
+
+def _spread_html(row) -> str:
+    "One row of `plan_spread`: the plan's competition-day spread and its chance to beat the textbook plan."
+    return (f"<p>Over {SPREAD_DRAWS} athletes drawn from the fit's uncertainty, this plan's competition-day score is "
+            f"{row['mean']:.4f} on average (5-95%: {row.q05:.4f} to {row.q95:.4f}; the textbook plan's "
+            f"{row.textbook_mean:.4f}); it beats the textbook plan for {row.p_beats_textbook:.0%} of them.</p>")
+
+# %% ../nbs/09_widgets.ipynb #d26a6ec3
+class AthleteFit:
+    "A form around `fitness_ppo.fit`: a training log and tests in (uploaded or the example), the fit, a plan from it."
+    def __init__(self, athlete: Callable[[], State], days: int = DEFAULT_DAYS, cq=None, qx=None,
+                 catalog: Catalog = DEFAULT_CATALOG, seed: int = 0):
+        "`athlete()`: the profile (targets, qualities) to plan for; `cq`, `qx`: the season model's matrices."
+        self.athlete, self.cq, self.qx, self.catalog, self.seed = athlete, cq, qx, catalog, seed
+        self.result, self.source, self.plan, self.spread = None, None, None, None
+        self.log_upload = W.FileUpload(accept=",".join(UPLOAD_SUFFIXES), description="training log",
+                                       tooltip="day or date, load (or intensity and volume), optionally athlete")
+        self.tests_upload = W.FileUpload(accept=",".join(UPLOAD_SUFFIXES), description="tests",
+                                         tooltip="day or date, value, optionally athlete, unit, quality")
+        self.example = W.Button(description="use the example data", tooltip=EXAMPLE_LABEL,
+                                layout=W.Layout(width="200px"))
+        self.quality = W.Text(placeholder="only when the tests name several", description="test",
+                              tooltip="The test (quality column) to fit when the tests file holds several")
+        self.model = W.Dropdown(options=[(label, m) for m, label in FIT_MODEL_LABELS.items()], value="banister",
+                                description="model", layout=W.Layout(width="420px"))
+        self.fit_button = W.Button(description="Fit", button_style="primary", tooltip="Fit the uploaded files")
+        self.which = W.Dropdown(options=[], description="athlete", tooltip="Whose fit to show and plan from")
+        self.status = W.Label()
+        self.output = W.Output()
+        self.days = W.IntSlider(days, *DAYS_RANGE, description="days", tooltip="Days until competition day")
+        self.planner = W.Dropdown(options=[(label, name) for name, label in BASELINE_LABELS.items()], value="forecast",
+                                  description="planner", layout=W.Layout(width="420px"))
+        self.plan_button = W.Button(description="Plan from this athlete", button_style="primary",
+                                    layout=W.Layout(width="200px"))
+        self.plan_output = W.Output()
+        self.example.on_click(lambda _: self.fit_example())
+        self.fit_button.on_click(lambda _: self.fit_uploads())
+        self.plan_button.on_click(lambda _: self.plan_from_fit())
+        self._quiet = False  # True while a new fit replaces the athlete list
+        self.which.observe(lambda _: self._quiet or self._show_fit(), "value")
+        help_text = W.HTML("<p>A <b>training log</b> (.csv or .json): a <code>day</code> number or a "
+                           "<code>date</code>, and a <code>load</code> (TSS, sRPE x minutes, ...) or an "
+                           "<code>intensity</code> and a <code>volume</code>; an <code>athlete</code> column for a "
+                           "squad. <b>Tests</b>: a day or date and a <code>value</code> (higher is better), optionally "
+                           "a <code>unit</code> and a <code>quality</code> (which test: name it under test when there "
+                           "are several).</p>")
+        self.ui = W.VBox([help_text, W.HBox([self.log_upload, self.tests_upload, self.example, self.quality]),
+                          W.HBox([self.model, self.fit_button, self.status]), self.which, self.output,
+                          W.HBox([self.days, self.planner, self.plan_button]), self.plan_output])
+
+    def fit_example(self):
+        "Fit the example data (Clarke & Skiba's cyclist) and show the fit."
+        self._fit(lambda: load_clarke_skiba(), EXAMPLE_LABEL)
+
+    def fit_uploads(self):
+        "Fit the uploaded training log and tests and show the fit (or what is wrong with the files)."
+        def tables():
+            (log_name, log), (tests_name, tests) = (_uploaded_table(self.log_upload, "training log"),
+                                                    _uploaded_table(self.tests_upload, "tests"))
+            return _read(read_log, log_name, log), _read(read_tests, tests_name, tests)
+        self._fit(tables, "the uploaded files")
+
+    def _fail(self, output: W.Output, e: Exception):
+        self.status.value, output.outputs = "", (_error_bundle(e),)
+
+    def _fit(self, tables: Callable, source: str):
+        self.status.value, start = "fitting", time.perf_counter()
+        try: result = fit(*tables(), model=self.model.value, quality=self.quality.value.strip() or None)
+        except Exception as e: return self._fail(self.output, e)  # every failure is shown to the person using the form
+        self.result, self.source, self.plan, self.spread = result, source, None, None
+        self.plan_output.outputs = ()
+        names = list(result.data.athletes)
+        self._quiet = True  # one chart per fit: the athlete list changes, then the fit is shown once
+        try: self.which.options, self.which.value = names, names[0]
+        finally: self._quiet = False
+        self._show_fit()
+        self.status.value = (f"fitted {len(names)} athlete{'s' * (len(names) > 1)} of {source} in "
+                             f"{time.perf_counter() - start:.1f} s")
+
+    def _show_fit(self):
+        if self.result is None or self.which.value is None: return
+        a = self.result.data.athletes.index(self.which.value)
+        fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+        plot_fit(self.result, a, ax=ax)
+        table = self.result.to_frame()
+        self.output.outputs = (_bundle(text_html=_fit_html(self.result, a),
+                                       text_plain=table[table.athlete == self.which.value].to_string()),
+                               _figure_bundle(fig))
+
+    def plan_from_fit(self):
+        "Plan the season of the athlete shown from their fitted state today, with the plan's spread over the fit."
+        self.plan_button.disabled = True
+        try: self._plan()
+        finally: self.plan_button.disabled = False
+
+    def _plan(self):
+        try:
+            if self.result is None: raise ValueError("no fit yet: fit a training log and tests first (or the example)")
+            names, days, planner = list(self.result.data.athletes), self.days.value, self.planner.value
+            a, profile = names.index(self.which.value), self.athlete()
+            squad = [replace(profile, user_id=str(n)) for n in names]  # the form's profile for each fitted athlete
+            start = _start_of(self.result.season_start(), a)
+            plan = plan_season(planner, squad[a:a + 1], days, self.cq, self.qx, start=start, catalog=self.catalog)[0]
+            spread, _ = plan_spread(self.result, squad, days, planner, SPREAD_DRAWS, self.seed, self.cq, self.qx)
+            chart = plot_season(plan)
+            chart.axes[0].set_xlim(0.5, days + 0.5)  # from day 1: the chart draws day 0 as a rested start
+        except Exception as e: return self._fail(self.plan_output, e)
+        self.plan, self.spread = plan, spread.iloc[a]
+        note = f"Planned from {plan.user_id}'s fitted state today ({self.source})."
+        self.plan_output.outputs = (
+            _bundle(text_html=_competition_html(plan, note) + _spread_html(self.spread), text_plain=plan.summary()),
+            _figure_bundle(chart),
+            _bundle(text_html=f"<div style='max-height:{TABLE_HEIGHT}; overflow-y:auto'>{plan._repr_html_()}</div>",
+                    text_plain=str(plan)))
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.ui)
+
 # %% ../nbs/09_widgets.ipynb #fbb699ec
 class WeightOptimizer:
     "A form for one athlete: the personalised CQ and its plan (tab Weights), and a season plan (tab Season)."
@@ -270,7 +452,8 @@ class WeightOptimizer:
         self.season = SeasonPlanner(self.athlete, season_policy, model_dir, catalog=catalog, agents=self._agents,
                                     **(season_settings or {}))
         weights = W.VBox([W.HBox([self.steps, self.model]), W.HBox([self.button, self.progress]), self.output])
-        self.tabs = W.Tab([weights, self.season.ui], titles=("Weights", "Season"))
+        self.yours = AthleteFit(self.athlete, cq=self.season.cq, qx=self.season.qx, catalog=catalog)
+        self.tabs = W.Tab([weights, self.season.ui, self.yours.ui], titles=("Weights", "Season", "Your athlete"))
         self.ui = W.VBox([W.HBox([self.age, self.gender, self.level]), athlete, self.filter, self.targets, self.tabs])
 
     def _filter(self, change=None):

@@ -1,7 +1,8 @@
 """The `WeightOptimizer` form in a real browser: Voila serves a one-cell notebook on 127.0.0.1 and Debian's Chromium
 (/usr/bin/chromium, driven by Playwright, no browser download) searches a target subject, selects it, clicks Run and
 waits for the training plan; then opens the Season tab, sets the days in the slider's box, runs the default baseline
-planner (forecast) and waits for the plan, its two charts and a table with a row per day. The notebook tests
+planner (forecast) and waits for the plan, its two charts and a table with a row per day; then opens the Your athlete
+tab, uploads a bad training log (the error names the file, row and column), fits the example data and plans from it. The notebook tests
 (nbs/09_widgets.ipynb) check the results; this checks the wiring between the browser and the kernel.
 """
 import json, os, shutil, socket, sys, time
@@ -45,6 +46,23 @@ def voila(tmp_path_factory):
         yield f"http://127.0.0.1:{port}/", d / "voila.log"
 
 
+def your_athlete(page):
+    "The Your athlete tab: a bad log through the browser's upload is named with its row and column; then the example."
+    page.locator(".lm-TabBar-tab", has_text="Your athlete").click()
+    for button, name, text in (("training log", "bad_log.csv", b"day,load\n1,50\n2,-5\n"),
+                               ("tests", "tests.csv", b"day,value\n1,300\n")):
+        with page.expect_file_chooser() as chooser:  # the upload button opens the browser's file dialog
+            page.get_by_role("button", name=button).click()
+        chooser.value.set_files(dict(name=name, mimeType="text/csv", buffer=text))
+    page.get_by_role("button", name="Fit", exact=True).click()
+    page.get_by_text("bad_log.csv: training log: row 1, column 'load'").wait_for(timeout=30_000)
+    page.get_by_role("button", name="use the example data").click()
+    page.get_by_text("fit of 9 tests").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Plan from this athlete").click()
+    page.get_by_text("beats the textbook plan for").wait_for(timeout=60_000)
+    assert page.locator(".widget-output img:visible").count() == 2, "the fit's chart or the season chart is missing"
+
+
 def test_run_in_browser(voila):
     url, log = voila
     start = time.monotonic()
@@ -70,7 +88,8 @@ def test_run_in_browser(voila):
             assert page.get_by_text("Target scores").count() == 1
             weights_s = time.monotonic() - start
             page.locator(".lm-TabBar-tab", has_text="Season").click()
-            days = page.locator(".widget-hslider", has=page.get_by_text("days", exact=True)).locator(".widget-readout")
+            days = page.locator(".widget-hslider:visible", has=page.get_by_text("days", exact=True)).locator(
+                ".widget-readout")  # the Your athlete tab has a days slider too, hidden
             days.wait_for(timeout=10_000)
             days.fill(str(SEASON_DAYS))
             days.press("Enter")
@@ -80,9 +99,12 @@ def test_run_in_browser(voila):
             assert page.locator(".widget-output img:visible").count() == 2, "the season charts are missing"
             schedule = page.locator("table:visible", has_text="Season plan for widget-athlete")
             assert schedule.locator("tbody tr").count() == SEASON_DAYS
-            if shots := os.environ.get("WIDGET_SCREENSHOTS"):  # a folder to keep a picture of the Season tab in
+            shots = os.environ.get("WIDGET_SCREENSHOTS")
+            if shots:  # a folder to keep a picture of the Season tab in
                 page.screenshot(path=str(Path(shots) / "season_tab.png"))
                 page.locator(".widget-output:visible").screenshot(path=str(Path(shots) / "season_output.png"))
+            your_athlete(page)
+            if shots: page.screenshot(path=str(Path(shots) / "your_athlete_tab.png"), full_page=True)
             assert not errors, errors
         except Exception:
             print(log.read_text())
