@@ -55,7 +55,7 @@ MONOTONY_CAP = 2.0    # Foster 1998: weekly monotony above 2.0 went with illness
 MIN_MONOTONY = 1 / math.sqrt(WEEK_DAYS)  # a week with one session: the lowest monotony a week with a session has
 DEFAULT_VARIETY_SESSIONS = 6  # any 6 sessions in a row within 14 days: a fortnight with 6 sessions or more
 RULE_NAMES = ("available_days", "max_sessions_per_week", "max_days_in_row", "min_rest_per_7", "max_hard_in_row",
-              "actions", "max_same_in_row", "min_variety", "acwr_cap", "max_monotony")  # the rules `violations` counts, in order
+              "actions", "max_same_in_row", "min_variety", "acwr_cap", "max_monotony")  # what `violations` counts
 _LIST_FIELDS = ("weekdays", "dates_off", "allowed_actions", "excluded_actions")
 
 def _date(name, value) -> dt.date:
