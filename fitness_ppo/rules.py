@@ -366,7 +366,8 @@ def violation_days(rules, schedule: torch.Tensor) -> dict[str, torch.Tensor]:
     out["acwr_cap"] = ratio(acute, chronic, undefined=0.0) > r.acwr_cap[:, None] + ACWR_TOLERANCE
     # monotony: each complete plan week, mean / sample sd of its 7 loads, laid on its last day
     weeks = tab.load[schedule[:, :D - D % WEEK_DAYS]].view(B, -1, WEEK_DAYS)                 # (B, W, 7)
-    mean, sd = weeks.mean(-1), weeks.std(-1)
+    mean = weeks.mean(-1)
+    sd = (((weeks - mean[..., None]) ** 2).sum(-1) / (WEEK_DAYS - 1)).sqrt()                # the sample SD
     above = (mean > 0) & (mean > (r.max_monotony[:, None] + MONOTONY_TOLERANCE) * sd).nan_to_num(False)
     out["max_monotony"] = torch.zeros_like(train)
     out["max_monotony"][:, WEEK_DAYS - 1::WEEK_DAYS] = above
