@@ -14,12 +14,12 @@ from .catalog import ACTIONS, NUM_ACTIONS, check_int, check_number
 from .sessions import NUM_INTENSITIES, REST, SEASON_ACTION_DIM, SESSION_LOADS, decode_season_action
 
 # %% auto #0
-__all__ = ['HARD_INTENSITY', 'WEEKDAY_NAMES', 'VARIETY_DAYS', 'REST_WINDOW', 'DEFAULT_VARIETY_SESSIONS', 'RULE_NAMES', 'NEVER',
-           'ACUTE_DAYS', 'CHRONIC_DAYS', 'EWMA_ACUTE', 'EWMA_CHRONIC', 'ACWR_TOLERANCE', 'TAPER_DAYS',
-           'TAPER_BEFORE_DAYS', 'MONOTONY_HIGH', 'ACWR_BAND', 'SessionTable', 'session_table', 'CoachRules',
-           'RuleTensors', 'compile_rules', 'ewma_loads', 'ratio', 'allowed_actions', 'violation_days', 'violations',
-           'total_violations', 'random_rules', 'random_walk', 'plan_with_rules', 'repair', 'LoadReport', 'load_report',
-           'plot_load']
+__all__ = ['HARD_INTENSITY', 'WEEKDAY_NAMES', 'VARIETY_DAYS', 'REST_WINDOW', 'WEEK_DAYS', 'MONOTONY_CAP', 'MIN_MONOTONY',
+           'DEFAULT_VARIETY_SESSIONS', 'RULE_NAMES', 'NEVER', 'ACUTE_DAYS', 'CHRONIC_DAYS', 'EWMA_ACUTE',
+           'EWMA_CHRONIC', 'MONOTONY_TOLERANCE', 'ACWR_TOLERANCE', 'TAPER_DAYS', 'TAPER_BEFORE_DAYS', 'MONOTONY_HIGH',
+           'ACWR_BAND', 'SessionTable', 'session_table', 'CoachRules', 'RuleTensors', 'compile_rules', 'ewma_loads',
+           'ratio', 'allowed_actions', 'violation_days', 'violations', 'total_violations', 'random_rules',
+           'random_walk', 'plan_with_rules', 'repair', 'LoadReport', 'load_report', 'plot_load']
 
 # %% ../nbs/16_rules.ipynb #294473e4
 HARD_INTENSITY = NUM_INTENSITIES - 1  # a hard day is a session at the top intensity
@@ -50,9 +50,12 @@ def session_table(device=None) -> SessionTable:
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 VARIETY_DAYS = 14     # the variety rule looks at sessions within 14 days
 REST_WINDOW = 7       # min_rest_per_7 counts rest days in every 7 days running
+WEEK_DAYS = 7         # max_monotony looks at plan weeks, days 7k .. 7k+6 (the load report's weeks)
+MONOTONY_CAP = 2.0    # Foster 1998: weekly monotony above 2.0 went with illness and overtraining
+MIN_MONOTONY = 1 / math.sqrt(WEEK_DAYS)  # a week with one session: the lowest monotony a week with a session has
 DEFAULT_VARIETY_SESSIONS = 6  # any 6 sessions in a row within 14 days: a fortnight with 6 sessions or more
 RULE_NAMES = ("available_days", "max_sessions_per_week", "max_days_in_row", "min_rest_per_7", "max_hard_in_row",
-              "actions", "max_same_in_row", "min_variety", "acwr_cap")  # the rules `violations` counts, in order
+              "actions", "max_same_in_row", "min_variety", "acwr_cap", "max_monotony")  # what `violations` counts
 _LIST_FIELDS = ("weekdays", "dates_off", "allowed_actions", "excluded_actions")
 
 def _date(name, value) -> dt.date:
@@ -94,6 +97,7 @@ class CoachRules:
     variety_sessions: int = DEFAULT_VARIETY_SESSIONS  # ... sessions in a row that fall within 14 days
     acwr_cap: float | None = None                   # cap on the exponentially weighted acute:chronic ratio
     habitual_load: float | None = None              # the athlete's habitual daily load (the chronic load at day 0)
+    max_monotony: float | None = None               # cap on Foster's monotony of every plan week (mean / sd of loads)
 
     def __post_init__(self):
         if self.start_date is not None: self.start_date = _date("start_date", self.start_date)
@@ -116,6 +120,8 @@ class CoachRules:
             self.acwr_cap = check_number("acwr_cap", self.acwr_cap, 1.0)
         if self.habitual_load is not None: self.habitual_load = check_number("habitual_load", self.habitual_load, 0.0,
                                                                              low_open=True)
+        if self.max_monotony is not None:  # below MIN_MONOTONY no week could hold a session
+            self.max_monotony = check_number("max_monotony", self.max_monotony, round(MIN_MONOTONY, 4))
 
     def action_codes(self) -> tuple[str, ...]:
         "The training action codes allowed: `allowed_actions` (all by default) less `excluded_actions`."
@@ -125,7 +131,8 @@ class CoachRules:
     def default(cls, **changes) -> CoachRules:
         "The defaults a coach would accept (see the table above), with `changes` (e.g. `habitual_load=0.5`)."
         return cls(**{**dict(min_rest_per_7=1, max_hard_in_row=2, max_same_in_row=3, min_variety=3,
-                             variety_sessions=DEFAULT_VARIETY_SESSIONS, acwr_cap=1.3), **changes})
+                             variety_sessions=DEFAULT_VARIETY_SESSIONS, acwr_cap=1.3,
+                             max_monotony=MONOTONY_CAP), **changes})
 
     def to_dict(self) -> dict:
         "The rules as JSON-ready data (dates as ISO strings, lists for sequences); `from_dict` reads it back."
@@ -166,7 +173,8 @@ class CoachRules:
             if k in _LIST_FIELDS and isinstance(v, str): v = [s.strip() for s in v.split(",") if s.strip()]
             elif hasattr(v, "item") and k not in _LIST_FIELDS: v = v.item()  # numpy scalars
             if k not in _LIST_FIELDS and isinstance(v, float) and v.is_integer() and k not in ("acwr_cap",
-                                                                                         "habitual_load"):
+                                                                                         "habitual_load",
+                                                                                         "max_monotony"):
                 v = int(v)  # pandas stores integer columns with gaps as floats
             data[k] = v
         return cls.from_dict(data)
@@ -193,6 +201,7 @@ class RuleTensors(NamedTuple):
     variety_sessions: torch.Tensor  # (B,) ... this many sessions in a row within 14 days
     acwr_cap: torch.Tensor          # (B,) float64, inf: not applied
     habitual: torch.Tensor          # (B,) float64 habitual daily load (0: none)
+    max_monotony: torch.Tensor      # (B,) float64 cap on each plan week's monotony, inf: not applied
 
 def compile_rules(rules: CoachRules | Sequence[CoachRules] | RuleTensors, batch: int, device=None) -> RuleTensors:
     "`rules` (one `CoachRules` shared, one per athlete, or already compiled) as `RuleTensors` for `batch` athletes."
@@ -224,12 +233,15 @@ def compile_rules(rules: CoachRules | Sequence[CoachRules] | RuleTensors, batch:
         variety_sessions=long([r.variety_sessions for r in rules]),
         acwr_cap=torch.tensor([math.inf if r.acwr_cap is None or r.habitual_load is None else r.acwr_cap
                                for r in rules], dtype=torch.float64, device=device),
-        habitual=torch.tensor([r.habitual_load or 0.0 for r in rules], dtype=torch.float64, device=device))
+        habitual=torch.tensor([r.habitual_load or 0.0 for r in rules], dtype=torch.float64, device=device),
+        max_monotony=torch.tensor([math.inf if r.max_monotony is None else r.max_monotony for r in rules],
+                                  dtype=torch.float64, device=device))
 
 # %% ../nbs/16_rules.ipynb #1cc413c8
 ACUTE_DAYS, CHRONIC_DAYS = 7, 28               # the windows of the acute and chronic loads (days)
 EWMA_ACUTE = 2 / (ACUTE_DAYS + 1)              # EWMA decay of the acute load (Williams et al. 2017)
 EWMA_CHRONIC = 2 / (CHRONIC_DAYS + 1)          # EWMA decay of the chronic load
+MONOTONY_TOLERANCE = 1e-9                      # a week's monotony counts as above the cap beyond this
 ACWR_TOLERANCE = 1e-9                          # a ratio counts as above the cap beyond this (float rounding)
 
 def ewma_loads(loads: torch.Tensor, habitual=0.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -303,6 +315,12 @@ def allowed_actions(rules, history: torch.Tensor, day: int | None = None) -> tor
             now = (1 - lam) ** t * r.habitual + (w * lam * (1 - lam) ** age).sum(1)
             ends.append(lam * tab.load[None] + (1 - lam) * now[:, None])                       # (B, A)
         mask &= ratio(*ends, undefined=0.0) <= r.acwr_cap[:, None] + ACWR_TOLERANCE
+    # monotony: this plan week so far, today's load and rest to the week's end (S^2 (6/c^2 + 7) <= 49 Q)
+    if torch.isfinite(r.max_monotony).any():
+        w = tab.load[_look_back(history, day % WEEK_DAYS)]                                      # (B, days this week)
+        total, squares = w.sum(1, keepdim=True) + tab.load[None], (w ** 2).sum(1, keepdim=True) + tab.load[None] ** 2
+        cap = r.max_monotony[:, None] + MONOTONY_TOLERANCE
+        mask &= total ** 2 * ((WEEK_DAYS - 1) / cap ** 2 + WEEK_DAYS) <= WEEK_DAYS ** 2 * squares
     mask[:, REST] = True
     return mask
 
@@ -346,6 +364,13 @@ def violation_days(rules, schedule: torch.Tensor) -> dict[str, torch.Tensor]:
     out["min_variety"] = train & span_ok & (distinct < r.min_variety[:, None])
     acute, chronic = ewma_loads(tab.load[schedule], r.habitual)
     out["acwr_cap"] = ratio(acute, chronic, undefined=0.0) > r.acwr_cap[:, None] + ACWR_TOLERANCE
+    # monotony: each complete plan week, mean / sample sd of its 7 loads, laid on its last day
+    weeks = tab.load[schedule[:, :D - D % WEEK_DAYS]].view(B, -1, WEEK_DAYS)                 # (B, W, 7)
+    mean = weeks.mean(-1)
+    sd = (((weeks - mean[..., None]) ** 2).sum(-1) / (WEEK_DAYS - 1)).sqrt()                # the sample SD
+    above = (mean > 0) & (mean > (r.max_monotony[:, None] + MONOTONY_TOLERANCE) * sd).nan_to_num(False)
+    out["max_monotony"] = torch.zeros_like(train)
+    out["max_monotony"][:, WEEK_DAYS - 1::WEEK_DAYS] = above
     return {k: out[k] for k in RULE_NAMES}
 
 def violations(rules, schedule: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -380,6 +405,7 @@ def random_rules(n: int, seed: int = 0) -> list[CoachRules]:
             k["variety_sessions"] = i(1, 10)
             if n_allowed: k["min_variety"] = min(i(1, k["variety_sessions"]), n_allowed)
         if u() < .5: k["acwr_cap"], k["habitual_load"] = 1 + u() * 0.6, 0.1 + u() * 0.8
+        if u() < .5: k["max_monotony"] = 0.5 + u() * 2
         out.append(CoachRules(**k))
     return out
 
@@ -436,7 +462,7 @@ def repair(schedule: torch.Tensor, rules, scores: torch.Tensor | None = None) ->
 # %% ../nbs/16_rules.ipynb #bffe60e5
 TAPER_DAYS = 14          # the taper the report looks at: the last 14 days (Bosquet et al. 2007: 8-14 days)
 TAPER_BEFORE_DAYS = 28   # ... against the 4 weeks before it
-MONOTONY_HIGH = 2.0      # Foster 1998: monotony above 2 with high strain went with illness and overtraining
+MONOTONY_HIGH = MONOTONY_CAP  # Foster 1998: monotony above 2 with high strain went with illness and overtraining
 ACWR_BAND = (0.8, 1.3)   # Gabbett 2016's "sweet spot": a reference line, not a validated threshold
 
 def _longest_run(flags: torch.Tensor) -> torch.Tensor:

@@ -172,6 +172,7 @@ def test_demo(tmp_path):
     assert f"--rules {out / 'rules.json'}" in done.stdout
     season = json.loads((out / "season_plan.json").read_text())
     assert season["load_risk"]["summary"]["rule_violations"] == 0
+    assert season["load_risk"]["summary"]["max_monotony"] <= DEMO_RULES.max_monotony == 2.0  # Foster's cap, by default
     days = season["days"]
     assert {d["action"] for d in days[6::7]} == {"rest"}, days  # Sundays off (day 1 a Monday)
     for k in range(len(days) - 2):  # at most 2 hard days in a row
@@ -235,18 +236,21 @@ def test_season_imitate(tmp_path):
 
 def test_season_rules(work, tmp_path):
     rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps({"weekdays": ["mon", "wed", "fri"], "max_hard_in_row": 1, "min_rest_per_7": 2}))
+    rules.write_text(json.dumps({"weekdays": ["mon", "wed", "fri"], "max_hard_in_row": 1, "min_rest_per_7": 2,
+                                 "max_monotony": 1.2}))
     plans = json.loads(cli("season", "--planner", "forecast", "--athletes", work / "athletes.json", "--rules", rules,
                            "--format", "json", "--days", "28").stdout)
     assert len(plans) == 3
     for p in plans:  # day 1 is a Monday: sessions only on days 1, 3, 5 of each week
         assert {(d["day"] - 1) % 7 for d in p["days"] if d["action"] != "rest"} <= {0, 2, 4}, p["days"]
         assert p["load_risk"]["summary"]["rule_violations"] == 0
+        assert all(m is None or m <= 1.2 for m in p["load_risk"]["weekly"]["monotony"]), p["load_risk"]["weekly"]
     text = cli("season", "--planner", "textbook", "--athletes", work / "one.json", "--rules", rules, "--days", "28")
     assert "days breaking a coach's rule: 0" in text.stdout
     for bad, message in (('{"max_hard_in_a_row": 1}', "--rules: unknown rule 'max_hard_in_a_row'"),
                          ('{"max_hard_in_row": -1}', "--rules: max_hard_in_row must be an integer >= 0"),
-                         ('{"weekdays": ["funday"]}', "--rules: weekdays must be 0 (Monday) .. 6 (Sunday)")):
+                         ('{"weekdays": ["funday"]}', "--rules: weekdays must be 0 (Monday) .. 6 (Sunday)"),
+                         ('{"max_monotony": 0.2}', "--rules: max_monotony must be a finite number in [0.378")):
         err = fails("season", "--planner", "textbook", "--rules", bad, "--days", "28")
         assert message in err and len(err.strip().splitlines()) == 1, err
 
