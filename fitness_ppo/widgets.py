@@ -10,7 +10,7 @@ from typing import Callable
 import ipywidgets as W
 import matplotlib.pyplot as plt
 from fastcore.meta import delegates
-from .catalog import DEFAULT_CATALOG, NUM_SUBJECTS, QUALITIES, SUBJECTS, Catalog, check_int
+from .catalog import EXAMPLE_CATALOG, NUM_SUBJECTS, QUALITIES, SUBJECTS, Catalog, check_int
 from .cli import clip, load_agent
 from .env import TrainingEnvironment
 from .optimize import code_label, optimize_weights, training_plan
@@ -20,7 +20,7 @@ from .rules import REST_WINDOW, WEEKDAY_NAMES, CoachRules
 from .season import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNER_LABELS, PLANNERS,
     RESPONSE_BOUNDS, RESPONSE_NAMES, RESPONSE_PARAMS, SeasonEnvironment, SeasonPlan, check_response, plan_season,
     UNLIMITED_SEASONS, train_season)
-from .state import AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State
+from .state import AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State, example_cq, example_qx
 
 # %% auto #0
 __all__ = ['CHECKPOINT_SUFFIXES', 'SLIDER_STEPS', 'RESPONSE_WORDS', 'BASELINE_LABELS', 'TRAIN', 'TRAINED', 'GIVEN',
@@ -141,8 +141,10 @@ class SeasonPlanner:
     def __init__(self, athlete: Callable[[], State], agent: EnhancedPPOAgent | None = None,
                  model_dir: str | Path | None = None, days: int = DEFAULT_DAYS, budget_s: int = TRAIN_BUDGET_S,
                  train_envs: int = SEASON_TRAIN_ENVS, cq=None, qx=None, seed: int = 0,
-                 catalog: Catalog = DEFAULT_CATALOG, agents: dict | None = None):
-        "`agent`: a trained season policy; `model_dir`: checkpoints to offer; `cq`, `qx`: the matrices (reference)."
+                 catalog: Catalog = EXAMPLE_CATALOG, agents: dict | None = None):
+        """`agent`: a trained season policy; `model_dir`: checkpoints to offer; `cq`, `qx`: the matrices (default:
+        the example catalogue's with `EXAMPLE_CATALOG`, an illustration, else the reference ones)."""
+        if catalog is EXAMPLE_CATALOG: cq, qx = example_cq() if cq is None else cq, example_qx() if qx is None else qx
         self.athlete, self.cq, self.qx, self.seed, self.catalog = athlete, cq, qx, seed, catalog
         self.train_envs = check_int("train_envs", train_envs)
         self._agents = {} if agents is None else agents  # loaded checkpoints, shared with the form that holds this one
@@ -241,9 +243,11 @@ class WeightOptimizer:
     "A form for one athlete: the personalised CQ and its plan (tab Weights), and a season plan (tab Season)."
     @delegates(TrainingEnvironment, but=["num_envs", "max_steps", "device"])
     def __init__(self, agent: EnhancedPPOAgent | None = None, model_dir: str | Path | None = None, steps: int = 50,
-                 catalog: Catalog = DEFAULT_CATALOG, top: int = 10, season_policy: EnhancedPPOAgent | None = None,
+                 catalog: Catalog = EXAMPLE_CATALOG, top: int = 10, season_policy: EnhancedPPOAgent | None = None,
                  season_settings: dict | None = None, **kwargs):
-        "`season_policy` (a trained season agent) and `season_settings` (keywords of `SeasonPlanner`): the Season tab."
+        """`season_policy` (a trained season agent) and `season_settings` (keywords of `SeasonPlanner`): the Season tab.
+        The example catalogue (the default: every code named, an illustration) brings its CQ and QX as priors."""
+        if catalog is EXAMPLE_CATALOG: kwargs = dict(cq_prior=example_cq(), qx_prior=example_qx()) | kwargs
         self.catalog, self.top, self.env_kwargs, self.result, self.plan = catalog, top, kwargs, None, None
         self.metrics = dict(TYPICAL_METRICS)
         self.qualities = [W.FloatSlider(0.5, min=0, max=1, step=0.01, description=code_label(c, catalog.label(c)),
