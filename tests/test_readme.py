@@ -1,7 +1,7 @@
 """The README's Python examples, run as users copy them (the code blocks of README.md), at 1 and 2 threads.
 
 The sections "A first look" and "In Python" are one story: their code blocks run in order in a fresh interpreter
-with `OMP_NUM_THREADS` and `torch.set_num_threads` at 1, then at 2, and each result must be the one the README
+with `OMP_NUM_THREADS` and `torch.set_num_threads` at 1 and, side by side, at 2, and each result must be the one the README
 claims in words, whatever the thread count (floating-point sums differ with the threads, so the numbers do too).
 """
 import json, os, re, subprocess, sys, time
@@ -12,14 +12,24 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 SECTIONS = ("A first look", "In Python")  # the README's sections whose code runs as one script
 FENCE = re.compile(r"^```(?:python)?\n(.*?)^```$", re.S | re.M)  # code cells (```) and Python blocks (```python)
-# printed by the script after the README's code: the numbers each claim is about
-REPORT = """
-import json
-print("REPORT " + json.dumps(dict(first_look={k: float(v) for k, v in env.baseline_returns(athletes).items()},
-    textbook=plan_season("textbook", athletes[:1], days=28, catalog=EXAMPLE_CATALOG, **example)[0].competition,
-    best_score=float(result["best_score"]), episodes=int(result["episodes_completed"]), plan=plan.competition,
-    planner=plan.planner, names=[d["name"] for d in plan.days])))
+# runs the blocks as a notebook does (the value of a block's last expression is kept), then reports what the claims
+# are about: the baselines the first block shows, athlete 0's textbook plan, the trained policy and its plan
+RUNNER = """
+import ast, json, sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+g, values = {"__name__": "__main__"}, []
+for code in json.loads(sys.argv[2]):
+    tree = ast.parse(code)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, "README.md", "exec"), g)
+    values.append(eval(compile(ast.Expression(last.value), "README.md", "eval"), g) if last else None)
+plan, result = g["plan"], g["result"]
+textbook = g["plan_season"]("textbook", g["athletes"][:1], days=28, catalog=g["EXAMPLE_CATALOG"], **g["example"])[0]
+print("REPORT " + json.dumps(dict(first_look=values[0], textbook=textbook.competition, plan=plan.competition,
+    best_score=float(result["best_score"]), episodes=int(result["episodes_completed"]), planner=plan.planner,
+    names=[d["name"] for d in plan.days])))
 """
+THREADS = (1, 2)
 
 
 def section(text: str, title: str) -> str:
@@ -29,33 +39,41 @@ def section(text: str, title: str) -> str:
     return match.group(1)
 
 
-def readme_code() -> str:
-    "The code blocks of the README's `SECTIONS`, in order, as one script"
+def readme_blocks() -> list[str]:
+    "The code blocks of the README's `SECTIONS`, in order"
     text = README.read_text(encoding="utf-8")
     blocks = [b for title in SECTIONS for b in FENCE.findall(section(text, title))]
     assert len(blocks) >= 3, blocks
-    return "\n".join(blocks)
+    return blocks
 
 
 def test_readme_code_is_found():
     "The script is the README's text: the catalogue, the baselines, the textbook plan and the trained policy"
-    code = readme_code()
+    code = "\n".join(readme_blocks())
     for needed in ("EXAMPLE_CATALOG", "baseline_returns", 'plan_season("textbook"', "agent.learn(", "plan.summary()"):
         assert needed in code, needed
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=lambda n: f"{n}-thread{'s' * (n > 1)}")
-def run(request):
-    "The README's code run at `n` threads: what it printed, its REPORT, and its wall time"
-    n = request.param
-    script = f"import torch\ntorch.set_num_threads({n})\n" + readme_code() + REPORT
-    env = {**os.environ, "OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n), "OMP_WAIT_POLICY": "PASSIVE"}
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900, env=env,
-                          cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.split("REPORT ", 1)[1])
-    return dict(stdout=done.stdout, report=report, seconds=time.perf_counter() - start, threads=n)
+@pytest.fixture(scope="module")
+def runs():
+    "The README's code at 1 and at 2 threads, side by side (two processes): each run's output, REPORT and seconds"
+    blocks, start, procs = json.dumps(readme_blocks()), time.perf_counter(), {}
+    for n in THREADS:
+        env = {**os.environ, "OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n), "OMP_WAIT_POLICY": "PASSIVE"}
+        procs[n] = subprocess.Popen([sys.executable, "-c", RUNNER, str(n), blocks], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    out = {}
+    for n, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=900)
+        assert proc.returncode == 0, stderr[-3000:]
+        out[n] = dict(stdout=stdout, report=json.loads(stdout.split("REPORT ", 1)[1]), threads=n,
+                      seconds=time.perf_counter() - start)
+    return out
+
+
+@pytest.fixture(params=THREADS, ids=lambda n: f"{n}-thread{'s' * (n > 1)}")
+def run(runs, request):
+    return runs[request.param]
 
 
 def test_first_look(run):
