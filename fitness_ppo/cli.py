@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 import fitness_ppo
 from .catalog import ACTION_DIM, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, load_catalog
+from .catalog import EXAMPLE_CATALOG, Catalog, code_label
 from .env import TrainingEnvironment
 from .imitation import imitate
 from .io import (DEFAULT_ALLOWED_HOSTS, LOG_FORMATS, LOG_LEVELS, MAX_ECHO_CHARS, _about, clip,
@@ -24,14 +25,15 @@ from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNERS, RESPONSE_PARAMS, Season
                                 check_response, plan_season, response_prior, taper_days, train_season)
 from .rules import WEEKDAY_NAMES, CoachRules
 from .state import athlete_batch, reference_qx, synthetic_athletes, synthetic_batch
+from .state import example_cq, example_qx
 from .distributed import distributed_world, map_sharded
 
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['PRESETS', 'MAX_PORT', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'IMITATION_SHARE',
-           'DEMO_RULES', 'DEMO_SHOWN_DAYS', 'SERVE_EPILOG', 'FIT_MODELS', 'read_catalog', 'read_response', 'read_rules',
-           'main']
+__all__ = ['PRESETS', 'MAX_PORT', 'CATALOGS', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES',
+           'IMITATION_SHARE', 'DEMO_RULES', 'DEMO_SHOWN_DAYS', 'DEMO_CATALOG_NOTES', 'DEMO_QX_TITLES', 'SERVE_EPILOG',
+           'FIT_MODELS', 'catalog_matrices', 'read_catalog', 'read_response', 'read_rules', 'main']
 
 # %% ../nbs/10_cli.ipynb #7b1ec6a0
 PRESETS = {"small": (NetConfig.small, 1e-3), "default": (NetConfig, 3e-4), "design": (NetConfig.design, 3e-4)}
@@ -170,6 +172,26 @@ def _cmd_train(args) -> int:
             print(f"checkpoint: {agent.save_model(args.out)}")
     return 0
 
+# %% ../nbs/10_cli.ipynb #bd93d9da
+CATALOGS = ("example", "design")  # `--catalog`: the example catalogue (named, an illustration), or the design's
+
+def catalog_matrices(name: str  # one of `CATALOGS`
+                     ) -> tuple[Catalog, torch.Tensor | None, torch.Tensor]:
+    """The catalogue `name` with the CQ and QX that go with it: the example's names and matrices, or the design's
+    (CQ None: each environment's own default, the weights environment's uniform CQ, the season model's reference)."""
+    if name == "example": return EXAMPLE_CATALOG, example_cq(), example_qx()
+    if name == "design": return DEFAULT_CATALOG, None, reference_qx()
+    raise ValueError(f"--catalog must be one of {list(CATALOGS)}, got {name!r:.40}")
+
+def _catalog_arg(p: argparse.ArgumentParser, files: bool = False) -> None:
+    "Add `--catalog` (`CATALOGS`, default example; with `files`, a names file too) to the command `p`."
+    p.add_argument("--catalog", default=CATALOGS[0], metavar="example|design" + ("|FILE" if files else ""),
+                   **({} if files else dict(choices=CATALOGS)),
+                   help="names of the codes: example (the default: every code named, an illustration, not the "
+                        "design's catalogue) or design (codes only)" + (", or a .json/.csv file (see "
+                        "fitness_ppo.catalog.load_catalog)" if files else ", with the matrices that go with them"))
+
+
 # %% ../nbs/10_cli.ipynb #ec75c554
 def _optimize(args, world) -> tuple[list[OptimizationResult], bool]:
     "The results of the athletes of `--athletes`, each process of a torchrun job optimising its share of them."
@@ -205,7 +227,8 @@ def _read_results(path) -> list[OptimizationResult]:
     with _about(path): return [OptimizationResult.from_dict(d) for d in (data if isinstance(data, list) else [data])]
 
 def read_catalog(path):
-    "The names of the codes in the catalogue file at `path` (see `load_catalog`); a `ValueError` naming the file."
+    "The catalogue `path` names: one of `CATALOGS`, or a file (see `load_catalog`); a `ValueError` naming the file."
+    if path in CATALOGS: return catalog_matrices(path)[0]
     path = existing_file(path, "catalog file")
     if path.stat().st_size == 0: raise ValueError(f"{path}: the file is empty")
     with _about(path):
@@ -221,7 +244,7 @@ def _cmd_plan(args) -> int:
     if bool(args.result) == bool(args.athletes) or (args.athletes and not args.model):
         raise ValueError("plan needs either --result FILE, or --athletes FILE with --model CHECKPOINT")
     _writable(args.out)
-    catalog = read_catalog(args.catalog) if args.catalog else DEFAULT_CATALOG
+    catalog = read_catalog(args.catalog)
     with _world(args) as world:
         results = _read_results(args.result) if args.result else _optimize(args, world)[0]
         if not world.is_main: return 0
@@ -271,9 +294,9 @@ def read_response(source: str | None, n: int, prior=None):
 
 def _season_prior_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cq-prior", metavar="FILE", help="CQ (93x23) of the season model: .json or .csv, or 'reference' "
-                                                      "(default: the reference CQ)")
+                                                      "(default: --catalog's)")
     p.add_argument("--qx-prior", metavar="FILE", help="QX (23x44) of the season model: .json or .csv, or 'reference' "
-                                                      "(default: the reference QX, made up for demonstration)")
+                                                      "(default: --catalog's)")
 
 def _season_summary(result: dict) -> str:
     "One line on a season training run: the kept policy's normalised score and the baseline planners'."
@@ -324,8 +347,9 @@ def _cmd_season(args) -> int:
     device = parse_device(args.device)
     if args.model and args.planner != "policy": raise ValueError("--model goes with --planner policy only")
     out = _out_folder(args.out)  # before training: a folder that cannot be written must not cost the policy
+    catalog, cq, qx = catalog_matrices(args.catalog)  # the priors given replace the catalogue's matrices
     priors = read_priors(args.cq_prior, args.qx_prior)
-    cq, qx = priors.get("cq_prior"), priors.get("qx_prior")
+    cq, qx = priors.get("cq_prior", cq), priors.get("qx_prior", qx)
     start = _fitted_start(args)  # None without --log and --tests
     athletes = (read_athletes(args.athletes)[0] if args.athletes else _example_athletes(args.seed, start))
     response = read_response(args.response, len(athletes), response_prior(athlete_batch(athletes)))
@@ -339,7 +363,8 @@ def _cmd_season(args) -> int:
         planner = agent
         if training["episodes_completed"] == 0 and "warm_start_score" not in training:  # nothing learned
             planner, agent = _untrained_fallback(training, args.time_budget), None
-    plans = plan_season(planner, athletes, args.days, cq, qx, response, seed=args.seed, start=start, rules=rules)
+    plans = plan_season(planner, athletes, args.days, cq, qx, response, seed=args.seed, catalog=catalog, start=start,
+                        rules=rules)
     text = _season_text(plans, args.format)
     if out is None: print(text)
     else:
@@ -419,38 +444,48 @@ def _season_excerpt(plan: SeasonPlan) -> str:
                       f"{c['textbook']:.4f}; the forecast planner: {c['forecast']:.4f}",
                       *([plan.guard_line()] if plan.guard is not None else [])])
 
+DEMO_CATALOG_NOTES = {  # the demo's first line, per `--catalog`
+    "example": "names and matrices: the example catalogue, an illustration, not the design's catalogue (a general "
+               "fitness battery; --catalog design for the design's codes)",
+    "design": "names and matrices: the design's catalogue (codes; nine qualities named) and the reference QX, made up "
+              "for demonstration"}
+DEMO_QX_TITLES = {"example": "QX of the example catalogue (an illustration)",
+                  "design": "QX (made-up demonstration prior)"}
+
 def _cmd_demo(args) -> int:
     from fitness_ppo.plots import (plot_matrix_change, plot_plan, plot_qx, plot_season, plot_season_calendar,
                                    plot_season_comparison, plot_training_curves)  # matplotlib: only here
     start, device = time.time(), parse_device(args.device)
     out = _out_folder(args.out)
     if args.figure is not None and Path(args.figure).is_dir(): raise ValueError(f"--figure {args.figure}: is a folder")
-    qx = reference_qx()
-    print(f"fitness_ppo demo, 1/2: the design's environment. Training a {args.preset} agent on synthetic athletes "
+    catalog, cq, qx = catalog_matrices(args.catalog)
+    priors = dict(qx_prior=qx, **({} if cq is None else dict(cq_prior=cq)))  # design: CQ starts uniform
+    print(DEMO_CATALOG_NOTES[args.catalog])
+    print(f"fitness_ppo demo, 1/2: the weights environment. Training a {args.preset} agent on synthetic athletes "
           f"({args.num_envs} at a time, {args.max_steps}-step episodes) for up to {args.time_budget or 'unlimited'} s "
           f"on {device}")
     agent = _new_agent(args.preset, args.lr_actor, args.seed, device)
-    training = _train(agent, args, eval_every=1, qx_prior=qx)  # a point on the learning curve per round
+    training = _train(agent, args, eval_every=1, **priors)  # a point on the learning curve per round
     print(_summary(training))
     athlete = synthetic_athletes(1, seed=EVAL_SEED_OFFSET + args.seed)[0]  # held out: never trained on
-    result = optimize_weights(agent, athlete, steps=args.max_steps, qx_prior=qx)[0]
+    result = optimize_weights(agent, athlete, steps=args.max_steps, **priors)[0]
     before, after = (sum(d.values()) / len(d) for d in (result.target_achievement_before,
                                                          result.target_achievement_after))
     print(f"\nathlete {athlete.user_id}: {athlete.age} years, {athlete.gender}, {athlete.fitness_level}; "
-          f"targets {', '.join(athlete.target_subjects)}")
+          f"targets {', '.join(code_label(c, catalog.label(c)) for c in athlete.target_subjects)}")
     print(f"personalised CQ: the target subjects re-weighted towards the athlete's strongest qualities (a 'play to "
           f"your strengths' profile, not a prediction of progress); mean target score under it {before:.3f} -> "
           f"{after:.3f}\n")
-    plan = training_plan(result, top=args.top)
+    plan = training_plan(result, catalog, top=args.top)
     print(plan)
     print(f"\nfitness_ppo demo, 2/2: the season. Training a season policy on synthetic athletes with this CQ and the "
-          f"reference QX ({args.days}-day seasons) for up to {args.season_time_budget:g} s")
+          f"{args.catalog} catalogue's QX ({args.days}-day seasons) for up to {args.season_time_budget:g} s")
     season, season_training = _train_season(args.season_episodes, args.season_time_budget, args.num_envs, args.days,
                                             args.seed, device, result.cq_matrix, qx, progress=not args.quiet,
                                             imitation=args.imitate)
     print(_season_summary(season_training))
     plans = {name: plan_season(season if name == "policy" else name, [athlete], args.days, result.cq_matrix, qx,
-                             rules=DEMO_RULES)[0] for name in ("policy", "textbook", "rest")}
+                             catalog=catalog, rules=DEMO_RULES)[0] for name in ("policy", "textbook", "rest")}
     season_plan = plans["policy"]
     print(f"\nseason plan for {athlete.user_id}, maximising the predicted mean score of the targets on competition "
           f"day (checked against resting, the greedy planner, the textbook plan and the forecast planner):\n"
@@ -464,15 +499,15 @@ def _cmd_demo(args) -> int:
                        ("training.json", json.dumps(training))):
         (out / name).write_text(text, encoding="utf-8"); files.append(out / name)
     highlight = list(dict.fromkeys(d["code"] for r in plan.rows[:3] for d in r["qualities"]))
-    uniform_cq = torch.full((NUM_SUBJECTS, NUM_QUALITIES), 1 / NUM_QUALITIES)
+    prior_cq = torch.full((NUM_SUBJECTS, NUM_QUALITIES), 1 / NUM_QUALITIES) if cq is None else cq
     shown = "season policy" if season_plan.planner == "policy" else f"{season_plan.planner} (replaced the policy)"
     files += [_save(plot_season(season_plan), out / "season.png"),
               _save(plot_season_calendar(season_plan), out / "season_calendar.png"),
               _save(plot_season_comparison({shown: season_plan, "textbook plan": plans["textbook"],
                                             "rest": plans["rest"]}), out / "season_comparison.png"),
-              _save(plot_matrix_change(uniform_cq, result.cq_matrix, targets=result.target_subjects),
+              _save(plot_matrix_change(prior_cq, result.cq_matrix, targets=result.target_subjects, catalog=catalog),
                     out / "cq_change.png"),
-              _save(plot_qx(result.qx_matrix, highlight=highlight, title="QX (made-up demonstration prior)"),
+              _save(plot_qx(result.qx_matrix, highlight=highlight, catalog=catalog, title=DEMO_QX_TITLES[args.catalog]),
                     out / "qx.png"),
               _save(plot_plan(plan), out / "plan.png"),
               _save(plot_training_curves({"weights agent": training, "season agent": season_training}),
@@ -482,7 +517,7 @@ def _cmd_demo(args) -> int:
         Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
         print(f"performance-management chart also written to {_save(plot_season(season_plan), Path(args.figure))}")
     print(f"next: fitness-ppo season --model {out / 'season_agent.pt'} --athletes {out / 'athlete.json'} "
-          f"--cq-prior {out / 'cq.json'} --rules {out / 'rules.json'}")
+          f"--cq-prior {out / 'cq.json'} --rules {out / 'rules.json'} --catalog {args.catalog}")
     print(f"demo finished in {time.time() - start:.0f} s")
     _logger.info("demo finished in %.1f s", time.time() - start,
                  extra=dict(event="demo", duration_s=round(time.time() - start, 3)))
@@ -669,6 +704,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--top", type=_positive_int, default=5, help="ranked actions to print (default 5)")
     demo.add_argument("--figure", metavar="PNG", help="also write the season's performance-management chart here "
                                                       "(the README's: nbs/images/demo_season.png)")
+    _catalog_arg(demo)
 
     train = _command(sub, "train", _cmd_train, "train an agent and save it", priors=True)
     train.add_argument("--data", metavar="FILE",
@@ -699,8 +735,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="an optimisation result JSON written by optimize (instead of --athletes/--model)")
     plan.add_argument("--format", choices=["text", "json", "csv"], default="text", help="output format (default text)")
     plan.add_argument("--top", type=_int_in(1, NUM_ACTIONS), help="keep the first N actions (default all 44)")
-    plan.add_argument("--catalog", metavar="FILE",
-                      help="names of the codes, .json or .csv (see fitness_ppo.catalog.load_catalog)")
+    _catalog_arg(plan, files=True)
     plan.add_argument("--lang", default="en", help="language of the names (default en)")
     plan.add_argument("--quiet", action="store_true", help="no notes on stderr")
 
@@ -713,6 +748,7 @@ def _parser() -> argparse.ArgumentParser:
     season.add_argument("--days", type=_int_in(*DAYS_RANGE), default=DEFAULT_DAYS,
                         help=f"days to competition, {DAYS_RANGE[0]}..{DAYS_RANGE[1]} (default {DEFAULT_DAYS})")
     _season_prior_args(season)
+    _catalog_arg(season)
     season.add_argument("--response", metavar="JSON", help="response parameters: a JSON object (inline or a .json "
                         "file) of " + ", ".join(f"{p.name} ({p.unit}, {p.bounds[0]:g} to {p.bounds[1]:g})"
                                                 for p in RESPONSE_PARAMS) + "; one value or one per athlete each")

@@ -10,7 +10,7 @@ from typing import Callable
 import ipywidgets as W
 import matplotlib.pyplot as plt
 from fastcore.meta import delegates
-from .catalog import DEFAULT_CATALOG, NUM_SUBJECTS, QUALITIES, SUBJECTS, Catalog, check_int
+from .catalog import EXAMPLE_CATALOG, NUM_SUBJECTS, QUALITIES, SUBJECTS, Catalog, check_int
 from .cli import clip, load_agent
 from .env import TrainingEnvironment
 from .optimize import code_label, optimize_weights, training_plan
@@ -20,7 +20,7 @@ from .rules import REST_WINDOW, WEEKDAY_NAMES, CoachRules
 from .season import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNER_LABELS, PLANNERS,
     RESPONSE_BOUNDS, RESPONSE_NAMES, RESPONSE_PARAMS, SeasonEnvironment, SeasonPlan, check_response, plan_season,
     UNLIMITED_SEASONS, train_season)
-from .state import AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State
+from .state import AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State, example_cq, example_qx
 import json
 from dataclasses import replace
 import pandas as pd
@@ -147,8 +147,10 @@ class SeasonPlanner:
     def __init__(self, athlete: Callable[[], State], agent: EnhancedPPOAgent | None = None,
                  model_dir: str | Path | None = None, days: int = DEFAULT_DAYS, budget_s: int = TRAIN_BUDGET_S,
                  train_envs: int = SEASON_TRAIN_ENVS, cq=None, qx=None, seed: int = 0,
-                 catalog: Catalog = DEFAULT_CATALOG, agents: dict | None = None):
-        "`agent`: a trained season policy; `model_dir`: checkpoints to offer; `cq`, `qx`: the matrices (reference)."
+                 catalog: Catalog = EXAMPLE_CATALOG, agents: dict | None = None):
+        """`agent`: a trained season policy; `model_dir`: checkpoints to offer; `cq`, `qx`: the matrices (default:
+        the example catalogue's with `EXAMPLE_CATALOG`, an illustration, else the reference ones)."""
+        if catalog is EXAMPLE_CATALOG: cq, qx = example_cq() if cq is None else cq, example_qx() if qx is None else qx
         self.athlete, self.cq, self.qx, self.seed, self.catalog = athlete, cq, qx, seed, catalog
         self.train_envs = check_int("train_envs", train_envs)
         self._agents = {} if agents is None else agents  # loaded checkpoints, shared with the form that holds this one
@@ -310,8 +312,10 @@ def _spread_html(row) -> str:
 class AthleteFit:
     "A form around `fitness_ppo.fit`: a training log and tests in (uploaded or the example), the fit, a plan from it."
     def __init__(self, athlete: Callable[[], State], days: int = DEFAULT_DAYS, cq=None, qx=None,
-                 catalog: Catalog = DEFAULT_CATALOG, seed: int = 0):
-        "`athlete()`: the profile (targets, qualities) to plan for; `cq`, `qx`: the season model's matrices."
+                 catalog: Catalog = EXAMPLE_CATALOG, seed: int = 0):
+        """`athlete()`: the profile (targets, qualities) to plan for; `cq`, `qx`: the season model's matrices (default:
+        the example catalogue's with `EXAMPLE_CATALOG`, an illustration, else the reference ones)."""
+        if catalog is EXAMPLE_CATALOG: cq, qx = example_cq() if cq is None else cq, example_qx() if qx is None else qx
         self.athlete, self.cq, self.qx, self.catalog, self.seed = athlete, cq, qx, catalog, seed
         self.result, self.source, self.plan, self.spread = None, None, None, None
         self.log_upload = W.FileUpload(accept=",".join(UPLOAD_SUFFIXES), description="training log",
@@ -329,7 +333,7 @@ class AthleteFit:
         self.status = W.Label()
         self.output = W.Output()
         self.days = W.IntSlider(days, *DAYS_RANGE, description="days", tooltip="Days until competition day")
-        self.planner = W.Dropdown(options=[(label, name) for name, label in BASELINE_LABELS.items()], value="forecast",
+        self.planner = W.Dropdown(options=[(label, name) for name, label in BASELINE_LABELS.items()], value="optimizer",
                                   description="planner", layout=W.Layout(width="420px"))
         self.plan_button = W.Button(description="Plan from this athlete", button_style="primary",
                                     layout=W.Layout(width="200px"))
@@ -423,9 +427,11 @@ class WeightOptimizer:
     "A form for one athlete: the personalised CQ and its plan (tab Weights), and a season plan (tab Season)."
     @delegates(TrainingEnvironment, but=["num_envs", "max_steps", "device"])
     def __init__(self, agent: EnhancedPPOAgent | None = None, model_dir: str | Path | None = None, steps: int = 50,
-                 catalog: Catalog = DEFAULT_CATALOG, top: int = 10, season_policy: EnhancedPPOAgent | None = None,
+                 catalog: Catalog = EXAMPLE_CATALOG, top: int = 10, season_policy: EnhancedPPOAgent | None = None,
                  season_settings: dict | None = None, **kwargs):
-        "`season_policy` (a trained season agent) and `season_settings` (keywords of `SeasonPlanner`): the Season tab."
+        """`season_policy` (a trained season agent) and `season_settings` (keywords of `SeasonPlanner`): the Season tab.
+        The example catalogue (the default: every code named, an illustration) brings its CQ and QX as priors."""
+        if catalog is EXAMPLE_CATALOG: kwargs = dict(cq_prior=example_cq(), qx_prior=example_qx()) | kwargs
         self.catalog, self.top, self.env_kwargs, self.result, self.plan = catalog, top, kwargs, None, None
         self.metrics = dict(TYPICAL_METRICS)
         self.qualities = [W.FloatSlider(0.5, min=0, max=1, step=0.01, description=code_label(c, catalog.label(c)),

@@ -156,6 +156,11 @@ def test_demo(tmp_path):
     assert sorted(listed) == sorted(p.name for p in out.iterdir()), listed  # every file written, and only those
     assert "Training plan for" in done.stdout and f"files written to {out}" in done.stdout
     assert "first two weeks:" in done.stdout and "the taper (last 7 days):" in done.stdout
+    # the example catalogue by default, said so; the schedule names its sessions (never a bare code such as XL009)
+    assert "the example catalogue, an illustration, not the design's catalogue" in done.stdout.splitlines()[0]
+    schedule = done.stdout.split("first two weeks:")[1].split("weekly loads:")[0].splitlines()
+    sessions = [line for line in schedule if re.match(r"^ *\d+  XL\d{3}", line)]
+    assert sessions and all(re.match(r"^ *\d+  XL\d{3} [A-Za-z0-9]", line) for line in sessions), schedule
     assert "resting:" in done.stdout and "the textbook plan:" in done.stdout and "not a prediction of progress" in done.stdout
     for name in ("agent.pt", "season_agent.pt", "athlete.json", "result.json", "plan.json", "cq.json", "season_plan.json",
                  "rules.json", "training.json", "season.png", "season_calendar.png", "season_comparison.png", "cq_change.png",
@@ -441,8 +446,11 @@ def test_demo_season_is_guarded(tmp_path):
     "The demo's season plan beats resting and the textbook plan on competition day, and says how the guard decided"
     import re
     for seed in (0, 1):
+        catalog = ("example", "design")[seed]  # the default catalogue, and the design's one option away
         done = cli("demo", "--time-budget", "3", "--num-envs", "32", "--max-steps", "10", "--season-time-budget", "5",
-                   "--days", "28", "--quiet", "--out", tmp_path / f"demo{seed}", "--device", "cpu", "--seed", seed)
+                   "--days", "28", "--quiet", "--out", tmp_path / f"demo{seed}", "--device", "cpu", "--seed", seed,
+                   "--catalog", catalog)
+        assert done.stdout.startswith(f"names and matrices: the {catalog}"), done.stdout[:200]
         line = next(line for line in done.stdout.splitlines() if line.startswith("predicted mean target score"))
         plan, rest, textbook = (float(re.search(rf"{key}(-?[0-9.]+)", line).group(1))
                                 for key in (r"\(day 28\): ", "resting: ", "the textbook plan: "))
