@@ -424,7 +424,7 @@ class AthleteFit:
 
 # %% ../nbs/09_widgets.ipynb #fbb699ec
 class WeightOptimizer:
-    "A form for one athlete: the personalised CQ and its plan (tab Weights), and a season plan (tab Season)."
+    "A form for one athlete: the personalised CQ and its plan (Weights), a season plan (Season), a fit (Your athlete)."
     @delegates(TrainingEnvironment, but=["num_envs", "max_steps", "device"])
     def __init__(self, agent: EnhancedPPOAgent | None = None, model_dir: str | Path | None = None, steps: int = 50,
                  catalog: Catalog = EXAMPLE_CATALOG, top: int = 10, season_policy: EnhancedPPOAgent | None = None,
