@@ -22,9 +22,9 @@ from .season import (DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNERS, RESPONSE_BOUNDS, 
 __all__ = ['ATHLETE_ALIASES', 'DAY_ALIASES', 'DATE_ALIASES', 'LOAD_ALIASES', 'VALUE_ALIASES', 'SESSION_ALIASES',
            'QUALITY_ALIASES', 'DEFAULT_ATHLETE', 'MODELS', 'PRIOR', 'NOISE_PRIOR', 'LOG_BOUNDS', 'Z95', 'GRID_POINTS',
            'GRID_SPAN', 'GAIN_FLOOR', 'UNDETERMINED_RATIO', 'STRONG_CORRELATION', 'NOISE_ROUNDS', 'SIM_TEST_LOAD',
-           'SIM_NET_GAIN', 'SIM_RANGE', 'SIM_WEEK_LOADS', 'read_log', 'read_tests', 'load_clarke_skiba', 'AthleteData',
-           'athlete_data', 'FitResult', 'fit', 'plot_fit', 'simulate_squad', 'recovery_table', 'rolling_origin',
-           'plan_spread']
+           'SIM_NET_GAIN', 'SIM_RANGE', 'SIM_CANDIDATES', 'SIM_WEEK_LOADS', 'read_log', 'read_tests',
+           'load_clarke_skiba', 'AthleteData', 'athlete_data', 'FitResult', 'fit', 'plot_fit', 'simulate_squad',
+           'recovery_table', 'rolling_origin', 'plan_spread']
 
 # %% ../nbs/15_fit.ipynb #5f8dee9c
 ATHLETE_ALIASES = ("athlete", "athlete_id", "subject", "name")
@@ -319,7 +319,7 @@ class FitResult:
     converged: torch.Tensor  # (A,) whether Levenberg-Marquardt stopped on its criterion
     prior_mean: torch.Tensor # (P,) the prior, in theta's terms
     prior_sd: torch.Tensor   # (P,)
-    dof: torch.Tensor | None = None  # (A,) the noise estimate's degrees of freedom (None or inf: the noise sd was given)
+    dof: torch.Tensor | None = None  # (A,) the noise estimate's degrees of freedom (None or inf: sigma given)
 
     @property
     def names(self) -> tuple: return MODELS[self.model]
@@ -680,6 +680,7 @@ def plot_fit(result: FitResult, # what `fit` returned
 SIM_TEST_LOAD = (300.0, 60.0)  # a simulated athlete's nominal test result (W) and mean training day's load (TSS)
 SIM_NET_GAIN = 0.8  # a simulated athlete's steady fatigue effect is at most 0.8 x the fitness effect (training pays)
 SIM_RANGE = (0.6, 1.6)  # kept: athletes whose true test results stay within 0.6-1.6 x the nominal result
+SIM_CANDIDATES = 20  # candidates drawn per athlete asked for (about 1 in 8 is plausible)
 SIM_WEEK_LOADS = (0.8, 1.0, 1.2, 0.6)  # three build weeks and a recovery week, repeated (x U(0.8, 1.2) each week)
 
 def simulate_squad(n: int, # athletes
@@ -690,31 +691,31 @@ def simulate_squad(n: int, # athletes
                    seed: int = 0, # everything random comes from this
                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Simulated athletes `(log, tests, truth)`: varied training (rest on about 2 days a week, 4-week cycles, lognormal
-    sessions) and true parameters drawn from `PRIOR` within 2 sd (gains within 1 sd), tau_fat at most 0.7 tau_fit and
-    the fatigue gain capped so that steady training's fatigue effect is at most `SIM_NET_GAIN` x the fitness effect;
-    athletes whose true results leave `SIM_RANGE` are redrawn."""
+    sessions) and true parameters drawn from `PRIOR`, kept only if plausible: within 2 sd (gains within 1 sd), tau_fat
+    at most 0.7 tau_fit, steady training's fatigue effect at most `SIM_NET_GAIN` x the fitness effect, and true results
+    within `SIM_RANGE` (the others are redrawn, not clipped: the truth is the prior restricted to plausible athletes)."""
     if model not in MODELS: raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
     if tests_per_week not in (1, 2, 3): raise ValueError(f"tests_per_week must be 1, 2 or 3, got {tests_per_week!r}")
     g = torch.Generator().manual_seed(seed)
     T, names = 7 * weeks, MODELS[model]
     f64 = dict(generator=g, dtype=torch.float64)
-    m = 3 * n + 10  # candidates: the first n plausible ones are kept
+    m = SIM_CANDIDATES * n + 50  # candidates: the first n plausible ones are kept
     cycle = torch.tensor(SIM_WEEK_LOADS, dtype=torch.float64)[torch.arange(weeks) % 4]
     week = cycle * (0.8 + 0.4 * torch.rand(m, weeks, **f64))
     train = torch.rand(m, T, generator=g, dtype=torch.float64) > 2 / 7
     w = train * week.repeat_interleave(7, 1) * torch.exp(0.5 * torch.randn(m, T, **f64) - 0.125)
     mu, sd = _prior(model, None, torch.float64, "cpu")
-    z = torch.randn(m, len(names), generator=g, dtype=torch.float64).clamp(-2, 2)
-    z[:, [1, 2]] = z[:, [1, 2]].clamp(-1.0, 1.0)
+    z = torch.randn(m, len(names), generator=g, dtype=torch.float64)
+    ok = (z.abs() <= 2).all(1) & (z[:, [1, 2]].abs() <= 1).all(1)  # rejected, not clipped: see below
     theta = mu + z * sd
     theta[:, 0] = torch.exp(0.1 * z[:, 0])  # p0 within 20% of the nominal result
-    theta[:, 4] = torch.minimum(theta[:, 4], theta[:, 3] + math.log(0.7))
+    ok &= theta[:, 4] <= theta[:, 3] + math.log(0.7)
     fat_gain = theta[:, 4] + (theta[:, 5] if model == "busso" else 0)  # log of fatigue's steady effect / its gain
-    theta[:, 2] = torch.minimum(theta[:, 2], math.log(SIM_NET_GAIN) + theta[:, 1] + theta[:, 3] - fat_gain)
+    ok &= theta[:, 2] <= math.log(SIM_NET_GAIN) + theta[:, 1] + theta[:, 3] - fat_gain
     days = torch.tensor({1: [4], 2: [1, 4], 3: [1, 3, 5]}[tests_per_week])
     days = (7 * torch.arange(weeks)[:, None] + days).flatten()
     perf = vmap(lambda t, ww: _perf(t, _lagged(days, ww), days, ww, model, 0))(theta, w)
-    keep = ((perf.amin(1) > SIM_RANGE[0]) & (perf.amax(1) < SIM_RANGE[1])).nonzero()[:, 0][:n]
+    keep = (ok & (perf.amin(1) > SIM_RANGE[0]) & (perf.amax(1) < SIM_RANGE[1])).nonzero()[:, 0][:n]
     if len(keep) < n: raise ValueError(f"only {len(keep)} of {m} simulated athletes were plausible; ask fewer weeks")
     theta, w, perf = theta[keep], w[keep], perf[keep]
     value = SIM_TEST_LOAD[0] * perf * (1 + noise * torch.randn(perf.shape, generator=g, dtype=torch.float64))
