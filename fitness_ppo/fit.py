@@ -20,11 +20,12 @@ from .season import (DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNERS, RESPONSE_BOUNDS, 
 
 # %% auto #0
 __all__ = ['ATHLETE_ALIASES', 'DAY_ALIASES', 'DATE_ALIASES', 'LOAD_ALIASES', 'VALUE_ALIASES', 'SESSION_ALIASES',
-           'QUALITY_ALIASES', 'DEFAULT_ATHLETE', 'MODELS', 'PRIOR', 'NOISE_PRIOR', 'LOG_BOUNDS', 'Z95', 'GRID_POINTS',
-           'GRID_SPAN', 'GAIN_FLOOR', 'UNDETERMINED_RATIO', 'STRONG_CORRELATION', 'NOISE_ROUNDS', 'SIM_TEST_LOAD',
-           'SIM_NET_GAIN', 'SIM_RANGE', 'SIM_CANDIDATES', 'SIM_WEEK_LOADS', 'read_log', 'read_tests',
-           'load_clarke_skiba', 'AthleteData', 'athlete_data', 'FitResult', 'fit', 'plot_fit', 'simulate_squad',
-           'recovery_table', 'rolling_origin', 'plan_spread']
+           'QUALITY_ALIASES', 'DEFAULT_ATHLETE', 'MODELS', 'PRIOR', 'NOISE_PRIOR', 'LOG_BOUNDS', 'Z95', 'LM_TOL',
+           'LM_STEP', 'LM_COMPACT', 'GRID_POINTS', 'GRID_SPAN', 'GAIN_FLOOR', 'UNDETERMINED_RATIO',
+           'STRONG_CORRELATION', 'START_OFFSETS', 'DEFAULT_STARTS', 'NOISE_ROUNDS', 'SIM_TEST_LOAD', 'SIM_NET_GAIN',
+           'SIM_RANGE', 'SIM_CANDIDATES', 'SIM_WEEK_LOADS', 'read_log', 'read_tests', 'load_clarke_skiba',
+           'AthleteData', 'athlete_data', 'FitResult', 'fit', 'plot_fit', 'simulate_squad', 'recovery_table',
+           'rolling_origin', 'plan_spread']
 
 # %% ../nbs/15_fit.ipynb #5f8dee9c
 ATHLETE_ALIASES = ("athlete", "athlete_id", "subject", "name")
@@ -426,10 +427,14 @@ def _residuals(theta, G, days, mask, y, w, sigma, mu, sd, model, lag0):
     r = torch.where(mask, (y - _perf(theta, G, days, w, model, lag0)) / sigma, 0.0)
     return torch.cat([r, (theta - mu) / sd])
 
+LM_TOL = 1e-10  # a row is done when a step lowers (or would) its cost by <= LM_TOL (1 + cost), or moves < LM_STEP
+LM_STEP = 1e-7
+LM_COMPACT = 1 / 3  # the batch drops its finished rows once more than this share of them is done
+
 def _levenberg_marquardt(theta, G, days, mask, y, w, sigma, mu, sd, model: str, lag0: int, iters: int):
     """Batched Levenberg-Marquardt on the rows of `theta` (B, P): data residuals over `sigma` (B,), then the prior's.
     The normal equations are built from the data Jacobian plus the prior's diagonal (no stacked residual matrix).
-    Rows that have converged drop out of the batch (it is compacted when a third of its rows are done)."""
+    Rows that have converged drop out of the batch (it is compacted when `LM_COMPACT` of its rows are done)."""
     taus = [i for i, n in enumerate(MODELS[model]) if n.startswith("tau")]
     prec = sd ** -2
     def normal(th, G, days, mask, y, w, sigma):  # cost, gradient and Gauss-Newton matrix
@@ -450,18 +455,20 @@ def _levenberg_marquardt(theta, G, days, mask, y, w, sigma, mu, sd, model: str, 
     lam = torch.full((B,), 1e-3, dtype=theta.dtype, device=theta.device)
     done = torch.zeros(B, dtype=torch.bool, device=theta.device)
     for _ in range(iters):
-        if done.float().mean() > 1 / 3:  # compact: write the finished rows back, keep the others
+        if done.float().mean() > LM_COMPACT:  # compact: write the finished rows back, keep the others
             theta[rows], cost_all[rows], done_all[rows] = th, cost, done
             keep = ~done
             rows, th, g, H, cost, lam, done = rows[keep], th[keep], g[keep], H[keep], cost[keep], lam[keep], done[keep]
             args = tuple(x[keep] for x in args)
         A = H + lam[:, None, None] * torch.diag_embed(H.diagonal(dim1=-2, dim2=-1) + 1e-9)
         step = torch.linalg.solve(A, -g)
+        gain = -(step * g).sum(-1) - 0.5 * (step[:, None] @ H @ step[..., None])[:, 0, 0]  # the model's predicted drop
+        done = done | (gain <= LM_TOL * (1 + cost))  # converged: this step would not lower the cost measurably
         new = th + step
         new[:, taus] = new[:, taus].clamp(*LOG_BOUNDS)
         new_cost, g_new, H_new = normal(new, *args)
         ok = torch.isfinite(new_cost) & (new_cost < cost)
-        small = (cost - new_cost <= 1e-10 * (1 + cost)) | (step.abs().amax(-1) < 1e-7)
+        small = (cost - new_cost <= LM_TOL * (1 + cost)) | (step.abs().amax(-1) < LM_STEP)
         done = done | (ok & small) | (~ok & (lam >= 1e6))
         th, cost = torch.where(ok[:, None], new, th), torch.where(ok, new_cost, cost)
         g, H = torch.where(ok[:, None], g_new, g), torch.where(ok[:, None, None], H_new, H)
@@ -553,7 +560,7 @@ def _hessian(theta: torch.Tensor, # (A, P) the MAP
         Jf = torch.cat([torch.ones_like(f)[..., None], k * F, k * dF], -1)  # (A, J, 5)
         r = torch.where(mask, (y - f) / s, 0.0)
         Jd = torch.where(mask[..., None], Jf / s[..., None], 0.0)
-        second = (r[..., None] * torch.cat([k * F, k * dF, k * d2F], -1)).sum(1)  # (A, 6): r . d2f, gains/taus
+        second = (r[..., None] * torch.cat([k * F, k * dF, k * d2F], -1)).sum(1) / s  # (A, 6) r . d2f / sigma
         H = Jd.mT @ Jd + prec
         for i, (a, b) in enumerate(((1, 1), (2, 2), (1, 3), (2, 4), (3, 3), (4, 4))):
             H[:, a, b] -= second[:, i]
@@ -573,6 +580,8 @@ def _hessian(theta: torch.Tensor, # (A, P) the MAP
 # %% ../nbs/15_fit.ipynb #adfbaaac
 UNDETERMINED_RATIO = 0.7  # posterior sd > 0.7 prior sd (variance down by under half): not decided
 STRONG_CORRELATION = 0.95  # |posterior correlation| above this is named in the note
+START_OFFSETS = ((0.0, 0.0), (-0.6, -0.6), (0.5, 0.8), (-0.3, 1.0))  # log(tau_fit), log(tau_fat) - the prior centre
+DEFAULT_STARTS = dict(banister=1, busso=1 + len(START_OFFSETS))  # Busso's tau_gain is not on the grid: more starts
 NOISE_ROUNDS = 3  # alternations of the noise estimate and the refit (when the noise sd is not given)
 
 def _prior(model: str, prior: dict | None, dtype, device):
@@ -585,7 +594,7 @@ def fit(log, # a training log (anything `read_log` reads), or an `AthleteData`
         tests=None, # tests (anything `read_tests` reads); None when `log` is an `AthleteData`
         model: str = "banister", # 'banister' (p0, k_fit, k_fat, tau_fit, tau_fat) or 'busso' (k_fat = k_gain x recent)
         sigma=None, # test noise sd in test units (one, or one per athlete); None: estimated (see below)
-        starts: int = 1, # starts per athlete: the best pairs of the (tau_fit, tau_fat) grid, no two neighbours
+        starts: int | None = None, # per athlete: the grid's best, START_OFFSETS, more grid pairs (None: DEFAULT_STARTS)
         load_before_test: bool = True, # a test day's load counts before the test (Clarke & Skiba's convention)
         prior: dict | None = None, # overrides of PRIOR: name -> (mean, sd) in scaled units
         iters: int = 100, # Levenberg-Marquardt iterations at most (first round; later rounds 30)
@@ -594,6 +603,7 @@ def fit(log, # a training log (anything `read_log` reads), or an `AthleteData`
        ) -> FitResult:
     "Fit a fitness-fatigue model to every athlete at once: MAP with a log-normal prior, Laplace uncertainty."
     if model not in MODELS: raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
+    starts = DEFAULT_STARTS[model] if starts is None else starts
     if not isinstance(starts, int) or starts < 1:
         raise ValueError(f"starts must be a whole number >= 1, got {starts!r}")
     data = log if isinstance(log, AthleteData) else athlete_data(log, tests, quality, device=device, dtype=dtype)
@@ -617,7 +627,11 @@ def fit(log, # a training log (anything `read_log` reads), or an `AthleteData`
         recent = _lagged(torch.arange(T, device=dev).expand(A, -1), w) @ _decay(mu[5], T)
         G_fat = _lagged(data.test_day, recent * w, lag0)
     else: G_fat = G
-    theta0 = _grid_starts(G, G_fat, data.test_mask, y, s2, mu, sd, starts).reshape(A * starts, P)
+    n_fixed = min(starts - 1, len(START_OFFSETS))
+    grid = _grid_starts(G, G_fat, data.test_mask, y, s2, mu, sd, starts - n_fixed)  # (A, starts - n_fixed, P)
+    spread = mu.repeat(n_fixed, 1)
+    spread[:, 3:5] += torch.tensor(START_OFFSETS[:n_fixed], dtype=dt, device=dev).view(n_fixed, 2)
+    theta0 = torch.cat([grid[:, :1], spread.expand(A, -1, -1), grid[:, 1:]], 1).reshape(A * starts, P)
     rows = lambda k, var: (k(G), k(data.test_day), k(data.test_mask), k(y), k(w), k(var.sqrt()))
     rep, same = lambda x: x.repeat_interleave(starts, 0), lambda x: x
     theta, cost, done = _levenberg_marquardt(theta0, *rows(rep, s2), mu, sd, model, lag0, iters)
@@ -693,7 +707,7 @@ def simulate_squad(n: int, # athletes
     """Simulated athletes `(log, tests, truth)`: varied training (rest on about 2 days a week, 4-week cycles, lognormal
     sessions) and true parameters drawn from `PRIOR`, kept only if plausible: within 2 sd (gains within 1 sd), tau_fat
     at most 0.7 tau_fit, steady training's fatigue effect at most `SIM_NET_GAIN` x the fitness effect, and true results
-    within `SIM_RANGE` (the others are redrawn, not clipped: the truth is the prior restricted to plausible athletes)."""
+    within `SIM_RANGE` (the others are redrawn, not clipped: the truth is the prior restricted to plausible ones)."""
     if model not in MODELS: raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
     if tests_per_week not in (1, 2, 3): raise ValueError(f"tests_per_week must be 1, 2 or 3, got {tests_per_week!r}")
     g = torch.Generator().manual_seed(seed)
