@@ -8,7 +8,8 @@ over a given noise sd, 1% of the nominal test, then the prior's residuals, in th
 not). scipy (MINPACK Levenberg-Marquardt with the closed-form Jacobian) runs on the first `--scipy-subset` athletes,
 twice: from four fixed starts per athlete (the prior centre and three spreads of the time constants, keeping the best:
 what one would do one athlete at a time) and from the batched fit's own grid start (one start, given to it for free);
-its times are extrapolated to the whole squad and both objectives are compared on that subset.
+its times are extrapolated to the whole squad and both objectives are compared on that subset. `--repeat` rounds
+(batched call, then both scipy runs) give the median times and the median of the rounds' speedups.
 """
 import argparse, json, os, platform, time
 import numpy as np
@@ -72,31 +73,30 @@ if __name__ == "__main__":
     data = athlete_data(log, tests, device=args.device)
     sigma = 0.01 * SIM_TEST_LOAD[0]
     fit(athlete_data(*simulate_squad(4, weeks=2, seed=1)[:2], device=args.device), sigma=sigma)  # warm-up
-    runs = []
-    for _ in range(args.repeat):  # the median of a few batched calls (the machine may be shared)
+    cpu_data = athlete_data(log, tests)
+    n = min(args.scipy_subset, args.athletes)
+    runs, sp_runs, sg_runs = [], [], []
+    for _ in range(args.repeat):  # rounds of batched, scipy, scipy from the grid: the machine may be shared
         start = time.perf_counter()
         result = fit(data, sigma=sigma)
         if args.device != "cpu": torch.cuda.synchronize()
         runs.append(time.perf_counter() - start)
-    torch_s = float(np.median(runs))
+        sp, sp_s = scipy_fit(cpu_data, sigma, n)
+        sg, sg_s = scipy_fit(cpu_data, sigma, n, grid=True)
+        sp_runs.append(sp_s * args.athletes / n); sg_runs.append(sg_s * args.athletes / n)
+    torch_s, sp_total, sg_total = (float(np.median(x)) for x in (runs, sp_runs, sg_runs))
+    ratio = lambda xs: round(float(np.median([x / t for x, t in zip(xs, runs)])), 1)  # per round, then the median
     obj, sse_t = (x.cpu() for x in torch_objective(result, data, sigma))
-    cpu_data = athlete_data(log, tests)
-    n = min(args.scipy_subset, args.athletes)
-    sp, sp_s = scipy_fit(cpu_data, sigma, n)
     sp_obj, sp_sse = sp[:, 0], sp[:, 1]
-    sp_total = sp_s * args.athletes / n
-    sg, sg_s = scipy_fit(cpu_data, sigma, n, grid=True)
-    sg_total = sg_s * args.athletes / n
     sse = lambda o: float(o.sum())
     at_most = lambda o: float((obj[:n].numpy() <= o + 1e-6 * (1 + o)).mean())  # share with the batched as low
     out = dict(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine(), device=args.device,
                loadavg_start=load_start, loadavg_end=os.getloadavg()[0], athletes=args.athletes, weeks=args.weeks,
                model="banister", parameters=list(MODELS["banister"]),
-               batched_seconds=round(torch_s, 3), batched_runs=[round(x, 3) for x in runs],
-               scipy_subset=n, scipy_subset_seconds=round(sp_s, 3),
-               scipy_seconds_extrapolated=round(sp_total, 2), speedup=round(sp_total / torch_s, 1),
-               scipy_grid_start_subset_seconds=round(sg_s, 3), scipy_grid_start_seconds_extrapolated=round(sg_total, 2),
-               speedup_vs_grid_start=round(sg_total / torch_s, 1),
+               batched_seconds=round(torch_s, 3), batched_runs=[round(x, 3) for x in runs], scipy_subset=n,
+               scipy_seconds_extrapolated=round(sp_total, 2), scipy_runs=[round(x, 2) for x in sp_runs],
+               speedup=ratio(sp_runs), speedup_runs=[round(x / t, 1) for x, t in zip(sp_runs, runs)],
+               scipy_grid_start_seconds_extrapolated=round(sg_total, 2), speedup_vs_grid_start=ratio(sg_runs),
                objective_batched_subset=round(sse(obj[:n]), 4), objective_scipy_subset=round(sse(sp_obj), 4),
                objective_scipy_grid_start_subset=round(sse(sg[:, 0]), 4),
                objective_batched_all=round(sse(obj), 4), sse_W2_batched_subset=round(sse(sse_t[:n]), 2),
