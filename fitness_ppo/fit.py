@@ -289,8 +289,11 @@ def _perf_jac(theta: torch.Tensor, # (B, P) rows of parameters (p0 then logs, sc
     e = torch.exp(-x)  # their decays
     el = e * x  # the decays' derivatives in log tau
     both = lambda M, i: (M @ torch.stack([e[:, i], el[:, i]], -1)).unbind(-1)  # one pass over M for both sums
-    if model == "banister":
-        fit, fat, dfit, dfat = (G @ torch.cat([e, el], 1).mT).unbind(-1)
+    if model == "banister":  # one pass over G; the Jacobian's columns are these sums times the signed gains
+        sums = G @ torch.cat([e, el], 1).mT  # (B, J, 4) fitness, fatigue and their log-tau derivatives
+        signed = torch.cat([k[:, :1], -k[:, 1:2]], 1).repeat(1, 2)[:, None]  # (B, 1, 4)
+        effects = sums * signed
+        return theta[:, :1] + effects[..., :2].sum(-1), torch.cat([torch.ones_like(sums[..., :1]), effects], -1)
     else:
         fit, dfit = both(G, 0)
         Wt = _lagged(torch.arange(T, device=w.device).expand(w.shape[0], -1), w)  # (B, T, T) loads before each day
@@ -435,7 +438,6 @@ def _levenberg_marquardt(theta, G, days, mask, y, w, sigma, mu, sd, model: str, 
     """Batched Levenberg-Marquardt on the rows of `theta` (B, P): data residuals over `sigma` (B,), then the prior's.
     The normal equations are built from the data Jacobian plus the prior's diagonal (no stacked residual matrix).
     Rows that have converged drop out of the batch (it is compacted when `LM_COMPACT` of its rows are done)."""
-    taus = [i for i, n in enumerate(MODELS[model]) if n.startswith("tau")]
     prec = sd ** -2
     def normal(th, G, days, mask, y, w, sigma):  # cost, gradient and Gauss-Newton matrix
         f, Jf = _perf_jac(th, G, days, w, model, lag0)
@@ -465,7 +467,7 @@ def _levenberg_marquardt(theta, G, days, mask, y, w, sigma, mu, sd, model: str, 
         gain = -(step * g).sum(-1) - 0.5 * (step[:, None] @ H @ step[..., None])[:, 0, 0]  # the model's predicted drop
         done = done | (gain <= LM_TOL * (1 + cost))  # converged: this step would not lower the cost measurably
         new = th + step
-        new[:, taus] = new[:, taus].clamp(*LOG_BOUNDS)
+        new[:, 3:] = new[:, 3:].clamp(*LOG_BOUNDS)  # the time constants (all after p0 and the gains)
         new_cost, g_new, H_new = normal(new, *args)
         ok = torch.isfinite(new_cost) & (new_cost < cost)
         small = (cost - new_cost <= LM_TOL * (1 + cost)) | (step.abs().amax(-1) < LM_STEP)
