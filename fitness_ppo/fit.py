@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from scipy.stats import t as student_t
 from torch.func import hessian, jacfwd, vmap
 from fastcore.basics import patch
 from .season import (DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNERS, RESPONSE_BOUNDS, SeasonEnvironment,
@@ -19,10 +20,12 @@ from .season import (DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNERS, RESPONSE_BOUNDS, 
 
 # %% auto #0
 __all__ = ['ATHLETE_ALIASES', 'DAY_ALIASES', 'DATE_ALIASES', 'LOAD_ALIASES', 'VALUE_ALIASES', 'SESSION_ALIASES',
-           'QUALITY_ALIASES', 'DEFAULT_ATHLETE', 'MODELS', 'PRIOR', 'NOISE_PRIOR', 'LOG_BOUNDS', 'Z95', 'START_OFFSETS',
-           'UNDETERMINED_RATIO', 'STRONG_CORRELATION', 'SIM_TEST_LOAD', 'SIM_NET_GAIN', 'SIM_RANGE', 'SIM_WEEK_LOADS',
-           'read_log', 'read_tests', 'load_clarke_skiba', 'AthleteData', 'athlete_data', 'FitResult', 'fit', 'plot_fit',
-           'simulate_squad', 'recovery_table', 'rolling_origin', 'plan_spread']
+           'QUALITY_ALIASES', 'DEFAULT_ATHLETE', 'MODELS', 'PRIOR', 'NOISE_PRIOR', 'LOG_BOUNDS', 'Z95', 'LM_TOL',
+           'LM_STEP', 'LM_COMPACT', 'GRID_POINTS', 'GRID_SPAN', 'GAIN_FLOOR', 'UNDETERMINED_RATIO',
+           'STRONG_CORRELATION', 'START_OFFSETS', 'DEFAULT_STARTS', 'NOISE_ROUNDS', 'SIM_TEST_LOAD', 'SIM_NET_GAIN',
+           'SIM_RANGE', 'SIM_CANDIDATES', 'SIM_WEEK_LOADS', 'read_log', 'read_tests', 'load_clarke_skiba',
+           'AthleteData', 'athlete_data', 'FitResult', 'fit', 'plot_fit', 'simulate_squad', 'recovery_table',
+           'rolling_origin', 'plan_spread']
 
 # %% ../nbs/15_fit.ipynb #5f8dee9c
 ATHLETE_ALIASES = ("athlete", "athlete_id", "subject", "name")
@@ -249,10 +252,12 @@ def _lagged(days: torch.Tensor, # (..., J) day indices (the test days, or any da
             lag0: int = 0, # 0: day t's own load counts on day t; 1: only earlier days' loads
            ) -> torch.Tensor:
     "`(..., J, T)` the load `l` days before each day in `days` (0 before day 0 and for l < lag0)."
-    lag = torch.arange(w.shape[-1], device=w.device)
-    idx = days[..., :, None] - lag
-    g = torch.gather(w.unsqueeze(-2).expand(*idx.shape), -1, idx.clamp(min=0))
-    return torch.where((idx >= 0) & (lag >= lag0), g, 0.0)
+    T = w.shape[-1]
+    v = torch.cat([w.flip(-1), torch.zeros_like(w)], -1)  # v[T - 1 - t] = w[t], then zeros (the days before day 0)
+    idx = (T - 1 - days)[..., None] + torch.arange(T, device=w.device)  # G[j, l] = w[d_j - l] = v[T - 1 - d_j + l]
+    batch = torch.broadcast_shapes(days.shape[:-1], w.shape[:-1])
+    g = torch.gather(v.unsqueeze(-2).expand(*batch, days.shape[-1], 2 * T), -1, idx.expand(*batch, -1, -1))
+    return g if lag0 == 0 else torch.cat([torch.zeros_like(g[..., :lag0]), g[..., lag0:]], -1)
 
 def _decay(log_tau: torch.Tensor, T: int) -> torch.Tensor:
     "`(T,)` exp(-l / tau) for lags l = 0..T-1."
@@ -279,12 +284,16 @@ def _perf_jac(theta: torch.Tensor, # (B, P) rows of parameters (p0 then logs, sc
     "`_perf` for a batch of rows, with its Jacobian `(B, J, P)` in closed form (no autograd in the optimiser's loop)."
     T = w.shape[-1]
     lag = torch.arange(T, dtype=w.dtype, device=w.device)
-    tau, k = theta[:, 3:].exp(), theta[:, 1:3].exp()
-    e = torch.exp(-lag / tau[:, :, None])  # (B, P - 3, T) decays of tau_fit, tau_fat (, tau_gain)
-    el = e * lag / tau[:, :, None]  # their derivatives in log tau
+    k = theta[:, 1:3].exp()
+    x = lag * torch.exp(-theta[:, 3:, None])  # (B, P - 3, T) lag / tau for tau_fit, tau_fat (, tau_gain)
+    e = torch.exp(-x)  # their decays
+    el = e * x  # the decays' derivatives in log tau
     both = lambda M, i: (M @ torch.stack([e[:, i], el[:, i]], -1)).unbind(-1)  # one pass over M for both sums
-    if model == "banister":
-        fit, fat, dfit, dfat = (G @ torch.stack([e[:, 0], e[:, 1], el[:, 0], el[:, 1]], -1)).unbind(-1)
+    if model == "banister":  # one pass over G; the Jacobian's columns are these sums times the signed gains
+        sums = G @ torch.cat([e, el], 1).mT  # (B, J, 4) fitness, fatigue and their log-tau derivatives
+        signed = torch.cat([k[:, :1], -k[:, 1:2]], 1).repeat(1, 2)[:, None]  # (B, 1, 4)
+        effects = sums * signed
+        return theta[:, :1] + effects[..., :2].sum(-1), torch.cat([torch.ones_like(sums[..., :1]), effects], -1)
     else:
         fit, dfit = both(G, 0)
         Wt = _lagged(torch.arange(T, device=w.device).expand(w.shape[0], -1), w)  # (B, T, T) loads before each day
@@ -314,9 +323,17 @@ class FitResult:
     converged: torch.Tensor  # (A,) whether Levenberg-Marquardt stopped on its criterion
     prior_mean: torch.Tensor # (P,) the prior, in theta's terms
     prior_sd: torch.Tensor   # (P,)
+    dof: torch.Tensor | None = None  # (A,) the noise estimate's degrees of freedom (None or inf: sigma given)
 
     @property
     def names(self) -> tuple: return MODELS[self.model]
+
+    @property
+    def q95(self) -> torch.Tensor:
+        "`(A,)` the two-sided 95% point of the intervals: Student's t with `dof` degrees of freedom, else the normal's."
+        if self.dof is None: return torch.full_like(self.sigma, Z95)
+        return torch.as_tensor(student_t.ppf(0.975, self.dof.cpu().numpy()), dtype=self.sigma.dtype,
+                               device=self.sigma.device)
 
     def _to_natural(self) -> torch.Tensor:
         "`(A, P)` multipliers from exp(theta) (or p0/P) to natural units: test units, per load unit, days."
@@ -349,7 +366,8 @@ class FitResult:
         se = self.cov.diagonal(dim1=-2, dim2=-1).clamp(min=0).sqrt()
         corr = self.cov / (se[:, :, None] * se[:, None, :])
         conv = self._to_natural()
-        lo, hi = self.theta - Z95 * se, self.theta + Z95 * se
+        q = self.q95
+        lo, hi = self.theta - q[:, None] * se, self.theta + q[:, None] * se
         est = torch.cat([self.theta[:, :1], self.theta[:, 1:].exp()], 1)
         lo = torch.cat([lo[:, :1], lo[:, 1:].exp()], 1) * conv; hi = torch.cat([hi[:, :1], hi[:, 1:].exp()], 1) * conv
         se_nat = torch.cat([se[:, :1], se[:, 1:] * est[:, 1:]], 1) * conv  # delta method for the log parameters
@@ -369,7 +387,7 @@ class FitResult:
                 s = (self.cov[a, 1, 1] + self.cov[a, 2, 2] - 2 * self.cov[a, 1, 2]).clamp(min=0).sqrt()
                 s0 = (self.prior_sd[1] ** 2 + self.prior_sd[2] ** 2).sqrt()
                 rows.append(dict(athlete=name, parameter="k_fat/k_fit", estimate=float(d.exp()), se=float(d.exp() * s),
-                                 lo95=float((d - Z95 * s).exp()), hi95=float((d + Z95 * s).exp()),
+                                 lo95=float((d - q[a] * s).exp()), hi95=float((d + q[a] * s).exp()),
                                  sd_ratio=float(s / s0),
                                  determined=bool(s / s0 <= UNDETERMINED_RATIO), note=""))
         return pd.DataFrame(rows)
@@ -400,8 +418,8 @@ class FitResult:
         window = lambda k: (d.load * ((day <= d.today[:, None]) & (day > d.today[:, None] - k))).sum(1) / k
         cols = dict(athlete=d.athletes, n_tests=n, sse=sse, r2=1 - sse / (centred ** 2).sum(1),
                     noise_sd=self.sigma * self.scale, today=[d.label(a, int(d.today[a])) for a in range(A)],
-                    performance_today=now[:, 0], lo95=now[:, 0] - Z95 * sd_now[:, 0],
-                    hi95=now[:, 0] + Z95 * sd_now[:, 0], fitness=fitness, fatigue=fatigue,
+                    performance_today=now[:, 0], lo95=now[:, 0] - self.q95 * sd_now[:, 0],
+                    hi95=now[:, 0] + self.q95 * sd_now[:, 0], fitness=fitness, fatigue=fatigue,
                     fitness_effect=p["k_fit"] * fitness, fatigue_effect=fatigue_effect,
                     load_7d=window(7), load_28d=window(28), converged=self.converged)
         return pd.DataFrame({k: v.cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in cols.items()})
@@ -412,15 +430,22 @@ def _residuals(theta, G, days, mask, y, w, sigma, mu, sd, model, lag0):
     r = torch.where(mask, (y - _perf(theta, G, days, w, model, lag0)) / sigma, 0.0)
     return torch.cat([r, (theta - mu) / sd])
 
+LM_TOL = 1e-10  # a row is done when a step lowers (or would) its cost by <= LM_TOL (1 + cost), or moves < LM_STEP
+LM_STEP = 1e-7
+LM_COMPACT = 1 / 3  # the batch drops its finished rows once more than this share of them is done
+
 def _levenberg_marquardt(theta, G, days, mask, y, w, sigma, mu, sd, model: str, lag0: int, iters: int):
     """Batched Levenberg-Marquardt on the rows of `theta` (B, P): data residuals over `sigma` (B,), then the prior's.
-    Rows that have converged drop out of the batch (it is compacted when a third of its rows are done)."""
-    taus = [i for i, n in enumerate(MODELS[model]) if n.startswith("tau")]
-    def residuals(th, G, days, mask, y, w, sigma):
+    The normal equations are built from the data Jacobian plus the prior's diagonal (no stacked residual matrix).
+    Rows that have converged drop out of the batch (it is compacted when `LM_COMPACT` of its rows are done)."""
+    prec = sd ** -2
+    def normal(th, G, days, mask, y, w, sigma):  # cost, gradient and Gauss-Newton matrix
         f, Jf = _perf_jac(th, G, days, w, model, lag0)
-        r = torch.cat([torch.where(mask, (y - f) / sigma[:, None], 0.0), (th - mu) / sd], 1)
-        Jd = torch.where(mask[..., None], -Jf / sigma[:, None, None], 0.0)
-        return r, torch.cat([Jd, torch.diag(1 / sd).expand(th.shape[0], -1, -1)], 1)
+        r = torch.where(mask, (y - f) / sigma[:, None], 0.0)
+        Jd = torch.where(mask[..., None], Jf / sigma[:, None, None], 0.0)  # minus the residuals' Jacobian
+        z = th - mu
+        cost = 0.5 * ((r * r).sum(-1) + (z * z * prec).sum(-1))
+        return cost, z * prec - (Jd.mT @ r[..., None])[..., 0], Jd.mT @ Jd + torch.diag(prec)
     theta = theta.clone()
     B = theta.shape[0]
     cost_all = torch.empty(B, dtype=theta.dtype, device=theta.device)
@@ -428,36 +453,138 @@ def _levenberg_marquardt(theta, G, days, mask, y, w, sigma, mu, sd, model: str, 
     rows = torch.arange(B, device=theta.device)  # the rows still in the batch
     args = (G, days, mask, y, w, sigma)
     th = theta
-    r, J = residuals(th, *args)
-    cost = 0.5 * (r * r).sum(-1)
+    cost, g, H = normal(th, *args)
     lam = torch.full((B,), 1e-3, dtype=theta.dtype, device=theta.device)
     done = torch.zeros(B, dtype=torch.bool, device=theta.device)
     for _ in range(iters):
-        if done.float().mean() > 1 / 3:  # compact: write the finished rows back, keep the others
+        if done.float().mean() > LM_COMPACT:  # compact: write the finished rows back, keep the others
             theta[rows], cost_all[rows], done_all[rows] = th, cost, done
             keep = ~done
-            rows, th, r, J, cost, lam, done = rows[keep], th[keep], r[keep], J[keep], cost[keep], lam[keep], done[keep]
+            rows, th, g, H, cost, lam, done = rows[keep], th[keep], g[keep], H[keep], cost[keep], lam[keep], done[keep]
             args = tuple(x[keep] for x in args)
-        g, H = (J.mT @ r[..., None])[..., 0], J.mT @ J
         A = H + lam[:, None, None] * torch.diag_embed(H.diagonal(dim1=-2, dim2=-1) + 1e-9)
         step = torch.linalg.solve(A, -g)
+        gain = -(step * g).sum(-1) - 0.5 * (step[:, None] @ H @ step[..., None])[:, 0, 0]  # the model's predicted drop
+        done = done | (gain <= LM_TOL * (1 + cost))  # converged: this step would not lower the cost measurably
         new = th + step
-        new[:, taus] = new[:, taus].clamp(*LOG_BOUNDS)
-        r_new, J_new = residuals(new, *args)
-        new_cost = 0.5 * (r_new * r_new).sum(-1)
+        new[:, 3:] = new[:, 3:].clamp(*LOG_BOUNDS)  # the time constants (all after p0 and the gains)
+        new_cost, g_new, H_new = normal(new, *args)
         ok = torch.isfinite(new_cost) & (new_cost < cost)
-        small = (cost - new_cost <= 1e-10 * (1 + cost)) | (step.abs().amax(-1) < 1e-7)
+        small = (cost - new_cost <= LM_TOL * (1 + cost)) | (step.abs().amax(-1) < LM_STEP)
         done = done | (ok & small) | (~ok & (lam >= 1e6))
         th, cost = torch.where(ok[:, None], new, th), torch.where(ok, new_cost, cost)
-        r, J = torch.where(ok[:, None], r_new, r), torch.where(ok[:, None, None], J_new, J)
+        g, H = torch.where(ok[:, None], g_new, g), torch.where(ok[:, None, None], H_new, H)
         lam = torch.where(ok, lam / 3, lam * 8).clamp(1e-10, 1e8)
         if done.all(): break
     theta[rows], cost_all[rows], done_all[rows] = th, cost, done
     return theta, cost_all, done_all
 
-START_OFFSETS = ((0.0, 0.0), (-0.6, -0.6), (0.5, 0.8), (-0.3, 1.0))  # log(tau_fit), log(tau_fat) - the prior centre
+
+# %% ../nbs/15_fit.ipynb #4d5c649b
+GRID_POINTS = 9  # the start's grid: this many values of each of log tau_fit and log tau_fat (81 pairs)
+GRID_SPAN = 2.5  # the grid spans each log time constant's prior centre +- 2.5 prior sd (within LOG_BOUNDS)
+GAIN_FLOOR = 3.0  # a start's gains are at least their prior centre / exp(3 prior sd) (gains must be positive)
+
+def _solve3(a, b, c, d, e, f, r):
+    "Solve the symmetric 3 x 3 systems [[a, b, c], [b, d, e], [c, e, f]] x = r (entries: tensors, r: (..., 3))."
+    adj = (d * f - e * e, c * e - b * f, b * e - c * d, a * f - c * c, b * c - a * e, a * d - b * b)
+    det = a * adj[0] + b * adj[1] + c * adj[2]
+    r0, r1, r2 = r.unbind(-1)
+    return torch.stack([adj[0] * r0 + adj[1] * r1 + adj[2] * r2, adj[1] * r0 + adj[3] * r1 + adj[4] * r2,
+                        adj[2] * r0 + adj[4] * r1 + adj[5] * r2], -1) / det[..., None]
+
+def _grid_starts(G: torch.Tensor, # (A, J, T) lagged loads before each test day (fitness)
+                 G_fat: torch.Tensor, # (A, J, T) the same for fatigue (Busso: loads x recent load)
+                 mask: torch.Tensor, y: torch.Tensor, # (A, J) real tests, scaled results
+                 s2: torch.Tensor, # (A,) noise variance (scaled)
+                 mu: torch.Tensor, sd: torch.Tensor, # the prior in theta's terms
+                 starts: int, # how many starts per athlete
+                ) -> torch.Tensor:
+    """`(A, starts, P)` starts for the fit: on a grid of (tau_fit, tau_fat) pairs, the offset and the two gains are
+    linear, so each pair's best offset and gains come in closed form (a 3 x 3 ridge least squares; the ridge is the
+    prior linearised at its centre); the pairs with the lowest posterior (the exact one, at those values) win, no two
+    neighbours on the grid. Any further parameter (Busso's tau_gain) starts at its prior centre."""
+    A, J, T = G.shape
+    dt, dev, K = G.dtype, G.device, GRID_POINTS
+    step = torch.linspace(-GRID_SPAN, GRID_SPAN, K, dtype=dt, device=dev)
+    lt = (mu[3:5, None] + step * sd[3:5, None]).clamp(*LOG_BOUNDS)  # (2, K) log tau_fit, log tau_fat
+    lag = torch.arange(T, dtype=dt, device=dev)
+    e = torch.exp(-lag[:, None] / lt.exp()[:, None, :])  # (2, T, K)
+    m = mask.to(dt)[..., None]
+    if G_fat is G: Ff, Fa = (G.reshape(A * J, T) @ torch.cat([e[0], e[1]], 1)).view(A, J, 2 * K).split(K, -1)
+    else: Ff, Fa = (G.reshape(A * J, T) @ e[0]).view(A, J, K), (G_fat.reshape(A * J, T) @ e[1]).view(A, J, K)
+    Ff, Fa, ym = Ff * m, -Fa * m, y * m[..., 0]  # (A, J, K): fitness per tau_fit, minus fatigue per tau_fat
+    centre = torch.stack([mu[0], mu[1].exp(), mu[2].exp()])  # p0, k_fit, k_fat (linear scale)
+    ridge = torch.stack([sd[0], centre[1] * sd[1], centre[2] * sd[2]]) ** -2  # the prior's curvature at its centre
+    s2_ = s2[:, None, None]
+    col = lambda x: x[:, :, None]; row = lambda x: x[:, None, :]  # (A, K) per tau_fit / per tau_fat -> (A, K, K)
+    n, sf, sa = m.sum((1, 2))[:, None, None], col(Ff.sum(1)), row(Fa.sum(1))
+    sff, saa, sfa = col((Ff * Ff).sum(1)), row((Fa * Fa).sum(1)), Ff.mT @ Fa
+    b = torch.stack(torch.broadcast_tensors(ym.sum(1)[:, None, None], col((Ff * ym[..., None]).sum(1)),
+                                            row((Fa * ym[..., None]).sum(1))), -1)  # (A, K, K, 3)
+    beta = _solve3(n / s2_ + ridge[0], sf / s2_, sa / s2_, sff / s2_ + ridge[1], sfa / s2_, saa / s2_ + ridge[2],
+                   b / s2_[..., None] + ridge * centre)
+    beta = torch.cat([beta[..., :1], torch.maximum(beta[..., 1:], centre[1:] * torch.exp(-GAIN_FLOOR * sd[1:3]))], -1)
+    p, kf, ka = beta.unbind(-1)
+    yy = (ym * ym).sum(1)[:, None, None]
+    sse = (yy - 2 * (beta * b).sum(-1) + n * p * p + sff * kf * kf + saa * ka * ka
+           + 2 * (sf * p * kf + sa * p * ka + sfa * kf * ka))
+    z = torch.stack(torch.broadcast_tensors(p, kf.log(), ka.log(), col(lt[0][None]), row(lt[1][None])), -1)
+    cost = 0.5 * (sse / s2_ + (((z - mu[:5]) / sd[:5]) ** 2).sum(-1))  # (A, K, K)
+    i, j = torch.meshgrid(torch.arange(K, device=dev), torch.arange(K, device=dev), indexing="ij")
+    i, j, cost, z = i.flatten(), j.flatten(), cost.reshape(A, K * K), z.reshape(A, K * K, 5)
+    chosen = []
+    for _ in range(starts):  # the best pair, then the best pair not next to one already chosen
+        best = cost.argmin(1)
+        chosen.append(z[torch.arange(A, device=dev), best])
+        near = ((i - i[best][:, None]).abs() <= 1) & ((j - j[best][:, None]).abs() <= 1)
+        cost = torch.where(near, torch.inf, cost)
+    return torch.cat([torch.stack(chosen, 1), mu[5:].expand(A, starts, -1)], -1)
+
+
+# %% ../nbs/15_fit.ipynb #cfd8eb1f
+def _hessian(theta: torch.Tensor, # (A, P) the MAP
+             G: torch.Tensor, days: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, w: torch.Tensor, # as in `fit`
+             sigma: torch.Tensor, # (A,) noise sd (scaled)
+             mu: torch.Tensor, sd: torch.Tensor, model: str, lag0: int) -> torch.Tensor:
+    """`(A, P, P)` the exact Hessian of the negative log posterior: in closed form for the classic model (the model's
+    second derivatives are sums of the lagged loads against decays times lag polynomials), else `torch.func.hessian`.
+    Where it is not positive definite, the Gauss-Newton matrix (always positive definite here) replaces it."""
+    prec = torch.diag(sd ** -2)
+    s = sigma[:, None]
+    if model == "banister":
+        lag = torch.arange(G.shape[-1], dtype=G.dtype, device=G.device)
+        x = lag / theta[:, 3:5, None].exp()  # (A, 2, T) lag / tau
+        e = torch.exp(-x)
+        F, dF, d2F = (G @ torch.cat([e, e * x, e * x * (x - 1)], 1).mT).split(2, -1)  # (A, J, 2) each
+        k = theta[:, 1:3].exp()[:, None] * torch.tensor([1.0, -1.0], dtype=G.dtype, device=G.device)  # k_fit, -k_fat
+        f = theta[:, :1] + (k * F).sum(-1)
+        Jf = torch.cat([torch.ones_like(f)[..., None], k * F, k * dF], -1)  # (A, J, 5)
+        r = torch.where(mask, (y - f) / s, 0.0)
+        Jd = torch.where(mask[..., None], Jf / s[..., None], 0.0)
+        second = (r[..., None] * torch.cat([k * F, k * dF, k * d2F], -1)).sum(1) / s  # (A, 6) r . d2f / sigma
+        H = Jd.mT @ Jd + prec
+        for i, (a, b) in enumerate(((1, 1), (2, 2), (1, 3), (2, 4), (3, 3), (4, 4))):
+            H[:, a, b] -= second[:, i]
+            if a != b: H[:, b, a] -= second[:, i]
+    else:
+        res = lambda t, gg, d, m, yy, ww, ss: _residuals(t, gg, d, m, yy, ww, ss, mu, sd, model, lag0)
+        nlp = lambda t, *a: 0.5 * res(t, *a).pow(2).sum()
+        H = vmap(hessian(nlp))(theta, G, days, mask, y, w, sigma)
+    _, info = torch.linalg.cholesky_ex(H)
+    if (info > 0).any():
+        _, Jf = _perf_jac(theta, G, days, w, model, lag0)
+        Jd = torch.where(mask[..., None], Jf / s[..., None], 0.0)
+        H = torch.where((info > 0)[:, None, None], Jd.mT @ Jd + prec, H)
+    return H
+
+
+# %% ../nbs/15_fit.ipynb #adfbaaac
 UNDETERMINED_RATIO = 0.7  # posterior sd > 0.7 prior sd (variance down by under half): not decided
 STRONG_CORRELATION = 0.95  # |posterior correlation| above this is named in the note
+START_OFFSETS = ((0.0, 0.0), (-0.6, -0.6), (0.5, 0.8), (-0.3, 1.0))  # log(tau_fit), log(tau_fat) - the prior centre
+DEFAULT_STARTS = dict(banister=1, busso=1 + len(START_OFFSETS))  # Busso's tau_gain is not on the grid: more starts
+NOISE_ROUNDS = 3  # alternations of the noise estimate and the refit (when the noise sd is not given)
 
 def _prior(model: str, prior: dict | None, dtype, device):
     p = {**PRIOR, **(prior or {})}
@@ -468,17 +595,17 @@ def _prior(model: str, prior: dict | None, dtype, device):
 def fit(log, # a training log (anything `read_log` reads), or an `AthleteData`
         tests=None, # tests (anything `read_tests` reads); None when `log` is an `AthleteData`
         model: str = "banister", # 'banister' (p0, k_fit, k_fat, tau_fit, tau_fat) or 'busso' (k_fat = k_gain x recent)
-        sigma=None, # test noise sd in test units (one, or one per athlete); None: estimated (MAP)
-        starts: int = 4, # starts per athlete (the first len(START_OFFSETS) fixed, more drawn from the prior)
+        sigma=None, # test noise sd in test units (one, or one per athlete); None: estimated (see below)
+        starts: int | None = None, # per athlete: the grid's best, START_OFFSETS, more grid pairs (None: DEFAULT_STARTS)
         load_before_test: bool = True, # a test day's load counts before the test (Clarke & Skiba's convention)
         prior: dict | None = None, # overrides of PRIOR: name -> (mean, sd) in scaled units
         iters: int = 100, # Levenberg-Marquardt iterations at most (first round; later rounds 30)
         quality: str | None = None, # which test to fit when the tests name several
-        seed: int = 0, # for the starts drawn beyond START_OFFSETS
         device=None, dtype=torch.float64, # where and in which precision to fit
        ) -> FitResult:
     "Fit a fitness-fatigue model to every athlete at once: MAP with a log-normal prior, Laplace uncertainty."
     if model not in MODELS: raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
+    starts = DEFAULT_STARTS[model] if starts is None else starts
     if not isinstance(starts, int) or starts < 1:
         raise ValueError(f"starts must be a whole number >= 1, got {starts!r}")
     data = log if isinstance(log, AthleteData) else athlete_data(log, tests, quality, device=device, dtype=dtype)
@@ -495,36 +622,38 @@ def fit(log, # a training log (anything `read_log` reads), or an `AthleteData`
         s = torch.as_tensor(sigma, dtype=dt, device=dev).expand(A) / scale
         if not bool((s > 0).all()): raise ValueError(f"sigma must be > 0, got {sigma!r}")
         s2, fixed = s ** 2, True
-    offsets = torch.zeros(max(starts, 1), P, dtype=dt, device=dev)
-    fixed_starts = torch.tensor(START_OFFSETS[:starts], dtype=dt, device=dev)
-    offsets[:len(fixed_starts), 3:5] = fixed_starts
-    if starts > len(START_OFFSETS):
-        g = torch.Generator().manual_seed(seed)
-        draws = torch.randn(starts - len(START_OFFSETS), P, generator=g, dtype=dt)
-        offsets[len(START_OFFSETS):] = (draws * sd.cpu()).to(dev)
-    theta0 = (mu + offsets)[None].expand(A, -1, -1).reshape(A * starts, P)
     lag0 = 0 if load_before_test else 1
     G = _lagged(data.test_day, w, lag0)
+    if model == "busso":  # fatigue's lagged loads x recent load, with tau_gain at its prior centre (for the starts)
+        T = w.shape[1]
+        recent = _lagged(torch.arange(T, device=dev).expand(A, -1), w) @ _decay(mu[5], T)
+        G_fat = _lagged(data.test_day, recent * w, lag0)
+    else: G_fat = G
+    n_fixed = min(starts - 1, len(START_OFFSETS))
+    grid = _grid_starts(G, G_fat, data.test_mask, y, s2, mu, sd, starts - n_fixed)  # (A, starts - n_fixed, P)
+    spread = mu.repeat(n_fixed, 1)
+    spread[:, 3:5] += torch.tensor(START_OFFSETS[:n_fixed], dtype=dt, device=dev).view(n_fixed, 2)
+    theta0 = torch.cat([grid[:, :1], spread.expand(A, -1, -1), grid[:, 1:]], 1).reshape(A * starts, P)
     rows = lambda k, var: (k(G), k(data.test_day), k(data.test_mask), k(y), k(w), k(var.sqrt()))
     rep, same = lambda x: x.repeat_interleave(starts, 0), lambda x: x
     theta, cost, done = _levenberg_marquardt(theta0, *rows(rep, s2), mu, sd, model, lag0, iters)
     best = cost.view(A, starts).argmin(1)
     theta = theta.view(A, starts, P)[torch.arange(A, device=dev), best]
-    done = done.view(A, starts)[torch.arange(A, device=dev), best]
+    cost, done = cost.view(A, starts)[torch.arange(A, device=dev), best], done.view(A, starts)[torch.arange(A), best]
     n = data.test_mask.sum(1)
-    for _ in range(0 if fixed else 3):  # joint MAP of the noise: sigma^2 = (SSE + nu s0^2) / (n + nu + 2), then refit
+    H = _hessian(theta, *rows(same, s2), mu, sd, model, lag0)
+    dof = torch.full((A,), torch.inf, dtype=dt, device=dev)
+    for _ in range(0 if fixed else NOISE_ROUNDS):  # the noise's marginal posterior mode, then refit (see below)
+        gamma = P - (torch.linalg.inv(H).diagonal(dim1=-2, dim2=-1) / sd ** 2).sum(1)  # parameters the tests fix
         f, _ = _perf_jac(theta, G, data.test_day, w, model, lag0)
         sse = torch.where(data.test_mask, y - f, 0.0).pow(2).sum(1)
-        s2 = (sse + NOISE_PRIOR[1] * NOISE_PRIOR[0] ** 2) / (n + NOISE_PRIOR[1] + 2)
+        dof = (n + NOISE_PRIOR[1] - gamma).clamp(min=1.0)
+        s2 = (sse + NOISE_PRIOR[1] * NOISE_PRIOR[0] ** 2) / dof
         theta, cost, done = _levenberg_marquardt(theta, *rows(same, s2), mu, sd, model, lag0, 30)
-    res = lambda t, gg, d, m, yy, ww, s: _residuals(t, gg, d, m, yy, ww, s, mu, sd, model, lag0)
-    nlp = lambda t, *a: 0.5 * res(t, *a).pow(2).sum()
-    H = vmap(hessian(nlp))(theta, *rows(same, s2))
-    _, info = torch.linalg.cholesky_ex(H)
-    if (info > 0).any():  # not positive definite: the Gauss-Newton Hessian (always positive definite here)
-        J = vmap(jacfwd(res))(theta, *rows(same, s2))
-        H = torch.where((info > 0)[:, None, None], J.mT @ J, H)
-    return FitResult(model, data, theta, torch.linalg.inv(H), s2.sqrt(), scale, mean_load, lag0, cost, done, mu, sd)
+        H = _hessian(theta, *rows(same, s2), mu, sd, model, lag0)
+    return FitResult(model, data, theta, torch.linalg.inv(H), s2.sqrt(), scale, mean_load, lag0, cost, done, mu, sd,
+                     dof)
+
 
 # %% ../nbs/15_fit.ipynb #ff987e9f
 def plot_fit(result: FitResult, # what `fit` returned
@@ -542,13 +671,13 @@ def plot_fit(result: FitResult, # what `fit` returned
     if ax is None: ax = Figure(figsize=(9, 4), layout="constrained").subplots()
     mean, sd = result.predict()
     x = [d.label(a, i) for i in range(d.num_days)]
-    m, s = mean[a].cpu().numpy(), sd[a].cpu().numpy()
+    m, s, q = mean[a].cpu().numpy(), sd[a].cpu().numpy(), float(result.q95[a])
     test_band = None
     if noise:
         s_new = np.sqrt(s ** 2 + float(result.sigma[a] * result.scale[a]) ** 2)
-        test_band = ax.fill_between(x, m - Z95 * s_new, m + Z95 * s_new, color="C0", alpha=0.12, lw=0,
+        test_band = ax.fill_between(x, m - q * s_new, m + q * s_new, color="C0", alpha=0.12, lw=0,
                                     label="95% band of a new test")
-    band = ax.fill_between(x, m - Z95 * s, m + Z95 * s, color="C0", alpha=0.3, lw=0, label="95% band of the model")
+    band = ax.fill_between(x, m - q * s, m + q * s, color="C0", alpha=0.3, lw=0, label="95% band of the model")
     (line,) = ax.plot(x, m, color="C0", label=f"{result.model} fit")
     k = d.test_mask[a].cpu().numpy()
     tests = ax.scatter([x[i] for i in d.test_day[a].cpu().numpy()[k]], d.test_value[a].cpu().numpy()[k], color="k",
@@ -567,6 +696,7 @@ def plot_fit(result: FitResult, # what `fit` returned
 SIM_TEST_LOAD = (300.0, 60.0)  # a simulated athlete's nominal test result (W) and mean training day's load (TSS)
 SIM_NET_GAIN = 0.8  # a simulated athlete's steady fatigue effect is at most 0.8 x the fitness effect (training pays)
 SIM_RANGE = (0.6, 1.6)  # kept: athletes whose true test results stay within 0.6-1.6 x the nominal result
+SIM_CANDIDATES = 20  # candidates drawn per athlete asked for (about 1 in 8 is plausible)
 SIM_WEEK_LOADS = (0.8, 1.0, 1.2, 0.6)  # three build weeks and a recovery week, repeated (x U(0.8, 1.2) each week)
 
 def simulate_squad(n: int, # athletes
@@ -577,31 +707,31 @@ def simulate_squad(n: int, # athletes
                    seed: int = 0, # everything random comes from this
                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Simulated athletes `(log, tests, truth)`: varied training (rest on about 2 days a week, 4-week cycles, lognormal
-    sessions) and true parameters drawn from `PRIOR` within 2 sd (gains within 1 sd), tau_fat at most 0.7 tau_fit and
-    the fatigue gain capped so that steady training's fatigue effect is at most `SIM_NET_GAIN` x the fitness effect;
-    athletes whose true results leave `SIM_RANGE` are redrawn."""
+    sessions) and true parameters drawn from `PRIOR`, kept only if plausible: within 2 sd (gains within 1 sd), tau_fat
+    at most 0.7 tau_fit, steady training's fatigue effect at most `SIM_NET_GAIN` x the fitness effect, and true results
+    within `SIM_RANGE` (the others are redrawn, not clipped: the truth is the prior restricted to plausible ones)."""
     if model not in MODELS: raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
     if tests_per_week not in (1, 2, 3): raise ValueError(f"tests_per_week must be 1, 2 or 3, got {tests_per_week!r}")
     g = torch.Generator().manual_seed(seed)
     T, names = 7 * weeks, MODELS[model]
     f64 = dict(generator=g, dtype=torch.float64)
-    m = 3 * n + 10  # candidates: the first n plausible ones are kept
+    m = SIM_CANDIDATES * n + 50  # candidates: the first n plausible ones are kept
     cycle = torch.tensor(SIM_WEEK_LOADS, dtype=torch.float64)[torch.arange(weeks) % 4]
     week = cycle * (0.8 + 0.4 * torch.rand(m, weeks, **f64))
     train = torch.rand(m, T, generator=g, dtype=torch.float64) > 2 / 7
     w = train * week.repeat_interleave(7, 1) * torch.exp(0.5 * torch.randn(m, T, **f64) - 0.125)
     mu, sd = _prior(model, None, torch.float64, "cpu")
-    z = torch.randn(m, len(names), generator=g, dtype=torch.float64).clamp(-2, 2)
-    z[:, [1, 2]] = z[:, [1, 2]].clamp(-1.0, 1.0)
+    z = torch.randn(m, len(names), generator=g, dtype=torch.float64)
+    ok = (z.abs() <= 2).all(1) & (z[:, [1, 2]].abs() <= 1).all(1)  # rejected, not clipped: see below
     theta = mu + z * sd
     theta[:, 0] = torch.exp(0.1 * z[:, 0])  # p0 within 20% of the nominal result
-    theta[:, 4] = torch.minimum(theta[:, 4], theta[:, 3] + math.log(0.7))
+    ok &= theta[:, 4] <= theta[:, 3] + math.log(0.7)
     fat_gain = theta[:, 4] + (theta[:, 5] if model == "busso" else 0)  # log of fatigue's steady effect / its gain
-    theta[:, 2] = torch.minimum(theta[:, 2], math.log(SIM_NET_GAIN) + theta[:, 1] + theta[:, 3] - fat_gain)
+    ok &= theta[:, 2] <= math.log(SIM_NET_GAIN) + theta[:, 1] + theta[:, 3] - fat_gain
     days = torch.tensor({1: [4], 2: [1, 4], 3: [1, 3, 5]}[tests_per_week])
     days = (7 * torch.arange(weeks)[:, None] + days).flatten()
     perf = vmap(lambda t, ww: _perf(t, _lagged(days, ww), days, ww, model, 0))(theta, w)
-    keep = ((perf.amin(1) > SIM_RANGE[0]) & (perf.amax(1) < SIM_RANGE[1])).nonzero()[:, 0][:n]
+    keep = (ok & (perf.amin(1) > SIM_RANGE[0]) & (perf.amax(1) < SIM_RANGE[1])).nonzero()[:, 0][:n]
     if len(keep) < n: raise ValueError(f"only {len(keep)} of {m} simulated athletes were plausible; ask fewer weeks")
     theta, w, perf = theta[keep], w[keep], perf[keep]
     value = SIM_TEST_LOAD[0] * perf * (1 + noise * torch.randn(perf.shape, generator=g, dtype=torch.float64))
