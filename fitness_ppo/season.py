@@ -528,6 +528,7 @@ def plan_properties(model: SeasonModel, schedule: torch.Tensor, taper: int = 14)
     """Each athlete's plan as a coach reads it (each `(B,)`): runs, the share of hard sessions before the taper, week-1
     load (AU), the taper's volume and intensity, the rest days before competition and the taper's gain."""
     sessions = schedule > 0
+    n_before = max(1, min(28, schedule.shape[-1] - taper))  # the days before the taper (fewer in a short season)
     k, i, v = decode_season_action(schedule.clamp_min(1))
     minutes = torch.where(sessions, torch.tensor(VOLUME_MINUTES, device=schedule.device)[v], 0.0)
     rpe = torch.tensor(INTENSITY_RPE, device=schedule.device)[i]
@@ -538,7 +539,8 @@ def plan_properties(model: SeasonModel, schedule: torch.Tensor, taper: int = 14)
     return dict(training_run=_longest_run(sessions), hard_run=_longest_run(hard),
                 hard_share=hard[:, pre].sum(-1) / sessions[:, pre].sum(-1).clamp_min(1),
                 week1_load=model.load[schedule[:, :7]].sum(-1) * LOAD_UNIT,
-                taper_volume=minutes[:, last].sum(-1) / (minutes[:, before].sum(-1) * taper / 28).clamp_min(1) - 1,
+                taper_volume=minutes[:, last].sum(-1) / (minutes[:, before].sum(-1) * taper / n_before).clamp_min(1)
+                - 1,
                 taper_rpe=mean_rpe(last), pre_taper_rpe=mean_rpe(before),
                 rest_before=(~sessions).flip(-1).long().cumprod(-1).sum(-1),
                 taper_gain=scores[:, -1] / scores[:, -1 - taper] - 1)
@@ -855,7 +857,8 @@ def train_season(env: SeasonEnvironment,  # the seasons to train on: athletes si
     """A season agent trained on `env` and `learn`'s record: how the CLI, the REST service and the widget all train one.
     A new agent first imitates the optimiser (by default), then PPO goes on from what it taught (within what is left
     of the time budget), and the served policy is the better of the two on the held-out athletes
-    (`record["warm_start_score"]`: the warm-started policy's; `record["warm_start"]`: the warm start's own record)."""
+    as it plans (`record["best_score"]`; `record["warm_start_score"]` and `record["ppo_score"]`: each one's;
+    `record["warm_start"]`: the warm start's own record)."""
     if episodes is None and time_budget_s is None:
         raise ValueError("train_season needs episodes or time_budget_s (or both), got neither")
     if warm_start == "imitate": warm_start = None if agent is not None else imitation_warm_start(time_budget_s, seed)
@@ -878,15 +881,18 @@ def train_season(env: SeasonEnvironment,  # the seasons to train on: athletes si
 MIN_PPO_SECONDS = 1.0  # PPO's time after a warm start that used up the budget: one evaluation, then the better policy
 
 def _keep_the_better(agent: EnhancedPPOAgent, env: SeasonEnvironment, evaluation: Evaluation, warm: dict, record: dict):
-    "Serve the warm-started weights `warm` if they score at least PPO's best on `evaluation`'s athletes (as it scores)."
-    trained = copy.deepcopy(agent.target_actor_critic.state_dict())
+    """Serve the warm-started weights `warm` or PPO's, whichever plans better on `evaluation`'s athletes as
+    `plan_season` plans (the most likely action each day: a cloned policy's samples are far worse than its choices);
+    both scores are kept, `record["best_score"]` becomes the served one's."""
+    served = lambda: normalised_score(agent.evaluate_policy(env, evaluation.x), evaluation.baselines,
+                                      evaluation.score_baselines)
+    trained, ppo_score = copy.deepcopy(agent.target_actor_critic.state_dict()), served()
     agent.target_actor_critic.load_state_dict(warm)
-    mean = agent.evaluate_policy(env, evaluation.x, sample=True)
-    record["warm_start_score"] = score = normalised_score(mean, evaluation.baselines, evaluation.score_baselines)
-    if score >= record["best_score"]:  # training goes on from the served weights too
-        record["best_score"] = score
-        agent.actor_critic.load_state_dict(warm)
+    record["warm_start_score"] = score = served()
+    record["ppo_score"] = ppo_score
+    if score >= ppo_score: agent.actor_critic.load_state_dict(warm)  # training goes on from the served weights too
     else: agent.target_actor_critic.load_state_dict(trained)
+    record["best_score"] = max(score, ppo_score)
 
 UNLIMITED_SEASONS = 10 ** 9  # `train_season` without `episodes`: training ends at the time budget
 
