@@ -14,7 +14,7 @@ import fitness_ppo
 from .catalog import ACTION_DIM, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, load_catalog
 from .catalog import EXAMPLE_CATALOG, Catalog, code_label
 from .env import TrainingEnvironment
-from .imitation import imitate
+from .imitation import IMITATION_SHARE
 from .io import (DEFAULT_ALLOWED_HOSTS, LOG_FORMATS, LOG_LEVELS, MAX_ECHO_CHARS, _about, clip,
                             configure_logging, existing_file, load_agent, memory_report, parse_device, read_athletes,
                             read_json, read_priors, write_athletes)
@@ -31,9 +31,9 @@ from .distributed import distributed_world, map_sharded
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['PRESETS', 'MAX_PORT', 'CATALOGS', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES',
-           'IMITATION_SHARE', 'DEMO_RULES', 'DEMO_SHOWN_DAYS', 'DEMO_CATALOG_NOTES', 'DEMO_QX_TITLES', 'SERVE_EPILOG',
-           'FIT_MODELS', 'catalog_matrices', 'read_catalog', 'read_response', 'read_rules', 'main']
+__all__ = ['PRESETS', 'MAX_PORT', 'CATALOGS', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'DEMO_RULES',
+           'DEMO_SHOWN_DAYS', 'DEMO_CATALOG_NOTES', 'DEMO_QX_TITLES', 'SERVE_EPILOG', 'FIT_MODELS', 'IMITATE_HELP',
+           'catalog_matrices', 'read_catalog', 'read_response', 'read_rules', 'main']
 
 # %% ../nbs/10_cli.ipynb #7b1ec6a0
 PRESETS = {"small": (NetConfig.small, 1e-3), "default": (NetConfig, 3e-4), "design": (NetConfig.design, 3e-4)}
@@ -309,15 +309,12 @@ def _season_summary(result: dict) -> str:
             + (f"; imitating the optimiser first reached {result['warm_start_score']:.3f} on the same scale"
                if "warm_start_score" in result else ""))
 
-IMITATION_SHARE = 0.75  # `--imitate`: the share of the time budget spent learning from the optimiser before PPO
-
 def _train_season(episodes: int, time_budget: float | None, num_envs: int, days: int, seed: int, device, cq=None,
-                  qx=None, progress: bool = True, imitation: bool = False):
+                  qx=None, progress: bool = True, imitation: bool = True):
     "A season agent trained on synthetic athletes with these matrices (first imitating the optimiser), and its record."
     env = SeasonEnvironment(num_envs, days, cq, qx, device)
-    share = None if time_budget is None else IMITATION_SHARE * time_budget
-    warm = (lambda agent, env: imitate(agent, env, time_budget_s=share, seed=seed)) if imitation else None
-    agent, result = train_season(env, time_budget, seed, episodes=episodes, progress=progress, warm_start=warm)
+    agent, result = train_season(env, time_budget, seed, episodes=episodes, progress=progress,
+                                 warm_start="imitate" if imitation else None)
     _logger.info("trained %d seasons in %.1f s", result["episodes_completed"], result["training_time_seconds"],
                  extra=dict(event="train_season", episodes=result["episodes_completed"], num_envs=num_envs, days=days,
                             device=str(device), duration_s=round(result["training_time_seconds"], 3)))
@@ -682,6 +679,10 @@ def _command(sub, name: str, func, help: str, epilog: str | None = None, **commo
     c.set_defaults(func=func)
     return c
 
+IMITATE_HELP = (f"first learn from the per-athlete optimiser's plans (fitness_ppo.imitation; up to "
+                f"{IMITATION_SHARE:.0%}% of the time budget), then PPO; the better of the two is kept "
+                f"(default; --no-imitate: PPO alone)")
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fitness-ppo",
                 description="Personalise fitness-training weight matrices (CQ, QX) with a PPO agent.")
@@ -695,9 +696,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="seconds to train the season policy (default 50)")
     demo.add_argument("--season-episodes", type=_positive_int, default=256 * 100,
                       help="seasons to train the season policy on at most (default 25600)")
-    demo.add_argument("--imitate", action="store_true",
-                      help="first learn from the per-athlete optimiser's plans (fitness_ppo.imitation; "
-                           "up to 3/4 of the time budget), then PPO; the better of the two is kept")
+    demo.add_argument("--imitate", action=argparse.BooleanOptionalAction, default=True, help=IMITATE_HELP)
     demo.add_argument("--days", type=_int_in(*DAYS_RANGE), default=DEFAULT_DAYS,
                       help=f"days to competition (default {DEFAULT_DAYS})")
     demo.add_argument("--out", default="fitness_ppo_demo", help="output folder (default fitness_ppo_demo/)")
@@ -761,9 +760,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="seasons to train on at most (default 25600)")
     season.add_argument("--time-budget", type=_positive_float, default=60.0, metavar="SECONDS",
                         help="stop training after this many seconds (default 60)")
-    season.add_argument("--imitate", action="store_true",
-                        help="first learn from the per-athlete optimiser's plans (fitness_ppo.imitation; "
-                             "up to 3/4 of the time budget), then PPO; the better of the two is kept")
+    season.add_argument("--imitate", action=argparse.BooleanOptionalAction, default=True, help=IMITATE_HELP)
     season.add_argument("--num-envs", type=_positive_int, default=256,
                         help="athletes trained on side by side (default 256)")
     season.add_argument("--format", choices=["text", "json", "csv"], default="text",

@@ -9,19 +9,20 @@ import torch
 from torch import nn
 from .catalog import check_int, check_number
 from .env import BatchedEnv, check_env, play_episode, mean_return, normalised_score
-from .ppo import EnhancedPPOAgent
-from .season import PLANNERS, SeasonEnvironment, baseline_schedule
+from .ppo import EnhancedPPOAgent, env_action_mask
 
 # %% auto #0
-__all__ = ['CLONE_LR', 'CLONE_BATCH', 'CLONE_EPOCHS', 'IMITATION_ROUNDS', 'IMITATION_SEED_STRIDE', 'demonstrations',
-           'clone_policy', 'imitate']
+__all__ = ['CLONE_LR', 'CLONE_BATCH', 'CLONE_EPOCHS', 'IMITATION_ROUNDS', 'IMITATION_SEED_STRIDE', 'IMITATION_PROBE',
+           'IMITATION_MIN_ATHLETES', 'IMITATION_SHARE', 'IMITATION_MAX_ROUNDS', 'demonstrations', 'clone_policy',
+           'imitate', 'imitation_warm_start']
 
 # %% ../nbs/18_imitation.ipynb #cf30f98c
 def demonstrations(env: BatchedEnv,  # an environment of `len(athletes)` athletes
                    athletes,  # the athletes, in any form `env.reset` takes
                    teacher,  # `(B, max_steps)` actions by athlete and day, or a policy `(env, obs) -> (B,)` asked daily
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    "`(observations (B T, obs_dim), actions (B T,))` seen and taken as `env`'s athletes follow `teacher`, by day."
+    """`(observations (B T, obs_dim), actions (B T,))` seen and taken as `env`'s athletes follow `teacher`, by day;
+    an action that breaks the environment's rules (its `action_mask`) is refused: no demonstration is forbidden."""
     env = check_env(env)
     if not callable(teacher):
         schedules = torch.as_tensor(teacher, device=env.device)
@@ -31,9 +32,14 @@ def demonstrations(env: BatchedEnv,  # an environment of `len(athletes)` athlete
         teacher = lambda env, obs: schedules[:, env.t]
     seen, done = [], []
     def follow(env, obs):
+        actions = teacher(env, obs)
+        mask = env_action_mask(env)  # None: no rules
+        if mask is not None and not (ok := mask.gather(1, actions[:, None])[:, 0]).all():
+            raise ValueError(f"teacher: actions the environment's rules forbid (athlete {(~ok).nonzero()[0].item()}, "
+                             f"day {env.t + 1}): plan them within env.rules")
         seen.append(obs)
-        done.append(teacher(env, obs))
-        return done[-1]
+        done.append(actions)
+        return actions
     play_episode(env, follow, athletes)
     return torch.cat(seen), torch.cat(done)
 
@@ -85,34 +91,71 @@ def clone_policy(agent: EnhancedPPOAgent,  # the agent to train; its served netw
 # %% ../nbs/18_imitation.ipynb #961ba7e1
 IMITATION_ROUNDS = 4  # rounds of new athletes: 4 x 256 athletes' optimiser plans reached 0.9 of the optimiser (below)
 IMITATION_SEED_STRIDE = 7919  # the athletes of round r are `env.sample_athletes(n, seed * stride + r)`
+IMITATION_PROBE = 32  # with a time budget, the first round's athletes: it measures what an athlete costs
+IMITATION_MIN_ATHLETES = 16  # with a time budget, no round of fewer athletes is begun
+
+def _round_size(env, budget: float | None, elapsed: float, teacher_s: float, clone_s: float, seen: int) -> int:
+    """The athletes of the next round: `env.num_envs`, or with a `budget`, as many as fit in what is left of it (by
+    the last round's seconds per athlete for the teacher, `teacher_s`, and per observation for the cloning, `clone_s`,
+    which passes over all `seen` observations so far and the new ones); 0: none fit."""
+    if budget is None: return env.num_envs
+    if not seen: return min(env.num_envs, IMITATION_PROBE)
+    left = budget - elapsed - clone_s * seen
+    size = min(env.num_envs, int(left / (teacher_s + clone_s * env.max_steps)))
+    return size if size >= IMITATION_MIN_ATHLETES else 0
 
 def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(env)`); its served network learns
-            env: SeasonEnvironment,  # the environment: its athletes per round, its season length
-            planner: str = "optimizer",  # the teacher, one of `PLANNERS` ("optimizer": the best there is)
-            rounds: int = IMITATION_ROUNDS,  # rounds of `env.num_envs` new athletes
+            env: BatchedEnv,  # a `SeasonEnvironment`: the most athletes per round, its season length, its rules
+            planner: str = "optimizer",  # the teacher, one of the season's `PLANNERS` ("optimizer": the best there is)
+            rounds: int = IMITATION_ROUNDS,  # rounds of new athletes at most
             athletes=None,  # held-out athletes to score the policy on after each round (None: no scores)
-            time_budget_s: float | None = None,  # stop after the round that passes this many seconds
+            time_budget_s: float | None = None,  # stop within about this many seconds (None: `rounds` full rounds)
             epochs: int = CLONE_EPOCHS,  # passes over all demonstrations so far, per round
             seed: int = 0,  # the athletes' draws and the minibatches
             progress: bool = False,  # print one line per round
            ) -> dict:
-    "Train `agent`'s policy to plan like `planner` on new athletes each round; the record of every round."
-    if planner not in PLANNERS: raise ValueError(f"planner must be one of {list(PLANNERS)}, got {planner!r:.40}")
+    """Train `agent`'s policy to plan like `planner` on new athletes each round; the record of every round. Rounds
+    hold `env.num_envs` athletes; with a time budget, the first holds `IMITATION_PROBE` and each next one as many as
+    fit in what is left. The teacher plans within `env.rules`: no demonstration holds an action the rules forbid."""
     rounds = check_int("rounds", rounds)
     if time_budget_s is not None: time_budget_s = check_number("time_budget_s", time_budget_s, 0, low_open=True)
-    start, history, seen, taken = time.time(), [], [], []
-    baselines = None if athletes is None else env.baseline_returns(athletes)
+    history, seen, taken, teacher_s, clone_s = [], [], [], 0.0, 0.0
+    baselines = None if athletes is None else env.baseline_returns(athletes)  # the scores' scale: before the clock
+    start = time.time()
     for r in range(rounds):
-        batch = env.sample_athletes(env.num_envs, seed * IMITATION_SEED_STRIDE + r)
-        schedules = baseline_schedule(planner, env.model(batch), env.days)
-        obs, actions = demonstrations(env, batch, schedules)
+        size = _round_size(env, time_budget_s, time.time() - start, teacher_s, clone_s, sum(map(len, taken)))
+        if size == 0: break
+        try: teacher_env = env if size == env.num_envs else env.spawn(size)
+        except ValueError: teacher_env, size = env, env.num_envs  # matrices or rules per athlete: the whole batch
+        t0 = time.time()
+        batch = env.sample_athletes(size, seed * IMITATION_SEED_STRIDE + r)
+        schedules = teacher_env.baseline_schedules(batch, (planner,))[planner]  # the teacher's plans, within its rules
+        obs, actions = demonstrations(teacher_env, batch, schedules)
         seen.append(obs); taken.append(actions)
+        t1 = time.time()
         losses = clone_policy(agent, torch.cat(seen), torch.cat(taken), epochs, seed=seed + r)
-        record = dict(round=r + 1, demonstrations=sum(map(len, taken)), loss=losses[-1], seconds=time.time() - start)
+        teacher_s, clone_s = (t1 - t0) / size, (time.time() - t1) / sum(map(len, taken))
+        record = dict(round=r + 1, athletes=size, demonstrations=sum(map(len, taken)), loss=losses[-1],
+                      seconds=time.time() - start)
         if athletes is not None:
             mean = mean_return(env, agent.policy(), athletes)
             record["score"] = normalised_score(mean, baselines, env.SCORE_BASELINES)
         history.append(record)
         if progress: print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
-        if time_budget_s is not None and time.time() - start > time_budget_s: break
     return dict(planner=planner, rounds=history, seconds=time.time() - start)
+
+# %% ../nbs/18_imitation.ipynb #b2522710
+IMITATION_SHARE = 0.8  # `train_season`'s default: the share of its time budget the optimiser's imitation may use
+IMITATION_MAX_ROUNDS = 8  # with a time budget: rounds at most (8 x 256 athletes x 56 days of observations: 0.15 GB)
+
+def imitation_warm_start(time_budget_s: float | None = None,  # the whole training's budget (None: `IMITATION_ROUNDS`)
+                         seed: int = 0,  # the athletes' draws and the minibatches
+                         share: float = IMITATION_SHARE,  # the share of `time_budget_s` imitation may use
+                         **kwargs,  # more `imitate` settings (`athletes`, `progress`, `planner`, ...)
+                        ):
+    "`train_season`'s default warm start: a callable `(agent, env) -> imitate's record` imitating the optimiser."
+    share = check_number("share", share, 0, 1, low_open=True)
+    budget = None if time_budget_s is None else share * time_budget_s
+    rounds = IMITATION_ROUNDS if budget is None else IMITATION_MAX_ROUNDS
+    settings = dict(rounds=rounds, time_budget_s=budget, seed=seed)
+    return lambda agent, env: imitate(agent, env, **{**settings, **kwargs})

@@ -18,6 +18,7 @@ from .sessions import (INTENSITY_EFFICACY, INTENSITY_NAMES, INTENSITY_RPE, LOAD_
                                   NUM_INTENSITIES, NUM_VOLUMES, REST, SEASON_ACTION_DIM, SESSION_KINDS, SESSION_LOADS,
                                   VOLUME_MINUTES, decode_season_action, season_action, session_tables)
 from .ppo import EnhancedPPOAgent, Evaluation
+from .imitation import imitation_warm_start
 from .rules import (CoachRules, RuleTensors, allowed_actions, compile_rules, load_report, plan_with_rules,
                                repair, total_violations)
 from .state import LAYOUT, as_athletes, athlete_batch, reference_cq, reference_qx, synthetic_batch
@@ -28,18 +29,18 @@ __all__ = ['DEFAULT_DAYS', 'DAYS_RANGE', 'MAX_FATIGUE_RATIO', 'RESPONSE_PARAMS',
            'LEVEL_ADAPTATION', 'LEVEL_FATIGUE', 'FEMALE_RECOVERY', 'HABITUAL_LOAD', 'HABITUAL_LOAD_RANGE',
            'HABITUAL_ACTIONS', 'HABITUAL_INTENSITY', 'BUILD_WEEKS', 'TAPER_WEEKS', 'TEXTBOOK_HABITUAL',
            'TEXTBOOK_ROTATION', 'OPTIMIZER_ITERATIONS', 'OPTIMIZER_LR', 'POLISH_SWEEPS', 'POLISH_ACTIONS', 'PLANNERS',
-           'PLANNER_LABELS', 'SLOW_PLANNERS', 'RESPONSE_SEED_OFFSET', 'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT',
-           'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN', 'FORECAST_PRIOR', 'CONTEXT_INIT_GAIN', 'SEASON_NET',
-           'SEASON_PPO', 'SEASON_EVAL_EVERY', 'MIN_PPO_SECONDS', 'UNLIMITED_SEASONS', 'LOAD_RISK_SUMMARY',
-           'LOAD_RISK_WEEKLY', 'LOAD_RISK_DAILY', 'GUARD_BASELINES', 'GUARD_MODES', 'GUARD_TOLERANCE',
-           'ResponseParameter', 'ResponseParams', 'response_prior', 'habitual_load_prior', 'sample_response',
-           'check_response', 'SeasonTraces', 'athlete_einsum', 'action_tables', 'habitual_daily_load', 'SeasonModel',
-           'example_model', 'greedy_schedule', 'parse_session', 'taper_days', 'textbook_sessions', 'textbook_schedule',
-           'polish_schedule', 'optimize_schedule', 'baseline_schedule', 'greedy_scorer', 'ruled_schedule',
-           'plan_properties', 'ObsLayout', 'SeasonEnvironment', 'check_season_rules', 'compile_season_rules',
-           'check_habitual_load', 'SeasonActionHead', 'action_features', 'season_agent', 'season_evaluation',
-           'train_season', 'SeasonPlan', 'load_risk_records', 'guard_schedules', 'plan_season', 'SeasonStart',
-           'season_start']
+           'PLANNER_LABELS', 'SLOW_PLANNERS', 'PROPERTY_LABELS', 'PROPERTY_FORMATS', 'RESPONSE_SEED_OFFSET',
+           'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT', 'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN',
+           'FORECAST_PRIOR', 'CONTEXT_INIT_GAIN', 'SEASON_NET', 'SEASON_PPO', 'SEASON_EVAL_EVERY', 'MIN_PPO_SECONDS',
+           'UNLIMITED_SEASONS', 'LOAD_RISK_SUMMARY', 'LOAD_RISK_WEEKLY', 'LOAD_RISK_DAILY', 'GUARD_BASELINES',
+           'GUARD_MODES', 'GUARD_TOLERANCE', 'ResponseParameter', 'ResponseParams', 'response_prior',
+           'habitual_load_prior', 'sample_response', 'check_response', 'SeasonTraces', 'athlete_einsum',
+           'action_tables', 'habitual_daily_load', 'SeasonModel', 'example_model', 'greedy_schedule', 'parse_session',
+           'taper_days', 'textbook_sessions', 'textbook_schedule', 'polish_schedule', 'optimize_schedule',
+           'baseline_schedule', 'greedy_scorer', 'ruled_schedule', 'plan_properties', 'property_table', 'ObsLayout',
+           'SeasonEnvironment', 'check_season_rules', 'compile_season_rules', 'check_habitual_load', 'SeasonActionHead',
+           'action_features', 'season_agent', 'season_evaluation', 'train_season', 'SeasonPlan', 'load_risk_records',
+           'guard_schedules', 'plan_season', 'SeasonStart', 'season_start']
 
 # %% ../nbs/12_season.ipynb #dc48fbbb
 DEFAULT_DAYS, DAYS_RANGE = 56, (28, 182)  # competition after `days` days; the seasons one may ask for
@@ -524,20 +525,45 @@ def _longest_run(x: torch.Tensor) -> torch.Tensor:
     return (count - torch.cummax(torch.where(x, 0, count), -1).values).amax(-1)
 
 def plan_properties(model: SeasonModel, schedule: torch.Tensor, taper: int = 14) -> dict[str, torch.Tensor]:
-    "Each athlete's plan as a coach reads it (each `(B,)`): runs, week-1 load (AU), the taper's volume and intensity."
+    """Each athlete's plan as a coach reads it (each `(B,)`): runs, the share of hard sessions before the taper, week-1
+    load (AU), the taper's volume and intensity, the rest days before competition and the taper's gain."""
     sessions = schedule > 0
+    n_before = max(1, min(28, schedule.shape[-1] - taper))  # the days before the taper (fewer in a short season)
     k, i, v = decode_season_action(schedule.clamp_min(1))
     minutes = torch.where(sessions, torch.tensor(VOLUME_MINUTES, device=schedule.device)[v], 0.0)
     rpe = torch.tensor(INTENSITY_RPE, device=schedule.device)[i]
     before, last = slice(-taper - 28, -taper), slice(-taper, None)
     mean_rpe = lambda part: (rpe[:, part] * minutes[:, part]).sum(-1) / minutes[:, part].sum(-1).clamp_min(1)
     scores = model.rollout(schedule)[0]
-    return dict(training_run=_longest_run(sessions), hard_run=_longest_run(sessions & (i == NUM_INTENSITIES - 1)),
+    hard, pre = sessions & (i == NUM_INTENSITIES - 1), slice(None, -taper)
+    return dict(training_run=_longest_run(sessions), hard_run=_longest_run(hard),
+                hard_share=hard[:, pre].sum(-1) / sessions[:, pre].sum(-1).clamp_min(1),
                 week1_load=model.load[schedule[:, :7]].sum(-1) * LOAD_UNIT,
-                taper_volume=minutes[:, last].sum(-1) / (minutes[:, before].sum(-1) * taper / 28).clamp_min(1) - 1,
+                taper_volume=minutes[:, last].sum(-1) / (minutes[:, before].sum(-1) * taper / n_before).clamp_min(1)
+                - 1,
                 taper_rpe=mean_rpe(last), pre_taper_rpe=mean_rpe(before),
                 rest_before=(~sessions).flip(-1).long().cumprod(-1).sum(-1),
                 taper_gain=scores[:, -1] / scores[:, -1 - taper] - 1)
+
+# %% ../nbs/12_season.ipynb #6e025c80
+def property_table(model: SeasonModel,  # the athletes' model
+                   schedules: dict,  # {planner: `(B, D)` schedule}
+                  ) -> str:
+    "A markdown table: per planner, the median [range] of each plan property over the athletes."
+    rows = ["| planner | " + " | ".join(PROPERTY_LABELS) + " |", "|---" * (1 + len(PROPERTY_LABELS)) + "|"]
+    for name, schedule in schedules.items():
+        p = plan_properties(model, schedule)
+        cell = lambda v, f: f"{f(v.median().item())} [{f(v.min().item())}, {f(v.max().item())}]"
+        rows.append(f"| {name} | " + " | ".join(cell(p[k].float(), f) for k, f in PROPERTY_FORMATS.items()) + " |")
+    return "\n".join(rows)
+PROPERTY_LABELS = ("training days in a row", "hard days in a row", "hard share before the taper", "week-1 load (AU)",
+                   "taper volume (last 14 d)", "taper RPE", "pre-taper RPE", "rest days before competition",
+                   "gain of the last 14 d")  # the columns of `property_table`, in `PROPERTY_FORMATS`' order
+PROPERTY_FORMATS = dict(training_run=lambda v: f"{v:.0f}", hard_run=lambda v: f"{v:.0f}",
+                        hard_share=lambda v: f"{v:.0%}", week1_load=lambda v: f"{v:.0f}",
+                        taper_volume=lambda v: f"{v:+.0%}", taper_rpe=lambda v: f"{v:.1f}",
+                        pre_taper_rpe=lambda v: f"{v:.1f}",
+                        rest_before=lambda v: f"{v:.0f}", taper_gain=lambda v: f"{v:+.1%}")
 
 # %% ../nbs/12_season.ipynb #20136a8c
 RESPONSE_SEED_OFFSET = 1_000_000_007  # responses of synthetic athletes drawn with seed + this: independent of the rest
@@ -734,10 +760,12 @@ def spawn(self: SeasonEnvironment, num_envs: int | None = None, max_steps: int |
     return SeasonEnvironment(num_envs, max_steps or self.days, self.cq, self.qx, self.device, self.rules)
 
 @patch
-def baseline_schedules(self: SeasonEnvironment, athletes) -> dict[str, torch.Tensor]:
-    "The schedule `(B, days)` of `athletes` by each baseline planner in `PLANNERS` (within the rules, if any)."
+def baseline_schedules(self: SeasonEnvironment, athletes,
+                       names=PLANNERS,  # the planners to ask, each one of `PLANNERS`
+                      ) -> dict[str, torch.Tensor]:
+    "The schedule `(B, days)` of `athletes` by each baseline planner in `names` (within the rules, if any)."
     model = self.model(self.encode_athletes(athletes))
-    return {name: baseline_schedule(name, model, self.days, self.rules) for name in PLANNERS}
+    return {name: baseline_schedule(name, model, self.days, self.rules) for name in names}
 
 @patch
 def baseline_returns(self: SeasonEnvironment, athletes) -> dict[str, float]:
@@ -823,38 +851,48 @@ def train_season(env: SeasonEnvironment,  # the seasons to train on: athletes si
                  evaluation: Evaluation | None = None,  # default: `season_evaluation(athletes)`
                  callbacks=(),  # more `learn` callbacks (progress shown in a form, a deadline, cancellation)
                  progress: bool = False,  # show a progress bar
-                 warm_start=None,  # `warm_start(agent, env)` trains the agent first (`fitness_ppo.imitation.imitate`)
+                 warm_start="imitate",  # `warm_start(agent, env)` trains the agent first; "imitate": a new agent
+                                        # imitates the optimiser (`imitation_warm_start`); None: PPO alone
                 ) -> tuple[EnhancedPPOAgent, dict]:
     """A season agent trained on `env` and `learn`'s record: how the CLI, the REST service and the widget all train one.
-    With `warm_start`, PPO goes on from what it taught (within what is left of the time budget), and the served policy
-    is the better of the two on the held-out athletes (`record["warm_start_score"]`: the warm-started policy's)."""
+    A new agent first imitates the optimiser (by default), then PPO goes on from what it taught (within what is left
+    of the time budget), and the served policy is the better of the two on the held-out athletes
+    as it plans (`record["best_score"]`; `record["warm_start_score"]` and `record["ppo_score"]`: each one's;
+    `record["warm_start"]`: the warm start's own record)."""
     if episodes is None and time_budget_s is None:
         raise ValueError("train_season needs episodes or time_budget_s (or both), got neither")
+    if warm_start == "imitate": warm_start = None if agent is not None else imitation_warm_start(time_budget_s, seed)
+    elif isinstance(warm_start, str):
+        raise ValueError(f"warm_start must be 'imitate', None or a callable, got {warm_start!r:.40}")
     agent = agent or season_agent(env, seed=seed)
     evaluation = evaluation or season_evaluation(athletes)
-    started, warm = time.time(), None
+    started, warm, warm_record = time.time(), None, None
     if warm_start is not None:
-        warm_start(agent, env)
+        warm_record = warm_start(agent, env)
         warm = copy.deepcopy(agent.target_actor_critic.state_dict())
         if time_budget_s is not None: time_budget_s = max(time_budget_s - (time.time() - started), MIN_PPO_SECONDS)
     record = agent.learn(env, training_data, UNLIMITED_SEASONS if episodes is None else episodes, shuffle=shuffle,
                          time_budget_s=time_budget_s, evaluation=evaluation, progress=progress,
                          callbacks=list(callbacks))
     if warm is not None: _keep_the_better(agent, env, evaluation, warm, record)
+    if isinstance(warm_record, dict): record["warm_start"] = warm_record
     return agent, record
 
 MIN_PPO_SECONDS = 1.0  # PPO's time after a warm start that used up the budget: one evaluation, then the better policy
 
 def _keep_the_better(agent: EnhancedPPOAgent, env: SeasonEnvironment, evaluation: Evaluation, warm: dict, record: dict):
-    "Serve the warm-started weights `warm` if they score at least PPO's best on `evaluation`'s athletes (as it scores)."
-    trained = copy.deepcopy(agent.target_actor_critic.state_dict())
+    """Serve the warm-started weights `warm` or PPO's, whichever plans better on `evaluation`'s athletes as
+    `plan_season` plans (the most likely action each day: a cloned policy's samples are far worse than its choices);
+    both scores are kept, `record["best_score"]` becomes the served one's."""
+    served = lambda: normalised_score(agent.evaluate_policy(env, evaluation.x), evaluation.baselines,
+                                      evaluation.score_baselines)
+    trained, ppo_score = copy.deepcopy(agent.target_actor_critic.state_dict()), served()
     agent.target_actor_critic.load_state_dict(warm)
-    mean = agent.evaluate_policy(env, evaluation.x, sample=True)
-    record["warm_start_score"] = score = normalised_score(mean, evaluation.baselines, evaluation.score_baselines)
-    if score >= record["best_score"]:  # training goes on from the served weights too
-        record["best_score"] = score
-        agent.actor_critic.load_state_dict(warm)
+    record["warm_start_score"] = score = served()
+    record["ppo_score"] = ppo_score
+    if score >= ppo_score: agent.actor_critic.load_state_dict(warm)  # training goes on from the served weights too
     else: agent.target_actor_critic.load_state_dict(trained)
+    record["best_score"] = max(score, ppo_score)
 
 UNLIMITED_SEASONS = 10 ** 9  # `train_season` without `episodes`: training ends at the time budget
 
