@@ -14,10 +14,11 @@ SHORT_SEASON = ["--days", "28", "--num-envs", "16", "--episodes", "32", "--quiet
 COMMANDS = ("demo", "train", "optimize", "plan", "season", "bench", "serve")
 
 
-def cli(*args, check=True, timeout=300):
-    "Run `python -m fitness_ppo.cli ARGS`; with `check`, fail on a non-zero exit code showing its stderr"
+def cli(*args, check=True, timeout=300, threads=None):
+    "Run `python -m fitness_ppo.cli ARGS` (on `threads` OpenMP threads if given); with `check`, fail on a non-zero exit"
+    env = None if threads is None else os.environ | {"OMP_NUM_THREADS": str(threads)}
     done = subprocess.run([sys.executable, "-m", "fitness_ppo.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
     if check: assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -445,13 +446,14 @@ def test_json_logs_of_a_command(work, tmp_path):
 
 
 def test_demo_season_is_guarded(tmp_path):
-    "The demo's season plan beats resting and the textbook plan on competition day, and says how the guard decided"
+    """The demo's season plan beats resting and the textbook plan on competition day, and says how the guard decided,
+    across seeds, catalogues and thread counts (1 and 2)"""
     import re
     for seed in (0, 1):
         catalog = ("example", "design")[seed]  # the default catalogue, and the design's one option away
         done = cli("demo", "--time-budget", "3", "--num-envs", "32", "--max-steps", "10", "--season-time-budget", "5",
                    "--days", "28", "--quiet", "--out", tmp_path / f"demo{seed}", "--device", "cpu", "--seed", seed,
-                   "--catalog", catalog)
+                   "--catalog", catalog, threads=seed + 1)
         assert done.stdout.startswith(f"names and matrices: the {catalog}"), done.stdout[:200]
         line = next(line for line in done.stdout.splitlines() if line.startswith("predicted mean target score"))
         plan, rest, textbook = (float(re.search(rf"{key}(-?[0-9.]+)", line).group(1))
