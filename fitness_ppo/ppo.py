@@ -134,6 +134,88 @@ def for_env(cls: EnhancedPPOAgent, env: BatchedEnv, config: NetConfig | None = N
     if config.matrix_heads and not features.matrix_heads: config = replace(config, matrix_heads=False)
     return cls(env.obs_dim, env.action_dim, config, device=env.device, **kwargs)
 
+# %% ../nbs/06_ppo.ipynb #aecf84a9
+@patch
+def learn(self: EnhancedPPOAgent, env: BatchedEnv, athletes=None, episodes: int = 1000, *, shuffle: bool = True,
+          time_budget_s: float | None = None, evaluation: Evaluation | None = None, progress: bool = True,
+          callbacks=(), tensorboard_dir: str | Path | None = None) -> dict:
+    "Train with PPO on `env` for `episodes` episodes (fewer if a callback stops it); the run's record and curves."
+    cfg, env = self.ppo_config, check_env(env)
+    if env.device != self.device:
+        raise ValueError(f"env.device must be the agent's device {self.device}, got {env.device}")
+    if (env.obs_dim, env.action_dim) != (self.state_dim, self.action_dim):
+        raise ValueError(f"env has observations of {env.obs_dim} and {env.action_dim} actions; the agent's network "
+                         f"reads {self.state_dim} and chooses among {self.action_dim}")
+    pool = None if athletes is None else env.encode_athletes(athletes)
+    if self.device.type == "cpu": keep_freed_memory()
+    run = TrainingRun(self, env, check_int("episodes", episodes), world=current_world(self.device))
+    if run.world.distributed: self._join_job(run)
+    self.world_size = run.world.world_size
+    callbacks = sorted([*self.default_callbacks(env, time_budget_s, evaluation, progress, tensorboard_dir), *callbacks],
+                       key=lambda cb: cb.order)
+    callbacks = [cb for cb in callbacks if run.world.is_main or not cb.main_only]
+    for cb in callbacks: cb.before_fit(run)
+    while not run.finishing:
+        # a round: one episode for each of the environment's athletes, side by side
+        round_idx = self.episodes_done // run.num_envs
+        obs = env.reset(athletes_for_round(env, pool, round_idx, shuffle, cfg.seed, run.world.rank,
+                                           run.world.world_size))
+        objective, updates, episode_reward = env.objective(), [], 0
+        while env.t < env.max_steps and run.stop_reason is None:
+            # 1. rollout: act for `rollout_steps` steps of every athlete with the current policy
+            n = min(cfg.rollout_steps, env.max_steps - env.t)
+            rollout, obs, objective = self.collect_rollout(env, obs, n, objective)
+            # 2. advantages: GAE over the rollout, bootstrapped from the value of the state it stopped in
+            advantages, returns = compute_gae(rollout.rewards, rollout.values, rollout.dones, rollout.last_value,
+                                              cfg.gamma, cfg.gae_lambda)
+            # 3. update: epochs of shuffled minibatch steps on the clipped objective
+            updates.append(self.update(rollout, advantages, returns))
+            episode_reward = episode_reward + rollout.episode_reward
+            for cb in callbacks: cb.after_update(run, rollout, updates[-1])
+            run.agree_on_stop()  # a stop on any rank (its time budget, say) stops every rank after this update
+        run.count_round()
+        # the job's means: of every rank's athletes and updates (in one process, this process's)
+        means = mean_over_processes({"reward": episode_reward.mean().item(),
+                                     **{k: sum(u[k] for u in updates) / len(updates) for k in updates[0]}},
+                                    self.device)
+        run.round_record = dict(reward=means.pop("reward"), accuracies={}, losses={k: means[k] for k in updates[0]})
+        for cb in callbacks: cb.after_round(run)
+        run.agree_on_stop()  # early stopping is decided on rank 0: every rank learns it here
+    for cb in callbacks: cb.after_fit(run)
+    if run.world.distributed: broadcast_module_(self.target_actor_critic)  # rank 0's kept (best) served weights
+    rewards = run.history["rewards"]
+    return dict(episodes_completed=run.episodes_done,  # no round (a callback stopped it first): no mean reward
+                average_reward=sum(rewards) / len(rewards) if rewards else math.nan,
+                training_time_seconds=run.elapsed, stop_reason=run.stop_reason, world_size=run.world.world_size,
+                **run.summary, **run.history)
+
+@patch
+def default_callbacks(self: EnhancedPPOAgent, env: BatchedEnv, time_budget_s: float | None = None,
+                      evaluation: Evaluation | None = None, progress: bool = True,
+                      tensorboard_dir: str | Path | None = None) -> list[Callback]:
+    "`learn`'s callbacks: history, epsilon decay, evaluation, head fitting (matrices), time budget, progress, curves."
+    callbacks = [History(), EpsilonDecay(), evaluation or Evaluation()]
+    if self.actor_critic.has_matrix_heads and env_features(env).matrix_heads: callbacks.append(MatrixHeadFitting())
+    if time_budget_s is not None: callbacks.append(TimeBudget(time_budget_s))
+    if progress: callbacks.append(ProgressBar(time_budget_s))
+    if tensorboard_dir is not None: callbacks.append(TensorBoard(tensorboard_dir))
+    return callbacks
+
+@patch
+def _join_job(self: EnhancedPPOAgent, run: TrainingRun):
+    "Start a data-parallel run: check that every rank trains alike, take rank 0's weights, sample actions per rank."
+    cfg, env, world = self.ppo_config, run.env, run.world
+    alike = dict(num_envs=env.num_envs, max_steps=env.max_steps, obs_dim=env.obs_dim, action_dim=env.action_dim,
+                 episodes=run.episodes, episodes_done=self.episodes_done, rollout_steps=cfg.rollout_steps,
+                 batch_size=cfg.batch_size, update_epochs=cfg.update_epochs)
+    ranks = all_gather_objects(alike)
+    if differ := sorted(k for k in alike if len({str(r[k]) for r in ranks}) > 1):
+        raise ValueError(f"every rank of a data-parallel job must train alike; {differ} differ: "
+                         f"{[{k: r[k] for k in differ} for r in ranks]}"[:400])
+    broadcast_module_(self.actor_critic)
+    broadcast_module_(self.target_actor_critic)
+    if world.rank: self.generator.manual_seed(cfg.seed + RANK_SEED_STRIDE * world.rank + self.episodes_done)
+
 # %% ../nbs/06_ppo.ipynb #dfdd60b8
 def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     "One index per row of `probs` `(B, A)` (non-negative, rows need not sum to 1), drawn with those probabilities."
@@ -356,88 +438,6 @@ def evaluate_policy(self: EnhancedPPOAgent, env: BatchedEnv, athletes, sample: b
                     net: nn.Module | None = None, seed: int = 0) -> float:
     "An adapter: `mean_return` of `policy(not sample, seed, net)` over one episode of each of `athletes`."
     return mean_return(env, self.policy(not sample, seed, net), athletes)
-
-# %% ../nbs/06_ppo.ipynb #aecf84a9
-@patch
-def learn(self: EnhancedPPOAgent, env: BatchedEnv, athletes=None, episodes: int = 1000, *, shuffle: bool = True,
-          time_budget_s: float | None = None, evaluation: Evaluation | None = None, progress: bool = True,
-          callbacks=(), tensorboard_dir: str | Path | None = None) -> dict:
-    "Train with PPO on `env` for `episodes` episodes (fewer if a callback stops it); the run's record and curves."
-    cfg, env = self.ppo_config, check_env(env)
-    if env.device != self.device:
-        raise ValueError(f"env.device must be the agent's device {self.device}, got {env.device}")
-    if (env.obs_dim, env.action_dim) != (self.state_dim, self.action_dim):
-        raise ValueError(f"env has observations of {env.obs_dim} and {env.action_dim} actions; the agent's network "
-                         f"reads {self.state_dim} and chooses among {self.action_dim}")
-    pool = None if athletes is None else env.encode_athletes(athletes)
-    if self.device.type == "cpu": keep_freed_memory()
-    run = TrainingRun(self, env, check_int("episodes", episodes), world=current_world(self.device))
-    if run.world.distributed: self._join_job(run)
-    self.world_size = run.world.world_size
-    callbacks = sorted([*self.default_callbacks(env, time_budget_s, evaluation, progress, tensorboard_dir), *callbacks],
-                       key=lambda cb: cb.order)
-    callbacks = [cb for cb in callbacks if run.world.is_main or not cb.main_only]
-    for cb in callbacks: cb.before_fit(run)
-    while not run.finishing:
-        # a round: one episode for each of the environment's athletes, side by side
-        round_idx = self.episodes_done // run.num_envs
-        obs = env.reset(athletes_for_round(env, pool, round_idx, shuffle, cfg.seed, run.world.rank,
-                                           run.world.world_size))
-        objective, updates, episode_reward = env.objective(), [], 0
-        while env.t < env.max_steps and run.stop_reason is None:
-            # 1. rollout: act for `rollout_steps` steps of every athlete with the current policy
-            n = min(cfg.rollout_steps, env.max_steps - env.t)
-            rollout, obs, objective = self.collect_rollout(env, obs, n, objective)
-            # 2. advantages: GAE over the rollout, bootstrapped from the value of the state it stopped in
-            advantages, returns = compute_gae(rollout.rewards, rollout.values, rollout.dones, rollout.last_value,
-                                              cfg.gamma, cfg.gae_lambda)
-            # 3. update: epochs of shuffled minibatch steps on the clipped objective
-            updates.append(self.update(rollout, advantages, returns))
-            episode_reward = episode_reward + rollout.episode_reward
-            for cb in callbacks: cb.after_update(run, rollout, updates[-1])
-            run.agree_on_stop()  # a stop on any rank (its time budget, say) stops every rank after this update
-        run.count_round()
-        # the job's means: of every rank's athletes and updates (in one process, this process's)
-        means = mean_over_processes({"reward": episode_reward.mean().item(),
-                                     **{k: sum(u[k] for u in updates) / len(updates) for k in updates[0]}},
-                                    self.device)
-        run.round_record = dict(reward=means.pop("reward"), accuracies={}, losses={k: means[k] for k in updates[0]})
-        for cb in callbacks: cb.after_round(run)
-        run.agree_on_stop()  # early stopping is decided on rank 0: every rank learns it here
-    for cb in callbacks: cb.after_fit(run)
-    if run.world.distributed: broadcast_module_(self.target_actor_critic)  # rank 0's kept (best) served weights
-    rewards = run.history["rewards"]
-    return dict(episodes_completed=run.episodes_done,  # no round (a callback stopped it first): no mean reward
-                average_reward=sum(rewards) / len(rewards) if rewards else math.nan,
-                training_time_seconds=run.elapsed, stop_reason=run.stop_reason, world_size=run.world.world_size,
-                **run.summary, **run.history)
-
-@patch
-def default_callbacks(self: EnhancedPPOAgent, env: BatchedEnv, time_budget_s: float | None = None,
-                      evaluation: Evaluation | None = None, progress: bool = True,
-                      tensorboard_dir: str | Path | None = None) -> list[Callback]:
-    "`learn`'s callbacks: history, epsilon decay, evaluation, head fitting (matrices), time budget, progress, curves."
-    callbacks = [History(), EpsilonDecay(), evaluation or Evaluation()]
-    if self.actor_critic.has_matrix_heads and env_features(env).matrix_heads: callbacks.append(MatrixHeadFitting())
-    if time_budget_s is not None: callbacks.append(TimeBudget(time_budget_s))
-    if progress: callbacks.append(ProgressBar(time_budget_s))
-    if tensorboard_dir is not None: callbacks.append(TensorBoard(tensorboard_dir))
-    return callbacks
-
-@patch
-def _join_job(self: EnhancedPPOAgent, run: TrainingRun):
-    "Start a data-parallel run: check that every rank trains alike, take rank 0's weights, sample actions per rank."
-    cfg, env, world = self.ppo_config, run.env, run.world
-    alike = dict(num_envs=env.num_envs, max_steps=env.max_steps, obs_dim=env.obs_dim, action_dim=env.action_dim,
-                 episodes=run.episodes, episodes_done=self.episodes_done, rollout_steps=cfg.rollout_steps,
-                 batch_size=cfg.batch_size, update_epochs=cfg.update_epochs)
-    ranks = all_gather_objects(alike)
-    if differ := sorted(k for k in alike if len({str(r[k]) for r in ranks}) > 1):
-        raise ValueError(f"every rank of a data-parallel job must train alike; {differ} differ: "
-                         f"{[{k: r[k] for k in differ} for r in ranks]}"[:400])
-    broadcast_module_(self.actor_critic)
-    broadcast_module_(self.target_actor_critic)
-    if world.rank: self.generator.manual_seed(cfg.seed + RANK_SEED_STRIDE * world.rank + self.episodes_done)
 
 # %% ../nbs/06_ppo.ipynb #badd8faf
 ROUND_SEED_STRIDE = 1_000_003   # training athletes of round r come from seed (agent seed + 1) * stride + r
