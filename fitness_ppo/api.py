@@ -4,12 +4,10 @@
 
 # %% ../nbs/11_api.ipynb #609b7548
 from __future__ import annotations
-import asyncio, ctypes, ctypes.util, errno, json, logging, math, os, re, statistics, sys, tempfile, threading
-import time, uuid
+import asyncio, ctypes, ctypes.util, json, logging, math, os, re, sys, threading, time, uuid
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from dataclasses import asdict
+from pathlib import Path
 from queue import SimpleQueue
 from typing import Annotated, Literal, NamedTuple
 import torch
@@ -25,106 +23,34 @@ import fitness_ppo
 from .catalog import (ACTION_DIM, ACTIONS, DEFAULT_CATALOG, MATRIX_SHAPES, QUALITIES, STATE_DIM, SUBJECTS,
                                  Catalog, default_device)
 from .io import DEFAULT_ALLOWED_HOSTS, MAX_ECHO_CHARS, clip, load_agent, memory_report
-from .env import TrainingEnvironment, greedy_policy, normalised_score
+from .env import TrainingEnvironment, normalised_score
 from .model import NetConfig
 from .optimize import optimize_weights, training_plan
-from .ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent, Evaluation
-from .season import (DEFAULT_DAYS, OPTIMIZER_ITERATIONS, POLISH_SWEEPS, SEASON_ACTION_DIM, SEASON_OBS_DIM,
-                                SeasonEnvironment, SeasonPlan, plan_season, season_agent, train_season)
+from .ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation
+from .season import (DEFAULT_DAYS, SEASON_ACTION_DIM, SEASON_OBS_DIM, SeasonEnvironment, SeasonPlan,
+                                plan_season, season_agent, train_season)
 from .state import State
-from .api_schemas import (_STRICT, KEEP_CHECKPOINTS, MAX_BODY_BYTES, MAX_JOBS_KEPT, MAX_NAME_BYTES,
-                                     MAX_SEASON_ATHLETE_DAYS, SAVE_PATH_PATTERN, SEASON_EVAL_EVERY_ROUNDS,
-                                     OptimizeRequest, PlanRequest, Schema, SeasonRequest, TrainRequest, UserId, text)
-from .api_schemas import *  # noqa: F403 (the request schemas stay importable from here)
+from .api_schemas import (_STRICT, KEEP_CHECKPOINTS, MAX_BODY_BYTES, MAX_JOBS_KEPT, MAX_SEASON_ATHLETE_DAYS,
+                                     SEASON_EVAL_EVERY_ROUNDS, OptimizeRequest, PlanRequest, Schema, SeasonRequest,
+                                     TrainRequest, UserId, text)
+from .api_jobs import (_check_budget, _finite, _now, EVAL_EVERY_ROUNDS, JOB_STATUSES, Cancellation,
+                                  JobDeadline, TrainingJob, measure_costs, remove_checkpoint, resolve_save_path,
+                                  save_checkpoint)
+# the names of the modules split from this one stay importable from here (`from fitness_ppo.api import TrainRequest`)
+from .api_schemas import *  # noqa: F403
+from .api_jobs import *  # noqa: F403
 
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['PATH_MAX', 'JOB_STATUSES', 'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS', 'RELAXED_STEP_COST',
-           'POLISH_STEP_COST', 'SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router', 'Service',
-           'NO_MODEL', 'NO_SEASON_MODEL', 'app', 'MAX_FIT_ATHLETES', 'MAX_FIT_DAYS', 'MAX_FIT_TESTS', 'MAX_FIT_LOAD',
-           'FIT_MODELS', 'DATE_PATTERN', 'check_save_name', 'resolve_save_path', 'save_checkpoint', 'remove_checkpoint',
-           'Busy', 'RequestBatcher', 'OptimizationBatcher', 'TrainingJob', 'JobCosts', 'measure_costs', 'JobDeadline',
-           'Cancellation', 'release_freed_memory', 'Served', 'ModelService', 'held_out_score', 'BodySizeLimit',
-           'RequestLog', 'get_service', 'create_app', 'Optimizations', 'CudaMemory', 'Memory', 'Health', 'health',
-           'catalog', 'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse', 'plan', 'SeasonDay',
-           'SeasonWeek', 'Competition', 'SeasonGuard', 'SeasonPlanModel', 'SeasonResponse', 'season', 'TrainResult',
-           'TrainProgress', 'TrainJobReport', 'train', 'training_job', 'cancel_training', 'FitLogRow', 'FitTestRow',
-           'FitRequest', 'FitParameter', 'FitState', 'FitResponse', 'fit_athletes']
-
-# %% ../nbs/11_api.ipynb #1255594b
-PATH_MAX = 4096  # bytes of a whole path on Linux
-
-def check_save_name(name: str) -> PurePosixPath:
-    "`name` as a relative path if it can name a checkpoint in a model directory; else a `ValueError` saying why."
-    shown = clip(repr(name), MAX_ECHO_CHARS)
-    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name or ".." in name.split("/"):
-        raise ValueError(f"save_path must be a relative file name inside the model directory, without '..'; "
-                         f"got {shown}")
-    relative = PurePosixPath(name)
-    if relative.suffix not in (".pt", ".pth"): raise ValueError(f"save_path must end in .pt or .pth, got {shown}")
-    if not re.fullmatch(SAVE_PATH_PATTERN, name):
-        raise ValueError(f"save_path must be names separated by '/', none empty, starting with '.' or holding control "
-                         f"characters; got {shown}")
-    if long := [p for p in relative.parts if len(p.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES]:
-        raise ValueError(f"save_path: each name in it may have at most {MAX_NAME_BYTES} bytes (UTF-8); one has "
-                         f"{len(long[0].encode('utf-8', 'surrogatepass'))}")
-    return relative
-
-def resolve_save_path(model_dir: str | Path, name: str) -> Path:
-    "The file `name` inside `model_dir`; a `ValueError` for a name `check_save_name` refuses or a symbolic link on it."
-    relative, model_dir = check_save_name(name), Path(model_dir).resolve()
-    for i in range(1, len(relative.parts) + 1):
-        if model_dir.joinpath(*relative.parts[:i]).is_symlink():
-            raise ValueError(f"save_path {clip(repr(name))} goes through a symbolic link "
-                             f"({'/'.join(relative.parts[:i])}): links could lead outside the model directory")
-    path = model_dir.joinpath(*relative.parts)
-    if len(bytes(path)) >= PATH_MAX:
-        raise ValueError(f"save_path {clip(repr(name))} makes a path over {PATH_MAX} bytes")
-    return path
-
-# %% ../nbs/11_api.ipynb #7e5ecfbb
-def _open_folder(model_dir: Path, parts, create: bool) -> int:
-    "A descriptor of the folder `model_dir/parts...`, opened one level at a time without following links."
-    folder = os.open(model_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for part in parts:
-            if create:
-                try: os.mkdir(part, dir_fd=folder)
-                except FileExistsError: pass
-            try: inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
-            except OSError as e:
-                if e.errno not in (errno.ELOOP, errno.ENOTDIR): raise
-                raise ValueError(f"{part} in the model directory is no longer a folder (a symbolic link or a file): "
-                                 f"refused, the checkpoint would not stay inside the model directory") from None
-            os.close(folder)
-            folder = inner
-    except BaseException:
-        os.close(folder)
-        raise
-    return folder
-
-def save_checkpoint(agent: EnhancedPPOAgent, model_dir: str | Path, name: str) -> Path:
-    "Save `agent` as `model_dir/name`, atomically, following no symbolic link on the way (checked at write time)."
-    relative, model_dir = check_save_name(name), Path(model_dir).resolve()
-    model_dir.mkdir(parents=True, exist_ok=True)
-    folder = _open_folder(model_dir, relative.parts[:-1], create=True)
-    try:
-        with tempfile.TemporaryDirectory(dir=model_dir, prefix=".saving-") as tmp:
-            written = agent.save_model(Path(tmp) / "agent.pt")
-            os.replace(written, relative.name, dst_dir_fd=folder)  # rename(2) replaces a link, never follows it
-    finally: os.close(folder)
-    return model_dir.joinpath(*relative.parts)
-
-def remove_checkpoint(model_dir: str | Path, name: str) -> bool:
-    "Delete the file `model_dir/name` without following symbolic links; whether there was one to delete."
-    relative, model_dir = check_save_name(name), Path(model_dir).resolve()
-    try: folder = _open_folder(model_dir, relative.parts[:-1], create=False)
-    except (OSError, ValueError): return False
-    try: os.unlink(relative.name, dir_fd=folder)
-    except FileNotFoundError: return False
-    finally: os.close(folder)
-    return True
+__all__ = ['SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router', 'Service', 'NO_MODEL', 'NO_SEASON_MODEL',
+           'app', 'MAX_FIT_ATHLETES', 'MAX_FIT_DAYS', 'MAX_FIT_TESTS', 'MAX_FIT_LOAD', 'FIT_MODELS', 'DATE_PATTERN',
+           'Busy', 'RequestBatcher', 'OptimizationBatcher', 'release_freed_memory', 'Served', 'ModelService',
+           'held_out_score', 'BodySizeLimit', 'RequestLog', 'get_service', 'create_app', 'Optimizations', 'CudaMemory',
+           'Memory', 'Health', 'health', 'catalog', 'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse',
+           'plan', 'SeasonDay', 'SeasonWeek', 'Competition', 'SeasonGuard', 'SeasonPlanModel', 'SeasonResponse',
+           'season', 'TrainResult', 'TrainProgress', 'TrainJobReport', 'train', 'training_job', 'cancel_training',
+           'FitLogRow', 'FitTestRow', 'FitRequest', 'FitParameter', 'FitState', 'FitResponse', 'fit_athletes']
 
 # %% ../nbs/11_api.ipynb #85fe2897
 class Busy(Exception):
@@ -231,177 +157,6 @@ class OptimizationBatcher(RequestBatcher):
     async def submit(self, agent: EnhancedPPOAgent, state: State, steps: int, priors: dict | None = None):
         "Optimise `state`'s matrices with `agent` for `steps` steps from `priors`; returns its `OptimizationResult`."
         return await self.put((id(agent), steps), (agent, state, steps, priors or {}))
-
-# %% ../nbs/11_api.ipynb #3a86aa46
-def _now() -> str: return datetime.now(timezone.utc).isoformat()
-
-def _finite(x) -> float | None:
-    "`x` as a float, or None when it is missing or not finite (JSON has no NaN)."
-    return float(x) if x is not None and math.isfinite(x) else None
-
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-
-@dataclass
-class TrainingJob:
-    "One `/train` request: its request while it runs, where its model goes, its status, progress and result."
-    job_id: str
-    request: TrainRequest | None  # while the job is queued or running; dropped when it ends
-    model_path: Path              # where the checkpoint goes, on the server
-    model_name: str               # the same, relative to the model directory: what clients see
-    time_budget_s: float
-    episodes_requested: int = 0
-    environment: str = "weights"  # the request's environment: "weights" or "season"
-    status: str = "queued"        # one of JOB_STATUSES
-    created_at: str = field(default_factory=_now)
-    started_at: str | None = None
-    finished_at: str | None = None
-    agent: EnhancedPPOAgent | None = None  # while running
-    start_episodes: int = 0       # the agent's episode counter when the job started
-    episodes_done: int = 0        # set when the job ends
-    latest: dict | None = None    # the latest evaluation
-    result: dict | None = None
-    error: str | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)  # set by DELETE /train/{job_id}
-
-    def __post_init__(self):
-        if self.request is not None: self.episodes_requested, self.environment = (self.request.episodes,
-                                                                                  self.request.environment)
-
-    @property
-    def active(self) -> bool: return self.status in ("queued", "running")
-
-    @property
-    def seconds_left(self) -> float:
-        "At most how long the job may still run: its time budget, less what it has run."
-        if self.started_at is None: return self.time_budget_s
-        ran = (datetime.now(timezone.utc) - datetime.fromisoformat(self.started_at)).total_seconds()
-        return max(0.0, self.time_budget_s - ran)
-
-    @property
-    def episodes(self) -> int:
-        "Episodes trained so far (live while the job runs)."
-        agent = self.agent
-        return agent.episodes_done - self.start_episodes if agent is not None else self.episodes_done
-
-    def release(self):
-        "Keep only what the report needs: the request (with its athletes) and the agent go."
-        self.episodes_done, self.request, self.agent = self.episodes, None, None
-        if self.latest is not None: self.latest = {k: self.latest.get(k) for k in ("score", "greedy_score", "wall_s")}
-
-    def report(self) -> dict:
-        "What `GET /train/{job_id}` answers."
-        latest = self.latest or {}
-        progress = dict(episodes_done=self.episodes, episodes_requested=self.episodes_requested,
-                        latest_score=_finite(latest.get("score")), elapsed_s=_finite(latest.get("wall_s")),
-                        latest_greedy_score=_finite(latest.get("greedy_score")))
-        return dict(job_id=self.job_id, environment=self.environment, status=self.status, created_at=self.created_at,
-                    started_at=self.started_at,
-                    finished_at=self.finished_at, time_budget_s=self.time_budget_s, progress=progress,
-                    result=self.result, error=self.error, cancel_requested=self.cancel.is_set())
-
-# %% ../nbs/11_api.ipynb #8dc1b3b4
-PROBE_REPEATS = 5         # forward passes and environment steps timed (after one untimed) to estimate a job's costs
-DEADLINE_SLACK_S = 2.0    # how far past its budget a job may be estimated to end and still start
-EVAL_EVERY_ROUNDS = 5     # a job's scheduled evaluations
-
-def _median_seconds(fn, repeat: int = PROBE_REPEATS) -> float:
-    "The median time of `repeat` calls of `fn`, after one untimed call (the first allocates and warms up)."
-    fn(); times = []
-    for _ in range(repeat):
-        start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-# the season optimiser baseline's steps, in environment steps of EVAL_ATHLETES athletes (calibrated on its start-up
-# cost: 64 athletes at 28, 56 and 112 days took 8.3, 18.1 and 47.3 s with a 1.4 ms environment step, see below)
-RELAXED_STEP_COST = 3.8  # a relaxed day of its gradient search, forward and backward
-POLISH_STEP_COST = 1.4   # a day of its polish: every one of the 133 actions tried for every athlete
-
-@dataclass
-class JobCosts:
-    "The seconds a training job's parts take on this server, estimated from a forward pass and environment steps."
-    forward_s: float   # a forward pass of the network on EVAL_ATHLETES athletes
-    env_step_s: float  # a greedy step of EVAL_ATHLETES athletes in the environment
-    optimizer_baseline: bool = False  # seasons: the start-up evaluation runs the optimiser baseline
-    head_fitting: bool = True         # the design's environment fits the matrix heads after each round; seasons do not
-
-    def start_s(self, max_steps: int) -> float:
-        "The start-up evaluation: the baselines' episodes (season: the optimiser baseline's search and polish too)."
-        steps = 3 * max_steps
-        if self.optimizer_baseline:  # its search: iterations of relaxed seasons; its polish: each day, the rest of it
-            steps += (RELAXED_STEP_COST * OPTIMIZER_ITERATIONS * max_steps
-                      + POLISH_STEP_COST * POLISH_SWEEPS * max_steps * (max_steps + 1) / 2)
-        return steps * self.env_step_s
-
-    def evaluation_s(self, max_steps: int) -> float:
-        "One evaluation of the served policy: a sampled and a greedy episode."
-        return 2 * max_steps * (self.forward_s + self.env_step_s)
-
-    def update_s(self, num_envs: int, rollout_steps: int, update_epochs: int) -> float:
-        "One update: the rollout's forward passes, then each epoch's forward and backward passes (3 forward passes)."
-        return self.forward_s / EVAL_ATHLETES * rollout_steps * num_envs * (1 + 3 * update_epochs)
-
-    def head_fit_s(self, num_envs: int, max_steps: int) -> float:
-        "Fitting the matrix heads to a complete round: about 3 forward passes per athlete-step (none for seasons)."
-        return self.forward_s / EVAL_ATHLETES * 3 * num_envs * max_steps if self.head_fitting else 0.0
-
-def measure_costs(agent: EnhancedPPOAgent, env) -> JobCosts:
-    "Time a forward pass of `agent`'s served network and a step of `env` (design: greedy), on EVAL_ATHLETES athletes."
-    probe = env.spawn(EVAL_ATHLETES, max_steps=max(PROBE_REPEATS + 2, env.max_steps))
-    athletes = env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed)
-    obs, policy = probe.reset(athletes), agent.policy()
-    forward = _median_seconds(lambda: policy(probe, obs))
-    if not isinstance(env, SeasonEnvironment):
-        return JobCosts(forward, _median_seconds(lambda: probe.step(greedy_policy(probe, obs))))
-    actions = policy(probe, obs)
-    return JobCosts(forward, _median_seconds(lambda: probe.step(actions)), optimizer_baseline=True, head_fitting=False)
-
-class JobDeadline(Callback):
-    "Stop training while the next update, the end of its round and the final evaluation still fit in `budget_s`."
-    order = 11  # after Evaluation (10): its start-up evaluation is done in before_fit, its scoring in after_round
-    def __init__(self, budget_s: float, costs: JobCosts, evaluation: Evaluation, reserve_s: float = 0.0):
-        self.budget_s, self.costs, self.evaluation = budget_s, costs, evaluation
-        self.reserve_s = reserve_s  # what the job does after training (the promotion's evaluations)
-
-    def before_fit(self, run):
-        self.mark, self.head_fit_s, self.evaluations = run.elapsed, None, 0
-
-    def after_update(self, run, rollout, stats):
-        now, env, cfg = run.elapsed, run.env, run.agent.ppo_config
-        update_s, self.mark, self.evaluations = now - self.mark, now, len(run.history["curve"])
-        evaluation_s = self.costs.evaluation_s(env.max_steps)
-        head_fit_s = self.head_fit_s or self.costs.head_fit_s(env.num_envs, env.max_steps)
-        round_ends = env.t >= env.max_steps
-        scheduled = round_ends and (run.rounds + 1) % self.evaluation.every == 0
-        next_ends = (0 if round_ends else env.t) + cfg.rollout_steps >= env.max_steps
-        another = ((head_fit_s + scheduled * evaluation_s) * round_ends + update_s + head_fit_s * next_ends
-                   + evaluation_s + self.reserve_s)  # one more update, then stop: what would still run
-        if now + another > self.budget_s: run.stop(f"stopped at the time budget of {self.budget_s:g} s")
-
-    def after_round(self, run):
-        complete, evaluated = run.env.t >= run.env.max_steps, len(run.history["curve"]) > self.evaluations
-        if complete and not evaluated: self.head_fit_s = run.elapsed - self.mark  # measured: better than estimated
-        self.mark = run.elapsed
-
-def _check_budget(job: TrainingJob, costs: JobCosts, cfg) -> None:
-    "A `ValueError` if the least `job` can do (start-up evaluation, one update, final evaluations) overruns its budget."
-    r = job.request
-    steps, unit = r.episode_steps, ("days" if r.environment == "season" else "max_steps_per_episode")
-    evaluations = costs.start_s(steps) + 2 * costs.evaluation_s(steps)  # the start, the end, and the promotion's
-    update = costs.update_s(r.num_envs, cfg.rollout_steps, cfg.update_epochs)
-    if evaluations + update > job.time_budget_s + DEADLINE_SLACK_S:
-        raise ValueError(
-            f"this job cannot end within its time budget of {job.time_budget_s:g} s: on this server it needs about "
-            f"{evaluations + update:.0f} s at least ({evaluations:.0f} s to evaluate {steps}-step episodes at the "
-            f"start (the baselines) and the end, {update:.0f} s for one update of {r.num_envs} athletes with "
-            f"rollout_steps {cfg.rollout_steps} and update_epochs {cfg.update_epochs}); raise time_budget_s, or lower "
-            f"{unit} or num_envs")
-
-class Cancellation(Callback):
-    "Stop training after the current update once `event` is set (`DELETE /train/{job_id}`)."
-    order = -10
-    def __init__(self, event: threading.Event): self.event = event
-    def after_update(self, run, rollout, stats):
-        if self.event.is_set(): run.stop("cancelled")
 
 # %% ../nbs/11_api.ipynb #facfa281
 SEASON_BATCH_ATHLETE_DAYS = MAX_SEASON_ATHLETE_DAYS  # athlete-days of concurrent /season requests planned at once

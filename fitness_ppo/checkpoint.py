@@ -15,7 +15,7 @@ from .settings import PPOConfig
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'atomic_torch_save', 'save_checkpoint', 'read_checkpoint']
+__all__ = ['CHECKPOINT_FORMAT', 'atomic_torch_save', 'write_checkpoint', 'read_checkpoint']
 
 # %% ../nbs/06b_checkpoint.ipynb #1c62686c
 CHECKPOINT_FORMAT = "fitness_ppo.agent/2"
@@ -39,8 +39,8 @@ def atomic_torch_save(obj, path: str | Path) -> Path:
         raise
     return path
 
-def save_checkpoint(agent,  # an `EnhancedPPOAgent`
-                    path: str | Path) -> Path:  # where to write it (its folder is made if needed)
+def write_checkpoint(agent,  # an `EnhancedPPOAgent`
+                     path: str | Path) -> Path:  # where to write it (its folder is made if needed)
     """Write `agent`'s networks, optimisers, network configuration, PPO settings and training state to `path`,
     atomically; a `ValueError` (and no file) if a weight or optimiser state is NaN or infinite."""
     ckpt = dict(

@@ -23,7 +23,7 @@ from .settings import PPOConfig
 from .runtime import keep_freed_memory, resolve_precision
 from .callbacks import (Callback, EpsilonDecay, Evaluation, History, MatrixHeadFitting, ProgressBar,
                                    TensorBoard, TimeBudget, TrainingRun)
-from .checkpoint import _WEIGHTS, read_checkpoint, save_checkpoint
+from .checkpoint import _WEIGHTS, read_checkpoint, write_checkpoint
 # the names of the modules split from this one stay importable from here (`from fitness_ppo.ppo import Evaluation`)
 from .settings import *  # noqa: F403
 from .runtime import *  # noqa: F403
@@ -494,7 +494,7 @@ def train_optimized(self: EnhancedPPOAgent, env: BatchedEnv, training_data=None,
 def save_model(self: EnhancedPPOAgent, path: str | Path) -> Path:
     """Save networks, optimisers, network configuration, PPO settings and training state to `path` (atomically);
     a `ValueError` (and no file) if a weight or optimiser state is NaN or infinite: `read_checkpoint` refuses those."""
-    return save_checkpoint(self, path)
+    return write_checkpoint(self, path)
 
 
 # %% ../nbs/06_ppo.ipynb #c50412d1
