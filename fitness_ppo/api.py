@@ -4,12 +4,10 @@
 
 # %% ../nbs/11_api.ipynb #609b7548
 from __future__ import annotations
-import asyncio, ctypes, ctypes.util, errno, json, logging, math, os, re, statistics, sys, tempfile, threading
-import time, uuid
+import asyncio, ctypes, ctypes.util, json, logging, math, os, re, sys, threading, time, uuid
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from dataclasses import asdict
+from pathlib import Path
 from queue import SimpleQueue
 from typing import Annotated, Literal, NamedTuple
 import torch
@@ -18,401 +16,41 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model,
-                      model_validator)
+from pydantic import Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 import fitness_ppo
-from .catalog import (ACTION_DIM, ACTIONS, DEFAULT_CATALOG, MATRIX_SHAPES, NUM_ACTIONS, NUM_QUALITIES,
-                                 NUM_SUBJECTS, QUALITIES, ROW_SUM_TOLERANCE, STATE_DIM, SUBJECTS, Catalog,
-                                 check_weight_matrix, default_device)
+from .catalog import (ACTION_DIM, ACTIONS, DEFAULT_CATALOG, MATRIX_SHAPES, QUALITIES, STATE_DIM, SUBJECTS,
+                                 Catalog, default_device)
 from .io import DEFAULT_ALLOWED_HOSTS, MAX_ECHO_CHARS, clip, load_agent, memory_report
-from .env import TrainingEnvironment, greedy_policy, normalised_score
+from .env import TrainingEnvironment, normalised_score
 from .model import NetConfig
-from .optimize import OptimizationResult, optimize_weights, training_plan
-from .ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent, Evaluation
-from .season import (DAYS_RANGE, DEFAULT_DAYS, OPTIMIZER_ITERATIONS, PLANNER_LABELS, POLISH_SWEEPS,
-                                RESPONSE_NAMES, RESPONSE_PARAMS, SEASON_ACTION_DIM, SEASON_EVAL_EVERY,
-                                SEASON_OBS_DIM, SLOW_PLANNERS,
-                                SeasonEnvironment, SeasonPlan, check_response, plan_season, response_prior,
-                                season_agent, train_season)
-from .state import (AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State, athlete_batch,
-                               check_targets, check_unit_vector)
+from .optimize import optimize_weights, training_plan
+from .ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation
+from .season import (DEFAULT_DAYS, SEASON_ACTION_DIM, SEASON_OBS_DIM, SeasonEnvironment, SeasonPlan,
+                                plan_season, season_agent, train_season)
+from .state import State
+from .api_schemas import (_STRICT, KEEP_CHECKPOINTS, MAX_BODY_BYTES, MAX_JOBS_KEPT, MAX_SEASON_ATHLETE_DAYS,
+                                     SEASON_EVAL_EVERY_ROUNDS, OptimizeRequest, PlanRequest, Schema, SeasonRequest,
+                                     TrainRequest, UserId, text)
+from .api_jobs import (_check_budget, _finite, _now, EVAL_EVERY_ROUNDS, JOB_STATUSES, Cancellation,
+                                  JobDeadline, TrainingJob, measure_costs, remove_checkpoint, resolve_save_path,
+                                  save_checkpoint)
+# the names of the modules split from this one stay importable from here (`from fitness_ppo.api import TrainRequest`)
+from .api_schemas import *  # noqa: F403
+from .api_jobs import *  # noqa: F403
 
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'MAX_NUM_ENVS', 'MAX_ATHLETE_STEPS',
-           'BYTES_PER_ATHLETE_STEP', 'MAX_BATCH_SIZE', 'MAX_TRAINING_ATHLETES', 'MAX_BODY_BYTES', 'MAX_JOBS_KEPT',
-           'KEEP_CHECKPOINTS', 'MAX_TEXT_CHARS', 'MAX_SAVE_PATH_CHARS', 'MAX_NAME_BYTES', 'MAX_SEASON_ATHLETES',
-           'MAX_SEASON_ATHLETE_DAYS', 'SEASON_EVAL_EVERY_ROUNDS', 'Text', 'SUBJECT_CODE_PATTERN', 'UserId', 'Qualities',
-           'Targets', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN', 'ResponseParameters', 'SEASON_PLANNERS',
-           'SEASON_RULES_EXAMPLE', 'PATH_MAX', 'JOB_STATUSES', 'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVAL_EVERY_ROUNDS',
-           'RELAXED_STEP_COST', 'POLISH_STEP_COST', 'SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN',
-           'router', 'NO_MODEL', 'NO_SEASON_MODEL', 'app', 'MAX_FIT_ATHLETES', 'MAX_FIT_DAYS', 'MAX_FIT_TESTS',
-           'MAX_FIT_LOAD', 'FIT_MODELS', 'DATE_PATTERN', 'text', 'Metrics', 'Athlete', 'OptimizeRequest',
-           'TrainRequest', 'PlanRequest', 'SeasonAthlete', 'SeasonRequest', 'check_save_name', 'resolve_save_path',
-           'save_checkpoint', 'remove_checkpoint', 'Busy', 'RequestBatcher', 'OptimizationBatcher', 'TrainingJob',
-           'JobCosts', 'measure_costs', 'JobDeadline', 'Cancellation', 'release_freed_memory', 'Served', 'ModelService',
+__all__ = ['SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router', 'Service', 'NO_MODEL', 'NO_SEASON_MODEL',
+           'app', 'MAX_FIT_ATHLETES', 'MAX_FIT_DAYS', 'MAX_FIT_TESTS', 'MAX_FIT_LOAD', 'FIT_MODELS', 'DATE_PATTERN',
+           'Busy', 'RequestBatcher', 'OptimizationBatcher', 'release_freed_memory', 'Served', 'ModelService',
            'held_out_score', 'BodySizeLimit', 'RequestLog', 'get_service', 'create_app', 'Optimizations', 'CudaMemory',
            'Memory', 'Health', 'health', 'catalog', 'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse',
            'plan', 'SeasonDay', 'SeasonWeek', 'Competition', 'SeasonGuard', 'SeasonPlanModel', 'SeasonResponse',
            'season', 'TrainResult', 'TrainProgress', 'TrainJobReport', 'train', 'training_job', 'cancel_training',
            'FitLogRow', 'FitTestRow', 'FitRequest', 'FitParameter', 'FitState', 'FitResponse', 'fit_athletes']
-
-# %% ../nbs/11_api.ipynb #acdfb802
-MAX_OPTIMIZATION_STEPS = 1000        # steps of one /optimize request
-MAX_EPISODES = 1_000_000             # episodes of one training job
-MAX_STEPS_PER_EPISODE = 1000
-MAX_NUM_ENVS = 1024                  # athletes trained side by side
-MAX_ATHLETE_STEPS = 32_768           # num_envs x max_steps_per_episode: athlete-steps of one training round
-BYTES_PER_ATHLETE_STEP = 4 * (ACTION_DIM + 2 * STATE_DIM)  # what head fitting holds per athlete-step (float32)
-MAX_BATCH_SIZE = 4096                # PPO minibatch, and batch of the head fitting
-MAX_TRAINING_ATHLETES = 100_000      # entries of training_data
-MAX_BODY_BYTES = 8 * 2**20           # default request body limit (8 MiB: about 3,000 athletes of training data)
-MAX_JOBS_KEPT = 100                  # finished training jobs remembered for GET /train/{job_id}
-KEEP_CHECKPOINTS = 10                # default: checkpoints written by training jobs that stay in the model directory
-MAX_TEXT_CHARS = 128                 # user_id, and other free text
-MAX_SAVE_PATH_CHARS = 255
-MAX_NAME_BYTES = 255                 # one file or folder name in save_path, in UTF-8 bytes (Linux's NAME_MAX)
-MAX_SEASON_ATHLETES = 1024           # athletes of one /season request
-MAX_SEASON_ATHLETE_DAYS = 32_768     # athletes x days of one /season request: about 5 MB of JSON rows in the answer
-SEASON_EVAL_EVERY_ROUNDS = SEASON_EVAL_EVERY  # a season job's scheduled evaluations (`train_season`'s)
-
-# %% ../nbs/11_api.ipynb #fde7f983
-def _unicode(value):
-    "`value` unless it is text that UTF-8 cannot hold (a lone surrogate such as `\\udc80`): then a `ValueError`."
-    if isinstance(value, str):
-        try: value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("must be valid Unicode text (it holds a lone surrogate such as \\udc80)") from None
-    return value
-
-def text(max_length: int | None = None, min_length: int | None = None):
-    "The type of a JSON string field: Unicode text (no lone surrogates) of `min_length` to `max_length` characters."
-    return Annotated[str, Field(min_length=min_length, max_length=max_length), BeforeValidator(_unicode)]
-
-Text = text()
-SUBJECT_CODE_PATTERN = r"^C0(0[1-9]|[1-8][0-9]|9[0-3])$"  # C001..C093
-_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
-
-def _unit_vector_schema(n: int) -> dict:
-    return dict(minItems=n, maxItems=n, items=dict(type="number", minimum=0, maximum=1))
-
-UserId = Annotated[text(MAX_TEXT_CHARS, 1), Field(examples=["anna"])]
-Qualities = Annotated[list[float], Field(examples=[[0.5] * NUM_QUALITIES],
-                                         description="23 levels in [0, 1], Q001..Q023",
-                                         json_schema_extra=_unit_vector_schema(NUM_QUALITIES))]
-Targets = Annotated[list[Text], Field(max_length=NUM_SUBJECTS, examples=[["C003", "C017"]],
-                                      description="distinct codes C001..C093",
-                                      json_schema_extra=dict(minItems=1, uniqueItems=True, items=dict(
-                                          type="string", pattern=SUBJECT_CODE_PATTERN)))]
-
-class Metrics(BaseModel):
-    "The four performance metrics, each in [0, 1]."
-    model_config = _STRICT
-    recent_improvement: float = Field(ge=0, le=1)
-    injury_risk: float = Field(ge=0, le=1)
-    training_efficiency: float = Field(ge=0, le=1)
-    consistency: float = Field(ge=0, le=1)
-
-class Athlete(BaseModel):
-    "One athlete: `State`'s fields as JSON, checked by `State`; `subject_scores` and `performance_metrics` optional."
-    model_config = _STRICT
-    user_id: UserId
-    age: int = Field(examples=[34], description="years, 1..120",
-                     json_schema_extra=dict(minimum=AGE_RANGE[0], maximum=AGE_RANGE[1]))
-    gender: Text = Field(examples=["F"], description='"M" or "F"', json_schema_extra=dict(enum=list(GENDERS)))
-    fitness_level: Text = Field(examples=["intermediate"], description='"beginner", "intermediate" or "advanced"',
-                                json_schema_extra=dict(enum=list(FITNESS_LEVELS)))
-    current_qualities: Qualities
-    target_subjects: Targets
-    subject_scores: list[float] | None = Field(None, description="93 scores in [0, 1]; not used by the optimisation",
-                                               json_schema_extra=_unit_vector_schema(NUM_SUBJECTS))
-    performance_metrics: Metrics | None = Field(None, description="when absent the policy sees TYPICAL_METRICS")
-
-    @model_validator(mode="after")
-    def _valid_state(self):
-        self.to_state()
-        return self
-
-    def metrics(self) -> dict[str, float] | None:
-        "The performance metrics as sent, as a dict (None when absent)."
-        return self.performance_metrics.model_dump() if self.performance_metrics is not None else None
-
-    def to_state(self) -> State:
-        "The `State` this athlete describes (raises `ValueError`, naming the field, when it is not valid)."
-        return State(self.user_id, self.age, self.gender, self.fitness_level, self.current_qualities,
-                     self.target_subjects, self.subject_scores or [0.0] * NUM_SUBJECTS,
-                     self.metrics() or TYPICAL_METRICS)
-
-# %% ../nbs/11_api.ipynb #f8e49d4b
-def _weight_matrix(kind: str):
-    "The JSON type of a `kind` ('CQ' or 'QX') weight matrix: rows x columns numbers in [0, 1], rows summing to 1."
-    rows, cols = MATRIX_SHAPES[kind]
-    row = Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=cols, max_length=cols)]
-    def rows_sum_to_one(matrix: list) -> list:
-        check_weight_matrix(kind, matrix, kind)
-        return matrix
-    uniform = [[round(1 / cols, 7)] * cols] * rows  # the example: rows sum to 1 within 2e-6
-    return Annotated[list[row], Field(min_length=rows, max_length=rows, examples=[uniform], description=(
-        f"{kind}: {rows} x {cols} weights in [0, 1], each row summing to 1 (within {ROW_SUM_TOLERANCE})")),
-        AfterValidator(rows_sum_to_one)]
-
-CQMatrix, QXMatrix = _weight_matrix("CQ"), _weight_matrix("QX")
-
-def _relative_weights(kind: str):
-    "The JSON type of `/plan`'s `kind` matrix: weights in [0, 1], at least one positive per row; rows scaled to sum 1."
-    rows, cols = MATRIX_SHAPES[kind]
-    positive = dict(contains=dict(type="number", exclusiveMinimum=0))  # JSON Schema for "some entry is positive"
-    row = Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=cols, max_length=cols,
-                                                                      json_schema_extra=positive)]
-    def normalised(matrix: list) -> list:
-        m = torch.tensor(matrix, dtype=torch.float64)
-        if (empty := (m.sum(-1) <= 0).nonzero()).numel():
-            raise ValueError(f"{kind} row {empty[0, 0].item()} has no positive weight (each row needs one)")
-        return (m / m.sum(-1, keepdim=True)).tolist()
-    uniform = [[round(1 / cols, 7)] * cols] * rows
-    return Annotated[list[row], Field(min_length=rows, max_length=rows, examples=[uniform], description=(
-        f"{kind}: {rows} x {cols} weights in [0, 1], at least one positive in each row; each row is scaled to sum to "
-        f"1 (an /optimize answer's rows already do)")), AfterValidator(normalised)]
-
-class OptimizeRequest(Athlete):
-    "An `/optimize` request: an athlete, the number of optimisation steps, and optional priors (default uniform)."
-    optimization_steps: int = Field(100, ge=1, le=MAX_OPTIMIZATION_STEPS)
-    cq_prior: CQMatrix | None = Field(None, description=(
-        f"the CQ the optimisation starts from (default uniform): 93 x 23 weights in [0, 1], each row summing to 1 "
-        f"(within {ROW_SUM_TOLERANCE})"))
-    qx_prior: QXMatrix | None = Field(None, description=(
-        f"the QX the optimisation starts from (default uniform): 23 x 44 weights in [0, 1], each row summing to 1 "
-        f"(within {ROW_SUM_TOLERANCE})"))
-
-    def priors(self) -> dict[str, torch.Tensor]:
-        "The priors given, as `TrainingEnvironment` keyword arguments."
-        given = dict(cq_prior=self.cq_prior, qx_prior=self.qx_prior)
-        return {k: torch.tensor(v, dtype=torch.float32) for k, v in given.items() if v is not None}
-
-SAVE_PATH_PATTERN = r"^([^/\\\x00-\x1f\x7f.][^/\\\x00-\x1f\x7f]*/)*[^/\\\x00-\x1f\x7f.][^/\\\x00-\x1f\x7f]*\.pth?$"
-
-class TrainRequest(BaseModel):
-    "A `/train` request, bounded: the original fields plus `num_envs`, `time_budget_s` and `resume`."
-    model_config = _STRICT
-    episodes: int = Field(1000, ge=1, le=MAX_EPISODES)
-    max_steps_per_episode: int = Field(50, ge=1, le=MAX_STEPS_PER_EPISODE, description=(
-        f"num_envs x max_steps_per_episode must be at most {MAX_ATHLETE_STEPS}"))
-    learning_rate: float = Field(3e-4, gt=0, le=1, description="the actor's; the critic's is 3x")
-    gamma: float = Field(0.99, gt=0, le=1)
-    clip_ratio: float = Field(0.2, gt=0, lt=1)
-    training_data: list[Athlete] | None = Field(
-        None, min_length=1, max_length=MAX_TRAINING_ATHLETES,
-        description="athletes to train on; fresh synthetic athletes when absent")
-    batch_size: int = Field(512, ge=1, le=MAX_BATCH_SIZE, description="PPO minibatch size")
-    shuffle_data: bool = True
-    early_stop_patience: int = Field(50, ge=1, le=100_000, description="evaluations without improvement")
-    save_path: text(MAX_SAVE_PATH_CHARS) | None = Field(None, examples=["runs/agent.pt"],
-                                                        json_schema_extra=dict(pattern=SAVE_PATH_PATTERN),
-                                                        description=(
-        f"a .pt/.pth file inside the server's model directory: names separated by '/', none starting with '.', "
-        f"each at most {MAX_NAME_BYTES} UTF-8 bytes, no symbolic links; default agent-<job id>.pt"))
-    num_envs: int = Field(64, ge=1, le=MAX_NUM_ENVS, description=(
-        f"athletes trained side by side; num_envs x max_steps_per_episode must be at most {MAX_ATHLETE_STEPS}"))
-    time_budget_s: float | None = Field(None, gt=0, description="capped by the server's max_training_seconds")
-    resume: bool = Field(True, description="continue from the served agent when one is loaded; false: a fresh agent")
-    environment: Literal["weights", "season"] = Field("weights", description=(
-        "weights: the design's environment (personalising CQ/QX; serves /optimize); season: day-by-day season "
-        "planning (serves /season; its episodes last `days`, and learning_rate, gamma, clip_ratio and batch_size "
-        "default to the season settings unless given)"))
-    promote: Literal["if_better", "always"] = Field("if_better", description=(
-        "if_better: the trained policy is served only if it scores at least the served one on the same held-out "
-        "athletes (the job's report gives both scores); always: served whatever it scores"))
-    days: int = Field(DEFAULT_DAYS, ge=DAYS_RANGE[0], le=DAYS_RANGE[1], description=(
-        f"season jobs: days to competition, the episode length (num_envs x days must be at most "
-        f"{MAX_ATHLETE_STEPS}); weights jobs ignore it"))
-
-    @property
-    def episode_steps(self) -> int:
-        "Steps of one episode: `days` for a season job, `max_steps_per_episode` otherwise."
-        return self.days if self.environment == "season" else self.max_steps_per_episode
-
-    @model_validator(mode="after")
-    def _bounded_round(self):
-        steps = self.num_envs * self.episode_steps
-        if self.environment == "season" and steps > MAX_ATHLETE_STEPS:
-            raise ValueError(f"num_envs x days is {steps} athlete-days per training round; the limit is "
-                             f"{MAX_ATHLETE_STEPS}")
-        if steps > MAX_ATHLETE_STEPS:
-            raise ValueError(f"num_envs x max_steps_per_episode is {steps} athlete-steps per training round; the limit "
-                             f"is {MAX_ATHLETE_STEPS} (fitting the matrix heads holds "
-                             f"{BYTES_PER_ATHLETE_STEP / 1000:.1f} KB per athlete-step: "
-                             f"{steps * BYTES_PER_ATHLETE_STEP / 2**20:,.0f} MiB asked for)")
-        return self
-
-class PlanRequest(BaseModel):
-    "A `/plan` request: an athlete's qualities and targets and the CQ/QX matrices to rank the training actions with."
-    model_config = _STRICT
-    user_id: UserId
-    target_subjects: Targets
-    current_qualities: Qualities
-    cq_matrix: _relative_weights("CQ")
-    qx_matrix: _relative_weights("QX")
-    top: int | None = Field(None, ge=1, le=NUM_ACTIONS, description="keep the first `top` actions (default all 44)")
-    lang: text(16) = Field("en", description="language of the names, e.g. en, zh")
-
-    @model_validator(mode="after")
-    def _valid_result(self):
-        self.to_result()
-        return self
-
-    def to_result(self) -> OptimizationResult:
-        "An `OptimizationResult` holding what `training_plan` reads (a `ValueError` naming a bad field)."
-        return OptimizationResult(self.user_id, check_targets(self.target_subjects),
-                                  check_unit_vector("current_qualities", self.current_qualities, NUM_QUALITIES),
-                                  torch.tensor(self.cq_matrix), torch.tensor(self.qx_matrix), {}, {}, [], [], {})
-
-
-class _ResponseChecks(BaseModel):
-    "What `ResponseParameters` checks of its parameters together (each one's bounds are in its field)."
-    model_config = _STRICT
-
-    @model_validator(mode="after")
-    def _consistent(self):
-        check_response(self.given(), 1)
-        return self
-
-    def given(self) -> dict[str, float]:
-        "The parameters given (the others take the athlete's prior, `response_prior`)."
-        return {k: v for k, v in self.model_dump().items() if v is not None}
-
-ResponseParameters = create_model(  # one optional field per row of `fitness_ppo.season.RESPONSE_PARAMS`
-    "ResponseParameters", __base__=_ResponseChecks, __module__=__name__,
-    __doc__="An athlete's response to training (`fitness_ppo.season.RESPONSE_PARAMS`); a missing one is the median's.",
-    **{p.name: (float | None, Field(None, ge=p.bounds[0], le=p.bounds[1], title=p.label, description=(
-        f"{p.meaning} Unit: {p.unit}; typical {p.default:g}, usually {p.usual[0]:g} to {p.usual[1]:g}.")))
-       for p in RESPONSE_PARAMS})
-
-class SeasonAthlete(Athlete):
-    "An athlete of a `/season` request: `Athlete`'s fields and, optionally, their response parameters."
-    response: ResponseParameters | None = Field(None, description="when absent, the median athlete's")
-
-SEASON_PLANNERS = ("policy", *(p for p in PLANNER_LABELS if p not in SLOW_PLANNERS))  # what /season may plan with
-SEASON_RULES_EXAMPLE = dict(weekdays=["mon", "tue", "wed", "thu", "fri", "sat"], min_rest_per_7=1, max_hard_in_row=2,
-                            max_same_in_row=3, min_variety=3, acwr_cap=1.3)  # CoachRules.default(), no Sundays
-
-class SeasonRequest(BaseModel):
-    "A `/season` request: athletes, days to competition, optional CQ and QX (default the reference ones), planner."
-    model_config = _STRICT
-    athletes: list[SeasonAthlete] = Field(min_length=1, max_length=MAX_SEASON_ATHLETES, description=(
-        f"athletes x days must be at most {MAX_SEASON_ATHLETE_DAYS}"))
-    days: int = Field(DEFAULT_DAYS, ge=DAYS_RANGE[0], le=DAYS_RANGE[1], description=(
-        f"days to competition; athletes x days must be at most {MAX_SEASON_ATHLETE_DAYS}"))
-    cq: CQMatrix | None = Field(None, description="the CQ of the season model (default the reference CQ), e.g. the "
-                                                  "cq_matrix of an /optimize answer")
-    qx: QXMatrix | None = Field(None, description="the QX of the season model (default the reference QX, made up)")
-    planner: Literal[SEASON_PLANNERS] = Field("policy", description=(
-        "policy: the served season policy (503 when none is loaded); or a baseline planner of fitness_ppo.season"))
-    rules: dict | None = Field(None, examples=[SEASON_RULES_EXAMPLE], description=(
-        "a coach's rules every athlete's plan obeys (fitness_ppo.rules.CoachRules: weekdays, dates_off with "
-        "start_date, max_sessions_per_week, max_days_in_row, min_rest_per_7, max_hard_in_row, allowed_actions, "
-        "excluded_actions, max_same_in_row, min_variety, variety_sessions, acwr_cap, habitual_load); a bad rule: 422"))
-
-    @model_validator(mode="after")
-    def _valid_rules(self):
-        from fitness_ppo.season import check_season_rules
-        try: check_season_rules(self.rules, len(self.athletes))
-        except ValueError as e: raise ValueError(f"rules: {e}") from None
-        return self
-
-    @model_validator(mode="after")
-    def _bounded(self):
-        if (n := len(self.athletes) * self.days) > MAX_SEASON_ATHLETE_DAYS:
-            raise ValueError(f"athletes x days is {n}; the limit is {MAX_SEASON_ATHLETE_DAYS} (split the athletes "
-                             f"over several requests)")
-        return self
-
-    def response(self) -> torch.Tensor:
-        """`(athletes, 7)` response parameters in `RESPONSE_NAMES` order; those not given: the athlete's prior (by
-        age, sex and level: `response_prior`)."""
-        prior = response_prior(athlete_batch([a.to_state() for a in self.athletes])).as_tensor().tolist()
-        given = [a.response.given() if a.response else {} for a in self.athletes]
-        return torch.tensor([[g.get(k, p) for k, p in zip(RESPONSE_NAMES, row)] for g, row in zip(given, prior)])
-
-    def matrices(self) -> dict[str, torch.Tensor]:
-        "The matrices given, as `plan_season` keyword arguments."
-        return {k: torch.tensor(v, dtype=torch.float32) for k, v in (("cq", self.cq), ("qx", self.qx)) if v is not None}
-
-# %% ../nbs/11_api.ipynb #1255594b
-PATH_MAX = 4096  # bytes of a whole path on Linux
-
-def check_save_name(name: str) -> PurePosixPath:
-    "`name` as a relative path if it can name a checkpoint in a model directory; else a `ValueError` saying why."
-    shown = clip(repr(name), MAX_ECHO_CHARS)
-    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name or ".." in name.split("/"):
-        raise ValueError(f"save_path must be a relative file name inside the model directory, without '..'; "
-                         f"got {shown}")
-    relative = PurePosixPath(name)
-    if relative.suffix not in (".pt", ".pth"): raise ValueError(f"save_path must end in .pt or .pth, got {shown}")
-    if not re.fullmatch(SAVE_PATH_PATTERN, name):
-        raise ValueError(f"save_path must be names separated by '/', none empty, starting with '.' or holding control "
-                         f"characters; got {shown}")
-    if long := [p for p in relative.parts if len(p.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES]:
-        raise ValueError(f"save_path: each name in it may have at most {MAX_NAME_BYTES} bytes (UTF-8); one has "
-                         f"{len(long[0].encode('utf-8', 'surrogatepass'))}")
-    return relative
-
-def resolve_save_path(model_dir: str | Path, name: str) -> Path:
-    "The file `name` inside `model_dir`; a `ValueError` for a name `check_save_name` refuses or a symbolic link on it."
-    relative, model_dir = check_save_name(name), Path(model_dir).resolve()
-    for i in range(1, len(relative.parts) + 1):
-        if model_dir.joinpath(*relative.parts[:i]).is_symlink():
-            raise ValueError(f"save_path {clip(repr(name))} goes through a symbolic link "
-                             f"({'/'.join(relative.parts[:i])}): links could lead outside the model directory")
-    path = model_dir.joinpath(*relative.parts)
-    if len(bytes(path)) >= PATH_MAX:
-        raise ValueError(f"save_path {clip(repr(name))} makes a path over {PATH_MAX} bytes")
-    return path
-
-# %% ../nbs/11_api.ipynb #7e5ecfbb
-def _open_folder(model_dir: Path, parts, create: bool) -> int:
-    "A descriptor of the folder `model_dir/parts...`, opened one level at a time without following links."
-    folder = os.open(model_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for part in parts:
-            if create:
-                try: os.mkdir(part, dir_fd=folder)
-                except FileExistsError: pass
-            try: inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
-            except OSError as e:
-                if e.errno not in (errno.ELOOP, errno.ENOTDIR): raise
-                raise ValueError(f"{part} in the model directory is no longer a folder (a symbolic link or a file): "
-                                 f"refused, the checkpoint would not stay inside the model directory") from None
-            os.close(folder)
-            folder = inner
-    except BaseException:
-        os.close(folder)
-        raise
-    return folder
-
-def save_checkpoint(agent: EnhancedPPOAgent, model_dir: str | Path, name: str) -> Path:
-    "Save `agent` as `model_dir/name`, atomically, following no symbolic link on the way (checked at write time)."
-    relative, model_dir = check_save_name(name), Path(model_dir).resolve()
-    model_dir.mkdir(parents=True, exist_ok=True)
-    folder = _open_folder(model_dir, relative.parts[:-1], create=True)
-    try:
-        with tempfile.TemporaryDirectory(dir=model_dir, prefix=".saving-") as tmp:
-            written = agent.save_model(Path(tmp) / "agent.pt")
-            os.replace(written, relative.name, dst_dir_fd=folder)  # rename(2) replaces a link, never follows it
-    finally: os.close(folder)
-    return model_dir.joinpath(*relative.parts)
-
-def remove_checkpoint(model_dir: str | Path, name: str) -> bool:
-    "Delete the file `model_dir/name` without following symbolic links; whether there was one to delete."
-    relative, model_dir = check_save_name(name), Path(model_dir).resolve()
-    try: folder = _open_folder(model_dir, relative.parts[:-1], create=False)
-    except (OSError, ValueError): return False
-    try: os.unlink(relative.name, dir_fd=folder)
-    except FileNotFoundError: return False
-    finally: os.close(folder)
-    return True
 
 # %% ../nbs/11_api.ipynb #85fe2897
 class Busy(Exception):
@@ -519,177 +157,6 @@ class OptimizationBatcher(RequestBatcher):
     async def submit(self, agent: EnhancedPPOAgent, state: State, steps: int, priors: dict | None = None):
         "Optimise `state`'s matrices with `agent` for `steps` steps from `priors`; returns its `OptimizationResult`."
         return await self.put((id(agent), steps), (agent, state, steps, priors or {}))
-
-# %% ../nbs/11_api.ipynb #3a86aa46
-def _now() -> str: return datetime.now(timezone.utc).isoformat()
-
-def _finite(x) -> float | None:
-    "`x` as a float, or None when it is missing or not finite (JSON has no NaN)."
-    return float(x) if x is not None and math.isfinite(x) else None
-
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-
-@dataclass
-class TrainingJob:
-    "One `/train` request: its request while it runs, where its model goes, its status, progress and result."
-    job_id: str
-    request: TrainRequest | None  # while the job is queued or running; dropped when it ends
-    model_path: Path              # where the checkpoint goes, on the server
-    model_name: str               # the same, relative to the model directory: what clients see
-    time_budget_s: float
-    episodes_requested: int = 0
-    environment: str = "weights"  # the request's environment: "weights" or "season"
-    status: str = "queued"        # one of JOB_STATUSES
-    created_at: str = field(default_factory=_now)
-    started_at: str | None = None
-    finished_at: str | None = None
-    agent: EnhancedPPOAgent | None = None  # while running
-    start_episodes: int = 0       # the agent's episode counter when the job started
-    episodes_done: int = 0        # set when the job ends
-    latest: dict | None = None    # the latest evaluation
-    result: dict | None = None
-    error: str | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)  # set by DELETE /train/{job_id}
-
-    def __post_init__(self):
-        if self.request is not None: self.episodes_requested, self.environment = (self.request.episodes,
-                                                                                  self.request.environment)
-
-    @property
-    def active(self) -> bool: return self.status in ("queued", "running")
-
-    @property
-    def seconds_left(self) -> float:
-        "At most how long the job may still run: its time budget, less what it has run."
-        if self.started_at is None: return self.time_budget_s
-        ran = (datetime.now(timezone.utc) - datetime.fromisoformat(self.started_at)).total_seconds()
-        return max(0.0, self.time_budget_s - ran)
-
-    @property
-    def episodes(self) -> int:
-        "Episodes trained so far (live while the job runs)."
-        agent = self.agent
-        return agent.episodes_done - self.start_episodes if agent is not None else self.episodes_done
-
-    def release(self):
-        "Keep only what the report needs: the request (with its athletes) and the agent go."
-        self.episodes_done, self.request, self.agent = self.episodes, None, None
-        if self.latest is not None: self.latest = {k: self.latest.get(k) for k in ("score", "greedy_score", "wall_s")}
-
-    def report(self) -> dict:
-        "What `GET /train/{job_id}` answers."
-        latest = self.latest or {}
-        progress = dict(episodes_done=self.episodes, episodes_requested=self.episodes_requested,
-                        latest_score=_finite(latest.get("score")), elapsed_s=_finite(latest.get("wall_s")),
-                        latest_greedy_score=_finite(latest.get("greedy_score")))
-        return dict(job_id=self.job_id, environment=self.environment, status=self.status, created_at=self.created_at,
-                    started_at=self.started_at,
-                    finished_at=self.finished_at, time_budget_s=self.time_budget_s, progress=progress,
-                    result=self.result, error=self.error, cancel_requested=self.cancel.is_set())
-
-# %% ../nbs/11_api.ipynb #8dc1b3b4
-PROBE_REPEATS = 5         # forward passes and environment steps timed (after one untimed) to estimate a job's costs
-DEADLINE_SLACK_S = 2.0    # how far past its budget a job may be estimated to end and still start
-EVAL_EVERY_ROUNDS = 5     # a job's scheduled evaluations
-
-def _median_seconds(fn, repeat: int = PROBE_REPEATS) -> float:
-    "The median time of `repeat` calls of `fn`, after one untimed call (the first allocates and warms up)."
-    fn(); times = []
-    for _ in range(repeat):
-        start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-# the season optimiser baseline's steps, in environment steps of EVAL_ATHLETES athletes (calibrated on its start-up
-# cost: 64 athletes at 28, 56 and 112 days took 8.3, 18.1 and 47.3 s with a 1.4 ms environment step, see below)
-RELAXED_STEP_COST = 3.8  # a relaxed day of its gradient search, forward and backward
-POLISH_STEP_COST = 1.4   # a day of its polish: every one of the 133 actions tried for every athlete
-
-@dataclass
-class JobCosts:
-    "The seconds a training job's parts take on this server, estimated from a forward pass and environment steps."
-    forward_s: float   # a forward pass of the network on EVAL_ATHLETES athletes
-    env_step_s: float  # a greedy step of EVAL_ATHLETES athletes in the environment
-    optimizer_baseline: bool = False  # seasons: the start-up evaluation runs the optimiser baseline
-    head_fitting: bool = True         # the design's environment fits the matrix heads after each round; seasons do not
-
-    def start_s(self, max_steps: int) -> float:
-        "The start-up evaluation: the baselines' episodes (season: the optimiser baseline's search and polish too)."
-        steps = 3 * max_steps
-        if self.optimizer_baseline:  # its search: iterations of relaxed seasons; its polish: each day, the rest of it
-            steps += (RELAXED_STEP_COST * OPTIMIZER_ITERATIONS * max_steps
-                      + POLISH_STEP_COST * POLISH_SWEEPS * max_steps * (max_steps + 1) / 2)
-        return steps * self.env_step_s
-
-    def evaluation_s(self, max_steps: int) -> float:
-        "One evaluation of the served policy: a sampled and a greedy episode."
-        return 2 * max_steps * (self.forward_s + self.env_step_s)
-
-    def update_s(self, num_envs: int, rollout_steps: int, update_epochs: int) -> float:
-        "One update: the rollout's forward passes, then each epoch's forward and backward passes (3 forward passes)."
-        return self.forward_s / EVAL_ATHLETES * rollout_steps * num_envs * (1 + 3 * update_epochs)
-
-    def head_fit_s(self, num_envs: int, max_steps: int) -> float:
-        "Fitting the matrix heads to a complete round: about 3 forward passes per athlete-step (none for seasons)."
-        return self.forward_s / EVAL_ATHLETES * 3 * num_envs * max_steps if self.head_fitting else 0.0
-
-def measure_costs(agent: EnhancedPPOAgent, env) -> JobCosts:
-    "Time a forward pass of `agent`'s served network and a step of `env` (design: greedy), on EVAL_ATHLETES athletes."
-    probe = env.spawn(EVAL_ATHLETES, max_steps=max(PROBE_REPEATS + 2, env.max_steps))
-    athletes = env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed)
-    obs, policy = probe.reset(athletes), agent.policy()
-    forward = _median_seconds(lambda: policy(probe, obs))
-    if not isinstance(env, SeasonEnvironment):
-        return JobCosts(forward, _median_seconds(lambda: probe.step(greedy_policy(probe, obs))))
-    actions = policy(probe, obs)
-    return JobCosts(forward, _median_seconds(lambda: probe.step(actions)), optimizer_baseline=True, head_fitting=False)
-
-class JobDeadline(Callback):
-    "Stop training while the next update, the end of its round and the final evaluation still fit in `budget_s`."
-    order = 11  # after Evaluation (10): its start-up evaluation is done in before_fit, its scoring in after_round
-    def __init__(self, budget_s: float, costs: JobCosts, evaluation: Evaluation, reserve_s: float = 0.0):
-        self.budget_s, self.costs, self.evaluation = budget_s, costs, evaluation
-        self.reserve_s = reserve_s  # what the job does after training (the promotion's evaluations)
-
-    def before_fit(self, run):
-        self.mark, self.head_fit_s, self.evaluations = run.elapsed, None, 0
-
-    def after_update(self, run, rollout, stats):
-        now, env, cfg = run.elapsed, run.env, run.agent.ppo_config
-        update_s, self.mark, self.evaluations = now - self.mark, now, len(run.history["curve"])
-        evaluation_s = self.costs.evaluation_s(env.max_steps)
-        head_fit_s = self.head_fit_s or self.costs.head_fit_s(env.num_envs, env.max_steps)
-        round_ends = env.t >= env.max_steps
-        scheduled = round_ends and (run.rounds + 1) % self.evaluation.every == 0
-        next_ends = (0 if round_ends else env.t) + cfg.rollout_steps >= env.max_steps
-        another = ((head_fit_s + scheduled * evaluation_s) * round_ends + update_s + head_fit_s * next_ends
-                   + evaluation_s + self.reserve_s)  # one more update, then stop: what would still run
-        if now + another > self.budget_s: run.stop(f"stopped at the time budget of {self.budget_s:g} s")
-
-    def after_round(self, run):
-        complete, evaluated = run.env.t >= run.env.max_steps, len(run.history["curve"]) > self.evaluations
-        if complete and not evaluated: self.head_fit_s = run.elapsed - self.mark  # measured: better than estimated
-        self.mark = run.elapsed
-
-def _check_budget(job: TrainingJob, costs: JobCosts, cfg) -> None:
-    "A `ValueError` if the least `job` can do (start-up evaluation, one update, final evaluations) overruns its budget."
-    r = job.request
-    steps, unit = r.episode_steps, ("days" if r.environment == "season" else "max_steps_per_episode")
-    evaluations = costs.start_s(steps) + 2 * costs.evaluation_s(steps)  # the start, the end, and the promotion's
-    update = costs.update_s(r.num_envs, cfg.rollout_steps, cfg.update_epochs)
-    if evaluations + update > job.time_budget_s + DEADLINE_SLACK_S:
-        raise ValueError(
-            f"this job cannot end within its time budget of {job.time_budget_s:g} s: on this server it needs about "
-            f"{evaluations + update:.0f} s at least ({evaluations:.0f} s to evaluate {steps}-step episodes at the "
-            f"start (the baselines) and the end, {update:.0f} s for one update of {r.num_envs} athletes with "
-            f"rollout_steps {cfg.rollout_steps} and update_epochs {cfg.update_epochs}); raise time_budget_s, or lower "
-            f"{unit} or num_envs")
-
-class Cancellation(Callback):
-    "Stop training after the current update once `event` is set (`DELETE /train/{job_id}`)."
-    order = -10
-    def __init__(self, event: threading.Event): self.event = event
-    def after_update(self, run, rollout, stats):
-        if self.event.is_set(): run.stop("cancelled")
 
 # %% ../nbs/11_api.ipynb #facfa281
 SEASON_BATCH_ATHLETE_DAYS = MAX_SEASON_ATHLETE_DAYS  # athlete-days of concurrent /season requests planned at once
@@ -1090,6 +557,8 @@ def get_service(request: Request) -> ModelService:
     "The app's `ModelService` (a FastAPI dependency)."
     return request.app.state.service
 
+Service = Annotated[ModelService, Depends(get_service)]  # a route's parameter: the app's service
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     loc = lambda parts: [p if isinstance(p, int) else clip(p, MAX_ECHO_CHARS // 2) for p in parts]
     errors = exc.errors()
@@ -1141,12 +610,12 @@ def create_app(model_path: str | Path | None = None, model_dir: str | Path = "mo
     return app
 
 # %% ../nbs/11_api.ipynb #eeb43e8c
-class Optimizations(BaseModel):
+class Optimizations(Schema):
     "Requests served (optimisations, or seasons) and the batches they ran in."
     requests: int
     batches: int
 
-class CudaMemory(BaseModel):
+class CudaMemory(Schema):
     "GPU memory, in bytes, on the service's CUDA device."
     device: str
     allocated_bytes: int
@@ -1154,13 +623,13 @@ class CudaMemory(BaseModel):
     peak_allocated_bytes: int
     total_bytes: int
 
-class Memory(BaseModel):
+class Memory(Schema):
     "The process's memory, in bytes (None where the platform does not say)."
     rss_bytes: int | None
     peak_rss_bytes: int | None
     cuda: CudaMemory | None
 
-class Health(BaseModel):
+class Health(Schema):
     "What `/health` answers."
     status: Literal["ok"]
     version: str
@@ -1178,7 +647,7 @@ class Health(BaseModel):
     memory: Memory
 
 @router.get("/health")
-async def health(service: ModelService = Depends(get_service)) -> Health:
+async def health(service: Service) -> Health:
     "Whether a model is loaded, the device, the package version, active jobs, the batcher's counters, memory."
     served, season = service.served, service.season
     active = [j.job_id for j in service.jobs.values() if j.active]
@@ -1201,7 +670,7 @@ async def catalog(request: Request, lang: Annotated[str, Query(max_length=16, de
             for kind, codes in (("qualities", QUALITIES), ("subjects", SUBJECTS), ("actions", ACTIONS))}
 
 # %% ../nbs/11_api.ipynb #8433c0d4
-class OptimizeResponse(BaseModel):
+class OptimizeResponse(Schema):
     "The `/optimize` response: the original fields, plus the steps taken and the target scores before optimising."
     user_id: str
     optimization_timestamp: str
@@ -1215,7 +684,7 @@ class OptimizeResponse(BaseModel):
 NO_MODEL = "no model is loaded: start the server with a model file, or train one with POST /train"
 
 @router.post("/optimize", responses={503: {"description": "no model loaded, or too many requests waiting"}})
-async def optimize(request: OptimizeRequest, service: ModelService = Depends(get_service)) -> OptimizeResponse:
+async def optimize(request: OptimizeRequest, service: Service) -> OptimizeResponse:
     "Personalise the CQ and QX matrices for one athlete with the served agent, from the priors given (or uniform)."
     try: result = await service.optimize(request.to_state(), request.optimization_steps, request.priors())
     except LookupError: raise HTTPException(503, NO_MODEL)
@@ -1227,13 +696,13 @@ async def optimize(request: OptimizeRequest, service: ModelService = Depends(get
                             target_achievement_before=result.target_achievement_before)
 
 # %% ../nbs/11_api.ipynb #4aa6f0aa
-class Driver(BaseModel):
+class Driver(Schema):
     "A quality or subject behind an action's priority, with its share of it."
     code: str
     name: str
     share: float
 
-class PlanRow(BaseModel):
+class PlanRow(Schema):
     "One training action of a plan: its rank, share and priority, and what drives it."
     rank: int
     action: str
@@ -1243,7 +712,7 @@ class PlanRow(BaseModel):
     qualities: list[Driver]
     subjects: list[Driver]
 
-class PlanResponse(BaseModel):
+class PlanResponse(Schema):
     "The training actions ranked for one athlete."
     user_id: str
     target_subjects: list[str]
@@ -1256,7 +725,7 @@ async def plan(request: PlanRequest, http: Request) -> PlanResponse:
     return PlanResponse(user_id=ranked.user_id, target_subjects=ranked.target_subjects, rows=ranked.rows)
 
 # %% ../nbs/11_api.ipynb #bcc58ebb
-class SeasonDay(BaseModel):
+class SeasonDay(Schema):
     "One day of a season plan: the session (or rest), and on the next morning the predicted target score and its parts."
     day: int
     action: str = Field(description="a code XL001..XL044, or rest")
@@ -1267,7 +736,7 @@ class SeasonDay(BaseModel):
     fitness: float = Field(description="target-weighted fitness, in target-score units")
     fatigue: float = Field(description="fatigue, in target-score units")
 
-class SeasonWeek(BaseModel):
+class SeasonWeek(Schema):
     "One week of a season plan: its load, sessions, and the load's shares per action and per quality."
     week: int
     load: float
@@ -1275,7 +744,7 @@ class SeasonWeek(BaseModel):
     actions: dict[str, float]
     qualities: dict[str, float]
 
-class Competition(BaseModel):
+class Competition(Schema):
     "The predicted mean target score on day 0 and on competition day under the plan, rest and the textbook plan."
     start: float
     plan: float
@@ -1285,7 +754,7 @@ class Competition(BaseModel):
     forecast: float | None = Field(None, description="under the forecast planner (plans from /season carry it)")
     improvement: float = Field(description="plan - start")
 
-class SeasonGuard(BaseModel):
+class SeasonGuard(Schema):
     "How a policy plan compared with the best cheap baseline, and what was served (see `guard_schedules`)."
     mode: str
     outcome: str = Field(description="kept, replaced (the baseline's plan is served) or flagged (kept, marked)")
@@ -1294,7 +763,7 @@ class SeasonGuard(BaseModel):
     baseline_score: float
     reason: str
 
-class SeasonPlanModel(BaseModel):
+class SeasonPlanModel(Schema):
     "One athlete's season plan."
     user_id: str
     target_subjects: list[str]
@@ -1307,7 +776,7 @@ class SeasonPlanModel(BaseModel):
                                    "ratios, monotony, longest runs, rest days, taper; days breaking a rule), weekly "
                                    "and daily values (see fitness_ppo.season.load_risk_records)")
 
-class SeasonResponse(BaseModel):
+class SeasonResponse(Schema):
     "The `/season` answer: a plan per athlete, in the order of the request."
     planner: str
     season_model_path: str | None = Field(description="the season policy that planned (relative to the model "
@@ -1318,7 +787,7 @@ NO_SEASON_MODEL = ("no season policy is loaded: start the server with one (fitne
                    "one with POST /train and environment 'season', or ask for a baseline planner such as 'forecast'")
 
 @router.post("/season", responses={503: {"description": "no season policy loaded, or too many requests waiting"}})
-async def season(request: SeasonRequest, service: ModelService = Depends(get_service)) -> SeasonResponse:
+async def season(request: SeasonRequest, service: Service) -> SeasonResponse:
     "Plan each athlete's training day by day until competition day (see `fitness_ppo.season.plan_season`)."
     try: answer = await service.plan_season(request)
     except LookupError: raise HTTPException(503, NO_SEASON_MODEL)
@@ -1326,7 +795,7 @@ async def season(request: SeasonRequest, service: ModelService = Depends(get_ser
     return Response(answer, media_type="application/json")  # JSON built with the plans, off the event loop
 
 # %% ../nbs/11_api.ipynb #fc52ee4e
-class TrainResult(BaseModel):
+class TrainResult(Schema):
     "The original `/train` result fields (and the best normalised score reached)."
     success: bool
     model_path: str | None = Field(description="the checkpoint, relative to the server's model directory")
@@ -1339,7 +808,7 @@ class TrainResult(BaseModel):
     new_score: float | None = Field(description="the trained policy's normalised greedy score on the held-out athletes")
     served_score: float | None = Field(description="the previously served policy's on the same athletes (null: none)")
 
-class TrainProgress(BaseModel):
+class TrainProgress(Schema):
     "How far a training job has got: episodes, and the normalised scores of its latest evaluation."
     episodes_done: int
     episodes_requested: int
@@ -1347,7 +816,7 @@ class TrainProgress(BaseModel):
     latest_greedy_score: float | None = Field(description="the same for the greedy policy")
     elapsed_s: float | None = Field(description="training time at the latest evaluation")
 
-class TrainJobReport(BaseModel):
+class TrainJobReport(Schema):
     "A training job's status (queued, running, succeeded, failed, cancelled), progress, and result when it is done."
     job_id: str
     environment: Literal["weights", "season"]
@@ -1365,7 +834,7 @@ class TrainJobReport(BaseModel):
 @router.post("/train", status_code=202, responses={429: {"description": (
     "training jobs already running (max_concurrent_training); retry after the Retry-After header's seconds")}})
 async def train(request: TrainRequest, response: Response,
-                service: ModelService = Depends(get_service)) -> TrainJobReport:
+                service: Service) -> TrainJobReport:
     "Start a training job in the background; poll `GET /train/{job_id}` for its progress and result."
     try: job = service.start_training(request)
     except ValueError as e:
@@ -1375,7 +844,7 @@ async def train(request: TrainRequest, response: Response,
     return TrainJobReport(**job.report())
 
 @router.get("/train/{job_id}", responses={404: {"description": "no such job"}})
-async def training_job(job_id: str, service: ModelService = Depends(get_service)) -> TrainJobReport:
+async def training_job(job_id: str, service: Service) -> TrainJobReport:
     "A training job's status, progress and (when done) result."
     job = service.jobs.get(job_id)
     if job is None:
@@ -1385,7 +854,7 @@ async def training_job(job_id: str, service: ModelService = Depends(get_service)
 
 @router.delete("/train/{job_id}", status_code=202, responses={
     404: {"description": "no such job"}, 409: {"description": "the job has already ended"}})
-async def cancel_training(job_id: str, service: ModelService = Depends(get_service)) -> TrainJobReport:
+async def cancel_training(job_id: str, service: Service) -> TrainJobReport:
     "Stop a queued or running job after its current update; it ends `cancelled`, and the served policy stays."
     try: job = service.cancel(job_id)
     except KeyError: raise HTTPException(404, f"no training job {clip(repr(job_id), 40)}")
@@ -1428,7 +897,7 @@ _FIT_EXAMPLE_LOG = [dict(athlete="anna", day=d, load=[60.0, 0.0, 90.0, 45.0][d %
 _FIT_EXAMPLE_TESTS = [dict(athlete="anna", day=d, value=v, unit="W") for d, v in ((6, 300.0), (13, 304.0),
                                                                                    (20, 303.0), (27, 309.0))]
 
-class FitLogRow(BaseModel):
+class FitLogRow(Schema):
     "A day of a training log: the athlete (may be left out when there is one), its day number or date, the load."
     model_config = _STRICT
     athlete: UserId | None = None
@@ -1436,7 +905,7 @@ class FitLogRow(BaseModel):
     date: Annotated[str, Field(pattern=DATE_PATTERN)] | None = Field(None, description="an ISO date, YYYY-MM-DD")
     load: float = Field(ge=0, le=MAX_FIT_LOAD, description="the day's training load (TSS, sRPE x minutes, ...)")
 
-class FitTestRow(BaseModel):
+class FitTestRow(Schema):
     "A performance test: the athlete, its day number or date, the result and its unit."
     model_config = _STRICT
     athlete: UserId | None = None
@@ -1445,7 +914,7 @@ class FitTestRow(BaseModel):
     value: float = Field(gt=0, le=1e9, description="the result (higher is better)")
     unit: text(16) | None = None
 
-class FitRequest(BaseModel):
+class FitRequest(Schema):
     "A `/fit` request: the log and the tests of up to `MAX_FIT_ATHLETES` athletes, and the model to fit."
     model_config = _STRICT
     log: list[FitLogRow] = Field(min_length=1, max_length=MAX_FIT_ATHLETES * MAX_FIT_DAYS,
@@ -1473,7 +942,7 @@ class FitRequest(BaseModel):
         self.data()  # cheap next to the fit: read and checked before any fitting
         return self
 
-class FitParameter(BaseModel):
+class FitParameter(Schema):
     "One fitted parameter of one athlete, natural units, with its 95% interval (see `FitResult.to_frame`)."
     athlete: str
     parameter: str
@@ -1485,7 +954,7 @@ class FitParameter(BaseModel):
     determined: bool = Field(description="false: the tests do not determine it; the prior does")
     note: str
 
-class FitState(BaseModel):
+class FitState(Schema):
     "One athlete's fit quality and state today (see `FitResult.summary`)."
     athlete: str
     n_tests: int
@@ -1504,7 +973,7 @@ class FitState(BaseModel):
     load_28d: float
     converged: bool
 
-class FitResponse(BaseModel):
+class FitResponse(Schema):
     "The `/fit` answer: parameters with intervals and each athlete's state today."
     model: str
     parameters: list[FitParameter]

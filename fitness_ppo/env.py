@@ -14,7 +14,7 @@ from .catalog import (ACTION_DIM, NUM_ACTIONS, NUM_CQ_CELLS, NUM_QUALITIES, NUM_
 from .state import LAYOUT, athlete_batch, synthetic_batch
 
 # %% auto #0
-__all__ = ['NOOP', 'BatchedEnv', 'check_env', 'EnvFeatures', 'env_features', 'env_repr', 'action_rows_cols',
+__all__ = ['NOOP', 'BatchedEnv', 'check_env', 'EnvFeatures', 'env_features', 'env_repr', 'env_action_mask', 'action_rows_cols',
            'TrainingEnvironment', 'check_actions', 'noop_policy', 'random_policy', 'greedy_policy', 'play_episode',
            'mean_return', 'episode_returns', 'evaluate', 'baseline_returns', 'normalised_score']
 
@@ -82,6 +82,13 @@ def env_repr(env) -> str:
     "`Name(num_envs=..., max_steps=..., obs_dim=..., action_dim=..., device=..., t=...)`: a repr for any `BatchedEnv`."
     members = ("num_envs", "max_steps", "obs_dim", "action_dim", "device", "t")
     return f"{type(env).__name__}({', '.join(f'{m}={str(getattr(env, m))}' for m in members)})"
+
+# %% ../nbs/02_env.ipynb #e0972b80
+def env_action_mask(env, info: dict | None = None) -> torch.Tensor | None:
+    "The `(B, A)` bool mask of the actions `env` allows now: `info['action_mask']`, else `env.action_mask()`, or None."
+    if info is not None and info.get("action_mask") is not None: return info["action_mask"]
+    method = getattr(env, "action_mask", None)
+    return method() if callable(method) else None
 
 # %% ../nbs/02_env.ipynb #88878143
 NOOP = -1  # an action index that changes nothing; used by the no-op baseline, never by the agent

@@ -15,7 +15,7 @@ from fastcore.basics import patch
 from fastcore.meta import delegates
 from .catalog import STATE_DIM
 from .env import BatchedEnv, TrainingEnvironment, check_env
-from .ppo import env_action_mask
+from .env import env_action_mask
 from .season import (DEFAULT_DAYS, DEFAULT_RESPONSE, MAX_SESSION_LOAD, OBS_LAYOUT, RESPONSE_BOUNDS,
                                 RESPONSE_CV, RESPONSE_NAMES, TYPICAL_GAIN, SeasonEnvironment)
 from .state import AGE_RANGE, LAYOUT

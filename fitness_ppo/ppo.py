@@ -4,99 +4,38 @@
 
 # %% ../nbs/06_ppo.ipynb #148d3c11
 from __future__ import annotations
-import copy, ctypes, ctypes.util, logging, math, os, sys, tempfile, time
+import copy, logging, math
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from fastcore.basics import patch, store_attr
+from fastcore.basics import patch
 from fastcore.meta import delegates
-from tqdm.auto import tqdm
-from .catalog import ACTION_DIM, STATE_DIM, check_int, check_number, default_device
-from .distributed import (World, all_gather_objects, average_gradients, broadcast_module_, current_world,
-                                     first_stop_reason, mean_over_processes)
-from .env import BatchedEnv, check_env, env_features, mean_return, normalised_score
+from .catalog import ACTION_DIM, STATE_DIM, check_int, default_device
+from .distributed import (all_gather_objects, average_gradients, broadcast_module_, current_world,
+                                     mean_over_processes)
+from .env import BatchedEnv, check_env, env_action_mask, env_features, mean_return
 from .gae import compute_gae
-from .model import ACTION_HEAD_MODULES, EnhancedActorCritic, NetConfig, require_action_head
+from .model import EnhancedActorCritic, NetConfig
+from .settings import PPOConfig
+from .runtime import keep_freed_memory, resolve_precision
+from .callbacks import (Callback, EpsilonDecay, Evaluation, History, MatrixHeadFitting, ProgressBar,
+                                   TensorBoard, TimeBudget, TrainingRun)
+from .checkpoint import _WEIGHTS, read_checkpoint, write_checkpoint
+# the names of the modules split from this one stay importable from here (`from fitness_ppo.ppo import Evaluation`)
+from .settings import *  # noqa: F403
+from .runtime import *  # noqa: F403
+from .callbacks import *  # noqa: F403
+from .checkpoint import *  # noqa: F403
 
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['REWARD_MODES', 'PRECISIONS', 'MATRIX_L1_SCALE', 'MAX_UPDATE_EPOCHS', 'MAX_ROLLOUT_STEPS', 'MAX_MINIBATCH_SIZE',
-           'MASKED_LOGIT', 'EVAL_ATHLETES', 'EVAL_SEED_OFFSET', 'ROUND_SEED_STRIDE', 'RANK_SEED_STRIDE',
-           'MMAP_THRESHOLD_BYTES', 'TRIM_THRESHOLD_BYTES', 'CHECKPOINT_FORMAT', 'PPOConfig', 'EnhancedPPOAgent',
-           'cpu_has_native_bf16', 'resolve_precision', 'sample_categorical', 'masked_logits', 'env_action_mask',
-           'serving', 'Rollout', 'explained_variance', 'ppo_loss', 'matrix_accuracy', 'TrainingRun', 'Callback',
-           'History', 'MatrixHeadFitting', 'EpsilonDecay', 'TimeBudget', 'Evaluation', 'ProgressBar', 'TensorBoard',
-           'athletes_for_round', 'keep_freed_memory', 'atomic_torch_save', 'read_checkpoint']
-
-# %% ../nbs/06_ppo.ipynb #1babd22c
-REWARD_MODES = ("difference", "level")  # the change of the environment's objective, or the environment's own reward
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-MATRIX_L1_SCALE = 100.0  # the design multiplies the CQ/QX heads' L1 loss by 100 (cells of long rows are small)
-# Upper bounds of the settings that multiply the work of an update: a configuration (a tampered checkpoint's, say)
-# past them is refused, so that it cannot make training run for ever. Each is far above any setting in use.
-MAX_UPDATE_EPOCHS = 100      # passes over a rollout; the design uses 5, PPO's paper 3 to 15 (Schulman et al. 2017)
-MAX_ROLLOUT_STEPS = 1000     # steps per athlete between updates; the longest episode anything here runs is 1000
-MAX_MINIBATCH_SIZE = 65_536  # minibatch; twice the largest round the REST service allows (32,768 athlete-steps)
-
-@dataclass(frozen=True)
-class PPOConfig:
-    "Every setting of PPO training (learning rates, clipping, exploration, rewards, precision), checked when made."
-    lr_trunk: float = 3e-5            # AdamW learning rate of the shared feature trunk
-    lr_actor: float = 3e-4            # ... of the actor
-    lr_critic: float = 1e-3           # ... of the critic
-    lr_heads: float = 5e-4            # ... of the CQ/QX prediction heads
-    weight_decay: float = 1e-4
-    betas: tuple = (0.9, 0.999)
-    max_grad_norm: float = 0.5        # gradients are clipped to this total norm
-    gamma: float = 0.99               # discount
-    gae_lambda: float = 0.95
-    clip_ratio: float = 0.2           # PPO's clip (the paper's ε, not `epsilon`): how far the ratio may move an update
-    update_epochs: int = 5            # passes over each rollout
-    batch_size: int = 512             # minibatch size of the update
-    rollout_steps: int = 5            # steps of every athlete between two updates
-    value_coef: float = 0.5
-    entropy_coef: float = 0.01
-    epsilon: float = 1.0              # epsilon-greedy exploration at the start of training,
-    epsilon_decay: float = 0.995      # multiplied by this after every episode,
-    epsilon_min: float = 0.01         # down to this
-    target_update_rate: float = 0.005 # Polyak rate of the served (target) network, per gradient step
-    matrix_coef: float = 0.1          # weight of the CQ/QX heads' loss
-    reward_mode: str = "difference"   # one of REWARD_MODES
-    reward_scale: float = 100.0       # rewards are multiplied by this (returns of order 1 for the critic)
-    precision: str = "auto"           # one of PRECISIONS; "auto": float16 on CUDA, bfloat16 on CPUs that have it
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("lr_trunk", "lr_actor", "lr_critic", "lr_heads", "max_grad_norm", "reward_scale"):
-            check_number(name, getattr(self, name), 0, low_open=True)
-        for name in ("weight_decay", "value_coef", "entropy_coef", "matrix_coef"):
-            check_number(name, getattr(self, name), 0)
-        for name in ("gamma", "gae_lambda", "epsilon", "epsilon_decay", "epsilon_min", "target_update_rate"):
-            check_number(name, getattr(self, name), 0, 1)
-        check_number("clip_ratio", self.clip_ratio, 0, 1, low_open=True, high_open=True)
-        if not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2:
-            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r:.80}")
-        for beta in self.betas: check_number("betas", beta, 0, 1, high_open=True)
-        object.__setattr__(self, "betas", tuple(self.betas))
-        for name, most in (("update_epochs", MAX_UPDATE_EPOCHS), ("batch_size", MAX_MINIBATCH_SIZE),
-                           ("rollout_steps", MAX_ROLLOUT_STEPS)): check_int(name, getattr(self, name), 1, most)
-        check_int("seed", self.seed, 0)
-        for name, allowed in (("reward_mode", REWARD_MODES), ("precision", PRECISIONS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r:.40}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> PPOConfig:
-        "A configuration from a plain dict (a checkpoint's, say); unknown keys are an error, missing ones default."
-        known = {f.name for f in fields(cls)}
-        if not isinstance(d, dict): raise ValueError(f"PPO settings must be a dict of {sorted(known)}, got {d!r:.80}")
-        if unknown := sorted(map(str, set(d) - known)):
-            raise ValueError(f"PPO settings must be a dict of {sorted(known)}, got unknown {unknown!r:.120}")
-        return cls(**d)
+__all__ = ['MASKED_LOGIT', 'MATRIX_L1_SCALE', 'ROUND_SEED_STRIDE', 'RANK_SEED_STRIDE', 'EnhancedPPOAgent', 'sample_categorical',
+           'masked_logits', 'Rollout', 'explained_variance', 'ppo_loss', 'matrix_accuracy', 'serving',
+           'athletes_for_round']
 
 # %% ../nbs/06_ppo.ipynb #b88e9153
 def _param_groups(net: EnhancedActorCritic) -> list[dict]:
@@ -172,31 +111,6 @@ def _apply_config(self: EnhancedPPOAgent):
         group.update(lr=lrs[group["name"]], weight_decay=cfg.weight_decay, betas=cfg.betas, fused=True, foreach=None)
     self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
 
-_BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX-512 BF16 and AMX; Arm's BF16 extension
-
-def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
-    "Whether this CPU has bfloat16 instructions (AVX-512 BF16, AMX, Arm BF16), from `/proc/cpuinfo`; False if unknown."
-    if cpuinfo is None:
-        try: cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
-        except OSError: return False
-    flags = {word for line in cpuinfo.splitlines() if line.split(":")[0].strip().lower() in ("flags", "features")
-             for word in line.split(":", 1)[-1].split()}
-    return bool(flags & _BF16_CPU_FLAGS) and torch.backends.mkldnn.is_available()
-
-def resolve_precision(precision: str, device) -> torch.dtype | None:
-    "The autocast dtype of `precision` on `device`; `None` for float32 ('auto': fp16 on CUDA, bf16 on CPUs with it)."
-    if precision == "auto":
-        precision = ("fp16" if torch.device(device).type == "cuda" else "bf16" if _native_bf16() else "fp32")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r:.40}")
-    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-
-_NATIVE_BF16 = []
-def _native_bf16() -> bool:
-    "`cpu_has_native_bf16()`, read once per process."
-    if not _NATIVE_BF16: _NATIVE_BF16.append(cpu_has_native_bf16())
-    return _NATIVE_BF16[0]
-
 @patch(as_prop=True)
 def amp_dtype(self: EnhancedPPOAgent) -> torch.dtype | None:
     "The autocast dtype of `ppo_config.precision` on this device (`None`: float32, no autocast)."
@@ -219,480 +133,6 @@ def for_env(cls: EnhancedPPOAgent, env: BatchedEnv, config: NetConfig | None = N
     config = config or NetConfig(actor_head=features.action_head)
     if config.matrix_heads and not features.matrix_heads: config = replace(config, matrix_heads=False)
     return cls(env.obs_dim, env.action_dim, config, device=env.device, **kwargs)
-
-# %% ../nbs/06_ppo.ipynb #dfdd60b8
-def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    "One index per row of `probs` `(B, A)` (non-negative, rows need not sum to 1), drawn with those probabilities."
-    cdf = probs.float().cumsum(-1)
-    u = torch.rand(len(probs), 1, device=probs.device, generator=generator) * cdf[:, -1:]
-    # the first index whose cumulative probability exceeds u: zero-probability indices are never chosen
-    return torch.searchsorted(cdf, u, right=True)[:, 0].clamp_(max=probs.shape[-1] - 1)
-
-# %% ../nbs/06_ppo.ipynb #71db8871
-MASKED_LOGIT = -1e9  # the logit of a forbidden action: exp(-1e9 - max) is exactly 0 in float32
-
-def masked_logits(logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    "`logits` `(B, A)` with the actions where `mask` `(B, A)` is False set to `MASKED_LOGIT` (float32); as is if None."
-    if mask is None: return logits
-    if mask.shape != logits.shape: raise ValueError(f"mask must be {tuple(logits.shape)}, got {tuple(mask.shape)}")
-    return logits.float().masked_fill(~mask.bool(), MASKED_LOGIT)
-
-def env_action_mask(env, info: dict | None = None) -> torch.Tensor | None:
-    "The `(B, A)` bool mask of the actions `env` allows now: `info['action_mask']`, else `env.action_mask()`, or None."
-    if info is not None and info.get("action_mask") is not None: return info["action_mask"]
-    method = getattr(env, "action_mask", None)
-    return method() if callable(method) else None
-
-# %% ../nbs/06_ppo.ipynb #d1edbbe5
-@patch
-@torch.no_grad()
-def act(self: EnhancedPPOAgent, obs: torch.Tensor, epsilon: float | None = None, net: nn.Module | None = None,
-        mask: torch.Tensor | None = None):
-    """Sample epsilon-greedy actions for a batch of observations: `(actions, behaviour log-probabilities, values)`;
-    with `mask` `(B, A)` (True: allowed), only allowed actions, exploration uniform among them."""
-    epsilon = self.epsilon if epsilon is None else epsilon
-    with self.autocast(): logits, values = (net or self.actor_critic).policy_value(obs)
-    probs = masked_logits(logits, mask).softmax(-1)
-    actions = sample_categorical(probs, self.generator)
-    explore = torch.rand(len(obs), device=obs.device, generator=self.generator) < epsilon
-    if mask is None:
-        uniform = torch.randint(0, probs.shape[-1], (len(obs),), device=obs.device, generator=self.generator)
-        chance = probs.new_full((len(obs),), 1 / probs.shape[-1])                  # of each action when exploring
-    else:
-        uniform = sample_categorical(mask.float(), self.generator)
-        chance = 1 / mask.sum(-1).clamp_min(1).to(probs)
-    actions = torch.where(explore, uniform, actions)
-    behaviour = (1 - epsilon) * probs.gather(1, actions[:, None])[:, 0] + epsilon * chance
-    return actions, behaviour.log(), values
-
-@patch
-def select_action(self: EnhancedPPOAgent, state: torch.Tensor, training: bool = True):
-    "The design's adapter: `(action, log_prob, cq_matrix, qx_matrix)` (`act`, or greedy and served if not training)."
-    single = state.ndim == 1
-    obs = (state[None] if single else state).to(self.device)
-    net = self.actor_critic if training else self.target_actor_critic
-    if training: actions, log_probs, _ = self.act(obs)
-    else:
-        with torch.no_grad(), self.autocast(): logits, _ = net.policy_value(obs)  # as `policy()` computes them
-        actions = logits.argmax(-1)
-        log_probs = logits.log_softmax(-1).gather(1, actions[:, None])[:, 0]
-    cq = qx = None
-    if net.has_matrix_heads:
-        with torch.no_grad(): cq, qx = (m.softmax(-1) for m in net.predict_matrices(net.shared_features(obs)))
-    if not single: return actions, log_probs, cq, qx
-    return actions.item(), log_probs.item(), None if cq is None else cq[0], None if qx is None else qx[0]
-
-# %% ../nbs/06_ppo.ipynb #f079a450
-@contextmanager
-def serving(net: nn.Module):
-    "Evaluation mode (no dropout) and no gradients while serving `net`; its previous mode is restored after."
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad(): yield net
-    finally: net.train(was_training)
-
-@patch
-def policy(self: EnhancedPPOAgent, deterministic: bool = True, seed: int = 0, net: nn.Module | None = None):
-    "The served network (or `net`) as `policy(env, obs) -> actions`, argmax or sampled, within `env`'s action mask."
-    net = net or self.target_actor_critic
-    g = torch.Generator(self.device).manual_seed(seed)
-    def choose(env, obs: torch.Tensor) -> torch.Tensor:
-        with serving(net), self.autocast(): logits, _ = net.policy_value(obs)
-        logits = masked_logits(logits, env_action_mask(env))  # an environment with rules: only allowed actions
-        return logits.argmax(-1) if deterministic else sample_categorical(logits.softmax(-1), g)
-    return choose
-
-@patch
-def evaluate_policy(self: EnhancedPPOAgent, env: BatchedEnv, athletes, sample: bool = False,
-                    net: nn.Module | None = None, seed: int = 0) -> float:
-    "An adapter: `mean_return` of `policy(not sample, seed, net)` over one episode of each of `athletes`."
-    return mean_return(env, self.policy(not sample, seed, net), athletes)
-
-# %% ../nbs/06_ppo.ipynb #327a7d25
-@patch
-@torch.no_grad()
-def update_target_network(self: EnhancedPPOAgent):
-    "Polyak-average the online weights into the served (target) network at rate `ppo_config.target_update_rate`."
-    # one fused operation over all parameter tensors (a loop of `lerp_` ran ~90 small operations per step)
-    torch._foreach_lerp_(list(self.target_actor_critic.parameters()), list(self.actor_critic.parameters()),
-                         self.ppo_config.target_update_rate)
-
-# %% ../nbs/06_ppo.ipynb #92c97559
-@dataclass
-class Rollout:
-    "`n` steps of `B` athletes, time-major `(n, B, ...)`; `last_value` is V of the state after the last step."
-    obs: torch.Tensor
-    actions: torch.Tensor
-    log_probs: torch.Tensor
-    values: torch.Tensor
-    rewards: torch.Tensor
-    dones: torch.Tensor           # 1 after a step that ended its episode for good (not a time limit)
-    last_value: torch.Tensor
-    episode_reward: torch.Tensor  # the environment's own rewards, summed over these steps, per athlete
-    masks: torch.Tensor | None = None  # (n, B, A) bool: the actions allowed at each step, if the environment masks
-
-@patch
-def collect_rollout(self: EnhancedPPOAgent, env: BatchedEnv, obs: torch.Tensor, n: int, previous: torch.Tensor):
-    "Act for `n` steps in `env` from `obs`: `(rollout, the next observations, the objective after the last step)`."
-    cfg, B = self.ppo_config, env.num_envs
-    store = lambda *shape, dtype=torch.float32: torch.empty(n, B, *shape, dtype=dtype, device=env.device)
-    r = Rollout(store(obs.shape[-1]), store(dtype=torch.long), store(), store(), store(), store(), None,
-                torch.zeros(B, device=env.device))
-    # one autocast region for the whole rollout: the weights do not change in it, and autocast casts each of them to
-    # 16 bits once per region (per step, the casts cost a third of the forward pass)
-    mask = env_action_mask(env)
-    if mask is not None: r.masks = store(env.action_dim, dtype=torch.bool)
-    with torch.no_grad(), self.autocast():
-        for t in range(n):
-            r.obs[t] = obs
-            if mask is not None: r.masks[t] = mask
-            r.actions[t], r.log_probs[t], r.values[t] = self.act(obs, mask=mask)
-            obs, reward, done, info = env.step(r.actions[t])
-            mask = env_action_mask(env, info) if r.masks is not None else None
-            objective = env.objective()
-            r.rewards[t] = cfg.reward_scale * (objective - previous if cfg.reward_mode == "difference" else reward)
-            r.dones[t] = done & ~info["truncated"]
-            r.episode_reward += reward
-            previous = objective
-        r.last_value = self.actor_critic.policy_value(obs)[1]
-    return r, obs, previous
-
-# %% ../nbs/06_ppo.ipynb #52ec5ad2
-def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
-    "`1 - Var(returns - values) / Var(returns)`: how much of the returns' variance the critic's values explain."
-    return (1 - (returns - values).var() / (returns.var() + 1e-8)).item()
-
-# %% ../nbs/06_ppo.ipynb #5694416d
-def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor,
-             advantages: torch.Tensor, returns: torch.Tensor, clip_ratio: float = 0.2, value_coef: float = 0.5,
-             entropy_coef: float = 0.01, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-    "PPO's clipped surrogate + value loss - entropy bonus, in float32, on logits masked by `mask`; `(loss, stats)`."
-    log_probs = masked_logits(logits, mask).float().log_softmax(-1)
-    new_log_prob = log_probs.gather(1, actions[:, None])[:, 0]
-    entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
-    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8) if len(advantages) > 1 else advantages
-    log_ratio = new_log_prob - old_log_probs
-    ratio = log_ratio.exp()
-    surrogate = torch.min(ratio * advantages, ratio.clamp(1 - clip_ratio, 1 + clip_ratio) * advantages)
-    policy_loss = -surrogate.mean()
-    value_loss = F.mse_loss(values.float(), returns)
-    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
-    with torch.no_grad():
-        stats = dict(policy_loss=policy_loss.item(), value_loss=value_loss.item(), entropy=entropy.item(),
-                     approx_kl=((ratio - 1) - log_ratio).mean().item(),
-                     clip_fraction=((ratio - 1).abs() > clip_ratio).float().mean().item())
-    return loss, stats
-
-# %% ../nbs/06_ppo.ipynb #58376c7b
-def _scaled_step(scaler, optimizer, loss: torch.Tensor, max_grad_norm: float) -> torch.Tensor:
-    "Back-propagate `loss`, average the gradients over processes, unscale, clip, step, update the scale."
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    average_gradients(params)  # data-parallel training: the mean gradient of all ranks (no-op in one process)
-    scaler.unscale_(optimizer)
-    norm = nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)
-    scaler.step(optimizer)
-    scaler.update()
-    return norm
-
-@patch
-def gradient_step(self: EnhancedPPOAgent, loss: torch.Tensor) -> float:
-    "One step of the policy's optimiser on `loss`, then the served network's Polyak update; the gradient norm."
-    norm = _scaled_step(self.scaler, self.optimizer, loss, self.ppo_config.max_grad_norm)
-    self.update_target_network()
-    return norm.item()
-
-@patch
-def update(self: EnhancedPPOAgent, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> dict:
-    "PPO's update: `update_epochs` epochs of shuffled minibatches of the clipped objective; the mean statistics."
-    cfg, flat = self.ppo_config, lambda x: x.flatten(0, 1)
-    obs, actions, old_log_probs = flat(rollout.obs), flat(rollout.actions), flat(rollout.log_probs)
-    masks = None if rollout.masks is None else flat(rollout.masks)
-    advantages, returns = flat(advantages), flat(returns)
-    stats = []
-    for _ in range(cfg.update_epochs):
-        for idx in torch.randperm(len(obs), device=obs.device, generator=self.generator).split(cfg.batch_size):
-            with self.autocast(): logits, values = self.actor_critic.policy_value(obs[idx])
-            loss, s = ppo_loss(logits, values, actions[idx], old_log_probs[idx], advantages[idx], returns[idx],
-                               cfg.clip_ratio, cfg.value_coef, cfg.entropy_coef,
-                               None if masks is None else masks[idx])
-            s["grad_norm"] = self.gradient_step(loss)
-            stats.append(s)
-    return {**{k: sum(s[k] for s in stats) / len(stats) for k in stats[0]},
-            "explained_variance": explained_variance(flat(rollout.values), returns)}
-
-# %% ../nbs/06_ppo.ipynb #f6ce9347
-def matrix_accuracy(predicted: torch.Tensor, target: torch.Tensor) -> float:
-    "Mean cosine similarity of the flattened predicted and target matrices (the CQ/QX heads' accuracy)."
-    return F.cosine_similarity(predicted.flatten(1), target.flatten(1), dim=1).mean().item()
-
-@patch
-def update_matrix_heads(self: EnhancedPPOAgent, obs: torch.Tensor, cq_target: torch.Tensor,
-                        qx_target: torch.Tensor) -> dict:
-    "Fit the CQ/QX heads to map states `(N, 216)` to their episode's final matrices (one pass, trunk frozen)."
-    net, stats = self.actor_critic, []
-    if self.matrix_optimizer is None: raise ValueError("this agent's network has no CQ/QX heads to fit")
-    for idx in torch.randperm(len(obs), device=obs.device, generator=self.generator).split(self.ppo_config.batch_size):
-        with torch.no_grad(), self.autocast(): features = net.shared_features(obs[idx])
-        with self.autocast(): cq_logits, qx_logits = net.predict_matrices(features)
-        cq, qx = cq_logits.softmax(-1), qx_logits.softmax(-1)
-        cq_loss = MATRIX_L1_SCALE * F.l1_loss(cq, cq_target[idx])
-        qx_loss = MATRIX_L1_SCALE * F.l1_loss(qx, qx_target[idx])
-        _scaled_step(self.scaler, self.matrix_optimizer, self.ppo_config.matrix_coef * (cq_loss + qx_loss),
-                     self.ppo_config.max_grad_norm)
-        stats.append((cq_loss.item(), qx_loss.item(), matrix_accuracy(cq, cq_target[idx]),
-                      matrix_accuracy(qx, qx_target[idx])))
-    return dict(zip(("cq_loss", "qx_loss", "cq_accuracy", "qx_accuracy"), torch.tensor(stats).mean(0).tolist()))
-
-# %% ../nbs/06_ppo.ipynb #5b4ac966
-EVAL_ATHLETES = 64              # held-out athletes the served policy is scored on
-EVAL_SEED_OFFSET = 10_000       # their seed: EVAL_SEED_OFFSET + the agent's seed
-ROUND_SEED_STRIDE = 1_000_003   # training athletes of round r come from seed (agent seed + 1) * stride + r
-RANK_SEED_STRIDE = 2 ** 40      # rank k > 0 of a data-parallel job samples actions from seed + k * stride + episodes
-
-@dataclass
-class TrainingRun:
-    "What `learn` and its callbacks share: agent, environment, counters, the record being built, and why it stopped."
-    agent: EnhancedPPOAgent
-    env: BatchedEnv
-    episodes: int                                       # episodes asked for
-    rounds: int = 0                                     # rounds finished in this run
-    episodes_done: int = 0                              # episodes finished in this run
-    round_record: dict = field(default_factory=dict)    # the latest round: reward, losses, accuracies
-    history: dict = field(default_factory=lambda: dict(rewards=[], losses=[], accuracies=[], curve=[]))
-    summary: dict = field(default_factory=dict)         # filled by callbacks: best score, baselines, ...
-    stop_reason: str | None = None
-    start: float = field(default_factory=time.time)
-    world: World = field(default_factory=World)         # the processes training together (one by default)
-
-    @property
-    def elapsed(self) -> float: return time.time() - self.start
-
-    @property
-    def num_envs(self) -> int:
-        "Athletes of a round over all the processes of the job."
-        return self.env.num_envs * self.world.world_size
-
-    @property
-    def finishing(self) -> bool:
-        "Whether training ends after this round."
-        return self.stop_reason is not None or self.episodes_done >= self.episodes
-
-    def stop(self, reason: str):
-        "End training after the current rollout (the first reason given is kept)."
-        self.stop_reason = self.stop_reason or reason
-
-    def agree_on_stop(self):
-        "Make every process of the job stop if any asked to (the first reason in rank order); one process: nothing."
-        if self.world.distributed: self.stop_reason = first_stop_reason(self.stop_reason)
-
-    def count_round(self):
-        "Add the round's steps and finished episodes (of all processes) to the agent's counters and this run's."
-        env, agent = self.env, self.agent
-        finished = self.num_envs if env.t == env.max_steps else 0
-        agent.env_steps_done += self.num_envs * env.t
-        agent.episodes_done += finished
-        self.episodes_done, self.rounds = self.episodes_done + finished, self.rounds + 1
-
-class Callback:
-    "Code run around `learn`'s loop: `before_fit`, `after_update`, `after_round`, `after_fit`; lower `order` first."
-    order = 0
-    main_only = False  # True: in a data-parallel job, run on rank 0 only
-    def before_fit(self, run: TrainingRun): pass
-    def after_update(self, run: TrainingRun, rollout: Rollout, stats: dict): pass
-    def after_round(self, run: TrainingRun): pass
-    def after_fit(self, run: TrainingRun): pass
-
-# %% ../nbs/06_ppo.ipynb #7ecf1222
-class History(Callback):
-    "Keep each round's mean episode return, mean update losses and head accuracies in `run.history`."
-    order = 100  # last: the other callbacks have added to the round's record
-    def after_round(self, run):
-        for key, name in (("rewards", "reward"), ("losses", "losses"), ("accuracies", "accuracies")):
-            run.history[key].append(run.round_record[name])
-
-class MatrixHeadFitting(Callback):
-    "After each complete round, fit the CQ/QX heads to the matrices each athlete's episode ended with."
-    def before_fit(self, run): self.visited = []
-    def after_update(self, run, rollout, stats): self.visited.append(rollout.obs.flatten(0, 1))
-
-    def after_round(self, run):
-        visited, self.visited, env = self.visited, [], run.env
-        if env.t != env.max_steps: return  # the round was cut short: no final matrices
-        states = torch.cat(visited)
-        slot = torch.arange(len(states), device=states.device) % env.num_envs
-        heads = run.agent.update_matrix_heads(states, env.cq_matrix[slot], env.qx_matrix[slot])
-        run.round_record["accuracies"] = {k: heads.pop(k) for k in ("cq_accuracy", "qx_accuracy")}
-        run.round_record["losses"].update(heads)
-
-class EpsilonDecay(Callback):
-    "Multiply the exploration rate by `epsilon_decay` once per finished episode, down to `epsilon_min`."
-    def after_round(self, run):
-        cfg, agent = run.agent.ppo_config, run.agent
-        if run.env.t == run.env.max_steps:
-            agent.epsilon = max(cfg.epsilon_min, agent.epsilon * cfg.epsilon_decay ** run.num_envs)
-
-# %% ../nbs/06_ppo.ipynb #9b489790
-class TimeBudget(Callback):
-    "Stop training once `seconds` of wall time have passed (checked after every update)."
-    order = -10
-    def __init__(self, seconds: float): self.seconds = check_number("time_budget_s", seconds, 0, low_open=True)
-    def after_update(self, run, rollout, stats):
-        if run.elapsed >= self.seconds: run.stop(f"stopped at the time budget of {self.seconds:g} s")
-
-class Evaluation(Callback):
-    "Score the served policy on held-out athletes every `every` rounds and at the end; keep the best; stop early."
-    order, main_only = 10, True
-    def __init__(self, athletes=None, every: int = 5, patience: int = 50, on_evaluation=None):
-        store_attr()
-        check_int("eval_every", every); check_int("early_stop_patience", patience)
-
-    def before_fit(self, run):
-        agent, env = run.agent, run.env
-        self.x = (env.encode_athletes(self.athletes) if self.athletes is not None
-                  else env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed))
-        self.score_baselines = env_features(env).score_baselines  # None: the mean return is the score
-        self.baselines = env.baseline_returns(self.x) if self.score_baselines else None
-        self.best, self.best_weights, self.waited = -math.inf, None, 0
-        run.summary.update(best_score=self.best, baselines=self.baselines, stopped_early=False)
-
-    def score(self, run, sample: bool) -> float:
-        "The served policy's mean return on the held-out athletes, normalised when the environment has baselines."
-        mean = run.agent.evaluate_policy(run.env, self.x, sample=sample)
-        return normalised_score(mean, self.baselines, self.score_baselines) if self.baselines else mean
-
-    def after_round(self, run):
-        if run.rounds % self.every and not run.finishing: return
-        agent, losses = run.agent, run.round_record["losses"]
-        point = dict(episodes=agent.episodes_done, env_steps=agent.env_steps_done, wall_s=round(run.elapsed, 1),
-                     score=self.score(run, sample=True), greedy_score=self.score(run, sample=False),
-                     epsilon=agent.epsilon, **losses, **run.round_record["accuracies"])
-        run.history["curve"].append(point)
-        _logger.info("episodes %d  score %.3f (greedy %.3f)  reward %.3f  entropy %.2f  kl %.4f", point["episodes"],
-                     point["score"], point["greedy_score"], run.round_record["reward"], losses["entropy"],
-                     losses["approx_kl"])
-        if self.on_evaluation: self.on_evaluation(point)
-        if point["score"] > self.best:
-            self.best, self.waited = point["score"], 0
-            self.best_weights = copy.deepcopy(agent.target_actor_critic.state_dict())
-        else: self.waited += 1
-        run.summary["best_score"] = self.best
-        if self.waited >= self.patience:
-            run.summary["stopped_early"] = True
-            run.stop(f"stopped early: no improvement in {self.waited} evaluations")
-
-    def after_fit(self, run):
-        if self.best_weights is not None: run.agent.target_actor_critic.load_state_dict(self.best_weights)
-
-class ProgressBar(Callback):
-    """A tqdm bar of training: over the seconds of the time budget when there is one, else over the episodes planned
-    (whole rounds); it shows the episodes finished and the latest evaluation's scores, and it ends full when training
-    did all its work (the budget spent, or every episode done) or names the reason it stopped."""
-    order, main_only = 20, True
-    def __init__(self, time_budget_s: float | None = None,  # seconds: a time bar; None: a bar over the episodes
-                 desc: str = "training",  # the bar's label
-                 **kwargs):  # more tqdm options (`file`, `leave`, `disable`...)
-        self.time_budget_s = None if time_budget_s is None else check_number("time_budget_s", time_budget_s, 0,
-                                                                             low_open=True)
-        self.desc, self.kwargs = desc, kwargs
-
-    def before_fit(self, run):
-        if self.time_budget_s is not None:
-            self.bar = tqdm(total=self.time_budget_s, desc=self.desc, unit="s", **{
-                "bar_format": "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of the time budget{postfix}",
-                **self.kwargs})
-        else:  # the episodes asked for, in whole rounds: what `learn` will do unless stopped
-            self.bar = tqdm(total=-(-run.episodes // run.num_envs) * run.num_envs, desc=self.desc, unit="episode",
-                            **self.kwargs)
-
-    def _move(self, run):
-        "Put the bar at the seconds spent (a time bar) or the episodes finished."
-        at = run.episodes_done if self.time_budget_s is None else min(run.elapsed, self.bar.total)
-        self.bar.update(at - self.bar.n)
-
-    def after_update(self, run, rollout, stats):
-        if self.time_budget_s is not None: self._move(run)  # the clock moves within a round
-
-    def after_round(self, run):
-        self._move(run)
-        self._postfix(run)
-
-    def _postfix(self, run):
-        postfix = dict(episodes=run.episodes_done)  # the count `learn`'s record and the summaries report
-        if curve := run.history["curve"]:
-            postfix.update(score=f"{curve[-1]['score']:.3f}", greedy=f"{curve[-1]['greedy_score']:.3f}")
-        self.bar.set_postfix(postfix, refresh=False)
-
-    def after_fit(self, run):
-        self._move(run)
-        self._postfix(run)  # also when no round finished
-        spent = self.time_budget_s is not None and run.elapsed >= self.time_budget_s
-        if spent or run.stop_reason is None:  # all the work done: the bar ends full (a time bar at the seconds taken)
-            self.bar.total = self.bar.n
-        else: self.bar.set_description(f"{self.desc} ({run.stop_reason})", refresh=False)
-        self.bar.close()
-
-# %% ../nbs/06_ppo.ipynb #bee899db
-class TensorBoard(Callback):
-    "Write the learning curves (returns, losses, KL, entropy, scores, env-steps/s) to `log_dir` for TensorBoard."
-    order, main_only = 90, True  # after the evaluation, so that its scores are written in the same round
-    def __init__(self, log_dir: str | Path): self.log_dir = Path(log_dir)
-
-    def before_fit(self, run):
-        try: from torch.utils.tensorboard import SummaryWriter
-        except ImportError as e:
-            raise ImportError("TensorBoard logging needs the tensorboard package: "
-                              "pip install 'fitness_ppo[tensorboard]'") from e
-        self.writer = SummaryWriter(str(self.log_dir))
-        self.written, self.clock = len(run.history["curve"]), (time.time(), run.agent.env_steps_done)
-
-    def after_round(self, run):
-        steps, now, record = run.agent.env_steps_done, time.time(), run.round_record
-        scalars = {"train/reward": record["reward"], **{f"train/{k}": v for k, v in record["losses"].items()},
-                   **{f"train/{k}": v for k, v in record["accuracies"].items()},
-                   "speed/env_steps_per_s": (steps - self.clock[1]) / max(now - self.clock[0], 1e-9)}
-        for point in run.history["curve"][self.written:]:
-            scalars.update({"eval/score": point["score"], "eval/greedy_score": point["greedy_score"],
-                            "train/epsilon": point["epsilon"]})
-        for tag, value in scalars.items(): self.writer.add_scalar(tag, value, steps)
-        self.written, self.clock = len(run.history["curve"]), (now, steps)
-
-    def after_fit(self, run): self.writer.close()
-
-# %% ../nbs/06_ppo.ipynb #badd8faf
-def athletes_for_round(env: BatchedEnv, pool: torch.Tensor | None, round_idx: int, shuffle: bool = True,
-                       seed: int = 0, rank: int = 0, world_size: int = 1) -> torch.Tensor:
-    "The `env.num_envs` athletes of round `round_idx` (rank `rank`'s block): from `pool` (cycling, reshuffled), or new."
-    n, total = env.num_envs, env.num_envs * world_size
-    mine = slice(rank * n, (rank + 1) * n)
-    if pool is None: return env.sample_athletes(total, (seed + 1) * ROUND_SEED_STRIDE + round_idx)[mine]
-    start = round_idx * total
-    passes = range(start // len(pool), (start + total - 1) // len(pool) + 1)
-    order = torch.cat([torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed + p)) if shuffle
-                       else torch.arange(len(pool)) for p in passes])
-    offset = start - passes[0] * len(pool)
-    return pool[order[offset:offset + total][mine].to(pool.device)]
-
-# %% ../nbs/06_ppo.ipynb #0acb362f
-MMAP_THRESHOLD_BYTES = 32 * 2 ** 20  # glibc: blocks below this come from the heap (the largest value glibc accepts)
-TRIM_THRESHOLD_BYTES = 2 ** 30       # glibc: free memory kept at the top of the heap before returning it to the OS
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
-_MALLOC_TUNED: list[bool] = []
-
-def keep_freed_memory() -> bool:
-    "Make glibc's malloc keep freed memory for reuse (no page faults on re-allocating large tensors); False if not."
-    if _MALLOC_TUNED: return _MALLOC_TUNED[0]
-    done = False
-    if sys.platform.startswith("linux") and os.environ.get("FITNESS_PPO_KEEP_FREED_MEMORY", "1") != "0":
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            done = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
-                libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
-        except (OSError, AttributeError): done = False  # no glibc (musl, macOS...): the allocator stays as it is
-    _MALLOC_TUNED.append(done)
-    return done
 
 # %% ../nbs/06_ppo.ipynb #aecf84a9
 @patch
@@ -776,6 +216,246 @@ def _join_job(self: EnhancedPPOAgent, run: TrainingRun):
     broadcast_module_(self.target_actor_critic)
     if world.rank: self.generator.manual_seed(cfg.seed + RANK_SEED_STRIDE * world.rank + self.episodes_done)
 
+# %% ../nbs/06_ppo.ipynb #dfdd60b8
+def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    "One index per row of `probs` `(B, A)` (non-negative, rows need not sum to 1), drawn with those probabilities."
+    cdf = probs.float().cumsum(-1)
+    u = torch.rand(len(probs), 1, device=probs.device, generator=generator) * cdf[:, -1:]
+    # the first index whose cumulative probability exceeds u: zero-probability indices are never chosen
+    return torch.searchsorted(cdf, u, right=True)[:, 0].clamp_(max=probs.shape[-1] - 1)
+
+# %% ../nbs/06_ppo.ipynb #71db8871
+MASKED_LOGIT = -1e9  # the logit of a forbidden action: exp(-1e9 - max) is exactly 0 in float32
+
+def masked_logits(logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    "`logits` `(B, A)` with the actions where `mask` `(B, A)` is False set to `MASKED_LOGIT` (float32); as is if None."
+    if mask is None: return logits
+    if mask.shape != logits.shape: raise ValueError(f"mask must be {tuple(logits.shape)}, got {tuple(mask.shape)}")
+    return logits.float().masked_fill(~mask.bool(), MASKED_LOGIT)
+
+
+# %% ../nbs/06_ppo.ipynb #d1edbbe5
+@patch
+@torch.no_grad()
+def act(self: EnhancedPPOAgent, obs: torch.Tensor, epsilon: float | None = None, net: nn.Module | None = None,
+        mask: torch.Tensor | None = None):
+    """Sample epsilon-greedy actions for a batch of observations: `(actions, behaviour log-probabilities, values)`;
+    with `mask` `(B, A)` (True: allowed), only allowed actions, exploration uniform among them."""
+    epsilon = self.epsilon if epsilon is None else epsilon
+    with self.autocast(): logits, values = (net or self.actor_critic).policy_value(obs)
+    probs = masked_logits(logits, mask).softmax(-1)
+    actions = sample_categorical(probs, self.generator)
+    explore = torch.rand(len(obs), device=obs.device, generator=self.generator) < epsilon
+    if mask is None:
+        uniform = torch.randint(0, probs.shape[-1], (len(obs),), device=obs.device, generator=self.generator)
+        chance = probs.new_full((len(obs),), 1 / probs.shape[-1])                  # of each action when exploring
+    else:
+        uniform = sample_categorical(mask.float(), self.generator)
+        chance = 1 / mask.sum(-1).clamp_min(1).to(probs)
+    actions = torch.where(explore, uniform, actions)
+    behaviour = (1 - epsilon) * probs.gather(1, actions[:, None])[:, 0] + epsilon * chance
+    return actions, behaviour.log(), values
+
+@patch
+def select_action(self: EnhancedPPOAgent, state: torch.Tensor, training: bool = True):
+    "The first release's adapter: `(action, log_prob, cq_matrix, qx_matrix)` (`act`; greedy, served if not training)."
+    single = state.ndim == 1
+    obs = (state[None] if single else state).to(self.device)
+    net = self.actor_critic if training else self.target_actor_critic
+    if training: actions, log_probs, _ = self.act(obs)
+    else:
+        with torch.no_grad(), self.autocast(): logits, _ = net.policy_value(obs)  # as `policy()` computes them
+        actions = logits.argmax(-1)
+        log_probs = logits.log_softmax(-1).gather(1, actions[:, None])[:, 0]
+    cq = qx = None
+    if net.has_matrix_heads:
+        with torch.no_grad(): cq, qx = (m.softmax(-1) for m in net.predict_matrices(net.shared_features(obs)))
+    if not single: return actions, log_probs, cq, qx
+    return actions.item(), log_probs.item(), None if cq is None else cq[0], None if qx is None else qx[0]
+
+# %% ../nbs/06_ppo.ipynb #92c97559
+@dataclass
+class Rollout:
+    "`n` steps of `B` athletes, time-major `(n, B, ...)`; `last_value` is V of the state after the last step."
+    obs: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    dones: torch.Tensor           # 1 after a step that ended its episode for good (not a time limit)
+    last_value: torch.Tensor
+    episode_reward: torch.Tensor  # the environment's own rewards, summed over these steps, per athlete
+    masks: torch.Tensor | None = None  # (n, B, A) bool: the actions allowed at each step, if the environment masks
+
+@patch
+def collect_rollout(self: EnhancedPPOAgent, env: BatchedEnv, obs: torch.Tensor, n: int, previous: torch.Tensor):
+    "Act for `n` steps in `env` from `obs`: `(rollout, the next observations, the objective after the last step)`."
+    cfg, B = self.ppo_config, env.num_envs
+    store = lambda *shape, dtype=torch.float32: torch.empty(n, B, *shape, dtype=dtype, device=env.device)
+    r = Rollout(store(obs.shape[-1]), store(dtype=torch.long), store(), store(), store(), store(), None,
+                torch.zeros(B, device=env.device))
+    # one autocast region for the whole rollout: the weights do not change in it, and autocast casts each of them to
+    # 16 bits once per region (per step, the casts cost a third of the forward pass)
+    mask = env_action_mask(env)
+    if mask is not None: r.masks = store(env.action_dim, dtype=torch.bool)
+    with torch.no_grad(), self.autocast():
+        for t in range(n):
+            r.obs[t] = obs
+            if mask is not None: r.masks[t] = mask
+            r.actions[t], r.log_probs[t], r.values[t] = self.act(obs, mask=mask)
+            obs, reward, done, info = env.step(r.actions[t])
+            mask = env_action_mask(env, info) if r.masks is not None else None
+            objective = env.objective()
+            r.rewards[t] = cfg.reward_scale * (objective - previous if cfg.reward_mode == "difference" else reward)
+            r.dones[t] = done & ~info["truncated"]
+            r.episode_reward += reward
+            previous = objective
+        r.last_value = self.actor_critic.policy_value(obs)[1]
+    return r, obs, previous
+
+# %% ../nbs/06_ppo.ipynb #52ec5ad2
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+    "`1 - Var(returns - values) / Var(returns)`: how much of the returns' variance the critic's values explain."
+    return (1 - (returns - values).var() / (returns.var() + 1e-8)).item()
+
+# %% ../nbs/06_ppo.ipynb #5694416d
+def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor,
+             advantages: torch.Tensor, returns: torch.Tensor, clip_ratio: float = 0.2, value_coef: float = 0.5,
+             entropy_coef: float = 0.01, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    "PPO's clipped surrogate + value loss - entropy bonus, in float32, on logits masked by `mask`; `(loss, stats)`."
+    log_probs = masked_logits(logits, mask).float().log_softmax(-1)
+    new_log_prob = log_probs.gather(1, actions[:, None])[:, 0]
+    entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8) if len(advantages) > 1 else advantages
+    log_ratio = new_log_prob - old_log_probs
+    ratio = log_ratio.exp()
+    surrogate = torch.min(ratio * advantages, ratio.clamp(1 - clip_ratio, 1 + clip_ratio) * advantages)
+    policy_loss = -surrogate.mean()
+    value_loss = F.mse_loss(values.float(), returns)
+    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
+    with torch.no_grad():
+        stats = dict(policy_loss=policy_loss.item(), value_loss=value_loss.item(), entropy=entropy.item(),
+                     approx_kl=((ratio - 1) - log_ratio).mean().item(),
+                     clip_fraction=((ratio - 1).abs() > clip_ratio).float().mean().item())
+    return loss, stats
+
+# %% ../nbs/06_ppo.ipynb #327a7d25
+@patch
+@torch.no_grad()
+def update_target_network(self: EnhancedPPOAgent):
+    "Polyak-average the online weights into the served (target) network at rate `ppo_config.target_update_rate`."
+    # one fused operation over all parameter tensors (a loop of `lerp_` ran ~90 small operations per step)
+    torch._foreach_lerp_(list(self.target_actor_critic.parameters()), list(self.actor_critic.parameters()),
+                         self.ppo_config.target_update_rate)
+
+# %% ../nbs/06_ppo.ipynb #58376c7b
+def _scaled_step(scaler, optimizer, loss: torch.Tensor, max_grad_norm: float) -> torch.Tensor:
+    "Back-propagate `loss`, average the gradients over processes, unscale, clip, step, update the scale."
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    average_gradients(params)  # data-parallel training: the mean gradient of all ranks (no-op in one process)
+    scaler.unscale_(optimizer)
+    norm = nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)
+    scaler.step(optimizer)
+    scaler.update()
+    return norm
+
+@patch
+def gradient_step(self: EnhancedPPOAgent, loss: torch.Tensor) -> float:
+    "One step of the policy's optimiser on `loss`, then the served network's Polyak update; the gradient norm."
+    norm = _scaled_step(self.scaler, self.optimizer, loss, self.ppo_config.max_grad_norm)
+    self.update_target_network()
+    return norm.item()
+
+@patch
+def update(self: EnhancedPPOAgent, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> dict:
+    "PPO's update: `update_epochs` epochs of shuffled minibatches of the clipped objective; the mean statistics."
+    cfg, flat = self.ppo_config, lambda x: x.flatten(0, 1)
+    obs, actions, old_log_probs = flat(rollout.obs), flat(rollout.actions), flat(rollout.log_probs)
+    masks = None if rollout.masks is None else flat(rollout.masks)
+    advantages, returns = flat(advantages), flat(returns)
+    stats = []
+    for _ in range(cfg.update_epochs):
+        for idx in torch.randperm(len(obs), device=obs.device, generator=self.generator).split(cfg.batch_size):
+            with self.autocast(): logits, values = self.actor_critic.policy_value(obs[idx])
+            loss, s = ppo_loss(logits, values, actions[idx], old_log_probs[idx], advantages[idx], returns[idx],
+                               cfg.clip_ratio, cfg.value_coef, cfg.entropy_coef,
+                               None if masks is None else masks[idx])
+            s["grad_norm"] = self.gradient_step(loss)
+            stats.append(s)
+    return {**{k: sum(s[k] for s in stats) / len(stats) for k in stats[0]},
+            "explained_variance": explained_variance(flat(rollout.values), returns)}
+
+# %% ../nbs/06_ppo.ipynb #f6ce9347
+MATRIX_L1_SCALE = 100.0  # the CQ/QX heads' L1 loss is multiplied by 100 (cells of long rows are small)
+
+def matrix_accuracy(predicted: torch.Tensor, target: torch.Tensor) -> float:
+    "Mean cosine similarity of the flattened predicted and target matrices (the CQ/QX heads' accuracy)."
+    return F.cosine_similarity(predicted.flatten(1), target.flatten(1), dim=1).mean().item()
+
+@patch
+def update_matrix_heads(self: EnhancedPPOAgent, obs: torch.Tensor, cq_target: torch.Tensor,
+                        qx_target: torch.Tensor) -> dict:
+    "Fit the CQ/QX heads to map states `(N, 216)` to their episode's final matrices (one pass, trunk frozen)."
+    net, stats = self.actor_critic, []
+    if self.matrix_optimizer is None: raise ValueError("this agent's network has no CQ/QX heads to fit")
+    for idx in torch.randperm(len(obs), device=obs.device, generator=self.generator).split(self.ppo_config.batch_size):
+        with torch.no_grad(), self.autocast(): features = net.shared_features(obs[idx])
+        with self.autocast(): cq_logits, qx_logits = net.predict_matrices(features)
+        cq, qx = cq_logits.softmax(-1), qx_logits.softmax(-1)
+        cq_loss = MATRIX_L1_SCALE * F.l1_loss(cq, cq_target[idx])
+        qx_loss = MATRIX_L1_SCALE * F.l1_loss(qx, qx_target[idx])
+        _scaled_step(self.scaler, self.matrix_optimizer, self.ppo_config.matrix_coef * (cq_loss + qx_loss),
+                     self.ppo_config.max_grad_norm)
+        stats.append((cq_loss.item(), qx_loss.item(), matrix_accuracy(cq, cq_target[idx]),
+                      matrix_accuracy(qx, qx_target[idx])))
+    return dict(zip(("cq_loss", "qx_loss", "cq_accuracy", "qx_accuracy"), torch.tensor(stats).mean(0).tolist()))
+
+# %% ../nbs/06_ppo.ipynb #f079a450
+@contextmanager
+def serving(net: nn.Module):
+    "Evaluation mode (no dropout) and no gradients while serving `net`; its previous mode is restored after."
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad(): yield net
+    finally: net.train(was_training)
+
+@patch
+def policy(self: EnhancedPPOAgent, deterministic: bool = True, seed: int = 0, net: nn.Module | None = None):
+    "The served network (or `net`) as `policy(env, obs) -> actions`, argmax or sampled, within `env`'s action mask."
+    net = net or self.target_actor_critic
+    g = torch.Generator(self.device).manual_seed(seed)
+    def choose(env, obs: torch.Tensor) -> torch.Tensor:
+        with serving(net), self.autocast(): logits, _ = net.policy_value(obs)
+        logits = masked_logits(logits, env_action_mask(env))  # an environment with rules: only allowed actions
+        return logits.argmax(-1) if deterministic else sample_categorical(logits.softmax(-1), g)
+    return choose
+
+@patch
+def evaluate_policy(self: EnhancedPPOAgent, env: BatchedEnv, athletes, sample: bool = False,
+                    net: nn.Module | None = None, seed: int = 0) -> float:
+    "An adapter: `mean_return` of `policy(not sample, seed, net)` over one episode of each of `athletes`."
+    return mean_return(env, self.policy(not sample, seed, net), athletes)
+
+# %% ../nbs/06_ppo.ipynb #badd8faf
+ROUND_SEED_STRIDE = 1_000_003   # training athletes of round r come from seed (agent seed + 1) * stride + r
+RANK_SEED_STRIDE = 2 ** 40      # rank k > 0 of a data-parallel job samples actions from seed + k * stride + episodes
+
+def athletes_for_round(env: BatchedEnv, pool: torch.Tensor | None, round_idx: int, shuffle: bool = True,
+                       seed: int = 0, rank: int = 0, world_size: int = 1) -> torch.Tensor:
+    "The `env.num_envs` athletes of round `round_idx` (rank `rank`'s block): from `pool` (cycling, reshuffled), or new."
+    n, total = env.num_envs, env.num_envs * world_size
+    mine = slice(rank * n, (rank + 1) * n)
+    if pool is None: return env.sample_athletes(total, (seed + 1) * ROUND_SEED_STRIDE + round_idx)[mine]
+    start = round_idx * total
+    passes = range(start // len(pool), (start + total - 1) // len(pool) + 1)
+    order = torch.cat([torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed + p)) if shuffle
+                       else torch.arange(len(pool)) for p in passes])
+    offset = start - passes[0] * len(pool)
+    return pool[order[offset:offset + total][mine].to(pool.device)]
+
 # %% ../nbs/06_ppo.ipynb #c9e34496
 @patch
 @contextmanager
@@ -809,129 +489,15 @@ def train_optimized(self: EnhancedPPOAgent, env: BatchedEnv, training_data=None,
                           evaluation=Evaluation(eval_athletes, eval_every, early_stop_patience, callback),
                           progress=progress, tensorboard_dir=tensorboard_dir)
 
-# %% ../nbs/06_ppo.ipynb #1c62686c
-CHECKPOINT_FORMAT = "fitness_ppo.agent/2"
-_V1_FORMAT = "fitness_ppo.agent/1"
-_PROGRESS = ("epsilon", "episodes_done", "env_steps_done")  # the training state a checkpoint carries
-_WEIGHTS = ("actor_critic", "target_actor_critic", "optimizer", "matrix_optimizer")
-_CHECKPOINT_KEYS = ("state_dim", "action_dim", "net_config", "ppo_config", "progress", *_WEIGHTS)
-
-def atomic_torch_save(obj, path: str | Path) -> Path:
-    "`torch.save` to a temporary file beside `path`, fsync, then rename over `path`: never a half-written file."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
+# %% ../nbs/06_ppo.ipynb #40127f0e
 @patch
 def save_model(self: EnhancedPPOAgent, path: str | Path) -> Path:
     """Save networks, optimisers, network configuration, PPO settings and training state to `path` (atomically);
     a `ValueError` (and no file) if a weight or optimiser state is NaN or infinite: `read_checkpoint` refuses those."""
-    ckpt = dict(
-        format=CHECKPOINT_FORMAT, state_dim=self.state_dim, action_dim=self.action_dim, net_config=asdict(self.config),
-        ppo_config=asdict(self.ppo_config), progress={k: getattr(self, k) for k in _PROGRESS},
-        world_size=self.world_size, action_head_module=ACTION_HEAD_MODULES.get(self.config.actor_head),
-        **{k: None if getattr(self, k) is None else getattr(self, k).state_dict() for k in _WEIGHTS})
-    try: _finite_weights(ckpt)
-    except ValueError as e:
-        raise ValueError(f"the agent was not saved: its weights are not finite ({e}; did training diverge?)") from None
-    return atomic_torch_save(ckpt, path)
+    return write_checkpoint(self, path)
 
-# %% ../nbs/06_ppo.ipynb #336d47ae
-def _upgrade_v1(ckpt: dict) -> dict:
-    "A first-release checkpoint (`hparams` + `optim_settings`) in the current layout."
-    hparams = dict(ckpt.get("hparams") or {})
-    progress = {k: hparams.pop(k) for k in _PROGRESS if k in hparams}
-    return {**ckpt, "format": CHECKPOINT_FORMAT, "net_config": ckpt.get("config"), "progress": progress,
-            "ppo_config": {**(ckpt.get("optim_settings") or {}), **hparams}}
 
-_HEAD_WEIGHTS = ("cq_predictor.", "qx_predictor.")  # the names of the CQ/QX heads' weights start with these
-
-def _without_untrained_heads(ckpt: dict) -> dict:
-    "A checkpoint from before `NetConfig.matrix_heads` (all had heads): heads never trained dropped, trained ones kept."
-    if "matrix_heads" in ckpt["net_config"]: return ckpt
-    optimizer = ckpt["matrix_optimizer"]
-    trained = isinstance(optimizer, dict) and bool(optimizer.get("state"))  # the heads' optimiser took a step
-    ckpt = {**ckpt, "net_config": {**ckpt["net_config"], "matrix_heads": trained}}
-    if trained: return ckpt
-    _logger.info("the checkpoint's CQ/QX head weights were never trained: ignored (written before matrix_heads)")
-    drop = lambda w: {k: v for k, v in w.items() if not k.startswith(_HEAD_WEIGHTS)} if isinstance(w, dict) else w
-    return {**ckpt, "actor_critic": drop(ckpt["actor_critic"]),
-            "target_actor_critic": drop(ckpt["target_actor_critic"]),
-            "matrix_optimizer": None}
-
-def _checked_progress(progress) -> dict:
-    if not isinstance(progress, dict) or set(progress) != set(_PROGRESS):
-        raise ValueError(f"its training state must have the keys {list(_PROGRESS)}")
-    return dict(epsilon=check_number("epsilon", progress["epsilon"], 0, 1),
-                episodes_done=check_int("episodes_done", progress["episodes_done"], 0),
-                env_steps_done=check_int("env_steps_done", progress["env_steps_done"], 0))
-
-_NETWORKS = ("actor_critic", "target_actor_critic")  # the checkpoint's parts that hold network weights
-
-def _weights_fit(ckpt: dict) -> None:
-    "A `ValueError` unless the checkpoint's networks have the shapes its configuration gives (built on `meta`)."
-    with torch.device("meta"): net = EnhancedActorCritic(ckpt["state_dim"], ckpt["action_dim"], ckpt["net_config"])
-    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    for part in _NETWORKS:
-        weights = ckpt[part] if isinstance(ckpt[part], dict) else {}
-        got = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in weights.items()}
-        if got != expected:
-            first = min(set(expected.items()) ^ set(got.items()), key=str)
-            raise ValueError(f"its weights do not fit its configuration: {part} differs (first: {first})")
-
-def _tensors(obj, name: str = ""):
-    "Every tensor in nested dicts and lists, with its dotted name."
-    if isinstance(obj, torch.Tensor): yield name, obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items(): yield from _tensors(v, f"{name}.{k}" if name else str(k))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj): yield from _tensors(v, f"{name}.{i}")
-
-def _finite_weights(ckpt: dict) -> None:
-    "A `ValueError` naming the first tensor of the checkpoint's weights and optimiser states that holds NaN or Inf."
-    for name, t in _tensors({k: ckpt[k] for k in _WEIGHTS}):
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise ValueError(f"its tensor {name} holds NaN or infinite values")
-
-def read_checkpoint(path: str | Path, device=None) -> dict:
-    "The checked contents of the checkpoint at `path`, tensors on `device`; a `ValueError` naming the file if bad."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"model file not found: {path}")
-    try: ckpt = torch.load(path, map_location=device, weights_only=True)
-    except Exception as e:  # an EOFError (a file cut short) has no message of its own
-        reason = str(e).strip() or ("the file ends too soon (cut short?)" if isinstance(e, EOFError) else "no reason")
-        raise ValueError(f"{path} is not a loadable fitness_ppo checkpoint: {type(e).__name__}: {reason}"[:300]) \
-            from None
-    if isinstance(ckpt, dict) and ckpt.get("format") == _V1_FORMAT: ckpt = _upgrade_v1(ckpt)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a fitness_ppo checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    try:
-        if missing := [k for k in _CHECKPOINT_KEYS if k not in ckpt]: raise ValueError(f"it lacks {missing}")
-        if not isinstance(ckpt["net_config"], dict): raise ValueError("its net_config must be a dict")
-        known = {f.name for f in fields(NetConfig)}
-        if unknown := sorted(map(str, set(ckpt["net_config"]) - known)):
-            raise ValueError(f"unknown net_config keys {unknown!r:.120}")
-        ckpt = _without_untrained_heads(ckpt)
-        require_action_head(ckpt["net_config"].get("actor_head", NetConfig.actor_head), ckpt.get("action_head_module"))
-        checked = dict(state_dim=check_int("state_dim", ckpt["state_dim"], 1, 1_000_000),
-                       action_dim=check_int("action_dim", ckpt["action_dim"], 1, 1_000_000),
-                       net_config=NetConfig(**ckpt["net_config"]), ppo_config=PPOConfig.from_dict(ckpt["ppo_config"]),
-                       progress=_checked_progress(ckpt["progress"]), world_size=check_int("world_size", ckpt.get(
-                           "world_size", 1)), **{k: ckpt[k] for k in _WEIGHTS})
-        _weights_fit(checked)  # on `meta`, before anything is allocated: a file cannot make us build 10^9 weights
-        _finite_weights(checked)
-        return checked
-    except (ValueError, TypeError) as e: raise ValueError(f"{path}: not a valid fitness_ppo checkpoint: {e}") from None
-
+# %% ../nbs/06_ppo.ipynb #c50412d1
 @patch
 def load_model(self: EnhancedPPOAgent, path: str | Path) -> EnhancedPPOAgent:
     "Load a checkpoint written by `save_model` into this agent (network, weights, optimisers, settings, state)."

@@ -280,7 +280,7 @@ def test_train_and_optimize_under_torchrun(work, tmp_path):
     done = run("train", "--episodes", "16", "--out", tmp_path / "two.pt", *TINY)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("checkpoint:") == 1 and "(2 processes)" in done.stdout, done.stdout
-    from fitness_ppo.ppo import read_checkpoint
+    from fitness_ppo.checkpoint import read_checkpoint
     checkpoint = read_checkpoint(tmp_path / "two.pt", "cpu")  # one round: 8 athletes on each of the 2 processes
     assert (checkpoint["progress"]["episodes_done"], checkpoint["world_size"]) == (16, 2)
     done = run("optimize", "--model", work / "agent.pt", "--athletes", work / "athletes.json", "--steps", "5",
