@@ -5,12 +5,14 @@
 # %% ../nbs/11a_schemas.ipynb #8a6fdb06
 from __future__ import annotations
 import inspect, logging
+from dataclasses import fields
 from typing import Annotated, Literal
 import torch
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 from .catalog import (ACTION_DIM, MATRIX_SHAPES, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS,
                                  ROW_SUM_TOLERANCE, STATE_DIM, check_weight_matrix)
 from .optimize import OptimizationResult
+from .rules import WEEKDAY_NAMES, CoachRules
 from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNER_LABELS, RESPONSE_NAMES, RESPONSE_PARAMS,
                                 SEASON_EVAL_EVERY, SLOW_PLANNERS, check_response, response_prior)
 from .state import (AGE_RANGE, FITNESS_LEVELS, GENDERS, TYPICAL_METRICS, State, athlete_batch,
@@ -275,8 +277,8 @@ class SeasonAthlete(Athlete):
     response: ResponseParameters | None = Field(None, description="when absent, the median athlete's")
 
 SEASON_PLANNERS = ("policy", *(p for p in PLANNER_LABELS if p not in SLOW_PLANNERS))  # what /season may plan with
-SEASON_RULES_EXAMPLE = dict(weekdays=["mon", "tue", "wed", "thu", "fri", "sat"], min_rest_per_7=1, max_hard_in_row=2,
-                            max_same_in_row=3, min_variety=3, acwr_cap=1.3)  # CoachRules.default(), no Sundays
+SEASON_RULES_EXAMPLE = {k: v for k, v in CoachRules.default().to_dict().items() if v not in (None, [])} | dict(
+    weekdays=list(WEEKDAY_NAMES[:6]))  # CoachRules.default(), Sundays off
 
 class SeasonRequest(Schema):
     "A `/season` request: athletes, days to competition, optional CQ and QX (default the reference ones), planner."
@@ -291,9 +293,8 @@ class SeasonRequest(Schema):
     planner: Literal[SEASON_PLANNERS] = Field("policy", description=(
         "policy: the served season policy (503 when none is loaded); or a baseline planner of fitness_ppo.season"))
     rules: dict | None = Field(None, examples=[SEASON_RULES_EXAMPLE], description=(
-        "a coach's rules every athlete's plan obeys (fitness_ppo.rules.CoachRules: weekdays, dates_off with "
-        "start_date, max_sessions_per_week, max_days_in_row, min_rest_per_7, max_hard_in_row, allowed_actions, "
-        "excluded_actions, max_same_in_row, min_variety, variety_sessions, acwr_cap, habitual_load); a bad rule: 422"))
+        f"a coach's rules every athlete's plan obeys (fitness_ppo.rules.CoachRules: "
+        f"{', '.join(f.name for f in fields(CoachRules))}); a bad rule: 422"))
 
     @model_validator(mode="after")
     def _valid_rules(self):
