@@ -15,7 +15,7 @@ from .catalog import ACTION_DIM, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NU
 from .catalog import EXAMPLE_CATALOG, Catalog, code_label
 from .env import TrainingEnvironment
 from .imitation import IMITATION_SHARE
-from .io import (DEFAULT_ALLOWED_HOSTS, LOG_FORMATS, LOG_LEVELS, MAX_ECHO_CHARS, _about, clip,
+from .io import (ATHLETE_CSV_LAYOUT, DEFAULT_ALLOWED_HOSTS, LOG_FORMATS, LOG_LEVELS, MAX_ECHO_CHARS, _about, clip,
                             configure_logging, existing_file, load_agent, memory_report, parse_device, read_athletes,
                             read_json, read_priors, write_athletes)
 from .model import NetConfig
@@ -722,7 +722,7 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("--model", metavar="CHECKPOINT", required=name == "optimize",
                        help="a checkpoint written by train or demo")
         c.add_argument("--athletes", metavar="FILE", required=name == "optimize",
-                       help="athletes, .json (one object or a list) or .csv")
+                       help=f"athletes, .json (one object or a list) or .csv ({ATHLETE_CSV_LAYOUT})")
         c.add_argument("--steps", type=int, default=100, help="optimisation steps per athlete, 1..10000 (default 100)")
         c.add_argument("--sample", action="store_true",
                        help="sample the policy (seeded by --seed) instead of taking its argmax")
@@ -743,7 +743,8 @@ def _parser() -> argparse.ArgumentParser:
     season.add_argument("--model", metavar="CHECKPOINT", help="a season policy written by season or demo "
                                                                "(default: train one)")
     season.add_argument("--athletes", metavar="FILE", help="athletes, .json (one object or a list) or .csv "
-                                                           f"(default: {SEASON_EXAMPLE_ATHLETES} synthetic athletes)")
+                                                           f"(default: {SEASON_EXAMPLE_ATHLETES} synthetic athletes; "
+                                                           f"{ATHLETE_CSV_LAYOUT})")
     season.add_argument("--days", type=_int_in(*DAYS_RANGE), default=DEFAULT_DAYS,
                         help=f"days to competition, {DAYS_RANGE[0]}..{DAYS_RANGE[1]} (default {DEFAULT_DAYS})")
     _season_prior_args(season)

@@ -17,10 +17,10 @@ from .state import METRIC_KEYS, State, as_athletes, reference_cq, reference_qx
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['MAX_ECHO_CHARS', 'ATHLETE_CSV_COLUMNS', 'LOG_LEVELS', 'LOG_FORMATS', 'PLAIN_LOG_FORMAT', 'DEFAULT_ALLOWED_HOSTS',
-           'clip', 'existing_file', 'json_loads', 'read_json', 'read_athletes', 'write_athletes', 'read_matrix',
-           'read_priors', 'load_agent', 'parse_device', 'resident_memory', 'memory_report', 'JsonLines',
-           'configure_logging']
+__all__ = ['MAX_ECHO_CHARS', 'ATHLETE_CSV_COLUMNS', 'ATHLETE_CSV_LAYOUT', 'LOG_LEVELS', 'LOG_FORMATS', 'PLAIN_LOG_FORMAT',
+           'DEFAULT_ALLOWED_HOSTS', 'clip', 'existing_file', 'json_loads', 'read_json', 'read_athletes',
+           'write_athletes', 'read_matrix', 'read_priors', 'load_agent', 'parse_device', 'resident_memory',
+           'memory_report', 'JsonLines', 'configure_logging']
 
 # %% ../nbs/10a_io.ipynb #331a640c
 MAX_ECHO_CHARS = 200  # characters of a user's value that an error message repeats, at most
@@ -69,8 +69,9 @@ def read_json(path, what: str = "file"):
 # %% ../nbs/10a_io.ipynb #ae84b8fb
 ATHLETE_CSV_COLUMNS = ["user_id", "age", "gender", "fitness_level", *QUALITIES, "target_subjects", *SUBJECTS,
                        *METRIC_KEYS]
-_CSV_SHAPE = (f"an athlete CSV has a header row with the columns user_id, age, gender, fitness_level, Q001..Q023, "
-              f"target_subjects, C001..C093, {', '.join(METRIC_KEYS)}, then one athlete per row")
+ATHLETE_CSV_LAYOUT = (f"an athlete CSV has a header row with the columns user_id, age, gender, fitness_level, "
+                      f"Q001..Q023, target_subjects (codes joined by ';'), C001..C093, {', '.join(METRIC_KEYS)}, then "
+                      f"one athlete per row")
 
 def _number(row: dict, column: str, kind=float):
     try: return kind(row[column])
@@ -91,9 +92,9 @@ def _read_csv_athletes(path: Path) -> list[State]:
             reader = csv.DictReader(f)
             columns, rows = reader.fieldnames, list(reader)
     except csv.Error as e: raise ValueError(f"not a readable CSV file ({e})") from None
-    if not columns: raise ValueError(f"the file is empty; {_CSV_SHAPE}")
+    if not columns: raise ValueError(f"the file is empty; {ATHLETE_CSV_LAYOUT}")
     if missing := [c for c in ATHLETE_CSV_COLUMNS if c not in columns]:
-        raise ValueError(f"missing columns {missing[:8]}{' ...' if len(missing) > 8 else ''}; {_CSV_SHAPE}")
+        raise ValueError(f"missing columns {missing[:8]}{' ...' if len(missing) > 8 else ''}; {ATHLETE_CSV_LAYOUT}")
     if not rows: raise ValueError("the file has a header row but no athletes")
     athletes = []
     for line, row in enumerate(rows, 2):
