@@ -142,11 +142,14 @@ def _train(agent: EnhancedPPOAgent, args, training_data=None, eval_every: int = 
     return result
 
 def _summary(result: dict) -> str:
-    "One line on a training run; the scores are those of the kept (best) weights."
+    "One line on a training run; the scores are those of the kept (best) weights; it says so when nothing trained."
     best = max(result["curve"], key=lambda c: c["score"])
-    return (f"trained {result['episodes_completed']} episodes in {result['training_time_seconds']:.0f} s; normalised "
+    line = (f"trained {result['episodes_completed']} episodes in {result['training_time_seconds']:.0f} s; normalised "
             f"score of the served policy {best['score']:.3f} sampled, {best['greedy_score']:.3f} greedy "
             f"(0 = doing nothing, 1 = greedy one-step lookahead)")
+    if not result["episodes_completed"]:
+        line += "; no episode finished within the time budget, so the policy is untrained (raise --time-budget)"
+    return line
 
 def _tensorboard_dir(path) -> Path | None:
     "`path` as the folder for TensorBoard logs: a `ValueError` if it is a file; an `ImportError` without tensorboard."
