@@ -20,8 +20,8 @@ from .season import (DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNERS, RESPONSE_BOUNDS, 
 
 # %% auto #0
 __all__ = ['ATHLETE_ALIASES', 'DAY_ALIASES', 'DATE_ALIASES', 'LOAD_ALIASES', 'VALUE_ALIASES', 'SESSION_ALIASES',
-           'QUALITY_ALIASES', 'DEFAULT_ATHLETE', 'MODELS', 'PRIOR', 'NOISE_PRIOR', 'LOG_BOUNDS', 'Z95', 'LM_TOL',
-           'LM_STEP', 'LM_COMPACT', 'GRID_POINTS', 'GRID_SPAN', 'GAIN_FLOOR', 'UNDETERMINED_RATIO',
+           'QUALITY_ALIASES', 'DEFAULT_ATHLETE', 'MODELS', 'PRIOR', 'NOISE_PRIOR', 'LOG_BOUNDS', 'SCAN_BLOCK', 'Z95',
+           'LM_TOL', 'LM_STEP', 'LM_COMPACT', 'GRID_POINTS', 'GRID_SPAN', 'GAIN_FLOOR', 'UNDETERMINED_RATIO',
            'STRONG_CORRELATION', 'START_OFFSETS', 'DEFAULT_STARTS', 'NOISE_ROUNDS', 'SIM_TEST_LOAD', 'SIM_NET_GAIN',
            'SIM_RANGE', 'SIM_CANDIDATES', 'SIM_WEEK_LOADS', 'read_log', 'read_tests', 'load_clarke_skiba',
            'AthleteData', 'athlete_data', 'FitResult', 'fit', 'plot_fit', 'simulate_squad', 'recovery_table',
@@ -275,31 +275,119 @@ def _perf(theta: torch.Tensor, # (P,) p0 then the logs of the other parameters (
     recent = _lagged(torch.arange(T, device=w.device), w) @ _decay(theta[5], T)  # Busso: k2(s) = k3 sum_{j<=s} ...
     return theta[0] + fit - torch.exp(theta[2]) * (_lagged(days, recent * w, lag0) @ _decay(theta[4], T))
 
+# %% ../nbs/15_fit.ipynb #a5d2bb10
+SCAN_BLOCK = 300.0  # decayed time (days / tau) per block of `_decayed_sums`' running sums: e^300 is far from overflow
+
+@dataclass
+class _Segments:
+    """A squad's tests sorted by day, each with the loads since the previous test's: what `_decayed_sums` needs to
+    give fitness and fatigue at the tests in O(J S) work per athlete and time constant (a dense `_lagged` matrix takes
+    O(J T), and about half of it is zeros)."""
+    day: torch.Tensor   # (B, J) the last day whose load counts for each test (its day - lag0), ascending in each row
+    load: torch.Tensor  # (B, J, S) the load s days before `day` (0 on and before the previous test's `day`)
+    lag0: int           # 0: a test day's load counts before the test; 1: it does not
+
+    def __getitem__(self, rows): return _Segments(self.day[rows], self.load[rows], self.lag0)
+    def repeat_interleave(self, n: int, dim: int = 0):
+        return _Segments(self.day.repeat_interleave(n, dim), self.load.repeat_interleave(n, dim), self.lag0)
+
+def _segments(days: torch.Tensor, # (B, J) test days, ascending in each row
+              w: torch.Tensor, # (B, T) daily loads
+              lag0: int = 0, # 0: day t's own load counts on day t; 1: only earlier days' loads
+             ) -> _Segments:
+    "The `_Segments` of sorted test days: one gather of (B, J, S) loads, S the longest gap between tests (+1)."
+    last = days - lag0  # the last day whose load counts for each test (-1: none)
+    gap = last - torch.cat([torch.full_like(last[:, :1], -1), last[:, :-1]], 1)  # days since the previous test's
+    if bool((gap < 0).any()): raise ValueError("days must be ascending in each row")
+    S = max(int(gap.max()), 1)
+    s = torch.arange(S, device=days.device)
+    t = last[..., None] - s  # (B, J, S) the days
+    load = w.gather(1, t.clamp(min=0).flatten(1)).view(t.shape)
+    return _Segments(last.to(w.dtype), torch.where(s < gap[..., None], load, 0.0), lag0)
+
+def _shift(m: torch.Tensor, # (..., P + 1, J) moments sum_i c_i e^{-u_i} u_i^p, p = 0..P (P <= 2)
+           d: torch.Tensor, # (..., J) or broadcastable: how much later, in decayed time (u -> u + d)
+          ) -> torch.Tensor:
+    "Moments carried `d` later: m_p -> e^{-d} sum_q C(p, q) d^(p - q) m_q."
+    e, m = torch.exp(-d), m.unbind(-2)
+    out = [m[0]]
+    if len(m) > 1: out.append(m[1] + d * m[0])
+    if len(m) > 2: out.append(m[2] + d * (2 * m[1] + d * m[0]))
+    return torch.stack(torch.broadcast_tensors(*out), -2) * e[..., None, :]
+
+def _running(c: torch.Tensor, # (B, K, P + 1, J) each segment's moments at its own test
+             y: torch.Tensor, # (B, K, J) the tests' decayed times (days x rate), within one block (|y| <= ~SCAN_BLOCK)
+            ) -> torch.Tensor:
+    """`(B, K, P + 1, J)` the moments of all segments up to each test, at that test: running sums of the segments'
+    moments times e^{y_i}, times e^{-y_j} (the lag polynomials expanded binomially in y_j - y_i)."""
+    P, ey, yy = c.shape[2] - 1, torch.exp(y)[:, :, None], y[:, :, None]
+    c0 = c[:, :, :1] * ey
+    terms = [c * ey] + ([c0 * yy] if P >= 1 else []) + ([c[:, :, 1:2] * ey * yy, c0 * yy * yy] if P >= 2 else [])
+    s = (torch.cat(terms, 2).cumsum(-1) * torch.exp(-yy)).unbind(2)  # a0..aP, then sum y c0, sum y c1, sum y^2 c0
+    out = [s[0]]
+    if P >= 1: out.append(s[1] + yy[:, :, 0] * s[0] - s[P + 1])
+    if P >= 2: out.append(s[2] + 2 * (y * s[1] - s[4]) + y * (y * s[0] - 2 * s[3]) + s[5])
+    return torch.stack(out, 2)
+
+def _decayed_sums(seg: _Segments, # the tests and the loads before them
+                  rate: torch.Tensor, # (K,) decay rates 1 / tau shared by every row, or (B, K) one set per row
+                  order: int = 1, # the moments wanted: p = 0 to `order` (at most 2)
+                 ) -> torch.Tensor:
+    """`(B, K, order + 1, J)`: at each test (sorted order), the sum over the loads counted of w e^{-u} u^p, u = lag x
+    rate (lag: days from the load to the test). p = 0 is fitness or fatigue, p = 1 its derivative in log tau
+    (d/dlog tau of e^{-u} is u e^{-u}), p = 2 gives the second (u (u - 1) e^{-u}). Within a segment one matrix product;
+    across tests running sums, in blocks of `SCAN_BLOCK` decayed time (one block unless tau is short, the log long)."""
+    B, J, S = seg.load.shape
+    rate = rate.expand(B, -1)
+    u = rate[..., None] * torch.arange(S, dtype=rate.dtype, device=rate.device)  # (B, K, S)
+    e = torch.exp(-u)
+    basis = torch.stack([e, e * u, e * u * u][:order + 1], -2)  # (B, K, order + 1, S)
+    c = (basis.flatten(1, 2) @ seg.load.mT).view(B, -1, order + 1, J)  # (B, K, order + 1, J) each segment's sums
+    x = rate[..., None] * seg.day[:, None]  # (B, K, J) each test's decayed time, ascending
+    blocks = int(x.amax()) // int(SCAN_BLOCK) + 1
+    if blocks == 1: out = _running(c, x)
+    else:  # block by block: its own running sums plus the moments of the last test before it, carried forward
+        block = (x / SCAN_BLOCK).floor().clamp(min=0)
+        out = torch.zeros_like(c)
+        for b in range(blocks):
+            inside = block == b
+            run = _running(c * inside[:, :, None], torch.where(inside, x - b * SCAN_BLOCK, 0.0))
+            before = (block < b).sum(-1, keepdim=True)  # (B, K, 1) tests in earlier blocks
+            last = (before - 1).clamp(min=0)
+            carried = _shift(out.gather(-1, last[:, :, None].expand(-1, -1, order + 1, -1)), x - x.gather(-1, last))
+            out = torch.where(inside[:, :, None], run + torch.where(before[:, :, None] > 0, carried, 0.0), out)
+    return out if not seg.lag0 else _shift(out, rate[..., None])
+
+
 # %% ../nbs/15_fit.ipynb #50f57672
 def _perf_jac(theta: torch.Tensor, # (B, P) rows of parameters (p0 then logs, scaled units)
               G: torch.Tensor, # (B, J, T) `_lagged` loads before each test day
               days: torch.Tensor, # (B, J) the test days
               w: torch.Tensor, # (B, T) daily loads
               model: str, lag0: int) -> tuple[torch.Tensor, torch.Tensor]:
-    "`_perf` for a batch of rows, with its Jacobian `(B, J, P)` in closed form (no autograd in the optimiser's loop)."
-    T = w.shape[-1]
-    lag = torch.arange(T, dtype=w.dtype, device=w.device)
+    """`_perf` for a batch of rows, with its Jacobian `(B, J, P)` in closed form (no autograd in the optimiser's loop).
+    For the classic model `G` may be the tests' `_Segments` instead (then the tests come in its sorted order)."""
     k = theta[:, 1:3].exp()
-    x = lag * torch.exp(-theta[:, 3:, None])  # (B, P - 3, T) lag / tau for tau_fit, tau_fat (, tau_gain)
-    e = torch.exp(-x)  # their decays
-    el = e * x  # the decays' derivatives in log tau
-    both = lambda M, i: (M @ torch.stack([e[:, i], el[:, i]], -1)).unbind(-1)  # one pass over M for both sums
-    if model == "banister":  # one pass over G; the Jacobian's columns are these sums times the signed gains
-        sums = G @ torch.cat([e, el], 1).mT  # (B, J, 4) fitness, fatigue and their log-tau derivatives
+    if model == "banister":  # one pass over the loads; the Jacobian's columns are these sums times the signed gains
+        if isinstance(G, _Segments):  # (B, J, 4) fitness, fatigue and their log-tau derivatives
+            sums = _decayed_sums(G, torch.exp(-theta[:, 3:5]), 1).permute(0, 3, 2, 1).flatten(2)
+        else:
+            x = torch.arange(w.shape[-1], dtype=w.dtype, device=w.device) * torch.exp(-theta[:, 3:5, None])
+            sums = G @ torch.cat([torch.exp(-x), torch.exp(-x) * x], 1).mT
         signed = torch.cat([k[:, :1], -k[:, 1:2]], 1).repeat(1, 2)[:, None]  # (B, 1, 4)
         effects = sums * signed
         return theta[:, :1] + effects[..., :2].sum(-1), torch.cat([torch.ones_like(sums[..., :1]), effects], -1)
-    else:
-        fit, dfit = both(G, 0)
-        Wt = _lagged(torch.arange(T, device=w.device).expand(w.shape[0], -1), w)  # (B, T, T) loads before each day
-        recent, drecent = both(Wt, 2)
-        Gf, dGf = _lagged(days, recent * w, lag0), _lagged(days, drecent * w, lag0)
-        fat, dfat = both(Gf, 1)
+    if isinstance(G, _Segments): raise ValueError(f"model must be 'banister' with segments, got {model!r}")
+    T = w.shape[-1]
+    x = torch.arange(T, dtype=w.dtype, device=w.device) * torch.exp(-theta[:, 3:, None])  # (B, 3, T) lag / tau
+    e = torch.exp(-x)  # the decays of tau_fit, tau_fat, tau_gain
+    el = e * x  # the decays' derivatives in log tau
+    both = lambda M, i: (M @ torch.stack([e[:, i], el[:, i]], -1)).unbind(-1)  # one pass over M for both sums
+    fit, dfit = both(G, 0)
+    Wt = _lagged(torch.arange(T, device=w.device).expand(w.shape[0], -1), w)  # (B, T, T) loads before each day
+    recent, drecent = both(Wt, 2)
+    Gf, dGf = _lagged(days, recent * w, lag0), _lagged(days, drecent * w, lag0)
+    fat, dfat = both(Gf, 1)
     f = theta[:, :1] + k[:, :1] * fit - k[:, 1:2] * fat
     cols = [torch.ones_like(f), k[:, :1] * fit, -k[:, 1:2] * fat, k[:, :1] * dfit, -k[:, 1:2] * dfat]
     if model == "busso": cols.append(-k[:, 1:2] * (dGf @ e[:, 1, :, None])[..., 0])
@@ -493,7 +581,7 @@ def _solve3(a, b, c, d, e, f, r):
     return torch.stack([adj[0] * r0 + adj[1] * r1 + adj[2] * r2, adj[1] * r0 + adj[3] * r1 + adj[4] * r2,
                         adj[2] * r0 + adj[4] * r1 + adj[5] * r2], -1) / det[..., None]
 
-def _grid_starts(G: torch.Tensor, # (A, J, T) lagged loads before each test day (fitness)
+def _grid_starts(G: torch.Tensor, # (A, J, T) lagged loads before each test day (fitness), or the `_Segments`
                  G_fat: torch.Tensor, # (A, J, T) the same for fatigue (Busso: loads x recent load)
                  mask: torch.Tensor, y: torch.Tensor, # (A, J) real tests, scaled results
                  s2: torch.Tensor, # (A,) noise variance (scaled)
@@ -504,15 +592,18 @@ def _grid_starts(G: torch.Tensor, # (A, J, T) lagged loads before each test day 
     linear, so each pair's best offset and gains come in closed form (a 3 x 3 ridge least squares; the ridge is the
     prior linearised at its centre); the pairs with the lowest posterior (the exact one, at those values) win, no two
     neighbours on the grid. Any further parameter (Busso's tau_gain) starts at its prior centre."""
-    A, J, T = G.shape
-    dt, dev, K = G.dtype, G.device, GRID_POINTS
+    (A, J), K = mask.shape, GRID_POINTS
+    dt, dev = y.dtype, y.device
     step = torch.linspace(-GRID_SPAN, GRID_SPAN, K, dtype=dt, device=dev)
     lt = (mu[3:5, None] + step * sd[3:5, None]).clamp(*LOG_BOUNDS)  # (2, K) log tau_fit, log tau_fat
-    lag = torch.arange(T, dtype=dt, device=dev)
-    e = torch.exp(-lag[:, None] / lt.exp()[:, None, :])  # (2, T, K)
+    if isinstance(G, _Segments):  # the classic model: all 2 K sums from the tests' segments at once
+        Ff, Fa = _decayed_sums(G, torch.exp(-lt).flatten(), 0)[:, :, 0].mT.split(K, -1)
+    else:
+        T = G.shape[-1]
+        e = torch.exp(-torch.arange(T, dtype=dt, device=dev)[:, None] / lt.exp()[:, None, :])  # (2, T, K)
+        if G_fat is G: Ff, Fa = (G.reshape(A * J, T) @ torch.cat([e[0], e[1]], 1)).view(A, J, 2 * K).split(K, -1)
+        else: Ff, Fa = (G.reshape(A * J, T) @ e[0]).view(A, J, K), (G_fat.reshape(A * J, T) @ e[1]).view(A, J, K)
     m = mask.to(dt)[..., None]
-    if G_fat is G: Ff, Fa = (G.reshape(A * J, T) @ torch.cat([e[0], e[1]], 1)).view(A, J, 2 * K).split(K, -1)
-    else: Ff, Fa = (G.reshape(A * J, T) @ e[0]).view(A, J, K), (G_fat.reshape(A * J, T) @ e[1]).view(A, J, K)
     Ff, Fa, ym = Ff * m, -Fa * m, y * m[..., 0]  # (A, J, K): fitness per tau_fit, minus fatigue per tau_fat
     centre = torch.stack([mu[0], mu[1].exp(), mu[2].exp()])  # p0, k_fit, k_fat (linear scale)
     ridge = torch.stack([sd[0], centre[1] * sd[1], centre[2] * sd[2]]) ** -2  # the prior's curvature at its centre
@@ -544,7 +635,7 @@ def _grid_starts(G: torch.Tensor, # (A, J, T) lagged loads before each test day 
 
 # %% ../nbs/15_fit.ipynb #cfd8eb1f
 def _hessian(theta: torch.Tensor, # (A, P) the MAP
-             G: torch.Tensor, days: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, w: torch.Tensor, # as in `fit`
+             G, days: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, w: torch.Tensor, # as in `fit`
              sigma: torch.Tensor, # (A,) noise sd (scaled)
              mu: torch.Tensor, sd: torch.Tensor, model: str, lag0: int) -> torch.Tensor:
     """`(A, P, P)` the exact Hessian of the negative log posterior: in closed form for the classic model (the model's
@@ -553,11 +644,14 @@ def _hessian(theta: torch.Tensor, # (A, P) the MAP
     prec = torch.diag(sd ** -2)
     s = sigma[:, None]
     if model == "banister":
-        lag = torch.arange(G.shape[-1], dtype=G.dtype, device=G.device)
-        x = lag / theta[:, 3:5, None].exp()  # (A, 2, T) lag / tau
-        e = torch.exp(-x)
-        F, dF, d2F = (G @ torch.cat([e, e * x, e * x * (x - 1)], 1).mT).split(2, -1)  # (A, J, 2) each
-        k = theta[:, 1:3].exp()[:, None] * torch.tensor([1.0, -1.0], dtype=G.dtype, device=G.device)  # k_fit, -k_fat
+        if isinstance(G, _Segments):  # (A, J, 2) each: the sums, their first and second derivatives in log tau
+            m = _decayed_sums(G, torch.exp(-theta[:, 3:5]), 2).mT  # (A, 2, J, 3)
+            F, dF, d2F = m[..., 0].mT, m[..., 1].mT, (m[..., 2] - m[..., 1]).mT
+        else:
+            x = torch.arange(G.shape[-1], dtype=G.dtype, device=G.device) / theta[:, 3:5, None].exp()  # lag / tau
+            e = torch.exp(-x)
+            F, dF, d2F = (G @ torch.cat([e, e * x, e * x * (x - 1)], 1).mT).split(2, -1)
+        k = theta[:, 1:3].exp()[:, None] * torch.tensor([1.0, -1.0], dtype=theta.dtype, device=theta.device)
         f = theta[:, :1] + (k * F).sum(-1)
         Jf = torch.cat([torch.ones_like(f)[..., None], k * F, k * dF], -1)  # (A, J, 5)
         r = torch.where(mask, (y - f) / s, 0.0)
@@ -623,30 +717,32 @@ def fit(log, # a training log (anything `read_log` reads), or an `AthleteData`
         if not bool((s > 0).all()): raise ValueError(f"sigma must be > 0, got {sigma!r}")
         s2, fixed = s ** 2, True
     lag0 = 0 if load_before_test else 1
-    G = _lagged(data.test_day, w, lag0)
+    order = data.test_day.argsort(dim=1, stable=True)  # the tests by day, for the classic model's segments
+    days, mask, y = data.test_day.gather(1, order), data.test_mask.gather(1, order), y.gather(1, order)
+    G = _segments(days, w, lag0) if model == "banister" else _lagged(days, w, lag0)
     if model == "busso":  # fatigue's lagged loads x recent load, with tau_gain at its prior centre (for the starts)
         T = w.shape[1]
         recent = _lagged(torch.arange(T, device=dev).expand(A, -1), w) @ _decay(mu[5], T)
-        G_fat = _lagged(data.test_day, recent * w, lag0)
+        G_fat = _lagged(days, recent * w, lag0)
     else: G_fat = G
     n_fixed = min(starts - 1, len(START_OFFSETS))
-    grid = _grid_starts(G, G_fat, data.test_mask, y, s2, mu, sd, starts - n_fixed)  # (A, starts - n_fixed, P)
+    grid = _grid_starts(G, G_fat, mask, y, s2, mu, sd, starts - n_fixed)  # (A, starts - n_fixed, P)
     spread = mu.repeat(n_fixed, 1)
     spread[:, 3:5] += torch.tensor(START_OFFSETS[:n_fixed], dtype=dt, device=dev).view(n_fixed, 2)
     theta0 = torch.cat([grid[:, :1], spread.expand(A, -1, -1), grid[:, 1:]], 1).reshape(A * starts, P)
-    rows = lambda k, var: (k(G), k(data.test_day), k(data.test_mask), k(y), k(w), k(var.sqrt()))
+    rows = lambda k, var: (k(G), k(days), k(mask), k(y), k(w), k(var.sqrt()))
     rep, same = lambda x: x.repeat_interleave(starts, 0), lambda x: x
     theta, cost, done = _levenberg_marquardt(theta0, *rows(rep, s2), mu, sd, model, lag0, iters)
     best = cost.view(A, starts).argmin(1)
     theta = theta.view(A, starts, P)[torch.arange(A, device=dev), best]
     cost, done = cost.view(A, starts)[torch.arange(A, device=dev), best], done.view(A, starts)[torch.arange(A), best]
-    n = data.test_mask.sum(1)
+    n = mask.sum(1)
     H = _hessian(theta, *rows(same, s2), mu, sd, model, lag0)
     dof = torch.full((A,), torch.inf, dtype=dt, device=dev)
     for _ in range(0 if fixed else NOISE_ROUNDS):  # the noise's marginal posterior mode, then refit (see below)
         gamma = P - (torch.linalg.inv(H).diagonal(dim1=-2, dim2=-1) / sd ** 2).sum(1)  # parameters the tests fix
-        f, _ = _perf_jac(theta, G, data.test_day, w, model, lag0)
-        sse = torch.where(data.test_mask, y - f, 0.0).pow(2).sum(1)
+        f, _ = _perf_jac(theta, G, days, w, model, lag0)
+        sse = torch.where(mask, y - f, 0.0).pow(2).sum(1)
         dof = (n + NOISE_PRIOR[1] - gamma).clamp(min=1.0)
         s2 = (sse + NOISE_PRIOR[1] * NOISE_PRIOR[0] ** 2) / dof
         theta, cost, done = _levenberg_marquardt(theta, *rows(same, s2), mu, sd, model, lag0, 30)
