@@ -341,7 +341,7 @@ def _decayed_sums(seg: _Segments, # the tests and the loads before them
     rate = rate.expand(B, -1)
     u = rate[..., None] * torch.arange(S, dtype=rate.dtype, device=rate.device)  # (B, K, S)
     e = torch.exp(-u)
-    basis = torch.stack([e, e * u, e * u * u][:order + 1], -2)  # (B, K, order + 1, S)
+    basis = torch.stack([e * u ** p if p else e for p in range(order + 1)], -2)  # (B, K, order + 1, S)
     c = (basis.flatten(1, 2) @ seg.load.mT).view(B, -1, order + 1, J)  # (B, K, order + 1, J) each segment's sums
     x = rate[..., None] * seg.day[:, None]  # (B, K, J) each test's decayed time, ascending
     blocks = int(x.amax()) // int(SCAN_BLOCK) + 1
@@ -525,7 +525,9 @@ LM_COMPACT = 1 / 3  # the batch drops its finished rows once more than this shar
 def _levenberg_marquardt(theta, G, days, mask, y, w, sigma, mu, sd, model: str, lag0: int, iters: int):
     """Batched Levenberg-Marquardt on the rows of `theta` (B, P): data residuals over `sigma` (B,), then the prior's.
     The normal equations are built from the data Jacobian plus the prior's diagonal (no stacked residual matrix).
-    Rows that have converged drop out of the batch (it is compacted when `LM_COMPACT` of its rows are done)."""
+    Rows that have converged drop out of the batch (it is compacted when `LM_COMPACT` of its rows are done). The
+    damping follows Nielsen (1999): after a step, lam x max(1/3, 1 - (2 rho - 1)^3), rho the actual over the
+    predicted drop (rho near 1: cut by 3); after a failed step lam x nu, nu doubling while steps keep failing."""
     prec = sd ** -2
     def normal(th, G, days, mask, y, w, sigma):  # cost, gradient and Gauss-Newton matrix
         f, Jf = _perf_jac(th, G, days, w, model, lag0)
@@ -544,12 +546,13 @@ def _levenberg_marquardt(theta, G, days, mask, y, w, sigma, mu, sd, model: str, 
     cost, g, H = normal(th, *args)
     lam = torch.full((B,), 1e-3, dtype=theta.dtype, device=theta.device)
     done = torch.zeros(B, dtype=torch.bool, device=theta.device)
+    nu = torch.full_like(lam, 2.0)
     for _ in range(iters):
         if done.float().mean() > LM_COMPACT:  # compact: write the finished rows back, keep the others
             theta[rows], cost_all[rows], done_all[rows] = th, cost, done
-            keep = ~done
-            rows, th, g, H, cost, lam, done = rows[keep], th[keep], g[keep], H[keep], cost[keep], lam[keep], done[keep]
-            args = tuple(x[keep] for x in args)
+            keep = (~done).nonzero()[:, 0]
+            rows, th, g, H, cost, lam, nu = rows[keep], th[keep], g[keep], H[keep], cost[keep], lam[keep], nu[keep]
+            args, done = tuple(x[keep] for x in args), done[keep]
         A = H + lam[:, None, None] * torch.diag_embed(H.diagonal(dim1=-2, dim2=-1) + 1e-9)
         step = torch.linalg.solve(A, -g)
         gain = -(step * g).sum(-1) - 0.5 * (step[:, None] @ H @ step[..., None])[:, 0, 0]  # the model's predicted drop
@@ -560,9 +563,11 @@ def _levenberg_marquardt(theta, G, days, mask, y, w, sigma, mu, sd, model: str, 
         ok = torch.isfinite(new_cost) & (new_cost < cost)
         small = (cost - new_cost <= LM_TOL * (1 + cost)) | (step.abs().amax(-1) < LM_STEP)
         done = done | (ok & small) | (~ok & (lam >= 1e6))
-        th, cost = torch.where(ok[:, None], new, th), torch.where(ok, new_cost, cost)
         g, H = torch.where(ok[:, None], g_new, g), torch.where(ok[:, None, None], H_new, H)
-        lam = torch.where(ok, lam / 3, lam * 8).clamp(1e-10, 1e8)
+        rho = (cost - new_cost) / gain.clamp(min=torch.finfo(gain.dtype).tiny)  # before `cost` takes the new one
+        lam = torch.where(ok, lam * (1 - (2 * rho - 1) ** 3).clamp(min=1 / 3), lam * nu).clamp(1e-10, 1e8)
+        nu = torch.where(ok, 2.0, nu * 2)
+        th, cost = torch.where(ok[:, None], new, th), torch.where(ok, new_cost, cost)
         if done.all(): break
     theta[rows], cost_all[rows], done_all[rows] = th, cost, done
     return theta, cost_all, done_all
