@@ -579,12 +579,13 @@ GRID_SPAN = 2.5  # the grid spans each log time constant's prior centre +- 2.5 p
 GAIN_FLOOR = 3.0  # a start's gains are at least their prior centre / exp(3 prior sd) (gains must be positive)
 
 def _solve3(a, b, c, d, e, f, r):
-    "Solve the symmetric 3 x 3 systems [[a, b, c], [b, d, e], [c, e, f]] x = r (entries: tensors, r: (..., 3))."
+    """Solve the symmetric 3 x 3 systems [[a, b, c], [b, d, e], [c, e, f]] x = r (entries: tensors, r: (..., 3); or r a
+    tuple of its three components, broadcastable, and then x a tuple too: no small last dimension to loop over)."""
     adj = (d * f - e * e, c * e - b * f, b * e - c * d, a * f - c * c, b * c - a * e, a * d - b * b)
     det = a * adj[0] + b * adj[1] + c * adj[2]
-    r0, r1, r2 = r.unbind(-1)
-    return torch.stack([adj[0] * r0 + adj[1] * r1 + adj[2] * r2, adj[1] * r0 + adj[3] * r1 + adj[4] * r2,
-                        adj[2] * r0 + adj[4] * r1 + adj[5] * r2], -1) / det[..., None]
+    r0, r1, r2 = r if isinstance(r, tuple) else r.unbind(-1)
+    x = tuple((adj[i] * r0 + adj[j] * r1 + adj[k] * r2) / det for i, j, k in ((0, 1, 2), (1, 3, 4), (2, 4, 5)))
+    return x if isinstance(r, tuple) else torch.stack(x, -1)
 
 def _grid_starts(G: torch.Tensor, # (A, J, T) lagged loads before each test day (fitness), or the `_Segments`
                  G_fat: torch.Tensor, # (A, J, T) the same for fatigue (Busso: loads x recent load)
@@ -602,37 +603,37 @@ def _grid_starts(G: torch.Tensor, # (A, J, T) lagged loads before each test day 
     step = torch.linspace(-GRID_SPAN, GRID_SPAN, K, dtype=dt, device=dev)
     lt = (mu[3:5, None] + step * sd[3:5, None]).clamp(*LOG_BOUNDS)  # (2, K) log tau_fit, log tau_fat
     if isinstance(G, _Segments):  # the classic model: all 2 K sums from the tests' segments at once
-        Ff, Fa = _decayed_sums(G, torch.exp(-lt).flatten(), 0)[:, :, 0].mT.split(K, -1)
+        Ff, Fa = _decayed_sums(G, torch.exp(-lt).flatten(), 0)[:, :, 0].split(K, 1)  # (A, K, J) each
     else:
         T = G.shape[-1]
         e = torch.exp(-torch.arange(T, dtype=dt, device=dev)[:, None] / lt.exp()[:, None, :])  # (2, T, K)
-        if G_fat is G: Ff, Fa = (G.reshape(A * J, T) @ torch.cat([e[0], e[1]], 1)).view(A, J, 2 * K).split(K, -1)
-        else: Ff, Fa = (G.reshape(A * J, T) @ e[0]).view(A, J, K), (G_fat.reshape(A * J, T) @ e[1]).view(A, J, K)
-    m = mask.to(dt)[..., None]
-    Ff, Fa, ym = Ff * m, -Fa * m, y * m[..., 0]  # (A, J, K): fitness per tau_fit, minus fatigue per tau_fat
+        Ff, Fa = (G @ e[0]).mT, (G_fat @ e[1]).mT
+    m = mask.to(dt)[:, None]  # (A, 1, J)
+    Ff, Fa, ym = Ff * m, -Fa * m, (y * m[:, 0])[..., None]  # (A, K, J): fitness per tau_fit, minus fatigue per tau_fat
     centre = torch.stack([mu[0], mu[1].exp(), mu[2].exp()])  # p0, k_fit, k_fat (linear scale)
     ridge = torch.stack([sd[0], centre[1] * sd[1], centre[2] * sd[2]]) ** -2  # the prior's curvature at its centre
     s2_ = s2[:, None, None]
     col = lambda x: x[:, :, None]; row = lambda x: x[:, None, :]  # (A, K) per tau_fit / per tau_fat -> (A, K, K)
-    n, sf, sa = m.sum((1, 2))[:, None, None], col(Ff.sum(1)), row(Fa.sum(1))
-    sff, saa, sfa = col((Ff * Ff).sum(1)), row((Fa * Fa).sum(1)), Ff.mT @ Fa
-    b = torch.stack(torch.broadcast_tensors(ym.sum(1)[:, None, None], col((Ff * ym[..., None]).sum(1)),
-                                            row((Fa * ym[..., None]).sum(1))), -1)  # (A, K, K, 3)
-    beta = _solve3(n / s2_ + ridge[0], sf / s2_, sa / s2_, sff / s2_ + ridge[1], sfa / s2_, saa / s2_ + ridge[2],
-                   b / s2_[..., None] + ridge * centre)
-    beta = torch.cat([beta[..., :1], torch.maximum(beta[..., 1:], centre[1:] * torch.exp(-GAIN_FLOOR * sd[1:3]))], -1)
-    p, kf, ka = beta.unbind(-1)
-    yy = (ym * ym).sum(1)[:, None, None]
-    sse = (yy - 2 * (beta * b).sum(-1) + n * p * p + sff * kf * kf + saa * ka * ka
+    n, sf, sa = m.sum((1, 2))[:, None, None], col(Ff.sum(-1)), row(Fa.sum(-1))
+    sff, saa, sfa = col((Ff * Ff).sum(-1)), row((Fa * Fa).sum(-1)), Ff @ Fa.mT
+    b = (ym.sum(1)[:, None], Ff @ ym, (Fa @ ym).mT)  # (A, 1, 1), (A, K, 1), (A, 1, K): the tests against each column
+    p, kf, ka = _solve3(n / s2_ + ridge[0], sf / s2_, sa / s2_, sff / s2_ + ridge[1], sfa / s2_, saa / s2_ + ridge[2],
+                        tuple(bi / s2_ + ri * ci for bi, ri, ci in zip(b, ridge, centre)))  # (A, K, K) each
+    floor = centre[1:] * torch.exp(-GAIN_FLOOR * sd[1:3])
+    kf, ka = torch.maximum(kf, floor[0]), torch.maximum(ka, floor[1])
+    yy = (ym * ym).sum((1, 2))[:, None, None]
+    sse = (yy - 2 * (p * b[0] + kf * b[1] + ka * b[2]) + n * p * p + sff * kf * kf + saa * ka * ka
            + 2 * (sf * p * kf + sa * p * ka + sfa * kf * ka))
-    z = torch.stack(torch.broadcast_tensors(p, kf.log(), ka.log(), col(lt[0][None]), row(lt[1][None])), -1)
-    cost = 0.5 * (sse / s2_ + (((z - mu[:5]) / sd[:5]) ** 2).sum(-1))  # (A, K, K)
+    z2 = lambda v, i: ((v - mu[i]) / sd[i]) ** 2  # a parameter's squared prior z-score (the prior is separable)
+    cost = 0.5 * (sse / s2_ + z2(p, 0) + z2(kf.log(), 1) + z2(ka.log(), 2) + col(z2(lt[0], 3)[None])
+                  + row(z2(lt[1], 4)[None]))  # (A, K, K)
     i, j = torch.meshgrid(torch.arange(K, device=dev), torch.arange(K, device=dev), indexing="ij")
-    i, j, cost, z = i.flatten(), j.flatten(), cost.reshape(A, K * K), z.reshape(A, K * K, 5)
+    i, j, cost, beta = i.flatten(), j.flatten(), cost.reshape(A, K * K), torch.stack([p, kf, ka], -1).view(A, K * K, 3)
     chosen = []
     for _ in range(starts):  # the best pair, then the best pair not next to one already chosen
         best = cost.argmin(1)
-        chosen.append(z[torch.arange(A, device=dev), best])
+        pk = beta[torch.arange(A, device=dev), best]  # (A, 3) p0, k_fit, k_fat
+        chosen.append(torch.cat([pk[:, :1], pk[:, 1:].log(), lt[0, i[best], None], lt[1, j[best], None]], 1))
         near = ((i - i[best][:, None]).abs() <= 1) & ((j - j[best][:, None]).abs() <= 1)
         cost = torch.where(near, torch.inf, cost)
     return torch.cat([torch.stack(chosen, 1), mu[5:].expand(A, starts, -1)], -1)
