@@ -598,7 +598,7 @@ def _grid_starts(G: torch.Tensor, # (A, J, T) lagged loads before each test day 
     linear, so each pair's best offset and gains come in closed form (a 3 x 3 ridge least squares; the ridge is the
     prior linearised at its centre); the pairs with the lowest posterior (the exact one, at those values) win, no two
     neighbours on the grid. Any further parameter (Busso's tau_gain) starts at its prior centre."""
-    (A, J), K = mask.shape, GRID_POINTS
+    A, K = mask.shape[0], GRID_POINTS
     dt, dev = y.dtype, y.device
     step = torch.linspace(-GRID_SPAN, GRID_SPAN, K, dtype=dt, device=dev)
     lt = (mu[3:5, None] + step * sd[3:5, None]).clamp(*LOG_BOUNDS)  # (2, K) log tau_fit, log tau_fat
