@@ -263,17 +263,26 @@ def _decay(log_tau: torch.Tensor, T: int) -> torch.Tensor:
     "`(T,)` exp(-l / tau) for lags l = 0..T-1."
     return torch.exp(-torch.arange(T, dtype=log_tau.dtype, device=log_tau.device) * torch.exp(-log_tau))
 
+def _effects(theta: torch.Tensor, # (P,) p0 then the logs of the other parameters (scaled units)
+             G: torch.Tensor, # (J, T) `_lagged` loads before each day predicted
+             days: torch.Tensor, # (J,) the days predicted
+             w: torch.Tensor, # (T,) the daily loads
+             model: str, lag0: int) -> torch.Tensor:
+    "`(2, J)` one athlete's fitness and fatigue effects (scaled) on `days`: sums of lagged loads x decays x gains."
+    T = w.shape[0]
+    fit = torch.exp(theta[1]) * (G @ _decay(theta[3], T))
+    if model == "banister": return torch.stack([fit, torch.exp(theta[2]) * (G @ _decay(theta[4], T))])
+    recent = _lagged(torch.arange(T, device=w.device), w) @ _decay(theta[5], T)  # Busso: k2(s) = k3 sum_{j<=s} ...
+    return torch.stack([fit, torch.exp(theta[2]) * (_lagged(days, recent * w, lag0) @ _decay(theta[4], T))])
+
 def _perf(theta: torch.Tensor, # (P,) p0 then the logs of the other parameters (scaled units)
           G: torch.Tensor, # (J, T) `_lagged` loads before each day predicted
           days: torch.Tensor, # (J,) the days predicted
           w: torch.Tensor, # (T,) the daily loads
           model: str, lag0: int) -> torch.Tensor:
-    "One athlete's modelled test result (scaled) on `days`: fitness and fatigue are sums of lagged loads x decays."
-    T = w.shape[0]
-    fit = torch.exp(theta[1]) * (G @ _decay(theta[3], T))
-    if model == "banister": return theta[0] + fit - torch.exp(theta[2]) * (G @ _decay(theta[4], T))
-    recent = _lagged(torch.arange(T, device=w.device), w) @ _decay(theta[5], T)  # Busso: k2(s) = k3 sum_{j<=s} ...
-    return theta[0] + fit - torch.exp(theta[2]) * (_lagged(days, recent * w, lag0) @ _decay(theta[4], T))
+    "One athlete's modelled test result (scaled) on `days`: the offset plus fitness minus fatigue effects."
+    fit, fat = _effects(theta, G, days, w, model, lag0)
+    return theta[0] + fit - fat
 
 # %% ../nbs/15_fit.ipynb #a5d2bb10
 SCAN_BLOCK = 300.0  # decayed time (days / tau) per block of `_decayed_sums`' running sums: e^300 is far from overflow
@@ -758,6 +767,15 @@ def fit(log, # a training log (anything `read_log` reads), or an `AthleteData`
 
 
 # %% ../nbs/15_fit.ipynb #ff987e9f
+def _athlete_row(result: FitResult, athlete) -> int:
+    "The row of `athlete` (a row number or a name) in `result`, or a ValueError naming the allowed values."
+    d = result.data
+    a = d.athletes.index(athlete) if not isinstance(athlete, int) and athlete in d.athletes else athlete
+    if not isinstance(a, int) or not 0 <= a < len(d.athletes):
+        raise ValueError(f"athlete must be a row (0..{len(d.athletes) - 1}) or one of {d.athletes[:5]}..., got "
+                         f"{athlete!r:.40}")
+    return a
+
 def plot_fit(result: FitResult, # what `fit` returned
              athlete=0, # the athlete: a row number or a name
              ax=None, # a matplotlib Axes to draw on (default: a new Figure's)
@@ -766,10 +784,7 @@ def plot_fit(result: FitResult, # what `fit` returned
     """The performance-management chart of one fitted athlete: the modelled test result with its 95% band, the tests,
     and the daily load (bars, right axis).
     Returns what it drew: `ax`, `load_ax`, `line`, `band`, `test_band`, `tests`, `bars`."""
-    d = result.data
-    a = d.athletes.index(athlete) if not isinstance(athlete, int) else athlete
-    if not 0 <= a < len(d.athletes):
-        raise ValueError(f"athlete must be a row (0..{len(d.athletes) - 1}) or one of {d.athletes[:5]}...")
+    d, a = result.data, _athlete_row(result, athlete)
     if ax is None: ax = Figure(figsize=(9, 4), layout="constrained").subplots()
     mean, sd = result.predict()
     x = [d.label(a, i) for i in range(d.num_days)]
@@ -793,6 +808,38 @@ def plot_fit(result: FitResult, # what `fit` returned
            title=f"{d.athletes[a]}: {result.model} fit and tests")
     ax.legend(loc="upper left", fontsize=8)
     return dict(ax=ax, load_ax=load_ax, line=line, band=band, test_band=test_band, tests=tests, bars=bars)
+
+# %% ../nbs/15_fit.ipynb #531a1cc8
+@patch
+def fitness_fatigue(self: FitResult,
+                    athlete=0, # the athlete: a row number or a name
+                   ) -> pd.DataFrame:
+    """One row per day of `athlete`'s log: `day`, `load`, `fitness`, `fatigue` (load units), `fitness_effect`,
+    `fatigue_effect`, `form` (their difference) and `modelled` (the offset plus form; test units), each of the last
+    four with its 95% band (`*_lo95`, `*_hi95`: the curve's uncertainty, not the test noise; on the log scale for the
+    two effects, which are positive, like the gains' intervals)."""
+    a, d = _athlete_row(self, athlete), self.data
+    T, P, L = d.num_days, self.scale[a], self.mean_load[a]
+    days, w = torch.arange(T, device=d.load.device), d.load[a] / L
+    G = _lagged(days, w, self.lag0)
+    curves = lambda th: _effects(th, G, days, w, self.model, self.lag0)  # (2, T) scaled
+    theta = self.theta[a]
+    eff, J = curves(theta), jacfwd(curves)(theta)  # (2, T), (2, T, P)
+    p0 = torch.zeros_like(theta); p0[0] = 1.0  # the offset's gradient
+    rows = torch.stack([eff[0], eff[1], eff[0] - eff[1], theta[0] + eff[0] - eff[1]])  # (4, T)
+    grads = torch.stack([J[0], J[1], J[0] - J[1], J[0] - J[1] + p0])  # (4, T, P)
+    sd = ((grads @ self.cov[a]) * grads).sum(-1).clamp(min=0).sqrt()
+    q = float(self.q95[a])
+    per_load = L ** (2 if self.model == "busso" else 1)  # Busso's fatigue: load x recent load
+    frame = dict(day=[d.label(a, i) for i in range(T)], load=d.load[a],
+                 fitness=eff[0] / theta[1].exp() * L, fatigue=eff[1] / theta[2].exp() * per_load)
+    for i, name in enumerate(("fitness_effect", "fatigue_effect", "form", "modelled")):
+        if i < 2: lo, hi = rows[i] * torch.exp(-q * sd[i] / rows[i].clamp(min=1e-300)), rows[i] * torch.exp(
+            q * sd[i] / rows[i].clamp(min=1e-300))  # a positive effect: the band of its log
+        else: lo, hi = rows[i] - q * sd[i], rows[i] + q * sd[i]
+        frame |= {name: rows[i] * P, f"{name}_lo95": lo * P, f"{name}_hi95": hi * P}
+    return pd.DataFrame({k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in frame.items()})
+
 
 # %% ../nbs/15_fit.ipynb #bbe6cf13
 SIM_TEST_LOAD = (300.0, 60.0)  # a simulated athlete's nominal test result (W) and mean training day's load (TSS)
@@ -933,15 +980,18 @@ def plan_spread(result: FitResult, # what `fit` returned
                 draws: int = 200, # posterior draws per athlete
                 seed: int = 0, # for the draws
                 cq=None, qx=None, # the season model's matrices (default: the reference ones)
+                rules=None, # a coach's rules: one `CoachRules` (or a dict of its rules) or one per athlete; None: none
                ) -> tuple[pd.DataFrame, torch.Tensor]:
     """The competition-day score of each fitted athlete's plan over the fit's posterior draws: one row per athlete with
     the MAP forecast, the draws' mean, sd, 5% and 95% points, the textbook plan's mean and the chance the plan beats
-    it; and the plans `(A, days)` (season action indices)."""
+    it; and the plans `(A, days)` (season action indices). Under `rules`, both the plan and the textbook plan keep
+    them (the textbook plan repaired to them), so the comparison is between plans the coach would allow."""
     if planner not in PLANNERS: raise ValueError(f"planner must be one of {list(PLANNERS)}, got {planner!r:.40}")
     if not isinstance(draws, int) or draws < 2: raise ValueError(f"draws must be a whole number >= 2, got {draws!r}")
     env = SeasonEnvironment(len(result.data.athletes), days, cq, qx)
     model = result.season_start().apply(env.model(env.encode_athletes(athletes)))
-    plan, textbook = baseline_schedule(planner, model, days), textbook_schedule(model, days)
+    plan = baseline_schedule(planner, model, days, rules)
+    textbook = textbook_schedule(model, days) if rules is None else baseline_schedule("textbook", model, days, rules)
     many = result.season_start(draws, seed).apply(model.repeated(draws))
     score = lambda m, s: m.rollout(s)[0][:, -1]
     mine = score(many, plan.repeat_interleave(draws, 0)).view(-1, draws).double()
