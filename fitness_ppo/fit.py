@@ -327,16 +327,9 @@ def _shift(m: torch.Tensor, # (..., P + 1, J) moments sum_i c_i e^{-u_i} u_i^p, 
 def _running(c: torch.Tensor, # (B, K, P + 1, J) each segment's moments at its own test
              y: torch.Tensor, # (B, K, J) the tests' decayed times (days x rate), within one block (|y| <= ~SCAN_BLOCK)
             ) -> torch.Tensor:
-    """`(B, K, P + 1, J)` the moments of all segments up to each test, at that test: running sums of the segments'
-    moments times e^{y_i}, times e^{-y_j} (the lag polynomials expanded binomially in y_j - y_i)."""
-    P, ey, yy = c.shape[2] - 1, torch.exp(y)[:, :, None], y[:, :, None]
-    c0 = c[:, :, :1] * ey
-    terms = [c * ey] + ([c0 * yy] if P >= 1 else []) + ([c[:, :, 1:2] * ey * yy, c0 * yy * yy] if P >= 2 else [])
-    s = (torch.cat(terms, 2).cumsum(-1) * torch.exp(-yy)).unbind(2)  # a0..aP, then sum y c0, sum y c1, sum y^2 c0
-    out = [s[0]]
-    if P >= 1: out.append(s[1] + yy[:, :, 0] * s[0] - s[P + 1])
-    if P >= 2: out.append(s[2] + 2 * (y * s[1] - s[4]) + y * (y * s[0] - 2 * s[3]) + s[5])
-    return torch.stack(out, 2)
+    """`(B, K, P + 1, J)` the moments of all segments up to each test, at that test: each segment's moments carried
+    back to decayed time 0 (x e^{y_i}, the lag polynomials re-expanded), summed up to each test, carried forward to it."""
+    return _shift(_shift(c, -y).cumsum(-1), y)
 
 def _decayed_sums(seg: _Segments, # the tests and the loads before them
                   rate: torch.Tensor, # (K,) decay rates 1 / tau shared by every row, or (B, K) one set per row
