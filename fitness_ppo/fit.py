@@ -328,7 +328,7 @@ def _running(c: torch.Tensor, # (B, K, P + 1, J) each segment's moments at its o
              y: torch.Tensor, # (B, K, J) the tests' decayed times (days x rate), within one block (|y| <= ~SCAN_BLOCK)
             ) -> torch.Tensor:
     """`(B, K, P + 1, J)` the moments of all segments up to each test, at that test: each segment's moments carried
-    back to decayed time 0 (x e^{y_i}, the lag polynomials re-expanded), summed up to each test, carried forward to it."""
+    back to decayed time 0 (x e^{y_i}, lag polynomials re-expanded), summed up to each test, carried forward to it."""
     return _shift(_shift(c, -y).cumsum(-1), y)
 
 def _decayed_sums(seg: _Segments, # the tests and the loads before them
