@@ -295,10 +295,12 @@ class _Segments:
     day: torch.Tensor   # (B, J) the last day whose load counts for each test (its day - lag0), ascending in each row
     load: torch.Tensor  # (B, J, S) the load s days before `day` (0 on and before the previous test's `day`)
     lag0: int           # 0: a test day's load counts before the test; 1: it does not
+    short: bool = False # every test within one block for rates up to 1 / the shortest tau of LOG_BOUNDS (no check)
 
-    def __getitem__(self, rows): return _Segments(self.day[rows], self.load[rows], self.lag0)
+    def __getitem__(self, rows): return _Segments(self.day[rows], self.load[rows], self.lag0, self.short)
     def repeat_interleave(self, n: int, dim: int = 0):
-        return _Segments(self.day.repeat_interleave(n, dim), self.load.repeat_interleave(n, dim), self.lag0)
+        return _Segments(self.day.repeat_interleave(n, dim), self.load.repeat_interleave(n, dim), self.lag0,
+                         self.short)
 
 def _segments(days: torch.Tensor, # (B, J) test days, ascending in each row
               w: torch.Tensor, # (B, T) daily loads
@@ -312,7 +314,8 @@ def _segments(days: torch.Tensor, # (B, J) test days, ascending in each row
     s = torch.arange(S, device=days.device)
     t = last[..., None] - s  # (B, J, S) the days
     load = w.gather(1, t.clamp(min=0).flatten(1)).view(t.shape)
-    return _Segments(last.to(w.dtype), torch.where(s < gap[..., None], load, 0.0), lag0)
+    short = float(last.max()) * math.exp(-LOG_BOUNDS[0]) < SCAN_BLOCK
+    return _Segments(last.to(w.dtype), torch.where(s < gap[..., None], load, 0.0), lag0, short)
 
 def _shift(m: torch.Tensor, # (..., P + 1, J) moments sum_i c_i e^{-u_i} u_i^p, p = 0..P (P <= 2)
            d: torch.Tensor, # (..., J) or broadcastable: how much later, in decayed time (u -> u + d)
@@ -332,7 +335,7 @@ def _running(c: torch.Tensor, # (B, K, P + 1, J) each segment's moments at its o
     return _shift(_shift(c, -y).cumsum(-1), y)
 
 def _decayed_sums(seg: _Segments, # the tests and the loads before them
-                  rate: torch.Tensor, # (K,) decay rates 1 / tau shared by every row, or (B, K) one set per row
+                  rate: torch.Tensor, # (K,) decay rates 1 / tau shared by every row, or (B, K) one per row (<= 2)
                   order: int = 1, # the moments wanted: p = 0 to `order` (at most 2)
                  ) -> torch.Tensor:
     """`(B, K, order + 1, J)`: at each test (sorted order), the sum over the loads counted of w e^{-u} u^p, u = lag x
@@ -346,7 +349,7 @@ def _decayed_sums(seg: _Segments, # the tests and the loads before them
     basis = torch.stack([e * u ** p if p else e for p in range(order + 1)], -2)  # (B, K, order + 1, S)
     c = (basis.flatten(1, 2) @ seg.load.mT).view(B, -1, order + 1, J)  # (B, K, order + 1, J) each segment's sums
     x = rate[..., None] * seg.day[:, None]  # (B, K, J) each test's decayed time, ascending
-    blocks = int(x.amax()) // int(SCAN_BLOCK) + 1
+    blocks = 1 if seg.short else int(x.amax()) // int(SCAN_BLOCK) + 1
     if blocks == 1: out = _running(c, x)
     else:  # block by block: its own running sums plus the moments of the last test before it, carried forward
         block = (x / SCAN_BLOCK).floor().clamp(min=0)
@@ -531,13 +534,14 @@ def _levenberg_marquardt(theta, G, days, mask, y, w, sigma, mu, sd, model: str, 
     damping follows Nielsen (1999): after a step, lam x max(1/3, 1 - (2 rho - 1)^3), rho the actual over the
     predicted drop (rho near 1: cut by 3); after a failed step lam x nu, nu doubling while steps keep failing."""
     prec = sd ** -2
+    prior_H = torch.diag(prec)
     def normal(th, G, days, mask, y, w, sigma):  # cost, gradient and Gauss-Newton matrix
         f, Jf = _perf_jac(th, G, days, w, model, lag0)
-        r = torch.where(mask, (y - f) / sigma[:, None], 0.0)
-        Jd = torch.where(mask[..., None], Jf / sigma[:, None, None], 0.0)  # minus the residuals' Jacobian
+        weight = mask / sigma[:, None]  # 1 / sigma on the tests, 0 on the padding
+        r, Jd = (y - f) * weight, Jf * weight[..., None]  # the residuals and minus their Jacobian
         z = th - mu
         cost = 0.5 * ((r * r).sum(-1) + (z * z * prec).sum(-1))
-        return cost, z * prec - (Jd.mT @ r[..., None])[..., 0], Jd.mT @ Jd + torch.diag(prec)
+        return cost, z * prec - (Jd.mT @ r[..., None])[..., 0], Jd.mT @ Jd + prior_H
     theta = theta.clone()
     B = theta.shape[0]
     cost_all = torch.empty(B, dtype=theta.dtype, device=theta.device)
