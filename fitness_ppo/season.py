@@ -19,8 +19,8 @@ from .sessions import (INTENSITY_EFFICACY, INTENSITY_NAMES, INTENSITY_RPE, LOAD_
                                   VOLUME_MINUTES, decode_season_action, season_action, session_tables)
 from .ppo import EnhancedPPOAgent, Evaluation
 from .imitation import imitation_warm_start
-from .rules import (CoachRules, RuleTensors, allowed_actions, compile_rules, load_report, plan_with_rules,
-                               repair, total_violations)
+from .rules import (CoachRules, RuleTensors, allowed_actions, compile_rules, load_report, repair,
+                               total_violations)
 from .state import LAYOUT, as_athletes, athlete_batch, reference_cq, reference_qx, synthetic_batch
 
 # %% auto #0
