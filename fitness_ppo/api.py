@@ -4,9 +4,9 @@
 
 # %% ../nbs/11_api.ipynb #609b7548
 from __future__ import annotations
-import asyncio, ctypes, ctypes.util, json, logging, math, os, re, sys, threading, time, uuid
+import asyncio, ctypes, ctypes.util, gc, json, logging, math, os, re, sys, threading, time, uuid
 from contextlib import asynccontextmanager
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from queue import SimpleQueue
 from typing import Annotated, Literal, NamedTuple
@@ -43,14 +43,15 @@ from .api_jobs import *  # noqa: F403
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router', 'Service', 'NO_MODEL', 'NO_SEASON_MODEL',
-           'app', 'MAX_FIT_ATHLETES', 'MAX_FIT_DAYS', 'MAX_FIT_TESTS', 'MAX_FIT_LOAD', 'FIT_MODELS', 'DATE_PATTERN',
-           'Busy', 'RequestBatcher', 'OptimizationBatcher', 'release_freed_memory', 'Served', 'ModelService',
-           'held_out_score', 'BodySizeLimit', 'RequestLog', 'get_service', 'create_app', 'Optimizations', 'CudaMemory',
-           'Memory', 'Health', 'health', 'catalog', 'OptimizeResponse', 'optimize', 'Driver', 'PlanRow', 'PlanResponse',
-           'plan', 'SeasonDay', 'SeasonWeek', 'Competition', 'SeasonGuard', 'SeasonPlanModel', 'SeasonResponse',
-           'season', 'TrainResult', 'TrainProgress', 'TrainJobReport', 'train', 'training_job', 'cancel_training',
-           'FitLogRow', 'FitTestRow', 'FitRequest', 'FitParameter', 'FitState', 'FitResponse', 'fit_athletes']
+__all__ = ['IDLE_AFTER_S', 'SEASON_BATCH_ATHLETE_DAYS', 'BODY_METHODS', 'MAX_ERRORS_SHOWN', 'router', 'Service', 'NO_MODEL',
+           'NO_SEASON_MODEL', 'app', 'MAX_FIT_ATHLETES', 'MAX_FIT_DAYS', 'MAX_FIT_TESTS', 'MAX_FIT_LOAD', 'FIT_MODELS',
+           'DATE_PATTERN', 'Busy', 'RequestBatcher', 'OptimizationBatcher', 'release_freed_memory', 'Served',
+           'ModelService', 'held_out_score', 'BodySizeLimit', 'RequestLog', 'get_service', 'create_app',
+           'Optimizations', 'CudaMemory', 'Memory', 'Health', 'health', 'catalog', 'OptimizeResponse', 'optimize',
+           'Driver', 'PlanRow', 'PlanResponse', 'plan', 'SeasonDay', 'SeasonWeek', 'Competition', 'SeasonGuard',
+           'SeasonPlanModel', 'SeasonResponse', 'season', 'TrainResult', 'TrainProgress', 'TrainJobReport', 'train',
+           'training_job', 'cancel_training', 'FitLogRow', 'FitTestRow', 'FitRequest', 'FitParameter', 'FitState',
+           'FitResponse', 'fit_athletes']
 
 # %% ../nbs/11_api.ipynb #85fe2897
 class Busy(Exception):
@@ -64,11 +65,16 @@ class Busy(Exception):
         "The `Retry-After` header of a 429 or 503 answer: whole seconds, at least 1."
         return {"Retry-After": str(max(1, math.ceil(self.retry_after_s)))}
 
+IDLE_AFTER_S = 0.5  # a batcher with nothing to do this long after a burst calls its `on_idle` (once per burst)
+
 class RequestBatcher:
     "Runs concurrent requests in batches: one `run(key, items)` call, in a worker thread, per key among those waiting."
-    def __init__(self, run, max_batch_size: int = 64, max_pending: int = 256, cost=None, what: str = "requests"):
+    def __init__(self, run, max_batch_size: int = 64, max_pending: int = 256, cost=None, what: str = "requests",
+                 on_idle=None, # called (in a worker thread) once no request came for `idle_s` after some work
+                 idle_s: float = IDLE_AFTER_S):
         if max_batch_size < 1 or max_pending < 1: raise ValueError("max_batch_size and max_pending must be at least 1")
         self.run_batch, self.max_batch_size, self.max_pending, self.what = run, max_batch_size, max_pending, what
+        self.on_idle, self.idle_s = on_idle, idle_s
         self.cost = cost or (lambda item: 1)  # a batch holds items of at most `max_batch_size` cost in all
         self.requests = self.batches = 0  # counters, reported by /health
         self._queue, self._worker, self._next = None, None, None
@@ -108,10 +114,22 @@ class RequestBatcher:
             batch.append(nxt); total += self.cost(nxt[1])
         return batch
 
+    async def _first(self, worked: bool):
+        "The next request; if none is waiting after some work (`worked`), `on_idle` runs once `idle_s` passed."
+        if self._next is not None:
+            first, self._next = self._next, None
+            return first
+        if not (worked and self.on_idle): return await self._queue.get()
+        getter = asyncio.ensure_future(self._queue.get())  # never cancelled by the timeout: no request is lost
+        try:
+            if not (await asyncio.wait({getter}, timeout=self.idle_s))[0]: await asyncio.to_thread(self.on_idle)
+            return await getter
+        finally: getter.cancel()  # the batcher stopped meanwhile (a getter already done ignores this)
+
     async def _run(self):
+        worked = False
         while True:
-            if self._next is not None: first, self._next = self._next, None
-            else: first = await self._queue.get()
+            first, worked = await self._first(worked), True
             groups = {}
             for key, item, future in self._take(first):
                 if not future.done(): groups.setdefault(key, []).append((item, future))  # cancelled: left out
@@ -166,6 +184,10 @@ def release_freed_memory() -> bool:
     try: return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0))
     except (OSError, AttributeError): return False  # not glibc (musl, macOS...)
 
+def _after_burst():
+    "Free the cycles a burst of plans left (the planners' closures) and hand the freed memory back to the OS."
+    gc.collect(); release_freed_memory()
+
 class _SeasonItem(NamedTuple):
     planner: object          # the season policy, or a baseline planner's name
     path: str | None         # the policy's checkpoint as clients see it
@@ -179,7 +201,9 @@ def _matrix_key(matrix: list | None) -> tuple | None:
 
 def _season_json(planner: str, path: str | None, plans: list[SeasonPlan]) -> bytes:
     "The `/season` answer as JSON bytes, built off the event loop (a number JSON cannot hold becomes null)."
-    answer = dict(planner=planner, season_model_path=path, plans=[asdict(p) for p in plans])
+    # one level of fields: the rows are plain dicts and lists already (asdict's deep copy took 6x the dumping)
+    answer = dict(planner=planner, season_model_path=path, plans=[{f.name: getattr(p, f.name) for f in fields(p)}
+                                                                  for p in plans])
     try: return json.dumps(answer, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
     except ValueError: return SeasonResponse.model_validate(answer).model_dump_json().encode()  # NaN or inf: null
 
@@ -207,7 +231,8 @@ class ModelService:
         self.max_concurrent_training, self.max_training_seconds = max_concurrent_training, max_training_seconds
         self.batcher = OptimizationBatcher(max_batch_size, max_pending)
         self.season_batcher = RequestBatcher(self._plan_seasons, SEASON_BATCH_ATHLETE_DAYS, max_pending,
-                                             cost=_SeasonItem.athlete_days, what="season requests")
+                                             cost=_SeasonItem.athlete_days, what="season requests",
+                                             on_idle=_after_burst)  # a burst is over: its memory goes back
         self.served: Served | None = None
         self.season: Served | None = None  # the season policy /season plans with
         self._season_lock = threading.Lock()
@@ -281,7 +306,6 @@ class ModelService:
         for i in items:
             n = len(i.request.athletes)
             answers.append(_season_json(first.planner, i.path, plans[at:at + n])); at += n
-        if self.season_batcher.pending == 0: release_freed_memory()  # a burst is over: its plans' memory goes back
         seconds = time.perf_counter() - start
         _logger.info("planned %d seasons of %d requests (%d days, %s) in %.3f s", len(states), len(items), first.days,
                      first.planner, seconds, extra=dict(event="season", athletes=len(states), requests=len(items),

@@ -19,15 +19,15 @@ from .sessions import (INTENSITY_EFFICACY, INTENSITY_NAMES, INTENSITY_RPE, LOAD_
                                   VOLUME_MINUTES, decode_season_action, season_action, session_tables)
 from .ppo import EnhancedPPOAgent, Evaluation
 from .imitation import imitation_warm_start
-from .rules import (CoachRules, RuleTensors, allowed_actions, compile_rules, load_report, plan_with_rules,
-                               repair, total_violations)
+from .rules import (CoachRules, RuleTensors, allowed_actions, compile_rules, load_report, repair,
+                               total_violations)
 from .state import LAYOUT, as_athletes, athlete_batch, reference_cq, reference_qx, synthetic_batch
 
 # %% auto #0
 __all__ = ['DEFAULT_DAYS', 'DAYS_RANGE', 'MAX_FATIGUE_RATIO', 'RESPONSE_PARAMS', 'RESPONSE_NAMES', 'DEFAULT_RESPONSE',
            'RESPONSE_CV', 'RESPONSE_BOUNDS', 'USUAL_RESPONSE', 'AGE_RECOVERY_SLOWING', 'REFERENCE_AGE',
            'LEVEL_ADAPTATION', 'LEVEL_FATIGUE', 'FEMALE_RECOVERY', 'HABITUAL_LOAD', 'HABITUAL_LOAD_RANGE',
-           'HABITUAL_ACTIONS', 'HABITUAL_INTENSITY', 'BUILD_WEEKS', 'TAPER_WEEKS', 'TEXTBOOK_HABITUAL',
+           'HABITUAL_ACTIONS', 'HABITUAL_INTENSITY', 'NEAR_TIE', 'BUILD_WEEKS', 'TAPER_WEEKS', 'TEXTBOOK_HABITUAL',
            'TEXTBOOK_ROTATION', 'OPTIMIZER_ITERATIONS', 'OPTIMIZER_LR', 'POLISH_SWEEPS', 'POLISH_ACTIONS', 'PLANNERS',
            'PLANNER_LABELS', 'SLOW_PLANNERS', 'PROPERTY_LABELS', 'PROPERTY_FORMATS', 'RESPONSE_SEED_OFFSET',
            'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT', 'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN',
@@ -347,23 +347,75 @@ def action_relevance(self: SeasonModel, s: SeasonTraces | None = None) -> torch.
 
 # %% ../nbs/12_season.ipynb #0e056ad9
 @patch
-def next_scores(self: SeasonModel, s: SeasonTraces, rest_days: int = 0) -> torch.Tensor:
-    "`(B, 397)` the target score after each action today and `rest_days` days of rest (0: tomorrow), all at once."
-    r = self.response
-    table = self.stimulus if self.stimulus.ndim == 3 else self.stimulus[None]   # (B or 1, 397, 23)
-    adaptation = r.k_fit * self.fatigue_damping(s)
-    G = (s.G[:, None] + adaptation[:, None, None] * table * self.headroom(s)[:, None]) * self.decay_fit[:, None, None]
+def fatigue_after(self: SeasonModel, s: SeasonTraces, rest_days: int = 0) -> torch.Tensor:
+    "`(B, 397)` each athlete's fatigue after each action today and `rest_days` days of rest: `next_scores`' fatigue."
     H = (s.H[:, None] + self.session_fatigue(s, self.load[None].expand(self.B, -1))) * self.decay_fat[:, None]
-    G, H = G * self.decay_fit[:, None, None] ** rest_days, H * self.decay_fat[:, None] ** rest_days
-    return (self.c[:, None] * self.level(G, H)).sum(-1)
+    return H * self.decay_fat[:, None] ** rest_days
 
-def greedy_schedule(model: SeasonModel, days: int, forecast: bool = False) -> torch.Tensor:
-    "Each day the action with the best score tomorrow (or, `forecast`, on competition day if resting after it)."
-    s, schedule = model.start(), []
+@patch
+def next_scores(self: SeasonModel, s: SeasonTraces, rest_days: int = 0,
+                pairs: tuple[torch.Tensor, torch.Tensor] | None = None, # (athletes, actions) `(n,)` each: those only
+               ) -> torch.Tensor:
+    """`(B, 397)` the target score after each action today and `rest_days` days of rest (0: tomorrow), all at once;
+    with `pairs`, the `(n,)` scores of those (athlete, action) pairs only, bit for bit the same numbers."""
+    r, H = self.response, self.fatigue_after(s, rest_days)
+    if pairs is None:  # every athlete (B, 1, ...) against every action (B or 1, 397, ...)
+        at, per, table = (lambda x: x[:, None]), (lambda x: x[:, None, None]), self.stimulus
+        if table.ndim == 2: table = table[None]                                             # (B or 1, 397, 23)
+    else:
+        b, a = pairs
+        at, per, H = (lambda x: x[b]), (lambda x: x[b][:, None]), H[b, a]
+        table = self.stimulus[b, a] if self.stimulus.ndim == 3 else self.stimulus[a]       # (n, 23)
+    adaptation = r.k_fit * self.fatigue_damping(s)
+    G = (at(s.G) + per(adaptation) * table * at(self.headroom(s))) * per(self.decay_fit)
+    G = G * per(self.decay_fit ** rest_days)  # the power of the (B,) numbers: the same bits in both modes
+    level = (at(self.qualities) + (G - at(self.start_traces.G)) - (H - at(self.start_traces.H))[..., None]).clamp(0, 1)
+    return (at(self.c) * level).sum(-1)
+
+def greedy_schedule(model: SeasonModel, days: int, forecast: bool = False, rules=None) -> torch.Tensor:
+    """Each day the action with the best score tomorrow (or, `forecast`, on competition day if resting after it);
+    with `rules` (`fitness_ppo.rules`), the best allowed action: `plan_with_rules` with `greedy_scorer`, faster."""
+    device = model.qualities.device
+    rules = None if rules is None else compile_rules(rules, model.B, device)
+    s, schedule = model.start(), torch.zeros(model.B, 0, dtype=torch.long, device=device)
     for t in range(days):
-        schedule.append(model.next_scores(s, days - t - 1 if forecast else 0).argmax(-1))  # ties: rest first
-        s = model.step(s, schedule[-1])
-    return torch.stack(schedule, 1)
+        allowed = None if rules is None else allowed_actions(rules, schedule, t)
+        best = model.best_actions(s, days - t - 1 if forecast else 0, allowed)  # ties: rest first
+        schedule, s = torch.cat([schedule, best[:, None]], 1), model.step(s, best)
+    return schedule
+
+
+# %% ../nbs/12_season.ipynb #b3a7e1c2
+NEAR_TIE = 2e-5  # approximate scores this close to the best (per unit of the numbers' size) are re-scored exactly
+
+def _fused_scores(model: SeasonModel, s: SeasonTraces, rest_days: int, H: torch.Tensor) -> torch.Tensor:
+    "`(B, 397)` `next_scores` up to rounding, with actions last: three passes over `(B, 23, 397)` and one product."
+    if getattr(model, "_stimulus_by_quality", None) is None:  # (..., 23, 397): made once per model
+        model._stimulus_by_quality = model.stimulus.transpose(-1, -2).contiguous()
+    table = model._stimulus_by_quality
+    keep = model.decay_fit ** (rest_days + 1)                                                # (B,)
+    gain = (model.response.k_fit * model.fatigue_damping(s) * keep)[:, None] * model.headroom(s)  # (B, 23)
+    base = model.qualities + s.G * keep[:, None] - model.start_traces.G                      # (B, 23)
+    level = torch.addcmul(base[:, :, None], table if table.ndim == 3 else table[None], gain[:, :, None])
+    level.sub_((H - model.start_traces.H[:, None])[:, None]).clamp_(0, 1)                    # (B, 23, 397)
+    return (model.c[:, None] @ level)[:, 0]
+
+@patch
+def best_actions(self: SeasonModel, s: SeasonTraces, rest_days: int = 0,
+                 allowed: torch.Tensor | None = None, # (B, 397) the actions each athlete may take (None: all)
+                ) -> torch.Tensor:
+    "`(B,)` each athlete's action of the best `next_scores(s, rest_days)` (among `allowed`), ties to the lowest index."
+    H = self.fatigue_after(s, rest_days)
+    scores = _fused_scores(self, s, rest_days, H)
+    if allowed is not None: scores = scores.masked_fill(~allowed, -math.inf)
+    size = (1 + s.G.abs().amax(-1) + self.start_traces.G.abs().amax(-1) + H.abs().amax(-1) + self.start_traces.H.abs()
+            ) * self.c.abs().sum(-1).clamp_min(1)                                         # (B,) the numbers' size
+    top = scores.amax(-1)
+    near = (scores >= (top - NEAR_TIE * size)[:, None]) | ~top.isfinite()[:, None]  # nothing finite: every action
+    pairs = near.nonzero(as_tuple=True)
+    exact = torch.full_like(scores, -math.inf).index_put_(pairs, self.next_scores(s, rest_days, pairs))
+    return (exact if allowed is None else exact.masked_fill(~allowed, -math.inf)).argmax(-1)
+
 
 # %% ../nbs/12_season.ipynb #f7dfbc02
 BUILD_WEEKS = (("H60", "L60", "M90", "-", "H60", "L90", "M60"),    # base week, 420 min, 2,160 AU
@@ -501,8 +553,7 @@ def ruled_schedule(name: str, model: SeasonModel, days: int, rules) -> torch.Ten
     rules = compile_season_rules(rules, model.habitual, model.qualities.device)
     if name in ("rest", "greedy", "forecast"):  # rest obeys every rule
         if name == "rest": return baseline_schedule(name, model, days)
-        return plan_with_rules(greedy_scorer(model, days, name == "forecast"), rules, days, model.B,
-                               model.qualities.device)
+        return greedy_schedule(model, days, name == "forecast", rules)  # plan_with_rules(greedy_scorer(...)), faster
     if name == "textbook": return repair(textbook_schedule(model, days), rules)
     if name != "optimizer": raise ValueError(f"planner must be one of {list(PLANNERS)}, got {name!r:.40}")
     repaired, masked = repair(optimize_schedule(model, days), rules), ruled_schedule("forecast", model, days, rules)

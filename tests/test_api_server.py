@@ -128,26 +128,37 @@ def test_season_concurrent_requests_and_a_season_job(server):
 
 
 def test_season_requests_are_batched_and_health_stays_quick(server):
-    "12 concurrent /season requests of 40 athletes are planned in fewer plan_season calls; /health answers meanwhile."
+    """8 concurrent /season requests of 40 athletes are planned in fewer plan_season calls than requests; /health
+    answers within 0.1 s (median) while they run; the server's memory is back within 10% once the burst is over."""
     url, _ = server
     season_athlete = {k: v for k, v in ATHLETE.items() if k != "optimization_steps"}
     body = dict(athletes=[{**season_athlete, "user_id": f"a{k}"} for k in range(40)], days=28)
-    before = httpx.get(f"{url}/health", timeout=10).json()["seasons"]
-    health, done = [], threading.Event()
-    def poll():
-        while not done.is_set():
-            start = time.perf_counter(); httpx.get(f"{url}/health", timeout=30).raise_for_status()
-            health.append(time.perf_counter() - start); time.sleep(0.05)
-    poller = threading.Thread(target=poll); poller.start()
-    try:
-        with ThreadPoolExecutor(12) as pool:
-            answers = list(pool.map(lambda _: httpx.post(f"{url}/season", json=body, timeout=120), range(12)))
-    finally:
-        done.set(); poller.join()
+    # long-lived clients: a new httpx client per call builds an SSL context, tens of ms of CPU each (the poll's own)
+    with httpx.Client(base_url=url, timeout=120) as client:
+        assert client.post("/season", json=body).status_code == 200  # warm: the first plans' one-off allocations
+        time.sleep(1.0)  # the batcher gives memory back once idle (api.IDLE_AFTER_S)
+        before = client.get("/health").json()
+        health, done = [], threading.Event()
+        def poll():
+            with httpx.Client(base_url=url, timeout=30) as poller:
+                while not done.is_set():
+                    start = time.perf_counter(); poller.get("/health").raise_for_status()
+                    health.append(time.perf_counter() - start); time.sleep(0.05)
+        poller = threading.Thread(target=poll); poller.start()
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(lambda _: client.post("/season", json=body), range(8)))
+        finally:
+            done.set(); poller.join()
+        time.sleep(1.0)
+        after = client.get("/health").json()
     assert all(a.status_code == 200 for a in answers), [a.text[:200] for a in answers if a.status_code != 200]
     assert all(a.json() == answers[0].json() for a in answers)  # the same request, the same answer, in any batch
-    after = httpx.get(f"{url}/health", timeout=10).json()["seasons"]
-    requests, batches = after["requests"] - before["requests"], after["batches"] - before["batches"]
-    assert requests == 12 and batches < 12, (requests, batches)
-    # the planning runs off the event loop (target 0.1 s on an idle machine; this shared CPU ran at load 10 or more)
-    assert len(health) >= 3 and statistics.median(health) < 1.0 and max(health) < 5.0, health
+    requests = after["seasons"]["requests"] - before["seasons"]["requests"]
+    batches = after["seasons"]["batches"] - before["seasons"]["batches"]
+    assert requests == 8 and batches < 8, (requests, batches)
+    # the planning runs off the event loop: 9-25 ms median at load 2-15 on 2 shared cores (single polls reached 2.8 s
+    # at load 15 under 40 requests of 100 athletes: the scheduler's, hence the loose bound on the slowest one)
+    assert len(health) >= 5 and statistics.median(health) < 0.1 and max(health) < 5.0, health
+    rss_before, rss_after = before["memory"]["rss_bytes"], after["memory"]["rss_bytes"]
+    assert rss_after <= 1.1 * rss_before, (rss_before / 2**20, rss_after / 2**20)
