@@ -183,7 +183,7 @@ class ProgressBar(Callback):
         if self.time_budget_s is not None:
             self.bar = tqdm(total=self.time_budget_s, desc=self.desc, unit="s", **{
                 "bar_format": "{desc}: {percentage:3.0f}%|{bar}| {n:.0f} s of a "
-                              f"{self.time_budget_s:g} s time budget{{postfix}}",
+                              f"{self.time_budget_s:.3g} s time budget{{postfix}}",
                 **self.kwargs})
         else:  # the episodes asked for, in whole rounds: what `learn` will do unless stopped
             self.bar = tqdm(total=-(-run.episodes // run.num_envs) * run.num_envs, desc=self.desc, unit="episode",
