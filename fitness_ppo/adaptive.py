@@ -189,6 +189,9 @@ def forecast(self: AdaptiveSeasonEnvironment, schedule: torch.Tensor, # (B, days
     mean = (w * value).sum(-1)
     return mean, (w * (value - mean[:, None]) ** 2).sum(-1).sqrt()
 
+# %% ../nbs/17_adaptive.ipynb #4e7a9c13
+AdaptiveSeasonEnvironment.__repr__ = SeasonEnvironment.__repr__  # the generic `BatchedEnv` repr (`env_repr`)
+
 # %% ../nbs/17_adaptive.ipynb #a928b3ad
 def replan(model: SeasonModel, # the athletes as believed
            done: torch.Tensor, # (B, t) the actions done so far

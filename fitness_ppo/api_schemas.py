@@ -50,7 +50,12 @@ SEASON_EVAL_EVERY_ROUNDS = SEASON_EVAL_EVERY  # a season job's scheduled evaluat
 
 # %% ../nbs/11a_schemas.ipynb #3c07c73d
 class Schema(BaseModel):
-    "A request or response body; its fields are its signature, which the docs and `help()` show (not `**data`)."
+    """A request or response body, made from keyword arguments, one per field; each body's signature lists its own
+    fields, which the docs and `help()` show (not `**data`)."""
+    def __init__(self, /,
+                 **fields  # the body's fields, by name
+                 ): BaseModel.__init__(self, **fields)
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs):
         super().__pydantic_init_subclass__(**kwargs)

@@ -169,7 +169,8 @@ class Evaluation(Callback):
 class ProgressBar(Callback):
     """A tqdm bar of training: over the seconds of the time budget when there is one, else over the episodes planned
     (whole rounds); it shows the episodes finished and the latest evaluation's scores, and it ends full when training
-    did all its work (the budget spent, or every episode done) or names the reason it stopped."""
+    did all its work (the budget spent, or every episode done) or names the reason it stopped. A time bar ends at the
+    seconds training took, also when they overran the budget (a round's last update, the final evaluation)."""
     order, main_only = 20, True
     def __init__(self, time_budget_s: float | None = None,  # seconds: a time bar; None: a bar over the episodes
                  desc: str = "training",  # the bar's label
@@ -181,7 +182,8 @@ class ProgressBar(Callback):
     def before_fit(self, run):
         if self.time_budget_s is not None:
             self.bar = tqdm(total=self.time_budget_s, desc=self.desc, unit="s", **{
-                "bar_format": "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of the time budget{postfix}",
+                "bar_format": "{desc}: {percentage:3.0f}%|{bar}| {n:.0f} s of a "
+                              f"{self.time_budget_s:.3g} s time budget{{postfix}}",
                 **self.kwargs})
         else:  # the episodes asked for, in whole rounds: what `learn` will do unless stopped
             self.bar = tqdm(total=-(-run.episodes // run.num_envs) * run.num_envs, desc=self.desc, unit="episode",
@@ -206,6 +208,7 @@ class ProgressBar(Callback):
         self.bar.set_postfix(postfix, refresh=False)
 
     def after_fit(self, run):
+        if self.time_budget_s is not None: self.bar.total = max(self.bar.total, run.elapsed)  # the seconds it took
         self._move(run)
         self._postfix(run)  # also when no round finished
         spent = self.time_budget_s is not None and run.elapsed >= self.time_budget_s

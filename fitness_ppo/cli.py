@@ -33,7 +33,8 @@ _logger = logging.getLogger("fitness_ppo")
 # %% auto #0
 __all__ = ['PRESETS', 'MAX_PORT', 'CATALOGS', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'DEMO_RULES',
            'DEMO_SHOWN_DAYS', 'DEMO_CATALOG_NOTES', 'DEMO_QX_TITLES', 'SERVE_EPILOG', 'FIT_MODELS', 'IMITATE_HELP',
-           'catalog_matrices', 'read_catalog', 'read_response', 'read_rules', 'main']
+           'catalog_matrices', 'priors_catalog', 'results_catalog', 'read_catalog', 'read_response', 'read_rules',
+           'main']
 
 # %% ../nbs/10_cli.ipynb #7b1ec6a0
 PRESETS = {"small": (NetConfig.small, 1e-3), "default": (NetConfig, 3e-4), "design": (NetConfig.design, 3e-4)}
@@ -187,12 +188,16 @@ def catalog_matrices(name: str  # one of `CATALOGS`
     raise ValueError(f"--catalog must be one of {list(CATALOGS)}, got {name!r:.40}")
 
 def _catalog_arg(p: argparse.ArgumentParser, files: bool = False) -> None:
-    "Add `--catalog` (`CATALOGS`, default example; with `files`, a names file too) to the command `p`."
-    p.add_argument("--catalog", default=CATALOGS[0], metavar="example|design" + ("|FILE" if files else ""),
+    """Add `--catalog` (`CATALOGS`, default example) to the command `p`; with `files` (`plan`), a names file too, and
+    the default is the catalogue the results were made with (`results_catalog`)."""
+    default = ("the catalogue the results' matrices were made with: the one recorded in --result's file, design for "
+               "--athletes with no prior files, else example") if files else "example"
+    p.add_argument("--catalog", default=None if files else CATALOGS[0], metavar="example|design" + ("|FILE" * files),
                    **({} if files else dict(choices=CATALOGS)),
-                   help="names of the codes: example (the default: every code named, an illustration, not the "
-                        "design's catalogue) or design (codes only)" + (", or a .json/.csv file (see "
-                        "fitness_ppo.catalog.load_catalog)" if files else ", with the matrices that go with them"))
+                   help="names of the codes: example (every code named, an illustration, not the design's "
+                        "catalogue) or design (codes only)" + (", or a .json/.csv file (see "
+                        "fitness_ppo.catalog.load_catalog)" if files else ", with the matrices that go with them")
+                        + f" (default: {default})")
 
 
 # %% ../nbs/10_cli.ipynb #ec75c554
@@ -206,11 +211,36 @@ def _optimize(args, world) -> tuple[list[OptimizationResult], bool]:
     else: run = lambda part: optimize_weights(agent, part, args.steps, deterministic=not args.sample, seed=args.seed,
                                               **priors)
     results = map_sharded(run, athletes, world) if world.distributed else run(athletes)
+    for r in results: r.catalog = priors_catalog(args.cq_prior, args.qx_prior)  # `plan` names the codes with it
     seconds = time.perf_counter() - start
     _logger.info("optimised %d athletes (%s) in %.3f s", len(athletes), args.mode, seconds,
                  extra=dict(event="optimize", athletes=len(athletes), mode=args.mode, steps=args.steps,
                             device=str(agent.device), processes=world.world_size, duration_s=round(seconds, 4)))
     return results, single
+
+def priors_catalog(cq_prior: str | None,  # `--cq-prior`: None, "reference" or a file
+                   qx_prior: str | None  # `--qx-prior`: None, "reference" or a file
+                   ) -> str | None:
+    """The catalogue (of `CATALOGS`) whose matrices the priors are: the design's when neither names a file (the
+    uniform and reference matrices), else None: matrices from files, whose catalogue is not known."""
+    return "design" if cq_prior in (None, "reference") and qx_prior in (None, "reference") else None
+
+def results_catalog(results: list[OptimizationResult],  # results, each with the `catalog` it was made with (or None)
+                    given: str | None = None  # `--catalog`: one of `CATALOGS`, a names file, or None (not given)
+                    ) -> str:
+    """The catalogue `plan` names `results`' codes with: `given` when given, else the one the results' matrices were
+    made with, else the example's. A `ValueError` when the results disagree, or when `given` is the other one of
+    `CATALOGS` (its names would describe other matrices); a names file always wins."""
+    made = sorted({r.catalog for r in results} - {None})
+    if len(made) > 1:
+        raise ValueError(f"the results were made with the matrices of different catalogues ({', '.join(made)}): "
+                         f"plan them in separate runs")
+    made = made[0] if made else None
+    if given is None: return made or CATALOGS[0]
+    if given in CATALOGS and made not in (None, given):
+        raise ValueError(f"--catalog {given}: the results were made with the {made} catalogue's matrices, whose "
+                         f"codes it would misname; leave --catalog out (or give --catalog {made}, or a names file)")
+    return given
 
 def _world(args):
     "The `World` of this process (a torchrun job's, or a single process), left at the end of the `with` block."
@@ -247,10 +277,11 @@ def _cmd_plan(args) -> int:
     if bool(args.result) == bool(args.athletes) or (args.athletes and not args.model):
         raise ValueError("plan needs either --result FILE, or --athletes FILE with --model CHECKPOINT")
     _writable(args.out)
-    catalog = read_catalog(args.catalog)
+    names = None if args.catalog in (None, *CATALOGS) else read_catalog(args.catalog)  # a bad file fails first
     with _world(args) as world:
         results = _read_results(args.result) if args.result else _optimize(args, world)[0]
         if not world.is_main: return 0
+    catalog = names or read_catalog(results_catalog(results, args.catalog))
     plans = [training_plan(r, catalog, args.top, args.lang) for r in results]
     if not args.quiet and any(map(_flat, plans)):
         print("note: the plan barely tells the actions apart, because QX is (nearly) uniform: give a QX with "
@@ -305,10 +336,14 @@ def _season_summary(result: dict) -> str:
     "One line on a season training run: the kept policy's normalised score and the baseline planners'."
     b, (zero, one) = result["baselines"], SeasonEnvironment.SCORE_BASELINES  # the scale `best_score` is on
     score = lambda name: (b[name] - b[zero]) / (b[one] - b[zero])
-    return (f"trained {result['episodes_completed']} seasons in {result['training_time_seconds']:.0f} s; normalised "
-            f"score of the served policy {result['best_score']:.3f} (0 = keeping the habitual training, 1 = the "
-            f"per-athlete optimiser; rest {score('rest'):.2f}, greedy {score('greedy'):.2f}, textbook plan "
-            f"{score('textbook'):.2f}, forecast {score('forecast'):.2f})"
+    warm = result.get("warm_start")  # imitation's record: the athletes whose plans it learned from, its seconds
+    imitated = (f"imitated the optimiser's plans of {sum(r['athletes'] for r in warm['rounds'])} athletes in "
+                f"{warm['seconds']:.0f} s, then " if isinstance(warm, dict) and "rounds" in warm else "")
+    return (f"{imitated}trained {result['episodes_completed']} seasons by PPO in "
+            f"{result['training_time_seconds']:.0f} s; normalised score of the served policy "
+            f"{result['best_score']:.3f} (0 = keeping the habitual training, 1 = the per-athlete optimiser; rest "
+            f"{score('rest'):.2f}, greedy {score('greedy'):.2f}, textbook plan {score('textbook'):.2f}, forecast "
+            f"{score('forecast'):.2f})"
             + (f"; imitating the optimiser first reached {result['warm_start_score']:.3f} on the same scale"
                if "warm_start_score" in result else ""))
 
@@ -469,6 +504,7 @@ def _cmd_demo(args) -> int:
     print(_summary(training))
     athlete = synthetic_athletes(1, seed=EVAL_SEED_OFFSET + args.seed)[0]  # held out: never trained on
     result = optimize_weights(agent, athlete, steps=args.max_steps, **priors)[0]
+    result.catalog = args.catalog  # `plan --result` names the codes with it
     before, after = (sum(d.values()) / len(d) for d in (result.target_achievement_before,
                                                          result.target_achievement_after))
     print(f"\nathlete {athlete.user_id}: {athlete.age} years, {athlete.gender}, {athlete.fitness_level}; "
@@ -637,7 +673,7 @@ def _cmd_fit(args) -> int:
                                            state=state.to_dict("records")), indent=2, default=float) + "\n")
     if args.chart:
         from fitness_ppo.fit import plot_fit  # matplotlib: only here
-        plot_fit(result, args.athlete or 0)["ax"].figure.savefig(args.chart, dpi=110)
+        _save(plot_fit(result, args.athlete or 0)["ax"].figure, Path(args.chart))  # written, then closed
     if args.out or args.chart:
         print(f"wrote {', '.join(p for p in (args.out, args.chart) if p)}", file=sys.stderr)
     return 0

@@ -121,8 +121,15 @@ class TrainingEnvironment:
     MATRIX_HEADS = True                   # the CQ/QX prediction heads learn where its matrices end
     __repr__ = env_repr
 
-    def __init__(self, num_envs: int = 1, max_steps: int = 100, step_size: float = 0.05,
-                 change_penalty: float = 0.01, cq_prior=None, qx_prior=None, device=None):
+    def __init__(self,
+                 num_envs: int = 1,  # athletes side by side
+                 max_steps: int = 100,  # steps of an episode
+                 step_size: float = 0.05,  # how much one step raises the chosen cell, in (0, 1]
+                 change_penalty: float = 0.01,  # the reward's cost per unit of change from the prior matrices
+                 cq_prior=None,  # the (93, 23) CQ the episodes start from, or one per athlete (None: uniform)
+                 qx_prior=None,  # the (23, 44) QX the episodes start from, or one per athlete (None: uniform)
+                 device=None,  # where the tensors live (None: the CPU)
+                ):
         self.num_envs, self.max_steps = check_int("num_envs", num_envs), check_int("max_steps", max_steps)
         self.step_size = check_number("step_size", step_size, 0, 1, low_open=True)
         self.change_penalty = check_number("change_penalty", change_penalty, 0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib.figure import Figure
+import matplotlib.pyplot as plt
 from scipy.stats import t as student_t
 from torch.func import hessian, jacfwd, vmap
 from fastcore.basics import patch
@@ -775,14 +775,14 @@ def _athlete_row(result: FitResult, athlete) -> int:
 
 def plot_fit(result: FitResult, # what `fit` returned
              athlete=0, # the athlete: a row number or a name
-             ax=None, # a matplotlib Axes to draw on (default: a new Figure's)
+             ax=None, # a matplotlib Axes to draw on (default: a new pyplot figure's, so `plt.show()` shows it)
              noise: bool = True, # also shade the band a new test would fall in (curve and test noise)
             ) -> dict:
     """The performance-management chart of one fitted athlete: the modelled test result with its 95% band, the tests,
     and the daily load (bars, right axis).
     Returns what it drew: `ax`, `load_ax`, `line`, `band`, `test_band`, `tests`, `bars`."""
     d, a = result.data, _athlete_row(result, athlete)
-    if ax is None: ax = Figure(figsize=(9, 4), layout="constrained").subplots()
+    if ax is None: ax = plt.subplots(figsize=(9, 4), layout="constrained")[1]
     mean, sd = result.predict()
     x = [d.label(a, i) for i in range(d.num_days)]
     m, s, q = mean[a].cpu().numpy(), sd[a].cpu().numpy(), float(result.q95[a])

@@ -91,6 +91,12 @@ class AthleteEnv(gymnasium.Env):
         return (obs[0].cpu().numpy(), float(reward[0]), bool(done[0]) and not truncated, truncated,
                 {"score": float(info["score"][0]), "t": info["t"]})
 
+# %% ../nbs/13_gym.ipynb #6a9c1e35
+@patch
+def __repr__(self: AthleteEnv) -> str:
+    "`SeasonEnv(SeasonEnvironment(num_envs=1, ...))`: the gymnasium class and the batched environment it wraps."
+    return f"{type(self).__name__}({self.env!r})"
+
 # %% ../nbs/13_gym.ipynb #0edb068c
 def new_athletes(env: BatchedEnv, n: int, rng: np.random.Generator, options: dict | None, allowed: tuple[str, ...]):
     "The `n` athletes of a reset: `options` (its athlete key and `response`), else synthetic from a seed of `rng`."

@@ -34,6 +34,15 @@ class OptimizationResult:
     performance_metrics: dict[str, float]     # as the caller gave them
     method: str = "rollout"                   # "rollout" (the policy adjusted the matrices) or "heads" (predicted)
     head_agreement: dict | None = None        # heads only: cosine similarity to rolled-out matrices, when given
+    catalog: str | None = None                # the catalogue whose matrices made it ("example", "design"), if known:
+                                              # `plan` names the codes with it by default
+
+    def to_frame(self):
+        "The target scores as a pandas `DataFrame`: one row per target subject, its score before and after."
+        import pandas as pd  # only here: the library does not need pandas otherwise
+        return pd.DataFrame(dict(user_id=self.user_id, subject=list(self.target_subjects),
+                                 before=[self.target_achievement_before.get(c) for c in self.target_subjects],
+                                 after=[self.target_achievement_after.get(c) for c in self.target_subjects]))
 
     def to_dict(self) -> dict:
         "Plain, JSON-ready types: matrices as nested lists."
@@ -44,11 +53,13 @@ class OptimizationResult:
     def from_dict(cls, d: dict) -> "OptimizationResult":
         "Read a result written by `to_dict` (for example from a JSON file), checking every field."
         if not isinstance(d, dict): raise ValueError(f"a result must be a JSON object, got {type(d).__name__}")
-        required = [f.name for f in fields(cls) if f.name not in ("method", "head_agreement")]
+        required = [f.name for f in fields(cls) if f.name not in ("method", "head_agreement", "catalog")]
         if missing := [k for k in required if k not in d]: raise ValueError(f"result is missing the fields {missing}")
         cq = check_weight_matrix("cq_matrix", d["cq_matrix"], "CQ")
         qx = check_weight_matrix("qx_matrix", d["qx_matrix"], "QX")
         if cq.ndim != 2 or qx.ndim != 2: raise ValueError("cq_matrix and qx_matrix must each be one matrix")
+        if not isinstance(d.get("catalog"), (str, type(None))):
+            raise ValueError(f"catalog must be a catalogue's name or null, got {d['catalog']!r:.40}")
         known = {f.name for f in fields(cls)}
         return cls(**{**{k: v for k, v in d.items() if k in known}, "cq_matrix": cq, "qx_matrix": qx,
                       "target_subjects": check_targets(d["target_subjects"]),
@@ -73,8 +84,13 @@ def _results(states, cq, qx, before, after, rewards, actions, method="rollout",
 
 # %% ../nbs/07_optimize.ipynb #baaaa03e
 @delegates(TrainingEnvironment, but=["num_envs", "max_steps", "device"])
-def optimize_weights(agent: EnhancedPPOAgent, athletes, steps: int = 100, deterministic: bool = True, seed: int = 0,
-                     **kwargs) -> list[OptimizationResult]:
+def optimize_weights(agent: EnhancedPPOAgent,  # a trained agent of the weights environment (`TrainingEnvironment`)
+                     athletes,  # a `State`, a dict of its fields, a list of either, or a `(B, 216)` encoding
+                     steps: int = 100,  # steps of each athlete's episode, 1..`MAX_STEPS`
+                     deterministic: bool = True,  # take the policy's most likely action; False: sample it
+                     seed: int = 0,  # the samples' seed (with `deterministic=False`)
+                     **kwargs,  # more `TrainingEnvironment` settings: the prior matrices `cq_prior`, `qx_prior`, ...
+                    ) -> list[OptimizationResult]:
     "Personalise CQ/QX for each athlete with the served policy: one `steps`-step episode, all athletes in one batch."
     steps = check_int("steps", steps, 1, MAX_STEPS)
     states, x = as_athletes(athletes)
@@ -88,8 +104,11 @@ def optimize_weights(agent: EnhancedPPOAgent, athletes, steps: int = 100, determ
 
 # %% ../nbs/07_optimize.ipynb #1a801aaf
 @delegates(TrainingEnvironment, but=["num_envs", "max_steps", "device"])
-def predict_weights(agent: EnhancedPPOAgent, athletes, rolled_out: list[OptimizationResult] | None = None,
-                    **kwargs) -> list[OptimizationResult]:
+def predict_weights(agent: EnhancedPPOAgent,  # a trained agent whose network has the CQ/QX heads
+                    athletes,  # a `State`, a dict of its fields, a list of either, or a `(B, 216)` encoding
+                    rolled_out: list[OptimizationResult] | None = None,  # their `optimize_weights` results: agreement
+                    **kwargs,  # more `TrainingEnvironment` settings: the prior matrices `cq_prior`, `qx_prior`, ...
+                   ) -> list[OptimizationResult]:
     "The CQ/QX heads' predicted matrices for each athlete (one forward pass); with `rolled_out`, their agreement."
     states, x = as_athletes(athletes)
     if rolled_out is not None and len(rolled_out) != len(states):
@@ -135,7 +154,12 @@ class TrainingPlan:
 
     def _flat_rows(self) -> list[list[str]]:
         return [[str(r["rank"]), r["action"], r["name"], f"{r['share']:.1%}", f"{r['priority']:.4g}",
-                 _percent(r["qualities"]), _percent(r["subjects"], False)] for r in self.rows]
+                 _percent(r["qualities"]), _percent(r["subjects"])] for r in self.rows]
+
+    def to_frame(self):
+        "The plan as a pandas `DataFrame`: one row per action, the columns of `to_csv` (drivers as text, codes only)."
+        import pandas as pd  # only here: the library does not need pandas otherwise
+        return pd.read_csv(io.StringIO(self.to_csv()), dtype={"user_id": str})
 
     def to_csv(self, header: bool = True) -> str:
         "The plan as CSV, one row per action, with a `user_id` column (set `header=False` to append plans)."
@@ -165,8 +189,12 @@ class TrainingPlan:
         return f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 # %% ../nbs/07_optimize.ipynb #8fddae4d
-def training_plan(result: OptimizationResult, catalog: Catalog = DEFAULT_CATALOG, top: int | None = None,
-                  lang: str = "en", drivers: int = 3) -> TrainingPlan:
+def training_plan(result: OptimizationResult,  # one athlete's matrices, from `optimize_weights` or `predict_weights`
+                  catalog: Catalog = DEFAULT_CATALOG,  # names of the codes (`EXAMPLE_CATALOG` for the example's)
+                  top: int | None = None,  # keep the first `top` actions (None: all 44)
+                  lang: str = "en",  # the language of the names
+                  drivers: int = 3,  # qualities and subjects shown per action, the largest contributions
+                 ) -> TrainingPlan:
     "Rank the 44 actions by immediate gain of the targets per unit load, `sum_s,j CQ[s,j] (1 - q_j) share[j,k]`."
     if top is not None: check_int("top", top, 1, NUM_ACTIONS)
     targets = [SUBJECTS.index(c) for c in result.target_subjects]

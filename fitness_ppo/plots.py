@@ -75,7 +75,7 @@ def plot_cq(cq,  # a (93, 23) CQ matrix (tensor, array or nested list)
             targets=None,  # subject codes whose rows are outlined, e.g. an athlete's target subjects
             catalog: Catalog = DEFAULT_CATALOG,  # the names shown beside the codes
             lang: str = "en",  # the language of the names
-            title: str = "CQ: how much each subject depends on each quality",
+            title: str = "CQ: how much each subject depends on each quality",  # the chart's title
             ax: Axes | None = None,  # where to draw; a new pyplot figure when None
            ) -> Figure:
     "Heatmap of a `(93, 23)` CQ matrix, with the `targets` subject rows highlighted; the figure that holds it."
@@ -86,7 +86,7 @@ def plot_qx(qx,  # a (23, 44) QX matrix
             highlight=None,  # quality codes whose rows are outlined
             catalog: Catalog = DEFAULT_CATALOG,  # the names shown beside the codes
             lang: str = "en",  # the language of the names
-            title: str = "QX: how much each quality is trained by each action",
+            title: str = "QX: how much each quality is trained by each action",  # the chart's title
             ax: Axes | None = None,  # where to draw; a new pyplot figure when None
            ) -> Figure:
     "Heatmap of a `(23, 44)` QX matrix, with the `highlight` quality rows highlighted; the figure that holds it."
@@ -145,7 +145,8 @@ def plot_training_curves(result: dict,  # a `learn`/`train_optimized` result, or
     axes = fig.subplot_mosaic([["return"] * 3 + ["score"] * 3, [name for name in bottom for _ in range(width)]])
     name = lambda label, what: f"{label}: {what}" if label else what
     for (label, run), style in zip(runs.items(), _RUN_STYLES):
-        axes["return"].plot(range(1, len(run["rewards"]) + 1), run["rewards"], style, color="C0",
+        per_round = style + ("o" if len(run["rewards"]) == 1 else "")  # one round: a one-point line needs a marker
+        axes["return"].plot(range(1, len(run["rewards"]) + 1), run["rewards"], per_round, color="C0",
                             label=name(label, "mean episode return"))
         axes["score"].plot(*_series(run["curve"], "score", "env_steps"), style, marker="o", color="C0",
                            label=name(label, "sampled policy"))
@@ -153,12 +154,12 @@ def plot_training_curves(result: dict,  # a `learn`/`train_optimized` result, or
                            label=name(label, "greedy (argmax) policy"))
         for i, key in enumerate(("policy_loss", "value_loss", "cq_loss", "qx_loss")):
             if (points := _series(run["losses"], key))[1]:
-                axes["losses"].plot(*points, style, color=f"C{i}", label=name(label, key))
+                axes["losses"].plot(*points, per_round, color=f"C{i}", label=name(label, key))
         for i, key in enumerate(("approx_kl", "clip_fraction")):
-            axes["health"].plot(*_series(run["losses"], key), style, color=f"C{i}", label=name(label, key))
+            axes["health"].plot(*_series(run["losses"], key), per_round, color=f"C{i}", label=name(label, key))
         for i, key in enumerate(("cq_accuracy", "qx_accuracy")):
             if has_heads and (points := _series(run["accuracies"], key))[1]:
-                axes["accuracy"].plot(*points, style, color=f"C{i}", label=name(label, key))
+                axes["accuracy"].plot(*points, per_round, color=f"C{i}", label=name(label, key))
     axes["score"].axhline(0, color="grey", linestyle="--", label="0: baseline (no-op, rest)")
     axes["score"].axhline(1, color="black", linestyle=":", label="1: reference planner")
     axes["return"].set(title="Return", xlabel="training round", ylabel="return (the environment's reward)")
@@ -170,9 +171,14 @@ def plot_training_curves(result: dict,  # a `learn`/`train_optimized` result, or
     if has_heads:
         axes["accuracy"].set(title="CQ/QX head accuracy", xlabel="training round", ylabel="cosine similarity",
                              ylim=(0, 1.05))
+    rounds = max(len(run["rewards"]) for run in runs.values())  # the most rounds of any run
     for key, ax in axes.items():
         ax.legend(fontsize=8)
-        if key != "score": ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if key == "score": continue
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if rounds < 2: ax.set_xlim(0, 2)  # whole rounds around the one there is (or none)
+        if not rounds:  # empty panels: say why
+            ax.text(0.5, 0.5, "no training round finished", transform=ax.transAxes, ha="center", color="grey")
     return fig
 
 # %% ../nbs/08_plots.ipynb #67ea8d90

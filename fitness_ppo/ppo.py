@@ -197,7 +197,7 @@ def default_callbacks(self: EnhancedPPOAgent, env: BatchedEnv, time_budget_s: fl
     callbacks = [History(), EpsilonDecay(), evaluation or Evaluation()]
     if self.actor_critic.has_matrix_heads and env_features(env).matrix_heads: callbacks.append(MatrixHeadFitting())
     if time_budget_s is not None: callbacks.append(TimeBudget(time_budget_s))
-    if progress: callbacks.append(ProgressBar(time_budget_s))
+    if progress: callbacks.append(ProgressBar(time_budget_s, desc=f"PPO on {type(env).__name__}"))  # which training
     if tensorboard_dir is not None: callbacks.append(TensorBoard(tensorboard_dir))
     return callbacks
 

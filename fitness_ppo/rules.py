@@ -557,7 +557,10 @@ def load_report(schedule: torch.Tensor, habitual_load=None, coupled: bool = True
     return LoadReport(daily, weekly, summary, coupled)
 
 # %% ../nbs/16_rules.ipynb #1cf50956
-def plot_load(report: LoadReport, athlete: int = 0, ax=None) -> dict:
+def plot_load(report: LoadReport,  # what `load_report` returned
+              athlete: int = 0,  # the athlete: a row of the report
+              ax=None,  # a matplotlib Axes to draw on (default: a new pyplot figure's, so `plt.show()` shows it)
+              ) -> dict:
     "Draw `athlete`'s daily loads (bars), ratios (lines) and weekly monotony (steps) on `ax`; returns the artists."
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(10, 3.5))

@@ -647,7 +647,14 @@ class SeasonEnvironment:
     SCORE_BASELINES = ("habitual", "optimizer")  # the baseline returns that define 0 and 1 of the normalised score
     ACTION_HEAD = "season"                   # the actor head that suits it (below)
 
-    def __init__(self, num_envs: int = 1, days: int = DEFAULT_DAYS, cq=None, qx=None, device=None, rules=None):
+    def __init__(self,
+                 num_envs: int = 1,  # athletes side by side
+                 days: int = DEFAULT_DAYS,  # days to competition day: the steps of an episode
+                 cq=None,  # the (93, 23) CQ of the season model, or one per athlete (None: `reference_cq`)
+                 qx=None,  # the (23, 44) QX of the season model, or one per athlete (None: `reference_qx`)
+                 device=None,  # where the tensors live (None: the CPU)
+                 rules=None,  # a coach's `CoachRules` (one for all, or one per athlete) that `action_mask` enforces
+                ):
         self.num_envs, self.days = check_int("num_envs", num_envs), check_int("days", days, *DAYS_RANGE)
         self.device = torch.device(device or "cpu")
         self.cq = check_weight_matrix("cq", reference_cq() if cq is None else cq, "CQ").to(self.device)
@@ -1136,9 +1143,20 @@ def guard_schedules(model: SeasonModel, schedule: torch.Tensor, cheap: dict[str,
                             baseline_score=round(baseline, 6), reason=reason))
     return schedule, records
 
-def plan_season(agent: EnhancedPPOAgent | str, athletes, days: int = DEFAULT_DAYS, cq=None, qx=None, response=None,
-                deterministic: bool = True, seed: int = 0, catalog: Catalog = DEFAULT_CATALOG,
-                lang: str = "en", guard: str = "replace", start=None, rules=None) -> list[SeasonPlan]:
+def plan_season(agent: EnhancedPPOAgent | str,  # a trained season agent, or the name of a planner (`PLANNER_LABELS`)
+                athletes,  # a `State`, a dict of its fields, a list of either, or an encoding
+                days: int = DEFAULT_DAYS,  # days to competition day
+                cq=None,  # the (93, 23) CQ of the season model (None: `reference_cq`)
+                qx=None,  # the (23, 44) QX of the season model (None: `reference_qx`)
+                response=None,  # how the athletes respond (`RESPONSE_PARAMS`, a dict); None: their `response_prior`
+                deterministic: bool = True,  # the policy's most likely session each day; False: sampled (`seed`)
+                seed: int = 0,  # the samples' seed (with `deterministic=False`)
+                catalog: Catalog = DEFAULT_CATALOG,  # names of the codes (`EXAMPLE_CATALOG` for the example's)
+                lang: str = "en",  # the language of the names
+                guard: str = "replace",  # a policy plan below the best baseline: replaced by it, "flag"ged, or "off"
+                start=None,  # a `SeasonStart` (`season_start`): plan the days left from today (planners only)
+                rules=None,  # a coach's `CoachRules` (one for all, or one per athlete) the plan must keep
+               ) -> list[SeasonPlan]:
     """Each athlete's `SeasonPlan` from a trained season `agent` (or a planner named in `PLANNERS`), within `rules`.
     `start`: a `SeasonStart` (see `season_start`) to plan the `days` left from where the athletes stand today
     (planners only: the policy plays whole seasons from their start)."""

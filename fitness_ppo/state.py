@@ -145,7 +145,10 @@ def reference_cq(seed: int = 0) -> torch.Tensor:
     w = torch.rand(NUM_SUBJECTS, NUM_QUALITIES, generator=g) ** 6
     return w / w.sum(-1, keepdim=True)
 
-def synthetic_batch(n: int, seed: int = 0, device=None) -> torch.Tensor:
+def synthetic_batch(n: int,  # how many athletes
+                    seed: int = 0,  # the same seed draws the same athletes
+                    device=None,  # where the tensor goes (default: the CPU)
+                   ) -> torch.Tensor:
     "`n` seeded synthetic athletes as a `(n, 216)` encoding."
     if not isinstance(n, int) or n < 1: raise ValueError(f"n must be a positive integer, got {n!r}")
     g = torch.Generator().manual_seed(seed)
@@ -167,7 +170,9 @@ def synthetic_batch(n: int, seed: int = 0, device=None) -> torch.Tensor:
     x = torch.cat([age[:, None] / 100, male[:, None], level[:, None], qualities, scores, targets, metrics], -1)
     return x.to(device)
 
-def synthetic_athletes(n: int, seed: int = 0) -> list[State]:
+def synthetic_athletes(n: int,  # how many athletes
+                       seed: int = 0,  # the same seed draws the same athletes
+                      ) -> list[State]:
     "`n` seeded synthetic athletes as `State`s (ids `synthetic-{seed}-{i}`)."
     return decode_states(synthetic_batch(n, seed), [f"synthetic-{seed}-{i}" for i in range(n)])
 

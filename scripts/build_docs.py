@@ -65,10 +65,18 @@ def markdown(text, local_url):
     return re.sub(re.escape(local_url) + r"([^)#\s]+)\.html", r"/\1.ipynb", text)  # /page.ipynb#heading: MyST links it
 
 
+CODE_LINK = re.compile(r"\[(`[^`\]]+`)\]\([^)\s]+\)")  # nbdev's symbol link, "[`State`](/state.ipynb#state)"
+
+
+def unlinked_code(md):
+    "`md` with the symbol links in its fenced code (a signature's comments) as plain `name`s: code shows links raw"
+    return re.sub(r"```.*?```", lambda m: CODE_LINK.sub(r"\1", m[0]), md, flags=re.S)
+
+
 def show_doc_markdown(cell, local_url):
     "A `show_doc` cell (`#| output: asis`) as the markdown its output is, so its heading is a section of the page"
-    md = "\n\n".join("".join(o["data"]["text/markdown"]) for o in cell["outputs"]
-                       if "text/markdown" in o.get("data", {}))
+    md = unlinked_code("\n\n".join("".join(o["data"]["text/markdown"]) for o in cell["outputs"]
+                                    if "text/markdown" in o.get("data", {})))
     md = re.sub(r"\A\s*---\s*\n", "", md)     # nbdev's rule above each entry: docutils refuses one opening a section
     md = LINK_ATTRS.sub(r"\1", md)   # `[source](url){style=...}`: attributes off first, or the link below stays put
     # the source link goes under the heading (Quarto floats it beside it; above it, it would end the previous section)

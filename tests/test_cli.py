@@ -146,14 +146,17 @@ def test_demo(tmp_path):
     out, figure = tmp_path / "demo", tmp_path / "images" / "demo_season.png"
     done = cli("demo", "--time-budget", "3", "--num-envs", "32", "--max-steps", "10", "--season-time-budget", "3",
                "--days", "28", "--out", out, "--figure", figure, "--device", "cpu")
-    # the two progress bars (time bars: the budgets are set) end full and count the episodes the summaries report
-    bars = [[line for line in re.split(r"[\r\n]", bar) if "s of the time budget" in line][-1]  # each bar's last state
-            for bar in re.split(r"(?=training: +0%\|)", done.stderr)[1:]]
-    counts = re.findall(r"^trained (\d+) (?:episodes|seasons) in", done.stdout, re.M)
+    # the two progress bars (time bars: the budgets are set) end full at the seconds training took (the summaries'
+    # seconds, also past the budget) and count the episodes the summaries report
+    bars = [[line for line in re.split(r"[\r\n]", bar) if " s time budget" in line][-1]  # each bar's last state
+            for bar in re.split(r"(?=PPO on \w+: +0%\|)", done.stderr)[1:]]
+    counts = re.findall(r"\btrained (\d+) (?:episodes|seasons)(?: by PPO)? in (\d+) s", done.stdout)
     assert len(bars) == len(counts) == 2, (bars, counts)
     # the season's PPO has what the optimiser's imitation (the default) left of its 3 s
-    for bar, count, budget in zip(bars, counts, ("3", r"[0-9.]+")):
-        assert re.search(rf": 100%\|.*\| ({budget})/\1 s of the time budget, episodes={count}\b", bar), (bar, count)
+    for bar, (count, seconds), budget in zip(bars, counts, ("3", r"[0-9.e+-]+")):
+        shown = re.search(rf": 100%\|.*\| (\d+) s of a {budget} s time budget, episodes={count}\b", bar)
+        assert shown and abs(int(shown[1]) - int(seconds)) <= 1, (bar, count, seconds)  # rounded apart at most
+    assert "imitated the optimiser's plans of" in done.stdout, done.stdout
     assert "imitating the optimiser first reached" in done.stdout, done.stdout
     listed = done.stdout.split(f"files written to {out}/: ")[1].splitlines()[0].split(", ")
     assert sorted(listed) == sorted(p.name for p in out.iterdir()), listed  # every file written, and only those

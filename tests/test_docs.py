@@ -225,6 +225,8 @@ def test_pages_are_clean(built):
     assert not dirty, dirty[:10]
     season = html.unescape(re.sub(r"<[^>]+>", "", (built / MODULE_PAGES["fitness_ppo.season"]).read_text("utf-8")))
     assert "Catalog(names=" not in season and "catalog:Catalog=Catalog('default': names for 9/23" in season
+    # a signature's parameter comments name other symbols as code, not as link markdown shown raw
+    assert "`reference_cq`" in season and "](/state.ipynb#" not in season, re.findall(r".{40}\]\(/\w+\.ipynb#", season)
 
 
 def test_widget_without_saved_state_becomes_a_note():
