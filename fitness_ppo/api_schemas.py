@@ -144,8 +144,9 @@ def _registered(name: str) -> str:
 
 def _environment_schema(schema: dict) -> None:
     "The JSON schema of an environment's name: the registered names, and what each one is."
-    schema.update(enum=list(ENVIRONMENTS),
-                  description="; ".join(f"{s.name}: {s.summary}" for s in ENVIRONMENTS.values()))
+    own = ", and learning_rate, gamma, clip_ratio and batch_size default to its own settings unless given"
+    schema.update(enum=list(ENVIRONMENTS), description="; ".join(
+        f"{s.name}: {s.summary}" + ("" if s.request_defaults else own) for s in ENVIRONMENTS.values()))
 
 EnvironmentName = Annotated[str, AfterValidator(_registered), Field(json_schema_extra=_environment_schema)]
 

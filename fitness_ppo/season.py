@@ -904,12 +904,12 @@ def _season_env(num_envs: int, device=None, days: int = DEFAULT_DAYS, cq_prior=N
     return SeasonEnvironment(num_envs, days, cq_prior, qx_prior, device=device, **options)
 
 SEASON_SPEC = register_env(EnvSpec(
-    "season", "day-by-day season planning (serves /season; its episodes last `days`, and learning_rate, gamma, "
-    "clip_ratio and batch_size default to the season settings unless given)", _season_env,
+    "season", "day-by-day season planning (serves /season; its episodes last `days`)", _season_env,
     (EnvParam("days", "days to competition, the episode length", "days", DAYS_RANGE, DEFAULT_DAYS,
               "Days to competition"),),
     episode_param="days", network=SEASON_NET, settings=SEASON_PPO, train=train_season, eval_every=SEASON_EVAL_EVERY,
-    request_defaults=False, planners=PLANNERS, endpoint="/season", gym_id="fitness_ppo/Season-v0",
+    request_defaults=False, planners=PLANNERS, endpoint="/season",
+    score_meaning="0 = the habitual training, 1 = the optimiser's plan", gym_id="fitness_ppo/Season-v0",
     gym_entry_point="fitness_ppo.gym:SeasonEnv", gym_vector_entry_point="fitness_ppo.gym:SeasonVectorEnv"))
 
 # %% ../nbs/12_season.ipynb #77735289
