@@ -166,7 +166,7 @@ class TrainingJob:
 # %% ../nbs/11b_jobs.ipynb #8dc1b3b4
 PROBE_REPEATS = 5         # forward passes and environment steps timed (after one untimed) to estimate a job's costs
 DEADLINE_SLACK_S = 2.0    # how far past its budget a job may be estimated to end and still start
-EVAL_EVERY_ROUNDS = 5     # a job's scheduled evaluations
+EVAL_EVERY_ROUNDS = env_spec(DEFAULT_ENVIRONMENT).eval_every  # a weights job's scheduled evaluations (5)
 
 def _median_seconds(fn, repeat: int = PROBE_REPEATS) -> float:
     "The median time of `repeat` calls of `fn`, after one untimed call (the first allocates and warms up)."
