@@ -11,7 +11,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
 CONFIGS = ("design", "default", "season")
-NUM_ENVS = 64
+NUM_ENVS = int(os.environ.get("BENCH_NUM_ENVS", 64))  # athletes side by side (a round: NUM_ENVS episodes)
 
 
 def one(config: str, rounds: int) -> dict:
