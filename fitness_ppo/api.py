@@ -23,17 +23,17 @@ import fitness_ppo
 from .catalog import (ACTION_DIM, ACTIONS, DEFAULT_CATALOG, MATRIX_SHAPES, QUALITIES, STATE_DIM, SUBJECTS,
                                  Catalog, default_device)
 from .io import DEFAULT_ALLOWED_HOSTS, MAX_ECHO_CHARS, clip, load_agent, memory_report
-from .env import TrainingEnvironment, normalised_score
+from .env import normalised_score
 from .model import NetConfig
 from .optimize import optimize_weights, training_plan
 from .ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation
-from .season import (DEFAULT_DAYS, SEASON_ACTION_DIM, SEASON_OBS_DIM, SeasonEnvironment, SeasonPlan,
-                                plan_season, season_agent, train_season)
+from .season import SEASON_ACTION_DIM, SEASON_OBS_DIM, SeasonPlan, plan_season
 from .state import State
+from .registry import env_spec
 from .api_schemas import (_STRICT, KEEP_CHECKPOINTS, MAX_BODY_BYTES, MAX_JOBS_KEPT, MAX_SEASON_ATHLETE_DAYS,
-                                     SEASON_EVAL_EVERY_ROUNDS, OptimizeRequest, PlanRequest, Schema, SeasonRequest,
+                                     EnvironmentName, OptimizeRequest, PlanRequest, Schema, SeasonRequest,
                                      TrainRequest, UserId, text)
-from .api_jobs import (_check_budget, _finite, _now, EVAL_EVERY_ROUNDS, JOB_STATUSES, Cancellation,
+from .api_jobs import (_check_budget, _finite, _now, JOB_STATUSES, Cancellation,
                                   JobDeadline, TrainingJob, measure_costs, remove_checkpoint, resolve_save_path,
                                   save_checkpoint)
 # the names of the modules split from this one stay importable from here (`from fitness_ppo.api import TrainRequest`)
@@ -233,8 +233,7 @@ class ModelService:
         self.season_batcher = RequestBatcher(self._plan_seasons, SEASON_BATCH_ATHLETE_DAYS, max_pending,
                                              cost=_SeasonItem.athlete_days, what="season requests",
                                              on_idle=_after_burst)  # a burst is over: its memory goes back
-        self.served: Served | None = None
-        self.season: Served | None = None  # the season policy /season plans with
+        self.policies: dict[str, Served] = {}  # the policy served for each environment, by name (`served`, `season`)
         self._season_lock = threading.Lock()
         self.jobs: dict[str, TrainingJob] = {}
         self.keep_checkpoints, self.checkpoints = keep_checkpoints, self._earlier_checkpoints()
@@ -313,6 +312,17 @@ class ModelService:
                                                         duration_s=round(seconds, 4)))
         return answers
 
+# %% ../nbs/11_api.ipynb #be041368
+def _served_slot(environment: str, doc: str) -> property:
+    "A `ModelService` property: the policy served for `environment` (None: none), set by loading or a training job."
+    def put(self, served: Served | None):
+        if served is None: self.policies.pop(environment, None)
+        else: self.policies[environment] = served
+    return property(lambda self: self.policies.get(environment), put, doc=doc)
+
+ModelService.served = _served_slot("weights", "The agent `/optimize` and `/plan` serve (the weights environment's).")
+ModelService.season = _served_slot("season", "The season policy `/season` plans with.")
+
 # %% ../nbs/11_api.ipynb #7b89ff92
 @patch
 def start_training(self: ModelService, request: TrainRequest) -> TrainingJob:
@@ -368,24 +378,24 @@ def _keep(self: ModelService, name: str):
 
 # %% ../nbs/11_api.ipynb #2db6feb7
 @patch
-def _new_agent(self: ModelService, resume: bool, season: bool = False, days: int = DEFAULT_DAYS) -> EnhancedPPOAgent:
-    "A copy of the served agent or season policy (read from its checkpoint), or a fresh one."
-    served = self.season if season else self.served
+def _new_agent(self: ModelService, resume: bool, r: TrainRequest) -> EnhancedPPOAgent:
+    """A copy of the policy served for `r`'s environment (read from its checkpoint), or a fresh one: its network
+    preset, or the service's `net_config` for an environment without one."""
+    spec, served = env_spec(r.environment), self.policies.get(r.environment)
     if resume and served is not None: return load_agent(served.path, self.device)
-    if season: return season_agent(SeasonEnvironment(days=days, device=self.device))
-    return EnhancedPPOAgent(config=self.net_config, device=self.device)
+    return spec.new_agent(_job_env(r, self.device, 1), network=self.net_config if spec.network is None else None)
 
-_SEASON_OVERRIDES = dict(learning_rate="lr_actor", gamma="gamma", clip_ratio="clip_ratio", batch_size="batch_size")
+_REQUEST_SETTINGS = dict(learning_rate="lr_actor", gamma="gamma", clip_ratio="clip_ratio", batch_size="batch_size")
 
-def _job_env(r: TrainRequest, device):
-    "The environment a job trains in: `r.num_envs` athletes of its environment."
-    if r.environment == "season": return SeasonEnvironment(r.num_envs, r.days, device=device)
-    return TrainingEnvironment(num_envs=r.num_envs, max_steps=r.max_steps_per_episode, device=device)
+def _job_env(r: TrainRequest, device, num_envs: int | None = None):
+    "The environment a job trains in: `r.num_envs` athletes (or `num_envs`) of its environment, with its parameters."
+    return env_spec(r.environment).new_env(num_envs or r.num_envs, device, given=r.env_params())
 
 def _job_settings(r: TrainRequest) -> dict:
-    "The PPO settings a job overrides: season jobs only those the request gave; design jobs all of them."
-    if r.environment == "season":
-        return {_SEASON_OVERRIDES[k]: getattr(r, k) for k in sorted(r.model_fields_set & set(_SEASON_OVERRIDES))}
+    """The PPO settings a job overrides: all of them (the design's environment), or only those the request gave
+    (an environment with settings of its own, `EnvSpec.request_defaults` False: seasons)."""
+    if not env_spec(r.environment).request_defaults:
+        return {_REQUEST_SETTINGS[k]: getattr(r, k) for k in sorted(r.model_fields_set & set(_REQUEST_SETTINGS))}
     return dict(lr_actor=r.learning_rate, lr_critic=3 * r.learning_rate, gamma=r.gamma, clip_ratio=r.clip_ratio,
                 batch_size=r.batch_size)
 
@@ -397,16 +407,14 @@ def _fit(job: TrainingJob, agent: EnhancedPPOAgent) -> tuple[object, dict]:
         costs = measure_costs(agent, env)
         _check_budget(job, costs, agent.ppo_config)
         data = [a.to_state() for a in r.training_data] if r.training_data else None
-        every = SEASON_EVAL_EVERY_ROUNDS if r.environment == "season" else EVAL_EVERY_ROUNDS
-        evaluation = Evaluation(every=every, patience=r.early_stop_patience,
+        evaluation = Evaluation(every=env_spec(r.environment).eval_every, patience=r.early_stop_patience,
                                 on_evaluation=lambda point: setattr(job, "latest", point))
         deadline = JobDeadline(job.time_budget_s, costs, evaluation, reserve_s=costs.evaluation_s(env.max_steps))
         callbacks = [deadline, Cancellation(job.cancel)]
-        if r.environment == "season":  # the one season-training call of the CLI, the service and the widget
-            return env, train_season(env, job.time_budget_s, agent=agent, episodes=r.episodes, training_data=data,
-                                     shuffle=r.shuffle_data, evaluation=evaluation, callbacks=callbacks)[1]
-        return env, agent.learn(env, data, r.episodes, shuffle=r.shuffle_data, time_budget_s=job.time_budget_s,
-                                evaluation=evaluation, progress=False, callbacks=callbacks)
+        # the environment's one training call (`train_season` for seasons), as the CLI and the widget make it
+        return env, env_spec(r.environment).fit(env, job.time_budget_s, agent=agent, episodes=r.episodes,
+                                                training_data=data, shuffle=r.shuffle_data, evaluation=evaluation,
+                                                callbacks=callbacks)[1]
 
 def held_out_score(agent: EnhancedPPOAgent, env, athletes: torch.Tensor, baselines: dict | None) -> float:
     "The greedy (served) policy's mean return on `athletes` in `env`, normalised when there are `baselines`."
@@ -437,8 +445,7 @@ class _Cancelled(Exception):
 @patch
 def _promote(self: ModelService, job: TrainingJob, agent: EnhancedPPOAgent, env, result: dict) -> dict:
     "Serve `agent` if it scores at least the served policy on the same held-out athletes (or if `promote='always'`)."
-    season = job.environment == "season"
-    served = self.season if season else self.served
+    served, endpoint = self.policies.get(job.environment), env_spec(job.environment).endpoint
     athletes = env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed)
     new = held_out_score(agent, env, athletes, result.get("baselines"))
     old = (held_out_score(load_agent(served.path, self.device), env, athletes, result.get("baselines"))
@@ -447,11 +454,10 @@ def _promote(self: ModelService, job: TrainingJob, agent: EnhancedPPOAgent, env,
         f" against {old:.3f} for the served {self.public_name(served.path)}" if old is not None else "")
     promoted = old is None or job.request.promote == "always" or new >= old
     if promoted:
-        if season: self.season = Served(agent, job.model_path)
-        else: self.served = Served(agent, job.model_path)
+        self.policies[job.environment] = Served(agent, job.model_path)
         why = ("nothing was served" if old is None else "it scores at least as well" if new >= old else
                "promote was 'always'")
-        message = f"now serving {job.model_name}" + (" for /season" if season else "") + f" ({why}: {scores})"
+        message = f"now serving {job.model_name}" + (f" for {endpoint}" if endpoint else "") + f" ({why}: {scores})"
     else:
         message = (f"not served: it scored {scores}, which stays served; the checkpoint is kept as {job.model_name} "
                    f"(send promote 'always' to serve a policy whatever it scores)")
@@ -469,9 +475,8 @@ def _train(self: ModelService, job: TrainingJob):
         event="training_job", job_id=job.job_id, status="running", num_envs=r.num_envs,
         max_steps=r.max_steps_per_episode, episodes_requested=r.episodes, time_budget_s=job.time_budget_s))
     try:
-        season = r.environment == "season"
         if job.cancel.is_set(): raise _Cancelled("cancelled before it started; the served policy stays")
-        agent = self._new_agent(r.resume, season, r.days)
+        agent = self._new_agent(r.resume, r)
         job.start_episodes, job.agent = agent.episodes_done, agent
         env, result = _fit(job, agent)
         if job.cancel.is_set():
@@ -479,7 +484,7 @@ def _train(self: ModelService, job: TrainingJob):
         if result["episodes_completed"] == 0:
             raise ValueError(f"trained 0 complete episodes ({result['stop_reason'] or 'no round ended'}): nothing to "
                              f"serve, the served policy stays; raise time_budget_s, or lower num_envs or "
-                             f"{'days' if season else 'max_steps_per_episode'}")
+                             f"{env_spec(r.environment).episode_param or 'the episode length'}")
         save_checkpoint(agent, self.model_dir, job.model_name)
         promotion = self._promote(job, agent, env, result)
         self._keep(job.model_name)
@@ -843,7 +848,7 @@ class TrainProgress(Schema):
 class TrainJobReport(Schema):
     "A training job's status (queued, running, succeeded, failed, cancelled), progress, and result when it is done."
     job_id: str
-    environment: Literal["weights", "season"]
+    environment: EnvironmentName
     status: Literal[JOB_STATUSES]
     created_at: str
     started_at: str | None

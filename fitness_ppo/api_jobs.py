@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from .io import MAX_ECHO_CHARS, clip
-from .env import greedy_policy
+from .env import env_features, greedy_policy
 from .ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent, Evaluation
-from .season import OPTIMIZER_ITERATIONS, POLISH_SWEEPS, SeasonEnvironment
+from .season import OPTIMIZER_ITERATIONS, POLISH_SWEEPS
+from .registry import DEFAULT_ENVIRONMENT, env_spec
 from .api_schemas import MAX_NAME_BYTES, SAVE_PATH_PATTERN, TrainRequest
 
 _logger = logging.getLogger("fitness_ppo")
@@ -113,7 +114,7 @@ class TrainingJob:
     model_name: str               # the same, relative to the model directory: what clients see
     time_budget_s: float
     episodes_requested: int = 0
-    environment: str = "weights"  # the request's environment: "weights" or "season"
+    environment: str = DEFAULT_ENVIRONMENT  # the request's environment (`fitness_ppo.registry.ENVIRONMENTS`)
     status: str = "queued"        # one of JOB_STATUSES
     created_at: str = field(default_factory=_now)
     started_at: str | None = None
@@ -165,7 +166,7 @@ class TrainingJob:
 # %% ../nbs/11b_jobs.ipynb #8dc1b3b4
 PROBE_REPEATS = 5         # forward passes and environment steps timed (after one untimed) to estimate a job's costs
 DEADLINE_SLACK_S = 2.0    # how far past its budget a job may be estimated to end and still start
-EVAL_EVERY_ROUNDS = 5     # a job's scheduled evaluations
+EVAL_EVERY_ROUNDS = env_spec(DEFAULT_ENVIRONMENT).eval_every  # a weights job's scheduled evaluations (5)
 
 def _median_seconds(fn, repeat: int = PROBE_REPEATS) -> float:
     "The median time of `repeat` calls of `fn`, after one untimed call (the first allocates and warms up)."
@@ -213,10 +214,12 @@ def measure_costs(agent: EnhancedPPOAgent, env) -> JobCosts:
     athletes = env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed)
     obs, policy = probe.reset(athletes), agent.policy()
     forward = _median_seconds(lambda: policy(probe, obs))
-    if not isinstance(env, SeasonEnvironment):
+    features = env_features(env)
+    if features.matrix_heads:  # the design's environment: its dearest step is the greedy baseline's lookahead
         return JobCosts(forward, _median_seconds(lambda: probe.step(greedy_policy(probe, obs))))
     actions = policy(probe, obs)
-    return JobCosts(forward, _median_seconds(lambda: probe.step(actions)), optimizer_baseline=True, head_fitting=False)
+    return JobCosts(forward, _median_seconds(lambda: probe.step(actions)),
+                    optimizer_baseline="optimizer" in (features.score_baselines or ()), head_fitting=False)
 
 class JobDeadline(Callback):
     "Stop training while the next update, the end of its round and the final evaluation still fit in `budget_s`."
@@ -248,7 +251,7 @@ class JobDeadline(Callback):
 def _check_budget(job: TrainingJob, costs: JobCosts, cfg) -> None:
     "A `ValueError` if the least `job` can do (start-up evaluation, one update, final evaluations) overruns its budget."
     r = job.request
-    steps, unit = r.episode_steps, ("days" if r.environment == "season" else "max_steps_per_episode")
+    steps, unit = r.episode_steps, env_spec(r.environment).episode_param or "the episode length"
     evaluations = costs.start_s(steps) + 2 * costs.evaluation_s(steps)  # the start, the end, and the promotion's
     update = costs.update_s(r.num_envs, cfg.rollout_steps, cfg.update_epochs)
     if evaluations + update > job.time_budget_s + DEADLINE_SLACK_S:

@@ -8,10 +8,13 @@ import inspect, logging
 from dataclasses import fields
 from typing import Annotated, Literal
 import torch
+from pydantic_core import PydanticCustomError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 from .catalog import (ACTION_DIM, MATRIX_SHAPES, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS,
                                  ROW_SUM_TOLERANCE, STATE_DIM, check_weight_matrix)
 from .optimize import OptimizationResult
+from . import registry as _registry
+from .registry import DEFAULT_ENVIRONMENT, ENVIRONMENTS, env_spec
 from .rules import WEEKDAY_NAMES, CoachRules
 from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNER_LABELS, RESPONSE_NAMES, RESPONSE_PARAMS,
                                 SEASON_EVAL_EVERY, SLOW_PLANNERS, check_response, response_prior)
@@ -25,14 +28,14 @@ __all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'M
            'BYTES_PER_ATHLETE_STEP', 'MAX_BATCH_SIZE', 'MAX_TRAINING_ATHLETES', 'MAX_BODY_BYTES', 'MAX_JOBS_KEPT',
            'KEEP_CHECKPOINTS', 'MAX_TEXT_CHARS', 'MAX_SAVE_PATH_CHARS', 'MAX_NAME_BYTES', 'MAX_SEASON_ATHLETES',
            'MAX_SEASON_ATHLETE_DAYS', 'SEASON_EVAL_EVERY_ROUNDS', 'Text', 'SUBJECT_CODE_PATTERN', 'UserId', 'Qualities',
-           'Targets', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN', 'ResponseParameters', 'SEASON_PLANNERS',
-           'SEASON_RULES_EXAMPLE', 'Schema', 'text', 'Metrics', 'Athlete', 'OptimizeRequest', 'TrainRequest',
-           'PlanRequest', 'SeasonAthlete', 'SeasonRequest']
+           'Targets', 'EnvironmentName', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN', 'ResponseParameters',
+           'SEASON_PLANNERS', 'SEASON_RULES_EXAMPLE', 'Schema', 'text', 'Metrics', 'Athlete', 'OptimizeRequest',
+           'TrainRequest', 'PlanRequest', 'SeasonAthlete', 'SeasonRequest']
 
 # %% ../nbs/11a_schemas.ipynb #acdfb802
 MAX_OPTIMIZATION_STEPS = 1000        # steps of one /optimize request
 MAX_EPISODES = 1_000_000             # episodes of one training job
-MAX_STEPS_PER_EPISODE = 1000
+MAX_STEPS_PER_EPISODE = _registry.MAX_STEPS_PER_EPISODE  # the weights environment's longest episode
 MAX_NUM_ENVS = 1024                  # athletes trained side by side
 MAX_ATHLETE_STEPS = 32_768           # num_envs x max_steps_per_episode: athlete-steps of one training round
 BYTES_PER_ATHLETE_STEP = 4 * (ACTION_DIM + 2 * STATE_DIM)  # what head fitting holds per athlete-step (float32)
@@ -133,6 +136,25 @@ class Athlete(Schema):
                      self.target_subjects, self.subject_scores or [0.0] * NUM_SUBJECTS,
                      self.metrics() or TYPICAL_METRICS)
 
+# %% ../nbs/11a_schemas.ipynb #788163f0
+def _one_of(names) -> str:
+    "`'a', 'b' or 'c'`: the allowed values as pydantic words them."
+    quoted = [repr(n) for n in names]
+    return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+
+def _registered(name: str) -> str:
+    if name not in ENVIRONMENTS:
+        raise PydanticCustomError("literal_error", "Input should be {expected}", dict(expected=_one_of(ENVIRONMENTS)))
+    return name
+
+def _environment_schema(schema: dict) -> None:
+    "The JSON schema of an environment's name: the registered names, and what each one is."
+    own = ", and learning_rate, gamma, clip_ratio and batch_size default to its own settings unless given"
+    schema.update(enum=list(ENVIRONMENTS), description="; ".join(
+        f"{s.name}: {s.summary}" + ("" if s.request_defaults else own) for s in ENVIRONMENTS.values()))
+
+EnvironmentName = Annotated[str, AfterValidator(_registered), Field(json_schema_extra=_environment_schema)]
+
 # %% ../nbs/11a_schemas.ipynb #f8e49d4b
 def _weight_matrix(kind: str):
     "The JSON type of a `kind` ('CQ' or 'QX') weight matrix: rows x columns numbers in [0, 1], rows summing to 1."
@@ -205,10 +227,7 @@ class TrainRequest(Schema):
         f"athletes trained side by side; num_envs x max_steps_per_episode must be at most {MAX_ATHLETE_STEPS}"))
     time_budget_s: float | None = Field(None, gt=0, description="capped by the server's max_training_seconds")
     resume: bool = Field(True, description="continue from the served agent when one is loaded; false: a fresh agent")
-    environment: Literal["weights", "season"] = Field("weights", description=(
-        "weights: the design's environment (personalising CQ/QX; serves /optimize); season: day-by-day season "
-        "planning (serves /season; its episodes last `days`, and learning_rate, gamma, clip_ratio and batch_size "
-        "default to the season settings unless given)"))
+    environment: EnvironmentName = DEFAULT_ENVIRONMENT
     promote: Literal["if_better", "always"] = Field("if_better", description=(
         "if_better: the trained policy is served only if it scores at least the served one on the same held-out "
         "athletes (the job's report gives both scores); always: served whatever it scores"))
@@ -216,22 +235,28 @@ class TrainRequest(Schema):
         f"season jobs: days to competition, the episode length (num_envs x days must be at most "
         f"{MAX_ATHLETE_STEPS}); weights jobs ignore it"))
 
+    def env_params(self) -> dict[str, int]:
+        "The request parameters of its environment (`EnvSpec.params`) this request has fields for."
+        return {p.name: getattr(self, p.name) for p in env_spec(self.environment).params
+                if p.name in type(self).model_fields}
+
     @property
     def episode_steps(self) -> int:
-        "Steps of one episode: `days` for a season job, `max_steps_per_episode` otherwise."
-        return self.days if self.environment == "season" else self.max_steps_per_episode
+        "Steps of one episode: its environment's episode length (`days` for a season job, `max_steps_per_episode` ...)."
+        return env_spec(self.environment).episode_steps(self.env_params())
 
     @model_validator(mode="after")
     def _bounded_round(self):
+        spec = env_spec(self.environment)
         steps = self.num_envs * self.episode_steps
-        if self.environment == "season" and steps > MAX_ATHLETE_STEPS:
-            raise ValueError(f"num_envs x days is {steps} athlete-days per training round; the limit is "
-                             f"{MAX_ATHLETE_STEPS}")
         if steps > MAX_ATHLETE_STEPS:
-            raise ValueError(f"num_envs x max_steps_per_episode is {steps} athlete-steps per training round; the limit "
-                             f"is {MAX_ATHLETE_STEPS} (fitting the matrix heads holds "
-                             f"{BYTES_PER_ATHLETE_STEP / 1000:.1f} KB per athlete-step: "
-                             f"{steps * BYTES_PER_ATHLETE_STEP / 2**20:,.0f} MiB asked for)")
+            param = next((p for p in spec.params if p.name == spec.episode_param), None)
+            what, unit = (param.name, param.unit) if param else ("steps per episode", "steps")
+            heads = "" if not spec.features.matrix_heads else (
+                f" (fitting the matrix heads holds {BYTES_PER_ATHLETE_STEP / 1000:.1f} KB per athlete-step: "
+                f"{steps * BYTES_PER_ATHLETE_STEP / 2**20:,.0f} MiB asked for)")
+            raise ValueError(f"num_envs x {what} is {steps} athlete-{unit} per training round; the limit is "
+                             f"{MAX_ATHLETE_STEPS}{heads}")
         return self
 
 class PlanRequest(Schema):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 if __name__ == "__main__" and "__file__" in globals():  # `python -m fitness_ppo.cli` (not an import, not a notebook)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see "Threads" below
-import argparse, csv, importlib.util, json, logging, math, platform, socket, statistics, sys, tempfile, time
+import argparse, contextlib, csv, importlib.util, json, logging, math, platform, socket, statistics, sys, tempfile, time
+from dataclasses import replace
 from pathlib import Path
 import torch
 import fitness_ppo
@@ -20,7 +21,8 @@ from .io import (ATHLETE_CSV_LAYOUT, DEFAULT_ALLOWED_HOSTS, LOG_FORMATS, LOG_LEV
                             read_json, read_priors, write_athletes)
 from .model import NetConfig
 from .optimize import OptimizationResult, optimize_weights, predict_weights, training_plan
-from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent
+from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation, TensorBoard
+from .registry import DEFAULT_ENVIRONMENT, ENVIRONMENTS, EnvSpec, env_spec
 from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNERS, RESPONSE_PARAMS, SeasonEnvironment, SeasonPlan,
                                 check_response, plan_season, response_prior, taper_days, train_season)
 from .rules import WEEKDAY_NAMES, CoachRules
@@ -142,12 +144,14 @@ def _train(agent: EnhancedPPOAgent, args, training_data=None, eval_every: int = 
                             duration_s=round(result["training_time_seconds"], 3)))
     return result
 
-def _summary(result: dict) -> str:
-    "One line on a training run; the scores are those of the kept (best) weights; it says so when nothing trained."
+def _summary(result: dict, meaning: str | None = None) -> str:
+    """One line on a training run; the scores are those of the kept (best) weights; it says so when nothing trained.
+    `meaning`: what 0 and 1 of the score are (default: the weights environment's, `EnvSpec.score_meaning`)."""
     best = max(result["curve"], key=lambda c: c["score"])
+    meaning = env_spec(DEFAULT_ENVIRONMENT).score_meaning if meaning is None else meaning
     line = (f"trained {result['episodes_completed']} episodes in {result['training_time_seconds']:.0f} s; normalised "
-            f"score of the served policy {best['score']:.3f} sampled, {best['greedy_score']:.3f} greedy "
-            f"(0 = doing nothing, 1 = greedy one-step lookahead)")
+            f"score of the served policy {best['score']:.3f} sampled, {best['greedy_score']:.3f} greedy"
+            + (f" ({meaning})" if meaning else ""))
     if not result["episodes_completed"]:
         line += "; no episode finished within the time budget, so the policy is untrained (raise --time-budget)"
     return line
@@ -161,18 +165,63 @@ def _tensorboard_dir(path) -> Path | None:
         raise ImportError("--tensorboard needs the tensorboard package: pip install 'fitness_ppo[tensorboard]'")
     return Path(path)
 
+def _env_options(p: argparse.ArgumentParser) -> None:
+    "`--env` (the registry's environments) and each one's request parameters (`EnvSpec.params`) as options of `p`."
+    p.add_argument("--env", choices=list(ENVIRONMENTS), default=DEFAULT_ENVIRONMENT, help="the environment: "
+                   + "; ".join(f"{s.name}, {s.summary}" for s in ENVIRONMENTS.values())
+                   + f" (default {DEFAULT_ENVIRONMENT})")
+    taken, added = {o for a in p._actions for o in a.option_strings}, {}
+    for spec in ENVIRONMENTS.values():
+        for param in spec.params:
+            if param.flag in taken: continue  # a shared option (the weights' --max-steps is one of _train_args')
+            taken.add(param.flag); added[param.flag] = spec.name
+            p.add_argument(param.flag, type=_int_in(*param.bounds), help=(
+                f"{param.meaning}, {param.bounds[0]}..{param.bounds[1]} {param.unit} "
+                f"(--env {spec.name}; default {param.default})"))
+    p.set_defaults(env_options=added)
+
+def _env_values(spec: EnvSpec, args) -> dict[str, int]:
+    "`spec`'s request parameters given on the command line; a `ValueError` for one of another environment."
+    dest = lambda flag: flag[2:].replace("-", "_")
+    for flag, name in args.env_options.items():
+        if name != spec.name and flag not in {p.flag for p in spec.params} and getattr(args, dest(flag)) is not None:
+            raise ValueError(f"{flag} is a setting of --env {name}, not of --env {spec.name}")
+    return {p.name: v for p in spec.params if (v := getattr(args, dest(p.flag), None)) is not None}
+
+def _new_env_agent(spec: EnvSpec, env, args) -> EnhancedPPOAgent | None:
+    """A new agent for `env` with the `--preset` network, for an environment without a network of its own; None for
+    one with its own (its training call makes its agent: a season agent first imitates the optimiser)."""
+    if spec.network is not None: return None
+    config, lr = PRESETS[args.preset]
+    config = config()  # the presets are sized for the design's environment; another actor head keeps their sizes
+    if spec.action_head != NetConfig().actor_head: config = replace(config, actor_head=spec.action_head)
+    return spec.new_agent(env, args.seed, network=config, lr_actor=args.lr_actor or lr)
+
 def _cmd_train(args) -> int:
+    spec = env_spec(args.env)
     device = parse_device(args.device)
     _writable(args.out)
     logs = _tensorboard_dir(args.tensorboard)
-    priors = read_priors(args.cq_prior, args.qx_prior)
+    given, priors = _env_values(spec, args), read_priors(args.cq_prior, args.qx_prior)
     data = read_athletes(args.data)[0] if args.data else None
     with distributed_world(device) as world:  # under torchrun: join the job (and leave it together); else one process
+        env = spec.new_env(args.num_envs, world.device, given=given, **priors)
         agent = (load_agent(args.resume, world.device, what="checkpoint") if args.resume
-                 else _new_agent(args.preset, args.lr_actor, args.seed, world.device))
-        result = _train(agent, args, data, progress=world.is_main, tensorboard_dir=logs, **priors)
+                 else _new_env_agent(spec, env, args))
+        given_lr = agent is not None and args.lr_actor is not None
+        # the environment's one training call (`EnvSpec.fit`: plain PPO, or `train_season` for seasons)
+        with agent.overridden(lr_actor=args.lr_actor) if given_lr else contextlib.nullcontext():
+            agent, result = spec.fit(env, args.time_budget, args.seed, agent=agent, episodes=args.episodes,
+                                     training_data=data, evaluation=Evaluation(every=spec.eval_every),
+                                     callbacks=[TensorBoard(logs)] if logs else [],
+                                     progress=world.is_main and not args.quiet)
+        _logger.info("trained %d episodes in %.1f s", result["episodes_completed"], result["training_time_seconds"],
+                     extra=dict(event="train", environment=spec.name, episodes=result["episodes_completed"],
+                                num_envs=args.num_envs, max_steps=env.max_steps, device=str(agent.device),
+                                duration_s=round(result["training_time_seconds"], 3)))
         if world.is_main:  # every rank ends with the same weights: one writes them
-            print(_summary(result) + (f" ({world.world_size} processes)" if world.distributed else ""))
+            print(_summary(result, spec.score_meaning) + (f" ({world.world_size} processes)" if world.distributed
+                                                          else ""))
             print(f"checkpoint: {agent.save_model(args.out)}")
     return 0
 
@@ -748,6 +797,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--data", metavar="FILE",
                        help="athletes to train on, .json or .csv (default: synthetic athletes)")
     _train_args(train, episodes=256 * 40, time_budget=None)
+    _env_options(train)
     train.add_argument("--resume", metavar="CHECKPOINT",
                        help="continue training this checkpoint (its network and settings)")
     train.add_argument("--out", default="fitness_ppo_agent.pt",

@@ -5,6 +5,7 @@
 # %% ../nbs/13_gym.ipynb #bb79dff0
 from __future__ import annotations
 import math
+from functools import partial
 import numpy as np
 import torch
 import gymnasium
@@ -17,13 +18,14 @@ from .catalog import STATE_DIM
 from .env import BatchedEnv, TrainingEnvironment, check_env
 from .env import env_action_mask
 from .season import (DEFAULT_DAYS, DEFAULT_RESPONSE, MAX_SESSION_LOAD, OBS_LAYOUT, RESPONSE_BOUNDS,
-                                RESPONSE_CV, RESPONSE_NAMES, TYPICAL_GAIN, SeasonEnvironment)
+                                RESPONSE_CV, RESPONSE_NAMES, SEASON_SPEC, TYPICAL_GAIN, SeasonEnvironment)
 from .state import AGE_RANGE, LAYOUT
+from .registry import WEIGHTS_SPEC, EnvSpec, env_spec, on_register
 
 # %% auto #0
 __all__ = ['WEIGHTS_ID', 'SEASON_ID', 'athlete_bounds', 'fatigue_bounds', 'season_bounds', 'observation_space', 'AthleteEnv',
            'new_athletes', 'checked_obs', 'WeightsEnv', 'SeasonEnv', 'AthleteVectorEnv', 'WeightsVectorEnv',
-           'SeasonVectorEnv', 'register_envs', 'sb3_vec_env', 'sb3_policy']
+           'SeasonVectorEnv', 'athlete_env', 'athlete_vector_env', 'register_envs', 'sb3_vec_env', 'sb3_policy']
 
 # %% ../nbs/13_gym.ipynb #e3a2db5b
 def athlete_bounds() -> tuple[np.ndarray, np.ndarray]:
@@ -221,14 +223,30 @@ def action_masks(self: AthleteVectorEnv) -> np.ndarray:  # noqa: F811 (a method 
     return _mask_array(self.env)
 
 # %% ../nbs/13_gym.ipynb #dd9bfacc
-WEIGHTS_ID, SEASON_ID = "fitness_ppo/Weights-v0", "fitness_ppo/Season-v0"
+WEIGHTS_ID, SEASON_ID = WEIGHTS_SPEC.gym_id, SEASON_SPEC.gym_id  # each environment's, from its `EnvSpec`
+
+def athlete_env(environment: str,  # a registered environment's name (`fitness_ppo.registry.ENVIRONMENTS`)
+                **kwargs) -> AthleteEnv:  # its parameters and options (`EnvSpec.make`'s keywords)
+    "One athlete of a registered environment as a `gymnasium.Env`: the entry point of one that declares none."
+    return AthleteEnv(env_spec(environment).make(1, **kwargs))
+
+def athlete_vector_env(environment: str,  # a registered environment's name
+                       num_envs: int = 1,  # athletes stepped as one batch
+                       autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+                       **kwargs) -> AthleteVectorEnv:  # its parameters and options
+    "`num_envs` athletes of a registered environment as a Gymnasium vector environment (when it declares none)."
+    return AthleteVectorEnv(env_spec(environment).make(num_envs, **kwargs), autoreset_mode)
+
+def _register_gym(spec: EnvSpec):
+    "Register `spec.gym_id` with Gymnasium: its entry points, or `athlete_env`'s (registered ids stay as they are)."
+    if spec.gym_id is None or spec.gym_id in gymnasium.registry: return
+    gymnasium.register(spec.gym_id, entry_point=spec.gym_entry_point or partial(athlete_env, spec.name),
+                       vector_entry_point=spec.gym_vector_entry_point or partial(athlete_vector_env, spec.name))
 
 def register_envs():
-    "Register `WEIGHTS_ID` and `SEASON_ID` with Gymnasium (done on import; registering again changes nothing)."
-    for env_id, single, vector in ((WEIGHTS_ID, "WeightsEnv", "WeightsVectorEnv"),
-                                   (SEASON_ID, "SeasonEnv", "SeasonVectorEnv")):
-        if env_id not in gymnasium.registry:
-            gymnasium.register(env_id, entry_point=f"{__name__}:{single}", vector_entry_point=f"{__name__}:{vector}")
+    """Register every environment of the registry that has a Gymnasium id (`EnvSpec.gym_id`) with Gymnasium, and
+    those registered later (done on import; registering again changes nothing)."""
+    on_register(_register_gym)
 
 register_envs()
 

@@ -19,6 +19,7 @@ from .sessions import (INTENSITY_EFFICACY, INTENSITY_NAMES, INTENSITY_RPE, LOAD_
                                   VOLUME_MINUTES, decode_season_action, season_action, session_tables)
 from .ppo import EnhancedPPOAgent, Evaluation
 from .imitation import imitation_warm_start
+from .registry import EnvParam, EnvSpec, register_env
 from .rules import (CoachRules, RuleTensors, allowed_actions, compile_rules, load_report, repair,
                                total_violations)
 from .state import LAYOUT, as_athletes, athlete_batch, reference_cq, reference_qx, synthetic_batch
@@ -32,8 +33,8 @@ __all__ = ['DEFAULT_DAYS', 'DAYS_RANGE', 'MAX_FATIGUE_RATIO', 'RESPONSE_PARAMS',
            'PLANNER_LABELS', 'SLOW_PLANNERS', 'PROPERTY_LABELS', 'PROPERTY_FORMATS', 'RESPONSE_SEED_OFFSET',
            'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT', 'SEASON_OBS_DIM', 'ACTION_FEATURES', 'LOGIT_GAIN',
            'FORECAST_PRIOR', 'CONTEXT_INIT_GAIN', 'SEASON_NET', 'SEASON_PPO', 'SEASON_EVAL_EVERY', 'MIN_PPO_SECONDS',
-           'UNLIMITED_SEASONS', 'LOAD_RISK_SUMMARY', 'LOAD_RISK_WEEKLY', 'LOAD_RISK_DAILY', 'GUARD_BASELINES',
-           'GUARD_MODES', 'GUARD_TOLERANCE', 'ResponseParameter', 'ResponseParams', 'response_prior',
+           'UNLIMITED_SEASONS', 'SEASON_SPEC', 'LOAD_RISK_SUMMARY', 'LOAD_RISK_WEEKLY', 'LOAD_RISK_DAILY',
+           'GUARD_BASELINES', 'GUARD_MODES', 'GUARD_TOLERANCE', 'ResponseParameter', 'ResponseParams', 'response_prior',
            'habitual_load_prior', 'sample_response', 'check_response', 'SeasonTraces', 'athlete_einsum',
            'action_tables', 'habitual_daily_load', 'SeasonModel', 'example_model', 'greedy_schedule', 'parse_session',
            'taper_days', 'textbook_sessions', 'textbook_schedule', 'polish_schedule', 'optimize_schedule',
@@ -954,6 +955,20 @@ def _keep_the_better(agent: EnhancedPPOAgent, env: SeasonEnvironment, evaluation
 
 UNLIMITED_SEASONS = 10 ** 9  # `train_season` without `episodes`: training ends at the time budget
 
+
+# %% ../nbs/12_season.ipynb #f9c41202
+def _season_env(num_envs: int, device=None, days: int = DEFAULT_DAYS, cq_prior=None, qx_prior=None,
+                **options) -> SeasonEnvironment:
+    return SeasonEnvironment(num_envs, days, cq_prior, qx_prior, device=device, **options)
+
+SEASON_SPEC = register_env(EnvSpec(
+    "season", "day-by-day season planning (serves /season; its episodes last `days`)", _season_env,
+    (EnvParam("days", "days to competition, the episode length", "days", DAYS_RANGE, DEFAULT_DAYS,
+              "Days to competition"),),
+    episode_param="days", network=SEASON_NET, settings=SEASON_PPO, train=train_season, eval_every=SEASON_EVAL_EVERY,
+    request_defaults=False, planners=PLANNERS, endpoint="/season",
+    score_meaning="0 = the habitual training, 1 = the optimiser's plan", gym_id="fitness_ppo/Season-v0",
+    gym_entry_point="fitness_ppo.gym:SeasonEnv", gym_vector_entry_point="fitness_ppo.gym:SeasonVectorEnv"))
 
 # %% ../nbs/12_season.ipynb #77735289
 @patch
