@@ -15,7 +15,7 @@ import fitness_ppo
 from .catalog import ACTION_DIM, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, load_catalog
 from .catalog import EXAMPLE_CATALOG, Catalog, code_label
 from .env import TrainingEnvironment
-from .imitation import IMITATION_SHARE
+from .imitation import IMITATION_MIN_ROUNDS, IMITATION_SHARE
 from .io import (ATHLETE_CSV_LAYOUT, DEFAULT_ALLOWED_HOSTS, LOG_FORMATS, LOG_LEVELS, MAX_ECHO_CHARS, _about, clip,
                             configure_logging, existing_file, load_agent, memory_report, parse_device, read_athletes,
                             read_json, read_priors, write_athletes)
@@ -387,14 +387,16 @@ def _season_summary(result: dict) -> str:
     score = lambda name: (b[name] - b[zero]) / (b[one] - b[zero])
     warm = result.get("warm_start")  # imitation's record: the athletes whose plans it learned from, its seconds
     imitated = (f"imitated the optimiser's plans of {sum(r['athletes'] for r in warm['rounds'])} athletes in "
-                f"{warm['seconds']:.0f} s, then " if isinstance(warm, dict) and "rounds" in warm else "")
+                f"{warm['seconds']:.0f} s, then " if isinstance(warm, dict) and warm.get("rounds") else "")
     return (f"{imitated}trained {result['episodes_completed']} seasons by PPO in "
             f"{result['training_time_seconds']:.0f} s; normalised score of the served policy "
             f"{result['best_score']:.3f} (0 = keeping the habitual training, 1 = the per-athlete optimiser; rest "
             f"{score('rest'):.2f}, greedy {score('greedy'):.2f}, textbook plan {score('textbook'):.2f}, forecast "
             f"{score('forecast'):.2f})"
             + (f"; imitating the optimiser first reached {result['warm_start_score']:.3f} on the same scale"
-               if "warm_start_score" in result else ""))
+               if "warm_start_score" in result else "")
+            + (f"; imitating the optimiser was skipped ({skipped})"
+               if (skipped := result.get("warm_start", {}).get("skipped")) else ""))
 
 def _train_season(episodes: int, time_budget: float | None, num_envs: int, days: int, seed: int, device, cq=None,
                   qx=None, progress: bool = True, imitation: bool = True):
@@ -768,8 +770,8 @@ def _command(sub, name: str, func, help: str, epilog: str | None = None, **commo
     return c
 
 IMITATE_HELP = (f"first learn from the per-athlete optimiser's plans (fitness_ppo.imitation; up to "
-                f"{IMITATION_SHARE:.0%}% of the time budget), then PPO; the better of the two is kept "
-                f"(default; --no-imitate: PPO alone)")
+                f"{IMITATION_SHARE:.0%}% of the time budget, if it fits {IMITATION_MIN_ROUNDS} rounds of them), then "
+                f"PPO; the better of the two is kept (default; --no-imitate: PPO alone)")
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fitness-ppo",

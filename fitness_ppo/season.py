@@ -527,14 +527,16 @@ def repeated(self: SeasonModel, n: int) -> SeasonModel:
 # %% ../nbs/12_season.ipynb #6eaff12e
 PLANNERS = ("rest", "greedy", "textbook", "forecast", "optimizer")  # the baseline planners, by name
 
-def baseline_schedule(name: str, model: SeasonModel, days: int, rules=None) -> torch.Tensor:
+def baseline_schedule(name: str, model: SeasonModel, days: int, rules=None,
+                      iterations: int = OPTIMIZER_ITERATIONS,  # the optimiser's Adam steps (a cheaper teacher: fewer)
+                     ) -> torch.Tensor:
     "The `(B, days)` schedule of the planner `name` (one of `PLANNERS`) for `model`'s athletes, within `rules` if any."
     planners = dict(rest=lambda: torch.zeros(model.B, days, dtype=torch.long, device=model.qualities.device),
                     greedy=lambda: greedy_schedule(model, days), textbook=lambda: textbook_schedule(model, days),
                     forecast=lambda: greedy_schedule(model, days, forecast=True),
-                    optimizer=lambda: optimize_schedule(model, days))
+                    optimizer=lambda: optimize_schedule(model, days, iterations))
     if name not in planners: raise ValueError(f"planner must be one of {list(PLANNERS)}, got {name!r:.40}")
-    if rules is not None: return ruled_schedule(name, model, days, rules)
+    if rules is not None: return ruled_schedule(name, model, days, rules, iterations)
     return planners[name]()
 
 # %% ../nbs/12_season.ipynb #930e118f
@@ -549,7 +551,8 @@ def greedy_scorer(model: SeasonModel, days: int, forecast: bool = False):
         return model.next_scores(state["s"], days - day - 1 if forecast else 0)
     return score
 
-def ruled_schedule(name: str, model: SeasonModel, days: int, rules) -> torch.Tensor:
+def ruled_schedule(name: str, model: SeasonModel, days: int, rules,
+                   iterations: int = OPTIMIZER_ITERATIONS) -> torch.Tensor:
     "The `(B, days)` schedule of the planner `name` for `model`'s athletes that obeys `rules` (see above)."
     rules = compile_season_rules(rules, model.habitual, model.qualities.device)
     if name in ("rest", "greedy", "forecast"):  # rest obeys every rule
@@ -557,7 +560,8 @@ def ruled_schedule(name: str, model: SeasonModel, days: int, rules) -> torch.Ten
         return greedy_schedule(model, days, name == "forecast", rules)  # plan_with_rules(greedy_scorer(...)), faster
     if name == "textbook": return repair(textbook_schedule(model, days), rules)
     if name != "optimizer": raise ValueError(f"planner must be one of {list(PLANNERS)}, got {name!r:.40}")
-    repaired, masked = repair(optimize_schedule(model, days), rules), ruled_schedule("forecast", model, days, rules)
+    repaired = repair(optimize_schedule(model, days, iterations), rules)
+    masked = ruled_schedule("forecast", model, days, rules)
     return torch.where((model.objective(masked) > model.objective(repaired))[:, None], masked, repaired)
 
 # %% ../nbs/12_season.ipynb #54862e2b
@@ -821,10 +825,11 @@ def spawn(self: SeasonEnvironment, num_envs: int | None = None, max_steps: int |
 @patch
 def baseline_schedules(self: SeasonEnvironment, athletes,
                        names=PLANNERS,  # the planners to ask, each one of `PLANNERS`
+                       iterations: int = OPTIMIZER_ITERATIONS,  # the optimiser's Adam steps (a cheaper teacher: fewer)
                       ) -> dict[str, torch.Tensor]:
     "The schedule `(B, days)` of `athletes` by each baseline planner in `names` (within the rules, if any)."
     model = self.model(self.encode_athletes(athletes))
-    return {name: baseline_schedule(name, model, self.days, self.rules) for name in names}
+    return {name: baseline_schedule(name, model, self.days, self.rules, iterations) for name in names}
 
 @patch
 def baseline_returns(self: SeasonEnvironment, athletes) -> dict[str, float]:
@@ -914,7 +919,8 @@ def train_season(env: SeasonEnvironment,  # the seasons to train on: athletes si
                                         # imitates the optimiser (`imitation_warm_start`); None: PPO alone
                 ) -> tuple[EnhancedPPOAgent, dict]:
     """A season agent trained on `env` and `learn`'s record: how the CLI, the REST service and the widget all train one.
-    A new agent first imitates the optimiser (by default), then PPO goes on from what it taught (within what is left
+    A new agent first imitates the optimiser (by default; skipped when the time budget is too short for enough of
+    its plans: `imitate`'s `min_rounds`), then PPO goes on from what it taught (within what is left
     of the time budget), and the served policy is the better of the two on the held-out athletes
     as it plans (`record["best_score"]`; `record["warm_start_score"]` and `record["ppo_score"]`: each one's;
     `record["warm_start"]`: the warm start's own record)."""
@@ -928,7 +934,8 @@ def train_season(env: SeasonEnvironment,  # the seasons to train on: athletes si
     started, warm, warm_record = time.time(), None, None
     if warm_start is not None:
         warm_record = warm_start(agent, env)
-        warm = copy.deepcopy(agent.target_actor_critic.state_dict())
+        if not (isinstance(warm_record, dict) and warm_record.get("skipped")):  # skipped: it taught nothing
+            warm = copy.deepcopy(agent.target_actor_critic.state_dict())
         if time_budget_s is not None: time_budget_s = max(time_budget_s - (time.time() - started), MIN_PPO_SECONDS)
     record = agent.learn(env, training_data, UNLIMITED_SEASONS if episodes is None else episodes, shuffle=shuffle,
                          time_budget_s=time_budget_s, evaluation=evaluation, progress=progress,

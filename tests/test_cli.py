@@ -156,8 +156,7 @@ def test_demo(tmp_path):
     for bar, (count, seconds), budget in zip(bars, counts, ("3", r"[0-9.e+-]+")):
         shown = re.search(rf": 100%\|.*\| (\d+) s of a {budget} s time budget, episodes={count}\b", bar)
         assert shown and abs(int(shown[1]) - int(seconds)) <= 1, (bar, count, seconds)  # rounded apart at most
-    assert "imitated the optimiser's plans of" in done.stdout, done.stdout
-    assert "imitating the optimiser first reached" in done.stdout, done.stdout
+    assert re.search("imitating the optimiser (first reached|was skipped)", done.stdout), done.stdout
     listed = done.stdout.split(f"files written to {out}/: ")[1].splitlines()[0].split(", ")
     assert sorted(listed) == sorted(p.name for p in out.iterdir()), listed  # every file written, and only those
     assert "Training plan for" in done.stdout and f"files written to {out}" in done.stdout
