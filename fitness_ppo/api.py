@@ -389,7 +389,7 @@ _REQUEST_SETTINGS = dict(learning_rate="lr_actor", gamma="gamma", clip_ratio="cl
 
 def _job_env(r: TrainRequest, device, num_envs: int | None = None):
     "The environment a job trains in: `r.num_envs` athletes (or `num_envs`) of its environment, with its parameters."
-    return env_spec(r.environment).new_env(num_envs or r.num_envs, device, given=r.env_params())
+    return env_spec(r.environment).new_env(num_envs or r.num_envs, device, given=r.param_values())
 
 def _job_settings(r: TrainRequest) -> dict:
     """The PPO settings a job overrides: all of them (the design's environment), or only those the request gave

@@ -155,6 +155,15 @@ def _environment_schema(schema: dict) -> None:
 
 EnvironmentName = Annotated[str, AfterValidator(_registered), Field(json_schema_extra=_environment_schema)]
 
+# %% ../nbs/11a_schemas.ipynb #e7a1c0d2
+def _env_params_schema(schema: dict) -> None:
+    "The JSON schema of `/train`'s `env_params`: each registered environment's parameters, meaning, bounds, default."
+    def described(p) -> str: return f"{p.name} ({p.meaning}, {p.bounds[0]}-{p.bounds[1]} {p.unit}, default {p.default})"
+    schema.update(examples=[{}], description="the chosen environment's parameters by name (the others keep their "
+                  "defaults; days and max_steps_per_episode may also be given as fields): " + "; ".join(
+        f"{s.name}: {', '.join(map(described, s.params)) or 'none'}" for s in ENVIRONMENTS.values()))
+
+
 # %% ../nbs/11a_schemas.ipynb #f8e49d4b
 def _weight_matrix(kind: str):
     "The JSON type of a `kind` ('CQ' or 'QX') weight matrix: rows x columns numbers in [0, 1], rows summing to 1."
@@ -234,16 +243,22 @@ class TrainRequest(Schema):
     days: int = Field(DEFAULT_DAYS, ge=DAYS_RANGE[0], le=DAYS_RANGE[1], description=(
         f"season jobs: days to competition, the episode length (num_envs x days must be at most "
         f"{MAX_ATHLETE_STEPS}); weights jobs ignore it"))
+    env_params: dict[str, int] = Field(default_factory=dict, json_schema_extra=_env_params_schema)
 
-    def env_params(self) -> dict[str, int]:
-        "The request parameters of its environment (`EnvSpec.params`) this request has fields for."
-        return {p.name: getattr(self, p.name) for p in env_spec(self.environment).params
-                if p.name in type(self).model_fields}
+    def param_values(self) -> dict[str, int]:
+        """Every request parameter of its environment (`EnvSpec.params`), checked against its bounds: those in
+        `env_params`, else the field of that name (`days`, `max_steps_per_episode`), else its default."""
+        spec = env_spec(self.environment)
+        fields = {p.name: getattr(self, p.name) for p in spec.params if p.name in type(self).model_fields}
+        if twice := sorted(n for n in set(fields) & set(self.env_params) & self.model_fields_set
+                           if fields[n] != self.env_params[n]):
+            raise ValueError(f"{twice[0]} is given twice, as a field and in env_params, with different values")
+        return spec.values({**fields, **self.env_params})
 
     @property
     def episode_steps(self) -> int:
         "Steps of one episode: its environment's episode length (`days` for a season job, `max_steps_per_episode` ...)."
-        return env_spec(self.environment).episode_steps(self.env_params())
+        return env_spec(self.environment).episode_steps(self.param_values())
 
     @model_validator(mode="after")
     def _bounded_round(self):

@@ -99,12 +99,33 @@ def test_trains_from_the_cli(coin, tmp_path, capsys):
     assert "--days is a setting of --env season, not of --env coin" in capsys.readouterr().err
 
 
+def _finished(client, r) -> dict:
+    "The report of the `/train` job `r` started, once it has ended (within a minute)."
+    assert r.status_code == 202, r.text
+    for _ in range(600):
+        report = client.get(f"/train/{r.json()['job_id']}").json()
+        if report["status"] not in ("queued", "running"): return report
+        time.sleep(0.1)
+    raise AssertionError(f"the job did not end: {report}")
+
+
 def test_trains_as_a_rest_job(coin, tmp_path):
     with TestClient(create_app(model_dir=tmp_path), base_url="http://localhost") as client:
         r = client.post("/train", json=dict(environment="coin", num_envs=8, episodes=16, time_budget_s=120))
-        assert r.status_code == 202 and r.json()["environment"] == "coin", r.text
-        for _ in range(600):
-            report = client.get(f"/train/{r.json()['job_id']}").json()
-            if report["status"] not in ("queued", "running"): break
-            time.sleep(0.1)
+        assert r.json()["environment"] == "coin", r.text
+        report = _finished(client, r)
     assert report["status"] == "succeeded" and report["result"]["episodes_completed"] == 16, report
+
+
+def test_rest_takes_its_own_parameters(coin, tmp_path):
+    "`/train` takes coin's `length` in `env_params`: used by the job, checked against its bounds (a 422 naming them)."
+    schema = create_app(model_dir=tmp_path).openapi()["components"]["schemas"]["TrainRequest"]["properties"]
+    assert "coin: length (steps per episode, 1-20 steps, default 3)" in schema["env_params"]["description"], schema
+    with TestClient(create_app(model_dir=tmp_path), base_url="http://localhost") as client:
+        too_long = client.post("/train", json=dict(environment="coin", env_params=dict(length=21)))
+        assert too_long.status_code == 422 and "length must be a whole number of steps in [1, 20], got 21" in \
+            too_long.text, too_long.text
+        report = _finished(client, client.post("/train", json=dict(
+            environment="coin", env_params=dict(length=20), num_envs=8, episodes=16, time_budget_s=120)))
+    # a 3-step episode (the default length) earns at most 3; 20 steps of even random guesses earn about 20 / 3
+    assert report["status"] == "succeeded" and report["result"]["average_reward"] > 3, report
