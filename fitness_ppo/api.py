@@ -20,16 +20,16 @@ from pydantic import Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 import fitness_ppo
-from .catalog import (ACTION_DIM, ACTIONS, DEFAULT_CATALOG, MATRIX_SHAPES, QUALITIES, STATE_DIM, SUBJECTS,
+from .catalog import (ACTIONS, DEFAULT_CATALOG, MATRIX_SHAPES, QUALITIES, SUBJECTS,
                                  Catalog, default_device)
 from .io import DEFAULT_ALLOWED_HOSTS, MAX_ECHO_CHARS, clip, load_agent, memory_report
 from .env import normalised_score
 from .model import NetConfig
 from .optimize import optimize_weights, training_plan
 from .ppo import EVAL_ATHLETES, EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation
-from .season import SEASON_ACTION_DIM, SEASON_OBS_DIM, SeasonPlan, plan_season
+from .season import SeasonPlan, plan_season
 from .state import State
-from .registry import env_spec
+from .registry import DEFAULT_ENVIRONMENT, env_spec
 from .api_schemas import (_STRICT, KEEP_CHECKPOINTS, MAX_BODY_BYTES, MAX_JOBS_KEPT, MAX_SEASON_ATHLETE_DAYS,
                                      EnvironmentName, OptimizeRequest, PlanRequest, Schema, SeasonRequest,
                                      TrainRequest, UserId, text)
@@ -245,17 +245,19 @@ class ModelService:
                  if _DEFAULT_CHECKPOINT.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
         return [p.name for p in sorted(found, key=lambda p: p.stat().st_mtime)]
 
-    def load(self, path: str | Path):
-        "Serve the agent in the checkpoint at `path` (a one-line `ValueError` if it is not a sound checkpoint)."
-        self.served = self._checked(path, (STATE_DIM, ACTION_DIM), "an agent of the design's environment", "a season "
-                                    "policy is served with season_model_path (fitness-ppo serve --season-model)")
-        _logger.info("serving %s", self.public_name(path), extra=dict(event="model_loaded"))
+    def load(self, path: str | Path,  # the checkpoint to serve
+             environment: str = DEFAULT_ENVIRONMENT):  # the registered environment whose policy it is
+        """Serve the `environment` policy in the checkpoint at `path` (a one-line `ValueError` if it is not a sound
+        checkpoint or its sizes are not the environment's, `EnvSpec.sizes`)."""
+        spec = env_spec(environment)
+        self.policies[environment] = self._checked(path, spec.sizes, spec.policy_name or f"a {spec.name} policy",
+                                                   spec.load_hint or f"train one with a {spec.name} /train job")
+        event = "model_loaded" if environment == DEFAULT_ENVIRONMENT else f"{environment}_model_loaded"
+        _logger.info("serving %s (%s)", self.public_name(path), environment, extra=dict(event=event))
 
-    def load_season(self, path: str | Path):
-        "Plan `/season` requests with the season policy in the checkpoint at `path` (a one-line `ValueError` if not)."
-        self.season = self._checked(path, (SEASON_OBS_DIM, SEASON_ACTION_DIM), "a season policy",
-                                    "train one with fitness-ppo season or a season /train job")
-        _logger.info("planning seasons with %s", self.public_name(path), extra=dict(event="season_model_loaded"))
+    def load_season(self, path: str | Path):  # the checkpoint of a season policy
+        "`load(path, 'season')`: plan `/season` requests with the season policy at `path` (`--season-model`'s adapter)."
+        self.load(path, "season")
 
     def _checked(self, path: str | Path, sizes: tuple[int, int], kind: str, remedy: str) -> Served:
         "The agent at `path` if it reads and chooses among `sizes` (observation, actions), else a `ValueError`."

@@ -87,11 +87,19 @@ class EnvSpec:
     gym_id: str | None = None              # its Gymnasium id (None: not registered with Gymnasium)
     gym_entry_point: str | None = None     # Gymnasium's entry point of one athlete (None: `AthleteEnv` of `make`)
     gym_vector_entry_point: str | None = None  # ... and of the vector (None: `AthleteVectorEnv` of `make`)
+    policy_name: str = ""                  # what its policies are called in messages (default "a <name> policy")
+    load_hint: str = ""                    # what to do when a checkpoint given as its policy is not one (messages)
 
     @cached_property
     def features(self) -> EnvFeatures:
         "What the environment declares of itself (actor head, CQ/QX heads, score baselines), read from one athlete's."
         return env_features(check_env(self.make(1)))
+
+    @cached_property
+    def sizes(self) -> tuple[int, int]:
+        "`(obs_dim, action_dim)`: the numbers its policies read, the actions they choose among (checkpoints' check)."
+        env = self.make(1)
+        return env.obs_dim, env.action_dim
 
     @property
     def action_head(self) -> str:
@@ -179,4 +187,5 @@ WEIGHTS_SPEC = register_env(EnvSpec(
     episode_param="max_steps_per_episode", planners=("noop", "random", "greedy"), endpoint="/optimize",
     score_meaning="0 = doing nothing, 1 = greedy one-step lookahead",
     gym_id="fitness_ppo/Weights-v0", gym_entry_point="fitness_ppo.gym:WeightsEnv",
-    gym_vector_entry_point="fitness_ppo.gym:WeightsVectorEnv"))
+    gym_vector_entry_point="fitness_ppo.gym:WeightsVectorEnv", policy_name="an agent of the design's environment",
+    load_hint="a season policy is served with season_model_path (fitness-ppo serve --season-model)"))

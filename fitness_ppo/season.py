@@ -975,7 +975,8 @@ SEASON_SPEC = register_env(EnvSpec(
     episode_param="days", network=SEASON_NET, settings=SEASON_PPO, train=train_season, eval_every=SEASON_EVAL_EVERY,
     request_defaults=False, planners=PLANNERS, endpoint="/season",
     score_meaning="0 = the habitual training, 1 = the optimiser's plan", gym_id="fitness_ppo/Season-v0",
-    gym_entry_point="fitness_ppo.gym:SeasonEnv", gym_vector_entry_point="fitness_ppo.gym:SeasonVectorEnv"))
+    gym_entry_point="fitness_ppo.gym:SeasonEnv", gym_vector_entry_point="fitness_ppo.gym:SeasonVectorEnv",
+    policy_name="a season policy", load_hint="train one with fitness-ppo season or a season /train job"))
 
 # %% ../nbs/12_season.ipynb #77735289
 @patch
