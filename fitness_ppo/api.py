@@ -292,7 +292,8 @@ class ModelService:
         planner = served.agent if request.planner == "policy" else request.planner
         path = self.public_name(served.path) if request.planner == "policy" else None
         key = (request.planner, id(planner), request.days, _matrix_key(request.cq), _matrix_key(request.qx),
-               json.dumps(request.rules, sort_keys=True))  # requests with the same rules (or none) plan together
+               "per athlete" if isinstance(request.rules, list) else json.dumps(request.rules, sort_keys=True))
+        # requests with the same shared rules (or none) plan together, and so do those with rules per athlete
         return await self.season_batcher.put(key, _SeasonItem(planner, path, request))
 
     def _plan_seasons(self, key, items: list[_SeasonItem]) -> list[bytes]:
@@ -300,8 +301,10 @@ class ModelService:
         first, start = items[0].request, time.perf_counter()
         states = [a.to_state() for i in items for a in i.request.athletes]
         response = torch.cat([i.request.response() for i in items])
+        rules = ([r for i in items for r in i.request.rules] if isinstance(first.rules, list)  # each athlete's
+                 else first.rules)
         with self._season_lock:  # one thread at a time uses the policy's network
-            plans = plan_season(items[0].planner, states, first.days, response=response, rules=first.rules,
+            plans = plan_season(items[0].planner, states, first.days, response=response, rules=rules,
                                 **first.matrices())
         answers, at = [], 0
         for i in items:

@@ -337,13 +337,22 @@ class SeasonRequest(Schema):
     qx: QXMatrix | None = Field(None, description="the QX of the season model (default the reference QX, made up)")
     planner: Literal[SEASON_PLANNERS] = Field("policy", description=(
         "policy: the served season policy (503 when none is loaded); or a baseline planner of fitness_ppo.season"))
-    rules: dict | None = Field(None, examples=[SEASON_RULES_EXAMPLE], description=(
-        f"a coach's rules every athlete's plan obeys (fitness_ppo.rules.CoachRules: "
-        f"{', '.join(f.name for f in fields(CoachRules))}); a bad rule: 422"))
+    rules: dict | list[dict] | None = Field(None, examples=[SEASON_RULES_EXAMPLE], description=(
+        f"a coach's rules the plans obey (fitness_ppo.rules.CoachRules: "
+        f"{', '.join(f.name for f in fields(CoachRules))}): one object shared by every athlete, or a list of one "
+        f"per athlete, in the athletes' order; a bad rule, or a list of another length: 422"))
 
     @model_validator(mode="after")
     def _valid_rules(self):
         from fitness_ppo.season import check_season_rules
+        if isinstance(self.rules, list):  # one rule set per athlete: an error names the athlete's index
+            if len(self.rules) != len(self.athletes):
+                raise ValueError(f"rules: a list needs one rule set per athlete ({len(self.athletes)}), "
+                                 f"got {len(self.rules)}")
+            for i, each in enumerate(self.rules):
+                try: check_season_rules(each, 1)
+                except ValueError as e: raise ValueError(f"rules[{i}] (athlete {i}): {e}") from None
+            return self
         try: check_season_rules(self.rules, len(self.athletes))
         except ValueError as e: raise ValueError(f"rules: {e}") from None
         return self

@@ -16,7 +16,7 @@ from .env import TrainingEnvironment
 from .optimize import code_label, optimize_weights, training_plan
 from .plots import plot_matrix_change, plot_season, plot_season_calendar
 from .ppo import EVAL_SEED_OFFSET, Callback, EnhancedPPOAgent
-from .rules import REST_WINDOW, WEEKDAY_NAMES, CoachRules
+from .rules import MIN_MONOTONY, REST_WINDOW, WEEK_DAYS, WEEKDAY_NAMES, CoachRules
 from .season import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, PLANNER_LABELS, PLANNERS,
     RESPONSE_BOUNDS, RESPONSE_NAMES, RESPONSE_PARAMS, SeasonEnvironment, SeasonPlan, check_response, plan_season,
     UNLIMITED_SEASONS, train_season)
@@ -30,8 +30,9 @@ from .season import SeasonStart
 # %% auto #0
 __all__ = ['CHECKPOINT_SUFFIXES', 'SLIDER_STEPS', 'RESPONSE_WORDS', 'BASELINE_LABELS', 'TRAIN', 'TRAINED', 'GIVEN',
            'TRAIN_BUDGET_S', 'TRAIN_BUDGET_RANGE', 'SEASON_TRAIN_ENVS', 'SEASON_EVAL_ATHLETES', 'UNLIMITED_EPISODES',
-           'PROGRESS_STEPS', 'TRAINING_SHARE', 'TABLE_HEIGHT', 'RULE_SLIDERS', 'FIT_MODEL_LABELS', 'UPLOAD_SUFFIXES',
-           'MAX_UPLOAD_BYTES', 'SPREAD_DRAWS', 'EXAMPLE_LABEL', 'SeasonPlanner', 'AthleteFit', 'WeightOptimizer']
+           'PROGRESS_STEPS', 'TRAINING_SHARE', 'TABLE_HEIGHT', 'RULE_SLIDERS', 'MONOTONY_STEP', 'MONOTONY_SLIDER_TOP',
+           'FIT_MODEL_LABELS', 'UPLOAD_SUFFIXES', 'MAX_UPLOAD_BYTES', 'SPREAD_DRAWS', 'EXAMPLE_LABEL', 'SeasonPlanner',
+           'AthleteFit', 'WeightOptimizer']
 
 # %% ../nbs/09_widgets.ipynb #6d57e8e1
 def _bundle(**data) -> dict:
@@ -141,6 +142,20 @@ def _weekday_boxes() -> dict[str, W.Checkbox]:
             for day in WEEKDAY_NAMES}
 
 
+# %% ../nbs/09_widgets.ipynb #102408b0
+MONOTONY_STEP = 0.01  # the monotony slider's step
+MONOTONY_SLIDER_TOP = (WEEK_DAYS - 1) / math.sqrt(WEEK_DAYS)  # six equal sessions and a rest day: the most monotony a
+# week with a rest day has (mean / sample SD, as `fitness_ppo.rules.load_report`); the slider's top sets no cap
+
+def _monotony_slider() -> W.FloatSlider:
+    """A slider for `CoachRules.max_monotony`, at `CoachRules.default()`'s cap: from the lowest cap `CoachRules`
+    accepts (`MIN_MONOTONY`, a week of one session; rounded up to the step) to `MONOTONY_SLIDER_TOP`, no cap."""
+    low = math.ceil(MIN_MONOTONY / MONOTONY_STEP) * MONOTONY_STEP
+    return W.FloatSlider(CoachRules.default().max_monotony, min=low, max=round(MONOTONY_SLIDER_TOP, 2),
+                         step=MONOTONY_STEP, readout_format=".2f", description="weekly monotony",
+                         tooltip="At most this monotony (Foster: a week's mean daily load / its SD) in every "
+                                 "plan week; at the top: no cap", style=dict(description_width="140px"))
+
 # %% ../nbs/09_widgets.ipynb #1c9f1c51
 class SeasonPlanner:
     "A form around `plan_season` for the athlete `athlete()` returns: days, response, planner in; plan, charts out."
@@ -173,19 +188,20 @@ class SeasonPlanner:
         self.progress = W.IntProgress(0, min=0, max=PROGRESS_STEPS, description="progress")
         self.status = W.Label()
         self.output = W.Output()
-        self.weekdays, self.limits = _weekday_boxes(), _rule_sliders()
+        self.weekdays, self.limits, self.monotony = _weekday_boxes(), _rule_sliders(), _monotony_slider()
         self.button.on_click(lambda _: self.run())
         response = W.Accordion([W.GridBox(list(self.response.values()),
                                           layout=W.Layout(grid_template_columns="repeat(2, 420px)"))],
                                titles=("the athlete's response to training",), selected_index=0)
-        rules = W.Accordion([W.VBox([W.HBox(list(self.weekdays.values())), *self.limits.values()])],
+        rules = W.Accordion([W.VBox([W.HBox(list(self.weekdays.values())), *self.limits.values(), self.monotony])],
                             titles=("the coach's rules (and the defaults of CoachRules.default())",))
         self.ui = W.VBox([W.HBox([self.days, self.planner]), self.budget, response, rules,
                           W.HBox([self.button, self.progress, self.status]), self.output])
 
     def rules(self) -> CoachRules:
         "The coach's rules the form sets: `CoachRules.default()` on the weekdays ticked, within the limits chosen."
-        return CoachRules.default(weekdays=[day for day, box in self.weekdays.items() if box.value],
+        cap = None if self.monotony.value >= self.monotony.max else self.monotony.value  # the top: no cap
+        return CoachRules.default(weekdays=[day for day, box in self.weekdays.items() if box.value], max_monotony=cap,
                                   **{name: slider.value for name, slider in self.limits.items()})
 
     def train(self, days: int) -> EnhancedPPOAgent:

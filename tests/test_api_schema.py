@@ -29,7 +29,9 @@ def resolve(schema: dict, root: dict) -> dict:
         schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
     if "anyOf" in schema:
         branches = [b for b in schema["anyOf"] if b.get("type") != "null"]
-        assert len(branches) == 1, schema
+        if len(branches) > 1:  # one of several types (`/season`'s rules: one object, or a list of one per athlete)
+            assert {b.get("type") for b in branches} <= set(WRONG_TYPE) and "examples" in schema, schema
+            return {**{k: v for k, v in schema.items() if k not in ("default", "title")}, "anyOf": branches}
         siblings = {k: v for k, v in schema.items() if k not in ("anyOf", "default", "title")}
         schema = {**resolve(branches[0], root), **siblings}
     return schema
@@ -65,6 +67,12 @@ WRONG_TYPE = {"number": "0.5", "integer": "1", "string": 5, "boolean": 1, "array
 def violations(schema: dict, value, root: dict, path=()):
     "(path, bad value, constraint) for every constraint `schema` states about `value` and the values inside it."
     schema = resolve(schema, root)
+    if "anyOf" in schema:  # a value of none of the types; then the constraints of the branch `value` is of
+        yield path, True, "type (none of anyOf)"
+        kinds = {"object": dict, "array": list}
+        yield from violations(next(b for b in schema["anyOf"] if isinstance(value, kinds.get(b["type"], ()))), value,
+                              root, path)
+        return
     kind = schema.get("type")
     if "contains" in schema: yield path, [0] * len(value), "contains"
     if kind in WRONG_TYPE: yield path, WRONG_TYPE[kind], "type"
