@@ -31,10 +31,10 @@ class NetConfig:
     critic_widths: tuple = (256, 128)
     predictor_widths: tuple = (512, 256)  # the CQ and QX prediction heads
     dropout: float = 0.0
-    actor_head: str = "factored"  # "factored" (cells scored from the athlete's data) or "flat" (the design's)
+    actor_head: str = "factored"  # "factored" (cells scored from the athlete's data) or "flat" (the first version's)
     context_dim: int = 16        # factored head: size of the context vector c
     entity_hidden: int = 64      # factored head: hidden width of the shared per-subject / per-quality networks
-    matrix_heads: bool = True    # build the CQ and QX prediction heads (the design's environment trains them)
+    matrix_heads: bool = True    # build the CQ and QX prediction heads (the weights environment trains them)
 
     def __post_init__(self):
         for name in ("feature_widths", "actor_widths", "critic_widths", "predictor_widths"):
