@@ -28,15 +28,15 @@ EVAL_SEED_OFFSET = 10_000       # their seed: EVAL_SEED_OFFSET + the agent's see
 class TrainingRun:
     "What `learn` and its callbacks share: agent, environment, counters, the record being built, and why it stopped."
     agent: object                                       # the `EnhancedPPOAgent` being trained
-    env: BatchedEnv
+    env: BatchedEnv                                     # the environment it trains on
     episodes: int                                       # episodes asked for
     rounds: int = 0                                     # rounds finished in this run
     episodes_done: int = 0                              # episodes finished in this run
     round_record: dict = field(default_factory=dict)    # the latest round: reward, losses, accuracies
-    history: dict = field(default_factory=lambda: dict(rewards=[], losses=[], accuracies=[], curve=[]))
+    history: dict = field(default_factory=lambda: dict(rewards=[], losses=[], accuracies=[], curve=[]))  # per round
     summary: dict = field(default_factory=dict)         # filled by callbacks: best score, baselines, ...
-    stop_reason: str | None = None
-    start: float = field(default_factory=time.time)
+    stop_reason: str | None = None                      # why training stops early (the first reason given), or None
+    start: float = field(default_factory=time.time)     # when the run started, `time.time()` seconds
     world: World = field(default_factory=World)         # the processes training together (one by default)
 
     @property
@@ -52,7 +52,9 @@ class TrainingRun:
         "Whether training ends after this round."
         return self.stop_reason is not None or self.episodes_done >= self.episodes
 
-    def stop(self, reason: str):
+    def stop(self,
+             reason: str, # why, in words (shown in the summary)
+            ):
         "End training after the current rollout (the first reason given is kept)."
         self.stop_reason = self.stop_reason or reason
 
@@ -118,14 +120,20 @@ class EpsilonDecay(Callback):
 class TimeBudget(Callback):
     "Stop training once `seconds` of wall time have passed (checked after every update)."
     order = -10
-    def __init__(self, seconds: float): self.seconds = check_number("time_budget_s", seconds, 0, low_open=True)
+    def __init__(self, seconds: float): # the budget in seconds of wall-clock time, > 0
+        self.seconds = check_number("time_budget_s", seconds, 0, low_open=True)
     def after_update(self, run, rollout, stats):
         if run.elapsed >= self.seconds: run.stop(f"stopped at the time budget of {self.seconds:g} s")
 
 class Evaluation(Callback):
     "Score the served policy on held-out athletes every `every` rounds and at the end; keep the best; stop early."
     order, main_only = 10, True
-    def __init__(self, athletes=None, every: int = 5, patience: int = 50, on_evaluation=None):
+    def __init__(self,
+                 athletes=None, # held-out athletes (any form `env.encode_athletes` takes); None: sampled
+                 every: int = 5, # evaluate every this many rounds (and at the end)
+                 patience: int = 50, # stop after this many evaluations without a better score
+                 on_evaluation=None, # called with each evaluation's record (a dict), e.g. to plot live
+                ):
         store_attr()
         check_int("eval_every", every); check_int("early_stop_patience", patience)
 
@@ -138,7 +146,10 @@ class Evaluation(Callback):
         self.best, self.best_weights, self.waited = -math.inf, None, 0
         run.summary.update(best_score=self.best, baselines=self.baselines, stopped_early=False)
 
-    def score(self, run, sample: bool) -> float:
+    def score(self,
+              run, # the `TrainingRun`
+              sample: bool, # sample the actions (False: the most probable)
+             ) -> float:
         "The served policy's mean return on the held-out athletes, normalised when the environment has baselines."
         mean = run.agent.evaluate_policy(run.env, self.x, sample=sample)
         return normalised_score(mean, self.baselines, self.score_baselines) if self.baselines else mean
@@ -221,7 +232,8 @@ class ProgressBar(Callback):
 class TensorBoard(Callback):
     "Write the learning curves (returns, losses, KL, entropy, scores, env-steps/s) to `log_dir` for TensorBoard."
     order, main_only = 90, True  # after the evaluation, so that its scores are written in the same round
-    def __init__(self, log_dir: str | Path): self.log_dir = Path(log_dir)
+    def __init__(self, log_dir: str | Path): # the folder TensorBoard's event files go to
+        self.log_dir = Path(log_dir)
 
     def before_fit(self, run):
         try: from torch.utils.tensorboard import SummaryWriter

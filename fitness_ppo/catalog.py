@@ -57,7 +57,8 @@ ACTION_DIM = NUM_CQ_CELLS + NUM_QX_CELLS      # 3151
 STATE_DIM = 3 + NUM_QUALITIES + 2 * NUM_SUBJECTS + 4  # 216, laid out in `fitness_ppo.state`
 
 # %% ../nbs/00_catalog.ipynb #bae61fc0
-def action_to_cell(action: int) -> tuple[str, int, int]:
+def action_to_cell(action: int, # an action index, 0 .. ACTION_DIM - 1 (3150)
+                  ) -> tuple[str, int, int]:
     "The matrix (`'CQ'` or `'QX'`), row and column that `action` adjusts."
     if not 0 <= action < ACTION_DIM:
         raise ValueError(f"action must be an integer in [0, {ACTION_DIM - 1}], got {action!r}")
@@ -67,7 +68,10 @@ def action_to_cell(action: int) -> tuple[str, int, int]:
 
 MATRIX_SHAPES = {"CQ": (NUM_SUBJECTS, NUM_QUALITIES), "QX": (NUM_QUALITIES, NUM_ACTIONS)}  # rows x columns
 
-def cell_to_action(matrix: str, row: int, col: int) -> int:
+def cell_to_action(matrix: str, # 'CQ' `(93, 23)` or 'QX' `(23, 44)`
+                   row: int, # the cell's row
+                   col: int, # the cell's column
+                  ) -> int:
     "The action index that adjusts cell `(row, col)` of `matrix` (`'CQ'` or `'QX'`)."
     if matrix not in MATRIX_SHAPES: raise ValueError(f"matrix must be 'CQ' or 'QX', got {matrix!r}")
     rows, cols = MATRIX_SHAPES[matrix]
@@ -93,7 +97,10 @@ class Catalog:
                            for k, codes in _KINDS.items())
         return f"Catalog({self.name!r}: names for {counts})"
 
-    def label(self, code: str, lang: str = "en") -> str:
+    def label(self,
+              code: str, # a quality (Q001..Q023), subject (C001..C093) or action (XL001..XL044) code
+              lang: str = "en", # the language of the name ('en', or another the catalogue has)
+             ) -> str:
         "The name of `code` in `lang`, falling back to English, then to a labelled placeholder."
         kind = next((k for k, codes in _KINDS.items() if code in codes), None)
         if kind is None:
@@ -102,7 +109,10 @@ class Catalog:
         entry = self.names.get(kind, {}).get(code, {})
         return entry.get(lang) or entry.get("en") or _placeholder(kind, code)
 
-    def labels(self, kind: str, lang: str = "en") -> list[str]:
+    def labels(self,
+               kind: str, # 'qualities', 'subjects' or 'actions'
+               lang: str = "en", # the language of the names ('en', or another the catalogue has)
+              ) -> list[str]:
         "The names of every code of `kind`, in code order."
         if kind not in _KINDS: raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
         return [self.label(c, lang) for c in _KINDS[kind]]
@@ -111,7 +121,9 @@ DEFAULT_CATALOG = Catalog({"qualities": {c: {"en": en, "zh": zh} for c, (en, zh)
                           name="default")
 
 # %% ../nbs/00_catalog.ipynb #b10a9837
-def code_label(code: str, name: str) -> str:
+def code_label(code: str, # a catalogue code, e.g. `XL001`
+               name: str, # its name
+              ) -> str:
     "`code name`, or just `code` when the name says nothing more (the catalogue's placeholders repeat the code)."
     return code if code in name else f"{code} {name}"
 
@@ -165,7 +177,11 @@ EXAMPLE_DATA = Path(str(files("fitness_ppo") / "data"))  # the package's data fo
 EXAMPLE_CATALOG = load_catalog(EXAMPLE_DATA / "example_catalog.json", name="example")
 
 # %% ../nbs/00_catalog.ipynb #2d3d2989
-def check_int(name: str, value, low: int = 1, high: int | None = None) -> int:
+def check_int(name: str, # the field's name, for the error message
+              value, # the value to check
+              low: int = 1, # the smallest allowed
+              high: int | None = None, # the largest allowed (None: no bound)
+             ) -> int:
     "`value` if it is an `int` (not a `bool`) in `[low, high]` (`high=None`: no upper bound), else a `ValueError`."
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         allowed = ("a positive integer" if (low, high) == (1, None) else f"an integer >= {low}" if high is None
@@ -173,8 +189,14 @@ def check_int(name: str, value, low: int = 1, high: int | None = None) -> int:
         raise ValueError(f"{name} must be {allowed}, got {value!r:.80}")
     return value
 
-def check_number(name: str, value, low: float = -math.inf, high: float = math.inf, *, low_open: bool = False,
-                 high_open: bool = False) -> float:
+def check_number(name: str, # the field's name, for the error message
+                 value, # the value to check
+                 low: float = -math.inf, # the interval's lower end
+                 high: float = math.inf, # its upper end
+                 *,
+                 low_open: bool = False, # exclude `low` itself
+                 high_open: bool = False, # exclude `high` itself
+                ) -> float:
     "`value` as a `float` if it is a finite real number (not a `bool`) in the interval; else a `ValueError`."
     ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
           and (value > low if low_open else value >= low) and (value < high if high_open else value <= high))
@@ -185,7 +207,10 @@ def check_number(name: str, value, low: float = -math.inf, high: float = math.in
 
 ROW_SUM_TOLERANCE = 1e-4  # how far a weight matrix's row sum may be from 1 (float32 files and JSON round trips)
 
-def check_weight_matrix(name: str, value, kind: str) -> torch.Tensor:
+def check_weight_matrix(name: str, # the field's name, for the error message
+                        value, # a tensor or nested lists
+                        kind: str, # 'CQ' `(93, 23)` or 'QX' `(23, 44)`
+                       ) -> torch.Tensor:
     "A `kind` ('CQ' or 'QX') weight matrix `(rows, cols)` or batch `(B, rows, cols)`: finite, in [0, 1], rows sum to 1."
     shape = MATRIX_SHAPES[kind]
     try: m = torch.as_tensor(value, dtype=torch.float32)
@@ -199,7 +224,8 @@ def check_weight_matrix(name: str, value, kind: str) -> torch.Tensor:
         raise ValueError(f"{name} rows must each sum to 1 (within {ROW_SUM_TOLERANCE})")
     return m
 
-def default_device(device=None) -> torch.device:
+def default_device(device=None, # 'auto', 'cpu', 'cuda', 'cuda:1', a torch.device, or None (= 'auto')
+                  ) -> torch.device:
     "`device` as a `torch.device`; `None` or 'auto' means CUDA when available, else the CPU. CUDA without a GPU fails."
     if device is None or device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try: device = torch.device(device)

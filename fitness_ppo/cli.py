@@ -308,7 +308,8 @@ def _read_results(path) -> list[OptimizationResult]:
     data = read_json(path, "result file")
     with _about(path): return [OptimizationResult.from_dict(d) for d in (data if isinstance(data, list) else [data])]
 
-def read_catalog(path):
+def read_catalog(path, # one of `CATALOGS` ('example', 'design') or a catalogue JSON file
+                ):
     "The catalogue `path` names: one of `CATALOGS`, or a file (see `load_catalog`); a `ValueError` naming the file."
     if path in CATALOGS: return catalog_matrices(path)[0]
     path = existing_file(path, "catalog file")
@@ -355,7 +356,10 @@ def _numbers(value) -> bool:
     number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
     return number(value) or (isinstance(value, list) and len(value) > 0 and all(map(number, value)))
 
-def read_response(source: str | None, n: int, prior=None):
+def read_response(source: str | None, # JSON text (an object of `ResponseParams` names) or a `.json` file; or None
+                  n: int, # how many athletes
+                  prior=None, # `ResponseParams` for the names left out (None: the median athlete's)
+                 ):
     """`n` athletes' response parameters from JSON text (an object) or a `.json` file; or None. Names left out
     take `prior`'s values (`ResponseParams`, e.g. the athletes' `response_prior`; default: the median athlete's)."""
     from fitness_ppo.io import json_loads
@@ -480,7 +484,9 @@ def _untrained_fallback(training: dict,  # the record of a season `learn` that c
     return best
 
 # %% ../nbs/10_cli.ipynb #f3dd08b7
-def read_rules(source: str | None, n: int):
+def read_rules(source: str | None, # JSON text or a `.json` file: one `CoachRules` object, or one per athlete
+               n: int, # how many athletes (a list must have `n` entries)
+              ):
     """`n` athletes' rules from JSON text or a `.json` file: one object of rules (`CoachRules`) for all, or a list of
     one per athlete; None for None. Bad rules: a `ValueError` starting `--rules:` that names the rule."""
     if source is None: return None
@@ -896,7 +902,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/10_cli.ipynb #99e346f6
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, # the command line's words after `fitness-ppo` (None: `sys.argv[1:]`)
+        ) -> int:
     "Run the `fitness-ppo` command line on `argv` (default: `sys.argv[1:]`); returns the exit code."
     parser = _parser()
     try: args = parser.parse_args(argv)

@@ -28,10 +28,10 @@ DEFAULT_TIMEOUT_S = 1800.0  # how long a rank waits for the others at a collecti
 @dataclass(frozen=True)
 class World:
     "Where this process stands in a training job: its `rank` among `world_size` processes, its device, the backend."
-    rank: int = 0
-    world_size: int = 1
+    rank: int = 0                 # this process's number in the job, 0 .. world_size - 1
+    world_size: int = 1           # how many processes take part
     local_rank: int = 0           # rank among the processes of this machine (picks the GPU)
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # this process's device
     backend: str | None = None    # "gloo", "nccl", or None for a single process
 
     @property
@@ -44,7 +44,8 @@ class World:
         "Whether more than one process takes part."
         return self.world_size > 1
 
-def torchrun_ranks(environ=None) -> tuple[int, int, int] | None:
+def torchrun_ranks(environ=None, # a mapping of environment variables (None: `os.environ`)
+                  ) -> tuple[int, int, int] | None:
     "`(rank, world_size, local_rank)` from torchrun's environment variables (checked); `None` when they are unset."
     environ = os.environ if environ is None else environ
     if not all(name in environ for name in TORCHRUN_VARIABLES): return None
@@ -67,7 +68,8 @@ def process_count() -> int:
     "The number of processes in the initialised process group; 1 when there is none."
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
-def current_world(device=None) -> World:
+def current_world(device=None, # 'cpu', 'cuda' (narrowed to this rank's GPU) or a torch.device; None: the default
+                 ) -> World:
     "The `World` of the initialised process group (a single process when there is none), `device` narrowed per rank."
     if process_count() == 1:
         ranks = torchrun_ranks() or (0, 1, 0)
@@ -76,7 +78,10 @@ def current_world(device=None) -> World:
     return World(dist.get_rank(), dist.get_world_size(), local_rank, _rank_device(device, local_rank),
                  dist.get_backend())
 
-def init_distributed(device=None, backend: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> World:
+def init_distributed(device=None, # 'cpu', 'cuda' or a torch.device (None: the default); CUDA narrowed per rank
+                     backend: str | None = None, # 'gloo', 'nccl', or None: NCCL on CUDA, gloo on CPU
+                     timeout_s: float = DEFAULT_TIMEOUT_S, # seconds a rank waits for the others at a collective
+                    ) -> World:
     "Join the job `torchrun` started (gloo on CPU, NCCL on CUDA); without torchrun's variables, a one-process world."
     ranks = torchrun_ranks()
     check_number("timeout_s", timeout_s, 0, low_open=True)
@@ -89,7 +94,8 @@ def init_distributed(device=None, backend: str | None = None, timeout_s: float =
     dist.init_process_group(backend, init_method="env://", timeout=timedelta(seconds=timeout_s))
     return current_world(device)
 
-def shutdown_distributed(wait: bool = True) -> None:
+def shutdown_distributed(wait: bool = True, # meet the other ranks at a barrier first (False on an error's way out)
+                        ) -> None:
     "Leave the process group, if in one: with `wait`, once every rank is here (`wait=False` on an error's way out)."
     if not (dist.is_available() and dist.is_initialized()): return
     try:
@@ -101,7 +107,10 @@ def shutdown_distributed(wait: bool = True) -> None:
         gc.collect()  # the group's C++ objects (and their threads) go now, not during the interpreter's exit
 
 @contextmanager
-def distributed_world(device=None, backend: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S):
+def distributed_world(device=None, # 'cpu', 'cuda' or a torch.device (None: the default); CUDA narrowed per rank
+                      backend: str | None = None, # 'gloo', 'nccl', or None: NCCL on CUDA, gloo on CPU
+                      timeout_s: float = DEFAULT_TIMEOUT_S, # seconds a rank waits for the others at a collective
+                     ):
     "`init_distributed`'s `World` for a `with` block, left at its end: together, or at once when the block fails."
     world = init_distributed(device, backend, timeout_s)
     try: yield world
@@ -111,7 +120,8 @@ def distributed_world(device=None, backend: str | None = None, timeout_s: float 
     shutdown_distributed()
 
 # %% ../nbs/14_distributed.ipynb #167fadfc
-def average_gradients(params) -> None:
+def average_gradients(params, # the parameters whose `.grad` to average (an iterable of tensors)
+                     ) -> None:
     "Replace each gradient of `params` by its mean over the processes of the job (one all-reduce); one process: no-op."
     n = process_count()
     grads = [p.grad for p in params if p.grad is not None]
@@ -124,20 +134,25 @@ def average_gradients(params) -> None:
         for g, mean in zip(same, flat.split([g.numel() for g in same])): g.copy_(mean.view_as(g))
 
 @torch.no_grad()
-def broadcast_module_(module: nn.Module, src: int = 0) -> nn.Module:
+def broadcast_module_(module: nn.Module, # the module to overwrite in place
+                      src: int = 0, # the rank whose parameters and buffers every process takes
+                     ) -> nn.Module:
     "Overwrite `module`'s parameters and buffers with those of rank `src` (every process calls it); one process: no-op."
     if process_count() > 1:
         for tensor in [*module.parameters(), *module.buffers()]: dist.broadcast(tensor.data, src)
     return module
 
-def all_gather_objects(obj) -> list:
+def all_gather_objects(obj, # any picklable object (this process's contribution)
+                      ) -> list:
     "`obj` of every process, in rank order (any picklable object); `[obj]` in one process."
     if process_count() == 1: return [obj]
     gathered = [None] * process_count()
     dist.all_gather_object(gathered, obj)
     return gathered
 
-def mean_over_processes(values: dict, device=None) -> dict:
+def mean_over_processes(values: dict, # name -> number (every process gives the same names)
+                        device=None, # where the all-reduce runs (NCCL needs 'cuda'); None: CPU
+                       ) -> dict:
     "Each number of `values` averaged over the processes (one all-reduce; every process has the same keys)."
     if process_count() == 1 or not values: return dict(values)
     keys = sorted(values)
@@ -145,29 +160,39 @@ def mean_over_processes(values: dict, device=None) -> dict:
     dist.all_reduce(t)
     return dict(zip(keys, (t / process_count()).tolist()))
 
-def first_stop_reason(reason: str | None) -> str | None:
+def first_stop_reason(reason: str | None, # this process's reason to stop, or None to go on
+                     ) -> str | None:
     "The first reason to stop that any process gives, in rank order, on every process: all stop together."
     return next((r for r in all_gather_objects(reason) if r is not None), None)
 
 # %% ../nbs/14_distributed.ipynb #6ef3d425
-def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
+def shard_bounds(n: int, # how many items are shared out
+                 rank: int, # which process's share, 0 .. world_size - 1
+                 world_size: int, # how many processes share the items
+                ) -> tuple[int, int]:
     "`(start, stop)` of rank `rank`'s contiguous share of `n` items; shares differ by at most one, first ranks larger."
     check_int("n", n, 0); check_int("world_size", world_size); check_int("rank", rank, 0, world_size - 1)
     base, extra = divmod(n, world_size)
     start = rank * base + min(rank, extra)
     return start, start + base + (rank < extra)
 
-def shard(items, world: World | None = None):
+def shard(items, # a list, or a tensor split along its first dimension
+          world: World | None = None, # where this process stands (None: `current_world()`)
+         ):
     "This process's contiguous share of `items` (a list, or a tensor along its first dimension)."
     world = world or current_world()
     start, stop = shard_bounds(len(items), world.rank, world.world_size)
     return items[start:stop]
 
-def gather_shards(results) -> list:
+def gather_shards(results, # this process's results, one per item of its share
+                 ) -> list:
     "The results of every process's share, concatenated in rank order: in the order of the items that were sharded."
     return [r for part in all_gather_objects(list(results)) for r in part]
 
-def map_sharded(fn, items, world: World | None = None) -> list:
+def map_sharded(fn, # a list of items -> a list of one result per item
+                items, # all the items (every process passes the same)
+                world: World | None = None, # where this process stands (None: `current_world()`)
+               ) -> list:
     "`fn` (a list -> a list of one result per item) on this process's share of `items`; all results, in input order."
     mine = shard(items, world)
     try: out = (True, list(fn(mine)) if len(mine) else [])

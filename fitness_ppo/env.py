@@ -45,7 +45,8 @@ class BatchedEnv(Protocol):
 _ENV_MEMBERS = ("num_envs", "max_steps", "obs_dim", "action_dim", "device", "t", "reset", "step", "objective",
                 "sample_athletes", "encode_athletes", "spawn")
 
-def check_env(env) -> BatchedEnv:
+def check_env(env, # an environment object to check
+             ) -> BatchedEnv:
     "`env` if it has every member of `BatchedEnv` and sound optional features; else a `ValueError` saying what's wrong."
     if missing := [m for m in _ENV_MEMBERS if not hasattr(env, m)]:
         raise ValueError(f"env must provide the BatchedEnv members {list(_ENV_MEMBERS)}; "
@@ -60,7 +61,8 @@ class EnvFeatures:
     matrix_heads: bool = False                      # MATRIX_HEADS: it trains the CQ/QX prediction heads
     score_baselines: tuple[str, str] | None = None  # SCORE_BASELINES: the baselines of 0 and 1 of the normalised score
 
-def env_features(env) -> EnvFeatures:
+def env_features(env, # a `BatchedEnv`
+                ) -> EnvFeatures:
     "The optional features `env` declares (`ACTION_HEAD`, `MATRIX_HEADS`, `SCORE_BASELINES`), defaults for the others."
     name, d = type(env).__name__, EnvFeatures()
     head, matrix_heads = getattr(env, "ACTION_HEAD", d.action_head), getattr(env, "MATRIX_HEADS", d.matrix_heads)
@@ -78,13 +80,16 @@ def env_features(env) -> EnvFeatures:
         scores = tuple(scores)
     return EnvFeatures(head, matrix_heads, scores)
 
-def env_repr(env) -> str:
+def env_repr(env, # a `BatchedEnv`
+            ) -> str:
     "`Name(num_envs=..., max_steps=..., obs_dim=..., action_dim=..., device=..., t=...)`: a repr for any `BatchedEnv`."
     members = ("num_envs", "max_steps", "obs_dim", "action_dim", "device", "t")
     return f"{type(env).__name__}({', '.join(f'{m}={str(getattr(env, m))}' for m in members)})"
 
 # %% ../nbs/02_env.ipynb #e0972b80
-def env_action_mask(env, info: dict | None = None) -> torch.Tensor | None:
+def env_action_mask(env, # a `BatchedEnv`
+                    info: dict | None = None, # the info dict of its last `step` (None: ask `env`)
+                   ) -> torch.Tensor | None:
     "The `(B, A)` bool mask of the actions `env` allows now: `info['action_mask']`, else `env.action_mask()`, or None."
     if info is not None and info.get("action_mask") is not None: return info["action_mask"]
     method = getattr(env, "action_mask", None)
@@ -95,7 +100,8 @@ NOOP = -1  # an action index that changes nothing; used by the no-op baseline, n
 _ROWS = NUM_SUBJECTS + NUM_QUALITIES  # 116 rows: CQ then QX
 _COLS = max(NUM_QUALITIES, NUM_ACTIONS)  # 44 columns: CQ rows use the first 23
 
-def action_rows_cols(actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def action_rows_cols(actions: torch.Tensor, # weights-environment actions, 0..3150 (any shape)
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     "Row and column, in the stacked `(116, 44)` layout, of each action in `actions` (any shape)."
     is_cq = actions < NUM_CQ_CELLS
     b = actions - NUM_CQ_CELLS
@@ -179,7 +185,12 @@ def objective(self: TrainingEnvironment) -> torch.Tensor:
     return (score - self.change_penalty * change).float()
 
 # %% ../nbs/02_env.ipynb #e3b425d4
-def check_actions(actions, num_envs: int, action_dim: int, device, low: int = 0) -> torch.Tensor:
+def check_actions(actions, # one action per slot (a tensor, list or array)
+                  num_envs: int, # how many slots
+                  action_dim: int, # how many actions there are
+                  device, # where the result goes
+                  low: int = 0, # the smallest allowed action
+                 ) -> torch.Tensor:
     "`actions` as a `(num_envs,)` long tensor on `device`, each in `[low, action_dim)`; else a `ValueError`."
     actions = torch.as_tensor(actions, device=device)
     if actions.ndim == 0: actions = actions[None]
@@ -254,21 +265,29 @@ def objective_after_each_action(self: TrainingEnvironment) -> torch.Tensor:
     return torch.cat([cq_objective.flatten(1), qx_objective.flatten(1)], 1)
 
 # %% ../nbs/02_env.ipynb #32ac0629
-def noop_policy(env: TrainingEnvironment, obs: torch.Tensor) -> torch.Tensor:
+def noop_policy(env: TrainingEnvironment, # the environment
+                obs: torch.Tensor, # its observations (unused)
+               ) -> torch.Tensor:
     "Change nothing."
     return torch.full((env.num_envs,), NOOP, device=env.device)
 
-def random_policy(seed: int = 0):
+def random_policy(seed: int = 0, # random seed of its generator
+                 ):
     "A policy that picks uniformly among the 3151 actions, from its own seeded generator."
     g = torch.Generator().manual_seed(seed)
     return lambda env, obs: torch.randint(0, ACTION_DIM, (env.num_envs,), generator=g).to(env.device)
 
-def greedy_policy(env: TrainingEnvironment, obs: torch.Tensor) -> torch.Tensor:
+def greedy_policy(env: TrainingEnvironment, # the environment
+                  obs: torch.Tensor, # its observations (unused)
+                 ) -> torch.Tensor:
     "The action with the best immediate reward, per slot (one-step lookahead over all 3151 actions)."
     return env.objective_after_each_action().argmax(-1)
 
 # %% ../nbs/02_env.ipynb #a01d2ba5
-def play_episode(env: BatchedEnv, policy, athletes) -> tuple[torch.Tensor, torch.Tensor]:
+def play_episode(env: BatchedEnv, # the environment (sized for `athletes`)
+                 policy, # `policy(env, obs) -> (B,) actions`
+                 athletes, # `State`s, dicts of their fields, a DataFrame or a `(B, 216)` encoding
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     "One episode of `env` under `policy(env, obs)` from `athletes`: the actions and rewards, each `(max_steps, B)`."
     obs, actions, rewards = env.reset(athletes), [], []
     while env.t < env.max_steps:
@@ -277,7 +296,10 @@ def play_episode(env: BatchedEnv, policy, athletes) -> tuple[torch.Tensor, torch
         rewards.append(reward)
     return torch.stack(actions), torch.stack(rewards)
 
-def mean_return(env: BatchedEnv, policy, athletes) -> float:
+def mean_return(env: BatchedEnv, # the environment
+                policy, # `policy(env, obs) -> (B,) actions`
+                athletes, # `State`s, dicts of their fields, a DataFrame or a `(B, 216)` encoding
+               ) -> float:
     "Mean undiscounted return of `policy` over one episode of each of `athletes`, in a copy of `env` sized for them."
     athletes = env.encode_athletes(athletes)
     return play_episode(env.spawn(len(athletes)), policy, athletes)[1].sum(0).mean().item()
@@ -312,13 +334,23 @@ def baseline_returns(self: TrainingEnvironment, athletes, seed: int = 0) -> dict
 
 # %% ../nbs/02_env.ipynb #102ca978
 @delegates(TrainingEnvironment, but=["num_envs", "max_steps", "device"])
-def episode_returns(policy, athletes, steps: int = 50, device=None, **kwargs) -> torch.Tensor:
+def episode_returns(policy, # `policy(env, obs) -> (B,) actions`
+                    athletes, # `State`s, dicts of their fields, a DataFrame or a `(B, 216)` encoding
+                    steps: int = 50, # the episode's length
+                    device=None, # 'cpu', 'cuda' or a torch.device (None: the default)
+                    **kwargs,
+                   ) -> torch.Tensor:
     "Each athlete's undiscounted return, `(B,)`, over a `steps`-step episode of a `TrainingEnvironment` under `policy`."
     x = athlete_batch(athletes, device=device)
     return play_episode(TrainingEnvironment(len(x), steps, device=device, **kwargs), policy, x)[1].sum(0)
 
 @delegates(TrainingEnvironment, but=["num_envs", "max_steps", "device"])
-def evaluate(policy, athletes, steps: int = 50, device=None, **kwargs) -> float:
+def evaluate(policy, # `policy(env, obs) -> (B,) actions`
+             athletes, # `State`s, dicts of their fields, a DataFrame or a `(B, 216)` encoding
+             steps: int = 50, # the episode's length
+             device=None, # 'cpu', 'cuda' or a torch.device (None: the default)
+             **kwargs,
+            ) -> float:
     "Mean episode return of `policy` over `athletes` (`State`s, dicts or a `(B, 216)` encoding)."
     return episode_returns(policy, athletes, steps, device, **kwargs).mean().item()
 
@@ -329,8 +361,10 @@ def baseline_returns(athletes, steps: int = 50, seed: int = 0, device=None,  # n
     env = TrainingEnvironment(max_steps=steps, device=device, **kwargs)
     return env.baseline_returns(athletes, seed)
 
-def normalised_score(mean_return: float, baselines: dict[str, float],
-                     score_baselines: tuple[str, str] = TrainingEnvironment.SCORE_BASELINES) -> float:
+def normalised_score(mean_return: float, # the mean return to score
+                     baselines: dict[str, float], # baseline name -> its mean return
+                     score_baselines: tuple[str, str] = TrainingEnvironment.SCORE_BASELINES, # scored 0 and 1
+                    ) -> float:
     "`(R - R_zero) / (R_one - R_zero)` for the two named baselines (default no-op = 0, greedy lookahead = 1)."
     zero, one = (baselines[name] for name in score_baselines)
     return (mean_return - zero) / (one - zero)

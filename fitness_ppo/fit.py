@@ -182,14 +182,18 @@ class AthleteData:
 
     @property
     def num_days(self) -> int: return self.load.shape[1]
-    def label(self, a: int, d: int):
+    def label(self,
+              a: int, # athlete index, 0 .. n - 1
+              d: int, # day index on the athlete's grid (0: the first day of the log)
+             ):
         "Athlete `a`'s day index `d` in the user's terms: their day number or date."
         return self.start[a] + (pd.Timedelta(days=int(d)) if isinstance(self.start[a], pd.Timestamp) else int(d))
 
 def athlete_data(log, # a training log (anything `read_log` reads, or its result)
                  tests, # tests (anything `read_tests` reads, or its result)
                  quality: str | None = None, # which test to fit when the tests name several qualities
-                 device=None, dtype=torch.float64, # where and in which precision the tensors go
+                 device=None, # where the tensors go: 'cpu', 'cuda' or a torch.device (None: the default device)
+                 dtype=torch.float64, # their floating-point precision
                 ) -> AthleteData:
     "Put a log and tests of one or many athletes on a common day grid each (gaps and missing days are rest)."
     if not (isinstance(log, pd.DataFrame) and {"athlete", "load"} <= set(log.columns)): log = read_log(log)
@@ -707,7 +711,8 @@ def fit(log, # a training log (anything `read_log` reads), or an `AthleteData`
         prior: dict | None = None, # overrides of PRIOR: name -> (mean, sd) in scaled units
         iters: int = 100, # Levenberg-Marquardt iterations at most (first round; later rounds 30)
         quality: str | None = None, # which test to fit when the tests name several
-        device=None, dtype=torch.float64, # where and in which precision to fit
+        device=None, # where to fit: 'cpu', 'cuda' or a torch.device (None: the default device)
+        dtype=torch.float64, # in which floating-point precision
        ) -> FitResult:
     "Fit a fitness-fatigue model to every athlete at once: MAP with a log-normal prior, Laplace uncertainty."
     if model not in MODELS: raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
@@ -976,7 +981,8 @@ def plan_spread(result: FitResult, # what `fit` returned
                 planner: str = "forecast", # the planner (one of `PLANNERS`) that makes the plan from the MAP start
                 draws: int = 200, # posterior draws per athlete
                 seed: int = 0, # for the draws
-                cq=None, qx=None, # the season model's matrices (default: the reference ones)
+                cq=None, # the season model's subject x quality matrix `(93, 23)` (default: the reference one)
+                qx=None, # its quality x action matrix `(23, 44)` (default: the reference one)
                 rules=None, # a coach's rules: one `CoachRules` (or a dict of its rules) or one per athlete; None: none
                ) -> tuple[pd.DataFrame, torch.Tensor]:
     """The competition-day score of each fitted athlete's plan over the fit's posterior draws: one row per athlete with

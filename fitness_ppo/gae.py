@@ -37,7 +37,13 @@ def _td_errors(rewards, values, not_done, last_value, gamma):
     return rewards + gamma * next_values * not_done - values
 
 # %% ../nbs/05_gae.ipynb #de7547ae
-def compute_gae(rewards, values, dones, last_value, gamma: float = 0.99, lam: float = 0.95):
+def compute_gae(rewards, # `(T,)` or `(T, B)`: the reward after each step
+                values, # same shape: the critic's value of the state each step started from
+                dones, # same shape: 1 where the episode ended in a true terminal after the step, else 0
+                last_value, # `()` or `(B,)`: the value of the state after the last step
+                gamma: float = 0.99, # discount per step, in (0, 1]
+                lam: float = 0.95, # GAE's lambda in [0, 1]: 0 the one-step TD error, 1 Monte-Carlo
+               ):
     "GAE advantages and λ-returns of a time-major rollout: `(advantages, returns)`, each shaped like `rewards`."
     with torch.no_grad():
         rewards, values, dones, last_value = _rollout(rewards, values, dones, last_value, gamma=gamma, lam=lam)
@@ -51,7 +57,12 @@ def compute_gae(rewards, values, dones, last_value, gamma: float = 0.99, lam: fl
         return advantages, advantages + values
 
 # %% ../nbs/05_gae.ipynb #1f294c56
-def compute_td_returns(rewards, values, dones, last_value, gamma: float = 0.99):
+def compute_td_returns(rewards, # `(T,)` or `(T, B)`: the reward after each step
+                       values, # same shape: the critic's value of the state each step started from
+                       dones, # same shape: 1 where the episode ended in a true terminal after the step, else 0
+                       last_value, # `()` or `(B,)`: the value of the state after the last step
+                       gamma: float = 0.99, # discount per step, in (0, 1]
+                      ):
     "Targets without GAE, bootstrapped with `last_value`: (one-step TD errors, discounted returns)."
     with torch.no_grad():
         rewards, values, dones, last_value = _rollout(rewards, values, dones, last_value, gamma=gamma)

@@ -25,12 +25,16 @@ __all__ = ['MAX_ECHO_CHARS', 'ATHLETE_CSV_COLUMNS', 'ATHLETE_CSV_LAYOUT', 'LOG_L
 # %% ../nbs/10a_io.ipynb #331a640c
 MAX_ECHO_CHARS = 200  # characters of a user's value that an error message repeats, at most
 
-def clip(text, limit: int = MAX_ECHO_CHARS) -> str:
+def clip(text, # anything; shown as `str(text)`
+         limit: int = MAX_ECHO_CHARS, # characters at most
+        ) -> str:
     "`text` as one line of at most `limit` characters (saying its length when cut), unpaired UTF-16 halves escaped."
     text = " ".join(str(text).encode("utf-8", "backslashreplace").decode("utf-8").split())
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters in all)"
 
-def existing_file(path, what: str = "file") -> Path:
+def existing_file(path, # a file's path (str or Path)
+                  what: str = "file", # what the file is, for the error message
+                 ) -> Path:
     "`path` if it names a regular file; else `FileNotFoundError` (`'{what} not found'`) or `ValueError` (a folder)."
     path = Path(path)
     if path.is_dir(): raise ValueError(f"{what} {path} is a folder, not a file")
@@ -57,7 +61,9 @@ def json_loads(text: str,  # JSON text
         raise ValueError(f"{what}: a number has more than {sys.get_int_max_str_digits()} digits (Python's limit for "
                          f"reading integers)") from None
 
-def read_json(path, what: str = "file"):
+def read_json(path, # a JSON file's path
+              what: str = "file", # what the file is, for the error message
+             ):
     "The JSON in the file at `path`; a `ValueError` naming it if it is empty, not UTF-8, not JSON or nested too deeply."
     path = existing_file(path, what)
     try: text = path.read_text(encoding="utf-8-sig")
@@ -103,7 +109,8 @@ def _read_csv_athletes(path: Path) -> list[State]:
     return athletes
 
 # %% ../nbs/10a_io.ipynb #8e597f59
-def read_athletes(path) -> tuple[list[State], bool]:
+def read_athletes(path, # a `.json` file (one athlete object or a list) or a `.csv` file (the columns above)
+                 ) -> tuple[list[State], bool]:
     "Athletes from a JSON file (one object or a list) or a CSV file; and whether the file held a single object."
     path = existing_file(path, "athletes file")
     suffix = path.suffix.lower()
@@ -117,7 +124,9 @@ def read_athletes(path) -> tuple[list[State], bool]:
                 raise ValueError("expected an athlete object or a non-empty list of athlete objects")
         return as_athletes([data] if single else data)[0], single
 
-def write_athletes(athletes: list[State], path) -> Path:
+def write_athletes(athletes: list[State], # the athletes to write
+                   path, # a `.json` or `.csv` file (its folder is made)
+                  ) -> Path:
     "Write athletes to a `.json` (a list of objects) or `.csv` (the columns above) file."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +142,10 @@ def write_athletes(athletes: list[State], path) -> Path:
     return path
 
 # %% ../nbs/10a_io.ipynb #089d4d98
-def read_matrix(source: str | None, name: str = "matrix", kind: str | None = None) -> torch.Tensor | None:
+def read_matrix(source: str | None, # a JSON or CSV file, 'reference' (the reference matrix of `kind`), or None
+                name: str = "matrix", # what the matrix is, for error messages (e.g. the option's name)
+                kind: str | None = None, # 'CQ' `(93, 23)`, 'QX' `(23, 44)`, or None: not checked
+               ) -> torch.Tensor | None:
     "A matrix from a JSON (list of rows) or CSV (no header) file, checked as `kind` ('CQ', 'QX') if given; or None."
     if source is None: return None
     if source == "reference": return reference_cq() if kind == "CQ" else reference_qx()
@@ -150,20 +162,27 @@ def read_matrix(source: str | None, name: str = "matrix", kind: str | None = Non
         try: return torch.tensor(rows, dtype=torch.float32)
         except (TypeError, ValueError, RuntimeError) as e: raise ValueError(f"not a matrix of numbers ({e})") from None
 
-def read_priors(cq_prior: str | None = None, qx_prior: str | None = None) -> dict:
+def read_priors(cq_prior: str | None = None, # a CQ prior file (see `read_matrix`), or None
+                qx_prior: str | None = None, # a QX prior file, or None
+               ) -> dict:
     "The `TrainingEnvironment` keyword arguments for prior files (see `read_matrix`) that are given, checked."
     priors = dict(cq_prior=read_matrix(cq_prior, "cq_prior", "CQ"), qx_prior=read_matrix(qx_prior, "qx_prior", "QX"))
     return {k: v for k, v in priors.items() if v is not None}
 
 # %% ../nbs/10a_io.ipynb #14be1da4
-def load_agent(path, device=None, what: str = "model file") -> EnhancedPPOAgent:
+def load_agent(path, # a checkpoint saved by `EnhancedPPOAgent.save`
+               device=None, # 'cpu', 'cuda' or a torch.device (None: the default)
+               what: str = "model file", # what the file is, for the error message
+              ) -> EnhancedPPOAgent:
     "The agent saved at `path`, on `device`; a one-line `ValueError` naming the file if it is not a sound checkpoint."
     path = existing_file(path, what)
     if path.stat().st_size == 0: raise ValueError(f"{path}: the file is empty (0 bytes), not a checkpoint")
     try: return EnhancedPPOAgent.from_checkpoint(path, device)
     except ValueError as e: raise ValueError(clip(e, 3 * MAX_ECHO_CHARS)) from None
 
-def parse_device(name, option: str = "--device") -> torch.device:
+def parse_device(name, # 'auto', 'cpu', 'cuda', 'cuda:1', ... (None: the default)
+                 option: str = "--device", # the option or field that gave it, for the error message
+                ) -> torch.device:
     "`name` ('auto', 'cpu', 'cuda', 'cuda:1') as a `torch.device`; a `ValueError` naming `option` if not usable here."
     try: return default_device(name)
     except ValueError as e: raise ValueError(f"{option} {name}: {e}") from None
@@ -183,7 +202,8 @@ def _peak_resident_memory() -> int | None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
 
-def memory_report(device=None) -> dict:
+def memory_report(device=None, # a CUDA device whose memory to add; None or CPU: the process's only
+                 ) -> dict:
     "Memory in bytes: the process's resident set and its peak; on a CUDA `device` also the GPU's (else `cuda: None`)."
     device = torch.device(device) if device is not None else None
     cuda = None
@@ -217,7 +237,10 @@ class _StderrHandler(logging.StreamHandler):
         self.stream = sys.stderr
         super().emit(record)
 
-def configure_logging(level: str = "warning", fmt: str = "plain", loggers=("fitness_ppo",)) -> logging.Handler:
+def configure_logging(level: str = "warning", # the lowest level sent, one of `LOG_LEVELS`
+                      fmt: str = "plain", # one of `LOG_FORMATS`: 'plain' lines or 'json' lines
+                      loggers=("fitness_ppo",), # the names of the loggers to configure
+                     ) -> logging.Handler:
     "Send `loggers`' records at `level` and above to stderr, as plain lines or JSON lines (`fmt`); returns the handler."
     if level not in LOG_LEVELS: raise ValueError(f"--log-level must be one of {list(LOG_LEVELS)}, got {level!r:.40}")
     if fmt not in LOG_FORMATS: raise ValueError(f"--log-format must be one of {list(LOG_FORMATS)}, got {fmt!r:.40}")

@@ -26,15 +26,15 @@ MAX_LAYERS = 16         # most layers in one stack of a configuration
 class NetConfig:
     "Sizes and choices of `EnhancedActorCritic`: default widths 1024..256, dropout 0, the factored actor head."
     feature_widths: tuple = (1024, 512, 512, 256, 256, 256)  # first: Linear+LN+GELU; then one residual block per width
-    shared_width: int = 256
-    actor_widths: tuple = (256, 256, 128)
-    critic_widths: tuple = (256, 128)
+    shared_width: int = 256               # width of the shared layers between the trunk and the heads
+    actor_widths: tuple = (256, 256, 128) # the actor's hidden layers
+    critic_widths: tuple = (256, 128)     # the critic's hidden layers
     predictor_widths: tuple = (512, 256)  # the CQ and QX prediction heads
-    dropout: float = 0.0
-    actor_head: str = "factored"  # "factored" (cells scored from the athlete's data) or "flat" (the design's)
+    dropout: float = 0.0                  # dropout probability of every layer, in [0, 1)
+    actor_head: str = "factored"  # "factored" (cells scored from the athlete's data) or "flat" (the first version's)
     context_dim: int = 16        # factored head: size of the context vector c
     entity_hidden: int = 64      # factored head: hidden width of the shared per-subject / per-quality networks
-    matrix_heads: bool = True    # build the CQ and QX prediction heads (the design's environment trains them)
+    matrix_heads: bool = True    # build the CQ and QX prediction heads (the weights environment trains them)
 
     def __post_init__(self):
         for name in ("feature_widths", "actor_widths", "critic_widths", "predictor_widths"):
@@ -62,7 +62,10 @@ class NetConfig:
         return cls(feature_widths=(256, 256))
 
 # %% ../nbs/04_model.ipynb #c7a5d918
-def dense_stack(in_features: int, widths, dropout: float) -> nn.Sequential:
+def dense_stack(in_features: int, # the input's width
+                widths, # the width of each layer, in order
+                dropout: float, # dropout probability after each layer
+               ) -> nn.Sequential:
     "Linear → LayerNorm → GELU → Dropout for each width in `widths`."
     layers = []
     for width in widths:
@@ -70,7 +73,9 @@ def dense_stack(in_features: int, widths, dropout: float) -> nn.Sequential:
         in_features = width
     return nn.Sequential(*layers)
 
-def small_init_(layer: nn.Linear, gain: float = 0.01) -> nn.Linear:
+def small_init_(layer: nn.Linear, # the layer to initialise in place
+                gain: float = 0.01, # the orthogonal weights' scale
+               ) -> nn.Linear:
     "Orthogonal weights with a small `gain` and zero bias: a near-uniform softmax at the start."
     nn.init.orthogonal_(layer.weight, gain)
     nn.init.zeros_(layer.bias)
@@ -109,7 +114,10 @@ def _entity_terms(net: nn.Sequential, entities: torch.Tensor, c: torch.Tensor) -
 # %% ../nbs/04_model.ipynb #3c85758b
 class FlatActionHead(nn.Linear):
     "One linear layer from the actor's features to `action_dim` logits (small initial weights); ignores the state."
-    def __init__(self, in_features: int, action_dim: int):
+    def __init__(self,
+                 in_features: int, # width of the actor's features
+                 action_dim: int, # how many actions
+                ):
         super().__init__(in_features, action_dim)
         small_init_(self)
 
@@ -127,20 +135,29 @@ ACTION_HEADS = {"flat": lambda in_features, state_dim, action_dim, config: FlatA
                 "factored": _factored_head}
 ACTION_HEAD_MODULES = {name: "fitness_ppo.model" for name in ACTION_HEADS}  # the module that registered each head
 
-def register_action_head(name: str, build, module: str | None = None) -> None:
+def register_action_head(name: str, # the head's name, for `NetConfig.actor_head`
+                         build, # `build(in_features, state_dim, action_dim, config) -> nn.Module`
+                         module: str | None = None, # the module that registers it, named in errors and checkpoints
+                        ) -> None:
     "Make `NetConfig(actor_head=name)` build `build(in_features, state_dim, action_dim, config)` as the actor's head."
     if not isinstance(name, str) or not name: raise ValueError(f"an action head's name must be text, got {name!r:.40}")
     ACTION_HEADS[name] = build
     ACTION_HEAD_MODULES[name] = module or build.__module__  # (the registering module, named in checkpoints)
 
-def require_action_head(name: str, module: str | None = None) -> None:
+def require_action_head(name: str, # the head's name
+                        module: str | None = None, # the module known to register it, for the message
+                       ) -> None:
     "A `ValueError` unless an actor head `name` is registered, saying which `module` registers it when known."
     if name in ACTION_HEADS: return
     where = (f"import {module} first: it registers it" if module else
              "import the module of the environment that uses it first (it calls register_action_head)")
     raise ValueError(f"actor_head must be one of {sorted(ACTION_HEADS)}, got {name!r:.40}: {where}")
 
-def build_action_head(in_features: int, state_dim: int, action_dim: int, config: NetConfig) -> nn.Module:
+def build_action_head(in_features: int, # width of the actor's features
+                      state_dim: int, # the observation's size
+                      action_dim: int, # how many actions
+                      config: NetConfig, # the network's settings (`actor_head` picks the head)
+                     ) -> nn.Module:
     "The actor head `config.actor_head` names (a registered one), for these sizes."
     require_action_head(config.actor_head)
     return ACTION_HEADS[config.actor_head](in_features, state_dim, action_dim, config)
@@ -148,7 +165,11 @@ def build_action_head(in_features: int, state_dim: int, action_dim: int, config:
 # %% ../nbs/04_model.ipynb #b12a99de
 class EnhancedActorCritic(nn.Module):
     "Residual actor-critic: feature trunk, actor and critic heads, CQ/QX prediction heads if asked; from `NetConfig`."
-    def __init__(self, state_dim: int = STATE_DIM, action_dim: int = ACTION_DIM, config: NetConfig | None = None):
+    def __init__(self,
+                 state_dim: int = STATE_DIM, # the observation's size
+                 action_dim: int = ACTION_DIM, # how many actions
+                 config: NetConfig | None = None, # widths, dropout and heads (None: `NetConfig()`)
+                ):
         super().__init__()
         self.config = config = config or NetConfig()
         self.state_dim, self.action_dim = check_int("state_dim", state_dim), check_int("action_dim", action_dim)

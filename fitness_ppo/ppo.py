@@ -136,9 +136,18 @@ def for_env(cls: EnhancedPPOAgent, env: BatchedEnv, config: NetConfig | None = N
 
 # %% ../nbs/06_ppo.ipynb #aecf84a9
 @patch
-def learn(self: EnhancedPPOAgent, env: BatchedEnv, athletes=None, episodes: int = 1000, *, shuffle: bool = True,
-          time_budget_s: float | None = None, evaluation: Evaluation | None = None, progress: bool = True,
-          callbacks=(), tensorboard_dir: str | Path | None = None) -> dict:
+def learn(self: EnhancedPPOAgent,
+          env: BatchedEnv, # the batched environment to train on (on the agent's device)
+          athletes=None, # training athletes (anything `env.encode_athletes` takes); None: fresh synthetic ones
+          episodes: int = 1000, # athlete-episodes to train for (a round plays `env.num_envs` side by side)
+          *,
+          shuffle: bool = True, # draw each round's athletes from `athletes` in a shuffled order
+          time_budget_s: float | None = None, # stop after the first update past this many seconds (None: no limit)
+          evaluation: Evaluation | None = None, # the held-out evaluation callback (None: `Evaluation()`'s defaults)
+          progress: bool = True, # show a progress bar
+          callbacks=(), # more `Callback`s, run with the default ones in their `order`
+          tensorboard_dir: str | Path | None = None, # write TensorBoard curves to this folder (None: none)
+         ) -> dict:
     "Train with PPO on `env` for `episodes` episodes (fewer if a callback stops it); the run's record and curves."
     cfg, env = self.ppo_config, check_env(env)
     if env.device != self.device:
@@ -190,9 +199,13 @@ def learn(self: EnhancedPPOAgent, env: BatchedEnv, athletes=None, episodes: int 
                 **run.summary, **run.history)
 
 @patch
-def default_callbacks(self: EnhancedPPOAgent, env: BatchedEnv, time_budget_s: float | None = None,
-                      evaluation: Evaluation | None = None, progress: bool = True,
-                      tensorboard_dir: str | Path | None = None) -> list[Callback]:
+def default_callbacks(self: EnhancedPPOAgent,
+                      env: BatchedEnv, # the batched environment to train on (on the agent's device)
+                      time_budget_s: float | None = None, # add `TimeBudget` with this many seconds (None: none)
+                      evaluation: Evaluation | None = None, # the evaluation callback (None: `Evaluation()`)
+                      progress: bool = True, # add a `ProgressBar`
+                      tensorboard_dir: str | Path | None = None, # add `TensorBoard` writing to this folder (None: none)
+                     ) -> list[Callback]:
     "`learn`'s callbacks: history, epsilon decay, evaluation, head fitting (matrices), time budget, progress, curves."
     callbacks = [History(), EpsilonDecay(), evaluation or Evaluation()]
     if self.actor_critic.has_matrix_heads and env_features(env).matrix_heads: callbacks.append(MatrixHeadFitting())
@@ -237,8 +250,12 @@ def masked_logits(logits: torch.Tensor, mask: torch.Tensor | None = None) -> tor
 # %% ../nbs/06_ppo.ipynb #d1edbbe5
 @patch
 @torch.no_grad()
-def act(self: EnhancedPPOAgent, obs: torch.Tensor, epsilon: float | None = None, net: nn.Module | None = None,
-        mask: torch.Tensor | None = None):
+def act(self: EnhancedPPOAgent,
+        obs: torch.Tensor, # `(B, obs_dim)` observations
+        epsilon: float | None = None, # probability of a uniformly random action (None: the agent's current one)
+        net: nn.Module | None = None, # the network that acts (None: the trained one, `actor_critic`)
+        mask: torch.Tensor | None = None, # `(B, A)` bool, True where an action is allowed (None: all)
+       ):
     """Sample epsilon-greedy actions for a batch of observations: `(actions, behaviour log-probabilities, values)`;
     with `mask` `(B, A)` (True: allowed), only allowed actions, exploration uniform among them."""
     epsilon = self.epsilon if epsilon is None else epsilon
@@ -257,7 +274,10 @@ def act(self: EnhancedPPOAgent, obs: torch.Tensor, epsilon: float | None = None,
     return actions, behaviour.log(), values
 
 @patch
-def select_action(self: EnhancedPPOAgent, state: torch.Tensor, training: bool = True):
+def select_action(self: EnhancedPPOAgent,
+                  state: torch.Tensor, # one observation `(obs_dim,)` or a batch `(B, obs_dim)`
+                  training: bool = True, # explore with the trained network (False: greedy, with the served one)
+                 ):
     "The first release's adapter: `(action, log_prob, cq_matrix, qx_matrix)` (`act`; greedy, served if not training)."
     single = state.ndim == 1
     obs = (state[None] if single else state).to(self.device)
@@ -423,7 +443,11 @@ def serving(net: nn.Module):
     finally: net.train(was_training)
 
 @patch
-def policy(self: EnhancedPPOAgent, deterministic: bool = True, seed: int = 0, net: nn.Module | None = None):
+def policy(self: EnhancedPPOAgent,
+           deterministic: bool = True, # the most probable action (False: sampled)
+           seed: int = 0, # random seed of the sampled actions
+           net: nn.Module | None = None, # the network (None: the served one, `target_actor_critic`)
+          ):
     "The served network (or `net`) as `policy(env, obs) -> actions`, argmax or sampled, within `env`'s action mask."
     net = net or self.target_actor_critic
     g = torch.Generator(self.device).manual_seed(seed)
@@ -434,8 +458,13 @@ def policy(self: EnhancedPPOAgent, deterministic: bool = True, seed: int = 0, ne
     return choose
 
 @patch
-def evaluate_policy(self: EnhancedPPOAgent, env: BatchedEnv, athletes, sample: bool = False,
-                    net: nn.Module | None = None, seed: int = 0) -> float:
+def evaluate_policy(self: EnhancedPPOAgent,
+                    env: BatchedEnv, # the environment to play
+                    athletes, # the athletes, one episode each (anything `env.encode_athletes` takes)
+                    sample: bool = False, # sample actions (False: the most probable)
+                    net: nn.Module | None = None, # the network (None: the served one)
+                    seed: int = 0, # random seed of the samples
+                   ) -> float:
     "An adapter: `mean_return` of `policy(not sample, seed, net)` over one episode of each of `athletes`."
     return mean_return(env, self.policy(not sample, seed, net), athletes)
 
@@ -491,7 +520,9 @@ def train_optimized(self: EnhancedPPOAgent, env: BatchedEnv, training_data=None,
 
 # %% ../nbs/06_ppo.ipynb #40127f0e
 @patch
-def save_model(self: EnhancedPPOAgent, path: str | Path) -> Path:
+def save_model(self: EnhancedPPOAgent,
+               path: str | Path, # the checkpoint file to write (its folder is made if needed)
+              ) -> Path:
     """Save networks, optimisers, network configuration, PPO settings and training state to `path` (atomically);
     a `ValueError` (and no file) if a weight or optimiser state is NaN or infinite: `read_checkpoint` refuses those."""
     return write_checkpoint(self, path)
@@ -499,7 +530,9 @@ def save_model(self: EnhancedPPOAgent, path: str | Path) -> Path:
 
 # %% ../nbs/06_ppo.ipynb #c50412d1
 @patch
-def load_model(self: EnhancedPPOAgent, path: str | Path) -> EnhancedPPOAgent:
+def load_model(self: EnhancedPPOAgent,
+               path: str | Path, # a checkpoint written by `save_model`
+              ) -> EnhancedPPOAgent:
     "Load a checkpoint written by `save_model` into this agent (network, weights, optimisers, settings, state)."
     return self._install(read_checkpoint(path, self.device), path)
 

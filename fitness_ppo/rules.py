@@ -42,7 +42,8 @@ def _session_table(device: str) -> SessionTable:
     load = torch.where(train, loads[intensity.clamp_min(0), volume.clamp_min(0)], 0.0)
     return SessionTable(kind, intensity, volume, load, train & (intensity == HARD_INTENSITY))
 
-def session_table(device=None) -> SessionTable:
+def session_table(device=None, # 'cpu', 'cuda' or a torch.device (None: CPU)
+                 ) -> SessionTable:
     "The `SessionTable` of every season action (on `device`)."
     return _session_table(str(torch.device(device or "cpu")))
 
@@ -145,7 +146,9 @@ class CoachRules:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> CoachRules:
+    def from_dict(cls,
+                  data: dict, # rule name -> value (see `RULE_NAMES`); rules left out are not applied
+                 ) -> CoachRules:
         "Rules from a dict (e.g. parsed JSON); a key that is no rule is a `ValueError` naming the rules."
         names = [f.name for f in fields(cls)]
         unknown = [k for k in data if k not in names]
@@ -153,19 +156,25 @@ class CoachRules:
         return cls(**data)
 
     @classmethod
-    def from_json(cls, text: str) -> CoachRules:
+    def from_json(cls,
+                  text: str, # a JSON object of rule name -> value
+                 ) -> CoachRules:
         "Rules from a JSON object's text."
         try: data = json.loads(text)
         except json.JSONDecodeError as e: raise ValueError(f"rules must be a JSON object: {e}") from None
         if not isinstance(data, dict): raise ValueError("rules must be a JSON object of rule: value")
         return cls.from_dict(data)
 
-    def to_json(self, indent: int | None = 2) -> str:
+    def to_json(self,
+                indent: int | None = 2, # spaces per JSON nesting level (None: one line)
+               ) -> str:
         "The rules as JSON text."
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_row(cls, row) -> CoachRules:
+    def from_row(cls,
+                 row, # a pandas row or any mapping of rule name -> cell
+                ) -> CoachRules:
         "Rules from a pandas row (or any mapping): empty / NaN cells are rules not applied; lists as `a,b,c` text."
         data = {}
         for k, v in dict(row).items():
@@ -244,7 +253,9 @@ EWMA_CHRONIC = 2 / (CHRONIC_DAYS + 1)          # EWMA decay of the chronic load
 MONOTONY_TOLERANCE = 1e-9                      # a week's monotony counts as above the cap beyond this
 ACWR_TOLERANCE = 1e-9                          # a ratio counts as above the cap beyond this (float rounding)
 
-def ewma_loads(loads: torch.Tensor, habitual=0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def ewma_loads(loads: torch.Tensor, # `(B, D)` daily loads
+               habitual=0.0, # the loads before day 0, in the same units: a number or `(B,)`
+              ) -> tuple[torch.Tensor, torch.Tensor]:
     "EWMA acute and chronic loads `(B, D)` (float64) of daily `loads` `(B, D)`, both starting at `habitual` `(B,)`."
     loads = loads.to(torch.float64)
     a = c = torch.as_tensor(habitual, dtype=torch.float64, device=loads.device).expand(len(loads)).clone()
@@ -255,7 +266,10 @@ def ewma_loads(loads: torch.Tensor, habitual=0.0) -> tuple[torch.Tensor, torch.T
     empty = loads.new_zeros(len(loads), 0)
     return (torch.stack(acute, 1), torch.stack(chronic, 1)) if acute else (empty, empty)
 
-def ratio(acute: torch.Tensor, chronic: torch.Tensor, undefined: float = math.nan) -> torch.Tensor:
+def ratio(acute: torch.Tensor, # acute (short-window) loads
+          chronic: torch.Tensor, # chronic (long-window) loads, same shape
+          undefined: float = math.nan, # the value where the chronic load is 0
+         ) -> torch.Tensor:
     "`acute / chronic`, `undefined` where the chronic load is 0."
     return torch.where(chronic > 0, acute / chronic.where(chronic > 0, 1.0), undefined)
 
@@ -377,7 +391,9 @@ def violations(rules, schedule: torch.Tensor) -> dict[str, torch.Tensor]:
     "For each rule in `RULE_NAMES`, `(B,)` how many days of `schedule` `(B, D)` break it (`violation_days`, summed)."
     return {k: v.sum(1) for k, v in violation_days(rules, schedule).items()}
 
-def total_violations(rules, schedule: torch.Tensor) -> torch.Tensor:
+def total_violations(rules, # a `CoachRules` (or a dict of its rules), one per athlete, or `RuleTensors`
+                     schedule: torch.Tensor, # `(B, D)` season actions
+                    ) -> torch.Tensor:
     "`(B,)` the days breaking any rule, over all rules."
     return sum(violations(rules, schedule).values())
 
@@ -426,8 +442,12 @@ def random_walk(rules, batch: int, days: int, seed: int = 0, rest: float = 1 / 6
     return schedule
 
 # %% ../nbs/16_rules.ipynb #26551751
-def plan_with_rules(score_fn: Callable[[torch.Tensor, int], torch.Tensor], rules, days: int, batch: int,
-                    device=None) -> torch.Tensor:
+def plan_with_rules(score_fn: Callable[[torch.Tensor, int], torch.Tensor], # `(history (B, t), day)` -> `(B, 397)`
+                    rules, # a `CoachRules` (or a dict of its rules), one per athlete, or `RuleTensors`
+                    days: int, # days to plan
+                    batch: int, # how many athletes
+                    device=None, # 'cpu', 'cuda' or a torch.device (None: CPU)
+                   ) -> torch.Tensor:
     """`(batch, days)` schedule: each day the allowed action with the best score. `score_fn(history (B, t), day)`
     returns `(B, SEASON_ACTION_DIM)` scores for day `day = t`; ties go to the lowest index (rest)."""
     rules = compile_rules(rules, batch, device)
@@ -437,7 +457,10 @@ def plan_with_rules(score_fn: Callable[[torch.Tensor, int], torch.Tensor], rules
         schedule = torch.cat([schedule, scores.argmax(-1)[:, None]], 1)
     return schedule
 
-def repair(schedule: torch.Tensor, rules, scores: torch.Tensor | None = None) -> torch.Tensor:
+def repair(schedule: torch.Tensor, # `(B, D)` season actions to change where they break `rules`
+           rules, # a `CoachRules` (or a dict of its rules), one per athlete, or `RuleTensors`
+           scores: torch.Tensor | None = None, # `(B, D, 397)`: the best allowed action (None: nearest)
+          ) -> torch.Tensor:
     """`schedule` `(B, D)` changed day by day where it breaks `rules`: the same action at the nearest allowed
     intensity (same volume first), else rest; with `scores` `(B, D, SEASON_ACTION_DIM)`, the best allowed action."""
     schedule = torch.as_tensor(schedule)
@@ -478,7 +501,9 @@ class LoadReport:
     summary: dict    # name -> (B,)
     coupled: bool    # rolling ratio coupled (chronic includes the acute week) or not
 
-    def to_frame(self, which: str = "summary"):
+    def to_frame(self,
+                 which: str = "summary", # 'daily', 'weekly' or 'summary'
+                ):
         "A pandas DataFrame of the `daily`, `weekly` or `summary` part, one row per athlete (and day or week)."
         import pandas as pd
         if which not in ("daily", "weekly", "summary"):
@@ -492,8 +517,11 @@ class LoadReport:
                  ("day" if which == "daily" else "week"): torch.arange(n).repeat(B).numpy()}
         return pd.DataFrame(index | {k: v.reshape(-1).cpu().numpy() for k, v in part.items()})
 
-def load_report(schedule: torch.Tensor, habitual_load=None, coupled: bool = True,
-                taper: int = TAPER_DAYS) -> LoadReport:
+def load_report(schedule: torch.Tensor, # `(B, D)` season actions (integers) or daily loads (floats)
+                habitual_load=None, # daily load on the days before the plan: a number or `(B,)` (None: 0)
+                coupled: bool = True, # the rolling ratio's chronic window includes the acute days (False: uncoupled)
+                taper: int = TAPER_DAYS, # the last days that count as the taper
+               ) -> LoadReport:
     """The load-risk report of a schedule `(B, D)` of season actions (integers) or of daily loads `(B, D)` (floats);
     `habitual_load` (a number or `(B,)`) fills the days before the plan; `coupled`: the rolling ratio's kind."""
     x = torch.as_tensor(schedule)

@@ -118,7 +118,9 @@ def _level_index(x: torch.Tensor) -> torch.Tensor:
     "`(B,)` training level 0 beginner, 1 intermediate, 2 advanced of `(B, 216)` encodings."
     return (x[:, LAYOUT.fitness_level.start] * 2).round().long().clamp(0, 2)
 
-def response_prior(athletes: torch.Tensor | None = None, n: int | None = None) -> ResponseParams:
+def response_prior(athletes: torch.Tensor | None = None, # `(B, 216)` encoded athletes (age, sex, level count)
+                   n: int | None = None, # how many athletes when `athletes` is None (None: one)
+                  ) -> ResponseParams:
     "The median response of `(B, 216)` encoded athletes given their age, sex and level (None: `DEFAULT_RESPONSE`)."
     if athletes is None:
         return ResponseParams(*(torch.full((n or 1,), DEFAULT_RESPONSE[k]) for k in RESPONSE_NAMES))
@@ -131,11 +133,16 @@ def response_prior(athletes: torch.Tensor | None = None, n: int | None = None) -
     for name in ("k_fat0", "k_gain"): prior[name] = prior[name] * x.new_tensor(LEVEL_FATIGUE)[level]
     return ResponseParams(*(prior[k] for k in RESPONSE_NAMES))
 
-def habitual_load_prior(athletes: torch.Tensor) -> torch.Tensor:
+def habitual_load_prior(athletes: torch.Tensor, # `(B, 216)` encoded athletes (their training level counts)
+                       ) -> torch.Tensor:
     "`(B,)` the default habitual load (sRPE AU per week) of `(B, 216)` encoded athletes, by training level."
     return athletes.new_tensor(HABITUAL_LOAD)[_level_index(athletes)]
 
-def sample_response(n: int, seed: int = 0, device=None, athletes: torch.Tensor | None = None) -> ResponseParams:
+def sample_response(n: int, # how many athletes
+                    seed: int = 0, # random seed of the draws
+                    device=None, # 'cpu', 'cuda' or a torch.device (None: the default)
+                    athletes: torch.Tensor | None = None, # `(n, 216)` athletes to draw around (None: default)
+                   ) -> ResponseParams:
     "`n` athletes' response parameters: seeded, log-normal around their prior (`response_prior`), within bounds."
     g = torch.Generator().manual_seed(seed)
     prior = response_prior(None if athletes is None else athletes.cpu(), n)
@@ -146,7 +153,10 @@ def sample_response(n: int, seed: int = 0, device=None, athletes: torch.Tensor |
     values["tau_fat"] = torch.minimum(values["tau_fat"], MAX_FATIGUE_RATIO * values["tau_fit"])
     return ResponseParams(*(values[name].to(device) for name in RESPONSE_NAMES))
 
-def check_response(response, n: int, prior: ResponseParams | None = None) -> ResponseParams:
+def check_response(response, # a dict of `ResponseParams` names (one value or `n` each), or an `(n, 7)` tensor
+                   n: int, # how many athletes
+                   prior: ResponseParams | None = None, # values of the names left out (None: `DEFAULT_RESPONSE`)
+                  ) -> ResponseParams:
     "`n` athletes' response parameters from a dict (a value or `n` values per name; missing: `prior`'s) or a tensor."
     if isinstance(response, ResponseParams): response = dict(zip(RESPONSE_NAMES, response))
     if isinstance(response, torch.Tensor) and response.shape == (n, len(RESPONSE_NAMES)):
@@ -188,7 +198,8 @@ def athlete_einsum(equation: str, *operands) -> torch.Tensor:
     if operands[-1].ndim == len(last) + 1: equation = equation.replace(f",{last}->", f",b{last}->")
     return torch.einsum(equation, *operands)
 
-def action_tables(qx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def action_tables(qx: torch.Tensor, # the quality x action matrix `(23, 44)`, shared or per athlete `(B, 23, 44)`
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     "`(load (397,), load per quality (..., 397, 23), stimulus per quality (..., 397, 23), share (..., 23, 44))`."
     share = qx / qx.sum(-2, keepdim=True).clamp_min(1e-12)                 # each action's load split over qualities
     load, stimulus = (t.to(qx) for t in session_tables(qx.device))         # (9,) each
@@ -200,7 +211,8 @@ def action_tables(qx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
 HABITUAL_ACTIONS = 3       # habitual training: evenly over the athlete's 3 most relevant actions ...
 HABITUAL_INTENSITY = 1     # ... at moderate intensity
 
-def habitual_daily_load(au_per_week) -> torch.Tensor:
+def habitual_daily_load(au_per_week, # weekly session-RPE load in arbitrary units (a number or a tensor)
+                       ) -> torch.Tensor:
     "A weekly sRPE load (AU) as the model's mean daily load: `au / 7 / LOAD_UNIT`."
     return torch.as_tensor(au_per_week, dtype=torch.float32) / 7 / LOAD_UNIT
 
@@ -330,7 +342,12 @@ def rollout(self: SeasonModel, schedule: torch.Tensor) -> tuple[torch.Tensor, Se
     return torch.stack(scores, 1), s
 
 # %% ../nbs/12_season.ipynb #cc58e0e2
-def example_model(n: int, seed: int = 0, response=None, device=None, habitual=None) -> SeasonModel:
+def example_model(n: int, # how many synthetic athletes
+                  seed: int = 0, # random seed of the athletes and their responses
+                  response=None, # response parameters (anything `check_response` takes); None: sampled
+                  device=None, # 'cpu', 'cuda' or a torch.device (None: the default)
+                  habitual=None, # habitual loads in sRPE AU per week (one or `n`); None: by level
+                 ) -> SeasonModel:
     "`n` synthetic athletes (seeded) with the reference CQ and QX, sampled responses (or `response`), habitual loads."
     x = synthetic_batch(n, seed, device)
     response = (sample_response(n, seed, device, athletes=x) if response is None
@@ -373,7 +390,11 @@ def next_scores(self: SeasonModel, s: SeasonTraces, rest_days: int = 0,
     level = (at(self.qualities) + (G - at(self.start_traces.G)) - (H - at(self.start_traces.H))[..., None]).clamp(0, 1)
     return (at(self.c) * level).sum(-1)
 
-def greedy_schedule(model: SeasonModel, days: int, forecast: bool = False, rules=None) -> torch.Tensor:
+def greedy_schedule(model: SeasonModel, # the athletes to plan for
+                    days: int, # days to competition
+                    forecast: bool = False, # score by competition day's result (resting after it), not tomorrow's
+                    rules=None, # one `CoachRules` (or a dict of its rules) or one per athlete; None: none
+                   ) -> torch.Tensor:
     """Each day the action with the best score tomorrow (or, `forecast`, on competition day if resting after it);
     with `rules` (`fitness_ppo.rules`), the best allowed action: `plan_with_rules` with `greedy_scorer`, faster."""
     device = model.qualities.device
@@ -428,7 +449,8 @@ TAPER_WEEKS = (("H60", "L60", "-", "H30", "L30", "M30", "-"),      # 240 min, 1,
 TEXTBOOK_HABITUAL = 2000.0  # the plan is written for this habitual load (AU a week); volumes shift a step per doubling
 TEXTBOOK_ROTATION = 3  # the textbook plan rotates among each athlete's 3 most relevant actions
 
-def parse_session(code: str) -> tuple[int, int] | None:
+def parse_session(code: str, # L/M/H then 30/60/90 (minutes), e.g. `H60`; `-` for rest
+                 ) -> tuple[int, int] | None:
     "`(intensity, volume)` of a session written `H60` (L/M/H, then 30/60/90 minutes), or None for rest (`-`)."
     if code == "-": return None
     letters, minutes = [n[0].upper() for n in INTENSITY_NAMES], [str(int(m)) for m in VOLUME_MINUTES]
@@ -436,18 +458,24 @@ def parse_session(code: str) -> tuple[int, int] | None:
         raise ValueError(f"session must be '-' or one of {letters} then one of {minutes} minutes, got {code!r:.20}")
     return letters.index(code[0]), minutes.index(code[1:])
 
-def taper_days(days: int) -> int:
+def taper_days(days: int, # days to competition
+              ) -> int:
     "The textbook taper's length: 14 days for seasons of 8 weeks or more, else a quarter of the season, at least 7."
     return max(7, min(14, days // 4))
 
-def textbook_sessions(days: int, taper: bool = True) -> list[tuple[int, int] | None]:
+def textbook_sessions(days: int, # days to competition
+                      taper: bool = True, # end with a taper (False: build and peak weeks last)
+                     ) -> list[tuple[int, int] | None]:
     "Day-by-day `(intensity, volume)` (None: rest) of the textbook plan; `taper=False`: build and peak weeks last."
     n = taper_days(days)
     build = [s for _ in range(days // 28 + 2) for week in BUILD_WEEKS for s in week]
     end = [s for week in (TAPER_WEEKS if taper else BUILD_WEEKS[1:3]) for s in week]  # 14 days: the taper's most
     return [parse_session(s) for s in build[:days - n] + end[len(end) - n:]]
 
-def textbook_schedule(model: SeasonModel, days: int, taper: bool = True) -> torch.Tensor:
+def textbook_schedule(model: SeasonModel, # the athletes to plan for
+                      days: int, # days to competition
+                      taper: bool = True, # end with a taper (False: build and peak weeks last)
+                     ) -> torch.Tensor:
     "The textbook plan `(B, days)`: 3:1 blocks and a taper, rotating among each athlete's most relevant actions."
     sessions = textbook_sessions(days, taper)
     device = model.qualities.device
@@ -472,8 +500,11 @@ def relaxed_objective(self: SeasonModel, probs: torch.Tensor) -> torch.Tensor:
     for day in probs.unbind(1): s = self.step_relaxed(s, day)
     return self.target_score(s) - self.target_score(self.start())
 
-def polish_schedule(model: SeasonModel, schedule: torch.Tensor, sweeps: int = POLISH_SWEEPS,
-                    actions: int = POLISH_ACTIONS) -> torch.Tensor:
+def polish_schedule(model: SeasonModel, # the athletes
+                    schedule: torch.Tensor, # `(B, days)` action indices to improve
+                    sweeps: int = POLISH_SWEEPS, # passes over the days
+                    actions: int = POLISH_ACTIONS, # candidate actions per day (each athlete's most relevant)
+                   ) -> torch.Tensor:
     "Coordinate ascent: each day in turn, the best session of the `actions` most relevant actions, or rest (if better)."
     schedule, (B, D) = schedule.clone(), schedule.shape
     top = model.action_relevance().topk(actions, -1).indices                                # (B, actions)
@@ -495,8 +526,14 @@ def polish_schedule(model: SeasonModel, schedule: torch.Tensor, sweeps: int = PO
             s = model.step(s, schedule[:, t])
     return schedule
 
-def optimize_schedule(model: SeasonModel, days: int, iterations: int = OPTIMIZER_ITERATIONS, lr: float = OPTIMIZER_LR,
-                      polish_sweeps: int = POLISH_SWEEPS, seed: int = 0, log: list | None = None) -> torch.Tensor:
+def optimize_schedule(model: SeasonModel, # the athletes to plan for
+                      days: int, # days to competition
+                      iterations: int = OPTIMIZER_ITERATIONS, # Adam steps on the relaxed schedule
+                      lr: float = OPTIMIZER_LR, # Adam's learning rate
+                      polish_sweeps: int = POLISH_SWEEPS, # coordinate-ascent passes after rounding (0: none)
+                      seed: int = 0, # random seed of the starting logits
+                      log: list | None = None, # a list that gets the progress; None: no log
+                     ) -> torch.Tensor:
     "Per-athlete gradient ascent on the relaxed schedule, rounded and polished: `(B, days)`. `log` gets the progress."
     g = torch.Generator().manual_seed(seed)
     logits = (0.01 * torch.randn(model.B, days, SEASON_ACTION_DIM, generator=g)).to(model.qualities).requires_grad_()
@@ -540,7 +577,10 @@ def baseline_schedule(name: str, model: SeasonModel, days: int, rules=None,
     return planners[name]()
 
 # %% ../nbs/12_season.ipynb #930e118f
-def greedy_scorer(model: SeasonModel, days: int, forecast: bool = False):
+def greedy_scorer(model: SeasonModel, # the athletes to plan for
+                  days: int, # days to competition
+                  forecast: bool = False, # score by competition day's result (resting after it), not tomorrow's
+                 ):
     """The greedy (or `forecast`) planner's scores as `plan_with_rules` takes them, `score(history, day) -> (B, 397)`;
     it keeps the athletes' state, so the days must come in order."""
     state = dict(s=model.start(), day=0)
@@ -551,8 +591,12 @@ def greedy_scorer(model: SeasonModel, days: int, forecast: bool = False):
         return model.next_scores(state["s"], days - day - 1 if forecast else 0)
     return score
 
-def ruled_schedule(name: str, model: SeasonModel, days: int, rules,
-                   iterations: int = OPTIMIZER_ITERATIONS) -> torch.Tensor:
+def ruled_schedule(name: str, # the planner, one of `PLANNERS`
+                   model: SeasonModel, # the athletes to plan for
+                   days: int, # days to competition
+                   rules, # `RuleTensors` for `model`'s athletes (`compile_season_rules`)
+                   iterations: int = OPTIMIZER_ITERATIONS, # the optimiser's Adam steps
+                  ) -> torch.Tensor:
     "The `(B, days)` schedule of the planner `name` for `model`'s athletes that obeys `rules` (see above)."
     rules = compile_season_rules(rules, model.habitual, model.qualities.device)
     if name in ("rest", "greedy", "forecast"):  # rest obeys every rule
@@ -580,7 +624,10 @@ def _longest_run(x: torch.Tensor) -> torch.Tensor:
     count = x.long().cumsum(-1)
     return (count - torch.cummax(torch.where(x, 0, count), -1).values).amax(-1)
 
-def plan_properties(model: SeasonModel, schedule: torch.Tensor, taper: int = 14) -> dict[str, torch.Tensor]:
+def plan_properties(model: SeasonModel, # the athletes
+                    schedule: torch.Tensor, # `(B, days)` action indices
+                    taper: int = 14, # days before competition that count as the taper
+                   ) -> dict[str, torch.Tensor]:
     """Each athlete's plan as a coach reads it (each `(B,)`): runs, the share of hard sessions before the taper, week-1
     load (AU), the taper's volume and intensity, the rest days before competition and the taper's gain."""
     sessions = schedule > 0
@@ -686,7 +733,9 @@ def _coach_rules(data: dict):
             except ValueError: pass
         raise ValueError(f"rules of the wrong type: {e}") from None
 
-def check_season_rules(rules, n: int):
+def check_season_rules(rules, # one `CoachRules` (or a dict of its rules) or one per athlete; None: none
+                       n: int, # how many athletes
+                      ):
     "`rules` checked for `n` athletes: None, one `CoachRules` (or a dict of its rules) or one per athlete."
     if rules is None: return None
     if isinstance(rules, dict): rules = _coach_rules(rules)
@@ -694,7 +743,10 @@ def check_season_rules(rules, n: int):
     compile_rules(rules, n)  # the count and the types; each CoachRules checked its own rules when made
     return rules
 
-def compile_season_rules(rules, habitual: torch.Tensor, device=None):
+def compile_season_rules(rules, # one `CoachRules` (or a dict of its rules) or one per athlete; None: none
+                         habitual: torch.Tensor, # `(B,)` habitual daily loads in model units (`habitual_daily_load`)
+                         device=None, # 'cpu', 'cuda' or a torch.device (None: the default)
+                        ):
     """`rules` (see `check_season_rules`) as `RuleTensors` for the athletes of daily `habitual` loads `(B,)`, which
     start the acute:chronic ratio where the rules give no `habitual_load`; None for None."""
     if rules is None or isinstance(rules, RuleTensors): return rules
@@ -718,7 +770,9 @@ def encode_athletes(self: SeasonEnvironment, athletes, response=None, habitual_l
     habitual = habitual_load_prior(x) if habitual_load is None else check_habitual_load(habitual_load, len(x))
     return torch.cat([x, response.as_tensor().to(x), habitual.to(x).expand(len(x))[:, None]], 1)
 
-def check_habitual_load(habitual_load, n: int) -> torch.Tensor:
+def check_habitual_load(habitual_load, # sRPE AU per week: one value or `n`, each in `HABITUAL_LOAD_RANGE`
+                        n: int, # how many athletes
+                       ) -> torch.Tensor:
     "`(n,)` habitual loads (sRPE AU per week) from one value or `n`, each in `HABITUAL_LOAD_RANGE`."
     v = torch.as_tensor(habitual_load, dtype=torch.float32).flatten().cpu()
     low, high = HABITUAL_LOAD_RANGE
@@ -866,7 +920,8 @@ class SeasonActionHead(nn.Module):
         return torch.cat([nn.functional.logsigmoid(-train), nn.functional.logsigmoid(train) + sessions.log_softmax(-1)],
                          1)
 
-def action_features(obs: torch.Tensor) -> torch.Tensor:
+def action_features(obs: torch.Tensor, # `(B, obs_dim)` season observations (`SeasonEnvironment`'s)
+                   ) -> torch.Tensor:
     "`(B, 397, 4)` per action: relevance (relative to the best), load, banked gain and fatigue cost / `TYPICAL_GAIN`."
     relevance = obs[:, OBS_LAYOUT.relevance]                                               # (B, 44)
     adaptation, fitness_carry = obs[:, OBS_LAYOUT.carry][:, 0], obs[:, OBS_LAYOUT.carry][:, 1]
@@ -1090,7 +1145,10 @@ def _number(v: float | int):
     if isinstance(v, int): return v
     return round(v, 4) if math.isfinite(v) else None
 
-def load_risk_records(schedule: torch.Tensor, habitual: torch.Tensor, rules=None) -> list[dict]:
+def load_risk_records(schedule: torch.Tensor, # `(B, D)` action indices
+                      habitual: torch.Tensor, # `(B,)` habitual daily loads in model units
+                      rules=None, # `RuleTensors` whose violations to count; None: none
+                     ) -> list[dict]:
     "Each athlete's load-risk record of `schedule` `(B, D)` from daily `habitual` loads `(B,)`; with rules, violations."
     report = load_report(schedule, habitual.double())
     parts = dict(summary={k: report.summary[k].tolist() for k in LOAD_RISK_SUMMARY},

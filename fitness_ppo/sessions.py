@@ -25,7 +25,8 @@ SESSION_KINDS = NUM_INTENSITIES * NUM_VOLUMES  # intensity x volume, intensity-m
 REST = 0
 SEASON_ACTION_DIM = 1 + NUM_ACTIONS * SESSION_KINDS  # 397
 
-def trimp_weight(hrr: float) -> float:
+def trimp_weight(hrr: float, # fraction of the heart-rate reserve, 0 .. 1
+                ) -> float:
     "Banister's TRIMP weight per minute at a fraction `hrr` of the heart-rate reserve, `0.64 exp(1.92 hrr)` (men's)."
     return 0.64 * math.exp(1.92 * hrr)
 
@@ -33,16 +34,21 @@ INTENSITY_EFFICACY = tuple(round(trimp_weight(x) / trimp_weight(INTENSITY_HRR[-1
 SESSION_LOADS = tuple(tuple(rpe * minutes / LOAD_UNIT for minutes in VOLUME_MINUTES) for rpe in INTENSITY_RPE)
 MAX_SESSION_LOAD = max(max(row) for row in SESSION_LOADS)  # 1.5: 90 minutes hard
 
-def season_action(action, intensity, volume):
+def season_action(action, # training action 0..43 (int or tensor)
+                  intensity, # 0..2: low, moderate, high
+                  volume, # 0..2: 30, 60, 90 minutes
+                 ):
     "The season action index of training action `action` (0..43) at `intensity` (0..2) and `volume` (0..2)."
     return 1 + (action * NUM_INTENSITIES + intensity) * NUM_VOLUMES + volume
 
-def decode_season_action(index):
+def decode_season_action(index, # a training season action, 1..396 (int or tensor); 0 is rest
+                        ):
     "`(action 0..43, intensity 0..2, volume 0..2)` of a training season action index (1..396); ints or tensors."
     kind = index - 1
     return kind // SESSION_KINDS, kind // NUM_VOLUMES % NUM_INTENSITIES, kind % NUM_VOLUMES
 
-def session_tables(device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def session_tables(device=None, # where the tables go (None: CPU)
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     "`(load, fitness stimulus)` of the 9 session kinds (intensity-major), each `(9,)`, in model load units."
     load = torch.tensor(SESSION_LOADS, device=device).flatten()
     return load, load * torch.tensor(INTENSITY_EFFICACY, device=device).repeat_interleave(NUM_VOLUMES)

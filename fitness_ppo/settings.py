@@ -26,17 +26,17 @@ class PPOConfig:
     lr_actor: float = 3e-4            # ... of the actor
     lr_critic: float = 1e-3           # ... of the critic
     lr_heads: float = 5e-4            # ... of the CQ/QX prediction heads
-    weight_decay: float = 1e-4
-    betas: tuple = (0.9, 0.999)
+    weight_decay: float = 1e-4        # AdamW's decoupled weight decay, every parameter group
+    betas: tuple = (0.9, 0.999)       # AdamW's moment decay rates (first, second)
     max_grad_norm: float = 0.5        # gradients are clipped to this total norm
     gamma: float = 0.99               # discount
-    gae_lambda: float = 0.95
+    gae_lambda: float = 0.95          # GAE's lambda in [0, 1]: 0 the one-step TD error, 1 Monte-Carlo
     clip_ratio: float = 0.2           # PPO's clip (the paper's ε, not `epsilon`): how far the ratio may move an update
     update_epochs: int = 5            # passes over each rollout
     batch_size: int = 512             # minibatch size of the update
     rollout_steps: int = 5            # steps of every athlete between two updates
-    value_coef: float = 0.5
-    entropy_coef: float = 0.01
+    value_coef: float = 0.5           # weight of the critic's loss in the PPO loss
+    entropy_coef: float = 0.01        # weight of the entropy bonus (more: more exploration)
     epsilon: float = 1.0              # epsilon-greedy exploration at the start of training,
     epsilon_decay: float = 0.995      # multiplied by this after every episode,
     epsilon_min: float = 0.01         # down to this
@@ -45,7 +45,7 @@ class PPOConfig:
     reward_mode: str = "difference"   # one of REWARD_MODES
     reward_scale: float = 100.0       # rewards are multiplied by this (returns of order 1 for the critic)
     precision: str = "auto"           # one of PRECISIONS; "auto": float16 on CUDA, bfloat16 on CPUs that have it
-    seed: int = 0
+    seed: int = 0                     # random seed of the network, actions and minibatches
 
     def __post_init__(self):
         for name in ("lr_trunk", "lr_actor", "lr_critic", "lr_heads", "max_grad_norm", "reward_scale"):
@@ -67,7 +67,9 @@ class PPOConfig:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r:.40}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> PPOConfig:
+    def from_dict(cls,
+                  d: dict, # setting name -> value (a checkpoint's `ppo_config`, say)
+                 ) -> PPOConfig:
         "A configuration from a plain dict (a checkpoint's, say); unknown keys are an error, missing ones default."
         known = {f.name for f in fields(cls)}
         if not isinstance(d, dict): raise ValueError(f"PPO settings must be a dict of {sorted(known)}, got {d!r:.80}")

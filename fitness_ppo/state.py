@@ -37,7 +37,10 @@ class StateLayout(NamedTuple):
 LAYOUT = StateLayout()
 
 # %% ../nbs/01_state.ipynb #14579168
-def check_unit_vector(name: str, values, length: int) -> list[float]:
+def check_unit_vector(name: str, # the field's name, for the error message
+                      values, # a sequence of numbers
+                      length: int, # how many it must have
+                     ) -> list[float]:
     "`values` as a list of `length` floats, each finite and in [0, 1]; else a `ValueError` naming `name`."
     if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
         raise ValueError(f"{name} must be a list of {length} numbers, got {type(values).__name__}")
@@ -53,7 +56,8 @@ def _choice(name: str, value, allowed) -> None:
     if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r:.80}")
 
-def check_targets(codes) -> list[str]:
+def check_targets(codes, # subject codes, C001..C093 (a list)
+                 ) -> list[str]:
     "Target subjects: a non-empty list of distinct codes C001..C093; else a `ValueError` naming `target_subjects`."
     if isinstance(codes, str) or not hasattr(codes, "__iter__"):
         raise ValueError(f"target_subjects must be a list of subject codes, got {codes!r:.80}")
@@ -77,7 +81,7 @@ _SUBJECT_INDEX = {c: i for i, c in enumerate(SUBJECTS)}
 @dataclass
 class State:
     "One athlete: who they are, 23 quality levels, target subjects, 93 subject scores, 4 metrics; checked on creation."
-    user_id: str
+    user_id: str                   # the athlete's id, echoed in results
     age: int                       # years, 1..120
     gender: str                    # "M" or "F"
     fitness_level: str             # "beginner", "intermediate" or "advanced"
@@ -102,7 +106,9 @@ class State:
         return encode_states([self])[0]
 
 # %% ../nbs/01_state.ipynb #c21c298b
-def encode_states(states: list[State], device=None) -> torch.Tensor:
+def encode_states(states: list[State], # the athletes
+                  device=None, # 'cpu', 'cuda' or a torch.device (None: the default)
+                 ) -> torch.Tensor:
     "Encode athletes as a `(B, 216)` float32 tensor in `LAYOUT` order."
     if not states or not all(isinstance(s, State) for s in states):
         raise ValueError("states must be a non-empty list of State")
@@ -118,7 +124,9 @@ def encode_states(states: list[State], device=None) -> torch.Tensor:
     x[:, LAYOUT.targets][rows, cols] = 1.0
     return x.to(device)
 
-def decode_states(x: torch.Tensor, user_ids: list[str] | None = None) -> list[State]:
+def decode_states(x: torch.Tensor, # `(B, 216)` encodings
+                  user_ids: list[str] | None = None, # the athletes' ids (None: numbered)
+                 ) -> list[State]:
     "Turn `(B, 216)` encodings back into `State`s (ids default to `athlete-0`, `athlete-1`, ...)."
     if x.ndim != 2 or x.shape[1] != STATE_DIM:
         raise ValueError(f"x must have shape (B, {STATE_DIM}), got {tuple(x.shape)}")
@@ -135,11 +143,14 @@ def decode_states(x: torch.Tensor, user_ids: list[str] | None = None) -> list[St
             for uid, row, li in zip(user_ids, x, level_idx)]
 
 # %% ../nbs/01_state.ipynb #73ed87f5
-def quality_centre(age, level):
+def quality_centre(age, # years (a number or a tensor)
+                   level, # fitness level 0 (beginner), 0.5 or 1 (advanced)
+                  ):
     "Typical quality level at `age` (years) and fitness `level` (0, 0.5, 1): 0.30 + 0.30 level - 0.006/year past 30."
     return 0.30 + 0.30 * level - 0.006 * (age - 30).clamp(min=0)
 
-def reference_cq(seed: int = 0) -> torch.Tensor:
+def reference_cq(seed: int = 0, # random seed of the made-up weights
+                ) -> torch.Tensor:
     "A fixed, sparse-ish `(93, 23)` subject-quality matrix used to give synthetic athletes consistent subject scores."
     g = torch.Generator().manual_seed(seed)
     w = torch.rand(NUM_SUBJECTS, NUM_QUALITIES, generator=g) ** 6
@@ -177,7 +188,8 @@ def synthetic_athletes(n: int,  # how many athletes
     return decode_states(synthetic_batch(n, seed), [f"synthetic-{seed}-{i}" for i in range(n)])
 
 # %% ../nbs/01_state.ipynb #b6061bfd
-def reference_qx(seed: int = 1) -> torch.Tensor:
+def reference_qx(seed: int = 1, # random seed of the made-up weights
+                ) -> torch.Tensor:
     "A made-up, sparse-ish `(23, 44)` quality-action matrix for demonstrations (not data: a stand-in for an expert's)."
     g = torch.Generator().manual_seed(seed)
     w = 0.05 * torch.rand(NUM_QUALITIES, NUM_ACTIONS, generator=g)                 # all actions train each a bit
@@ -364,7 +376,8 @@ def _encoding(x: torch.Tensor) -> torch.Tensor:
         raise ValueError("athletes: every athlete needs at least one target subject (a 1 in the targets block)")
     return x
 
-def as_athletes(athletes) -> tuple[list[State], torch.Tensor]:
+def as_athletes(athletes, # a `State`, a dict of its fields, a list of them, a DataFrame or a `(B, 216)` encoding
+               ) -> tuple[list[State], torch.Tensor]:
     "`(records, (B, 216) CPU encoding)` from a `State`, a dict of its fields, a list, a DataFrame or an encoding."
     if isinstance(athletes, torch.Tensor):
         x = _encoding(athletes).cpu()
@@ -372,7 +385,10 @@ def as_athletes(athletes) -> tuple[list[State], torch.Tensor]:
     states = _records(athletes)
     return states, encode_states(states)
 
-def athlete_batch(athletes, num: int | None = None, device=None) -> torch.Tensor:
+def athlete_batch(athletes, # any form `as_athletes` takes
+                  num: int | None = None, # the number of athletes it must have (None: any)
+                  device=None, # 'cpu', 'cuda' or a torch.device (None: the default)
+                 ) -> torch.Tensor:
     "The `(B, 216)` encoding of `athletes` (any form `as_athletes` takes) on `device`; `num`: the B it must have."
     x = _encoding(athletes) if isinstance(athletes, torch.Tensor) else encode_states(_records(athletes))
     if num is not None and len(x) != num:
