@@ -257,12 +257,14 @@ class SeasonModel:
         "The traces before the first day: `initial` if given, else the steady state of the habitual load."
         return SeasonTraces(*(t.clone() for t in (self.start_traces if self.initial is None else self.initial)))
 
-    def level(self, G: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
+    def level(self, G: torch.Tensor, H: torch.Tensor,
+              rows: torch.Tensor | None = None, # `(n,)` the athlete of each row of `G` `(n, 23)` and `H` `(n,)`
+             ) -> torch.Tensor:
         "`(..., 23)` qualities for fitness `G` `(B, ..., 23)` and fatigue `H` `(B, ...)`: `clip(q + G - G0 - H + H0)`."
-        extra = G.ndim - 2
-        G0, H0 = self.start_traces.G.view(self.B, *[1] * extra, -1), self.start_traces.H.view(self.B, *[1] * extra)
-        q = self.qualities.view(self.B, *[1] * extra, -1)
-        return (q + (G - G0) - (H - H0)[..., None]).clamp(0, 1)
+        at = ((lambda x: x[rows]) if rows is not None else  # each athlete's numbers against its rows of G and H
+              (lambda x: x.view(self.B, *[1] * (G.ndim - 2), *x.shape[1:])))
+        G0, H0 = at(self.start_traces.G), at(self.start_traces.H)
+        return (at(self.qualities) + (G - G0) - (H - H0)[..., None]).clamp(0, 1)
 
     def performance(self, s: SeasonTraces) -> torch.Tensor:
         "`(B, 23)` qualities on the morning of a day."
@@ -387,8 +389,7 @@ def next_scores(self: SeasonModel, s: SeasonTraces, rest_days: int = 0,
     adaptation = r.k_fit * self.fatigue_damping(s)
     G = (at(s.G) + per(adaptation) * table * at(self.headroom(s))) * per(self.decay_fit)
     G = G * per(self.decay_fit ** rest_days)  # the power of the (B,) numbers: the same bits in both modes
-    level = (at(self.qualities) + (G - at(self.start_traces.G)) - (H - at(self.start_traces.H))[..., None]).clamp(0, 1)
-    return (at(self.c) * level).sum(-1)
+    return (at(self.c) * self.level(G, H, None if pairs is None else pairs[0])).sum(-1)
 
 def greedy_schedule(model: SeasonModel, # the athletes to plan for
                     days: int, # days to competition
