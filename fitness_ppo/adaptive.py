@@ -12,19 +12,21 @@ from fastcore.basics import patch
 from .catalog import NUM_ACTIONS, check_int, check_number
 from .env import play_episode
 from .imitation import demonstrations
-from .season import (DEFAULT_DAYS, OPTIMIZER_ITERATIONS, PLANNERS, RESPONSE_BOUNDS, RESPONSE_CV,
+from .registry import EnvParam, EnvSpec, register_env
+from .season import (DAYS_RANGE, DEFAULT_DAYS, OPTIMIZER_ITERATIONS, PLANNERS, RESPONSE_BOUNDS, RESPONSE_CV,
                                 RESPONSE_NAMES, REST, SEASON_ACTION_DIM, SEASON_OBS_DIM, SESSION_KINDS,
                                 ResponseParams, SeasonEnvironment, SeasonModel, baseline_schedule,
                                 MAX_FATIGUE_RATIO, USUAL_RESPONSE, optimize_schedule, response_prior, sample_response,
-                                season_agent, season_start)
+                                SEASON_EVAL_EVERY, SEASON_NET, SEASON_PPO, season_agent, season_start)
 from .state import STATE_DIM
 
 # %% auto #0
-__all__ = ['TEST_CV', 'TEST_EVERY', 'PARTICLES', 'LOG_SPREAD', 'ADAPTIVE_BASELINES', 'HELD_OUT_SEED', 'WIDE_FACTOR',
-           'BC_ATHLETES', 'BC_EPOCHS', 'BC_BATCH', 'BC_LR', 'TRAIN_SEED', 'KIND_CLASSES', 'Belief', 'prior_belief',
-           'update_belief', 'with_response', 'AdaptiveSeasonEnvironment', 'replan', 'prior_athletes', 'fixed_policy',
-           'open_loop_policy', 'mpc_policy', 'baseline_policy', 'timed', 'planner_returns', 'adaptive_table', 'widen',
-           'teacher_data', 'session_kind', 'kind_log_probs', 'adaptive_agent', 'AdaptivePlan', 'plan_adaptive']
+__all__ = ['TEST_CV', 'TEST_EVERY', 'PARTICLES', 'LOG_SPREAD', 'ADAPTIVE_SPEC', 'ADAPTIVE_BASELINES', 'HELD_OUT_SEED',
+           'WIDE_FACTOR', 'BC_ATHLETES', 'BC_EPOCHS', 'BC_BATCH', 'BC_LR', 'TRAIN_SEED', 'KIND_CLASSES', 'Belief',
+           'prior_belief', 'update_belief', 'with_response', 'AdaptiveSeasonEnvironment', 'replan', 'prior_athletes',
+           'fixed_policy', 'open_loop_policy', 'mpc_policy', 'baseline_policy', 'timed', 'planner_returns',
+           'adaptive_table', 'widen', 'teacher_data', 'session_kind', 'kind_log_probs', 'adaptive_agent',
+           'AdaptivePlan', 'plan_adaptive']
 
 # %% ../nbs/17_adaptive.ipynb #5db11189
 TEST_CV = 0.02      # a test's typical error, as a fraction of the result (Hopkins 2000: 1-3% in endurance tests)
@@ -191,6 +193,20 @@ def forecast(self: AdaptiveSeasonEnvironment, schedule: torch.Tensor, # (B, days
 
 # %% ../nbs/17_adaptive.ipynb #4e7a9c13
 AdaptiveSeasonEnvironment.__repr__ = SeasonEnvironment.__repr__  # the generic `BatchedEnv` repr (`env_repr`)
+
+# %% ../nbs/17_adaptive.ipynb #a9d1e002
+def _adaptive_env(num_envs: int, device=None, days: int = DEFAULT_DAYS, cq_prior=None, qx_prior=None,
+                  **options) -> AdaptiveSeasonEnvironment:
+    return AdaptiveSeasonEnvironment(num_envs, days, cq_prior, qx_prior, device=device, **options)
+
+ADAPTIVE_SPEC = register_env(EnvSpec(
+    "adaptive", "season planning with the athlete's response hidden, seen through weekly noisy tests "
+    "(its episodes last `days`)", _adaptive_env,
+    (EnvParam("days", "days to competition, the episode length", "days", DAYS_RANGE, DEFAULT_DAYS,
+              "Days to competition"),),
+    episode_param="days", network=SEASON_NET, settings=SEASON_PPO, eval_every=SEASON_EVAL_EVERY,
+    request_defaults=False, gym_id="fitness_ppo/AdaptiveSeason-v0", policy_name="an adaptive season policy",
+    load_hint="train one with fitness-ppo train --env adaptive or an adaptive /train job"))
 
 # %% ../nbs/17_adaptive.ipynb #a928b3ad
 def replan(model: SeasonModel, # the athletes as believed
