@@ -4,8 +4,8 @@
 
 # %% ../nbs/17_adaptive.ipynb #7590f15c
 from __future__ import annotations
-import math, time
-from dataclasses import dataclass
+import datetime as dt, math, time
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 import torch
 from fastcore.basics import patch
@@ -13,22 +13,24 @@ from .catalog import ACTIONS, DEFAULT_CATALOG, NUM_ACTIONS, Catalog, check_int, 
 from .env import play_episode
 from .imitation import demonstrations
 from .registry import EnvParam, EnvSpec, register_env
+from .rules import CoachRules, repair
 from .season import (DAYS_RANGE, DEFAULT_DAYS, OPTIMIZER_ITERATIONS, PLANNERS, RESPONSE_BOUNDS, RESPONSE_CV,
                                 RESPONSE_NAMES, REST, SEASON_ACTION_DIM, SEASON_OBS_DIM, SESSION_KINDS,
                                 ResponseParams, SeasonEnvironment, SeasonModel, baseline_schedule,
                                 MAX_FATIGUE_RATIO, SESSION_LOADS, USUAL_RESPONSE, SeasonPlan, optimize_schedule,
                                 response_prior, sample_response, textbook_schedule, _plan_tables, load_risk_records,
-                                SEASON_EVAL_EVERY, SEASON_NET, SEASON_PPO, season_agent, season_start)
+                                SEASON_EVAL_EVERY, SEASON_NET, SEASON_PPO, check_season_rules, compile_season_rules,
+                                season_agent, season_start)
 from .state import STATE_DIM, as_athletes
 
 # %% auto #0
 __all__ = ['TEST_CV', 'TEST_EVERY', 'PARTICLES', 'LOG_SPREAD', 'ADAPTIVE_SPEC', 'ADAPTIVE_BASELINES', 'HELD_OUT_SEED',
            'WIDE_FACTOR', 'BC_ATHLETES', 'BC_EPOCHS', 'BC_BATCH', 'BC_LR', 'TRAIN_SEED', 'KIND_CLASSES',
-           'SEASON_LOG_LAYOUT', 'REST_NAMES', 'SESSION_LOAD_TOLERANCE', 'Belief', 'prior_belief', 'update_belief',
-           'with_response', 'AdaptiveSeasonEnvironment', 'replan', 'prior_athletes', 'fixed_policy', 'open_loop_policy',
-           'mpc_policy', 'baseline_policy', 'timed', 'planner_returns', 'adaptive_table', 'widen', 'teacher_data',
-           'session_kind', 'kind_log_probs', 'adaptive_agent', 'AdaptivePlan', 'plan_adaptive', 'season_log',
-           'replan_season', 'plot_replan']
+           'SEASON_LOG_LAYOUT', 'REST_NAMES', 'SESSION_LOAD_TOLERANCE', 'A_MONDAY', 'Belief', 'prior_belief',
+           'update_belief', 'with_response', 'AdaptiveSeasonEnvironment', 'replan', 'prior_athletes', 'fixed_policy',
+           'open_loop_policy', 'mpc_policy', 'baseline_policy', 'timed', 'planner_returns', 'adaptive_table', 'widen',
+           'teacher_data', 'session_kind', 'kind_log_probs', 'adaptive_agent', 'AdaptivePlan', 'plan_adaptive',
+           'season_log', 'rules_from_day', 'replan_season', 'plot_replan']
 
 # %% ../nbs/17_adaptive.ipynb #5db11189
 TEST_CV = 0.02      # a test's typical error, as a fraction of the result (Hopkins 2000: 1-3% in endurance tests)
@@ -373,6 +375,11 @@ class AdaptivePlan:
     spread: torch.Tensor         # (B,) its posterior sd
     response: ResponseParams     # each (B,): the posterior mean response
     effective_size: torch.Tensor  # (B,) the belief's effective number of hypotheses (of `particles`)
+    tests: torch.Tensor | None = None  # (B,) how many test results the belief holds
+
+def _tests_seen(env: AdaptiveSeasonEnvironment) -> torch.Tensor:
+    "`(B,)` how many test results each athlete's belief holds."
+    return sum((~results.isnan()).long() for _, results in env.tests) + torch.zeros(env.num_envs, dtype=torch.long)
 
 def _replayed(athletes, done, tests: dict | None, days: int, particles: int, seed: int, cq=None, qx=None,
              ) -> tuple[AdaptiveSeasonEnvironment, torch.Tensor]:
@@ -402,7 +409,7 @@ def plan_adaptive(athletes, # athletes in any form `SeasonEnvironment.encode_ath
     env, done = _replayed(athletes, done, tests, days, particles, seed, cq, qx)
     rest = replan(env.model(env.believed()), done, days, iterations)
     forecast, spread = env.forecast(torch.cat([done, rest], 1))
-    return AdaptivePlan(rest, forecast, spread, env.belief.mean(), env.belief.effective_size())
+    return AdaptivePlan(rest, forecast, spread, env.belief.mean(), env.belief.effective_size(), _tests_seen(env))
 
 # %% ../nbs/17_adaptive.ipynb #b1e2c3d2
 SEASON_LOG_LAYOUT = ("a season log has a row per day trained: day (1 = the season's first day), the session's action "
@@ -471,6 +478,20 @@ def season_log(log, # this season's sessions so far: a table `fitness_ppo.fit.re
     return done, results
 
 # %% ../nbs/17_adaptive.ipynb #b1e2c3d5
+A_MONDAY = dt.date(2024, 1, 1)  # day 0 of rules without a start date (their weekdays count from a Monday)
+
+def rules_from_day(rules, # one `CoachRules` (or a dict of its rules) or one per athlete; None: none
+                   t: int, # the days done: the plan starts on day `t + 1` of the season
+                   n: int, # how many athletes
+                  ) -> list | None:
+    """`rules` for a plan of the days after day `t`: each athlete's `CoachRules` with day 0 moved on by `t` days, so
+    weekdays and dates off keep their dates; the counts (days in a row, sessions a week, the load ratio) start
+    afresh today."""
+    rules = check_season_rules(rules, n)
+    if rules is None: return None
+    each = [rules] * n if isinstance(rules, CoachRules) else list(rules)
+    return [replace(r, start_date=(r.start_date or A_MONDAY) + dt.timedelta(days=t)) for r in each]
+
 def replan_season(athletes, # the athletes: a `State`, a dict, a list of either, or an encoding (their `user_id`s
                             # name them in the log)
                   log, # this season's sessions so far (`season_log`'s layout)
@@ -481,6 +502,7 @@ def replan_season(athletes, # the athletes: a `State`, a dict, a list of either,
                   lang: str = "en", # the names' language
                   particles: int = PARTICLES, # hypotheses per athlete in the belief
                   seed: int = 0, # the hypotheses' seed
+                  rules=None, # a coach's `CoachRules` (or a dict of its rules), or one per athlete: kept from today
                  ) -> tuple[list[SeasonPlan], AdaptivePlan]:
     """Re-plan the rest of a season under way from its log and tests: each athlete's `SeasonPlan` of the days left
     (model-predictive control: the optimiser for the athlete the tests now say, from today), and the `AdaptivePlan`
@@ -490,22 +512,25 @@ def replan_season(athletes, # the athletes: a `State`, a dict, a list of either,
     env, done = _replayed(records, done, results, days, particles, seed, cq, qx)
     t, model = done.shape[1], env.model(env.believed())
     today = season_start(model, done).apply(model)          # the believed athletes today, as `replan` plans them
-    schedule = optimize_schedule(today, days - t)
+    rules = compile_season_rules(rules_from_day(rules, t, len(records)), today.habitual)
+    schedule = baseline_schedule("optimizer", today, days - t, rules)  # without rules: `optimize_schedule`
     forecast, spread = env.forecast(torch.cat([done, schedule], 1))
-    plan = AdaptivePlan(schedule, forecast, spread, env.belief.mean(), env.belief.effective_size())
-    return _season_plans(records, today, schedule, t, textbook_schedule(model, days)[:, t:], catalog, lang), plan
+    plan = AdaptivePlan(schedule, forecast, spread, env.belief.mean(), env.belief.effective_size(), _tests_seen(env))
+    textbook = textbook_schedule(model, days)[:, t:]        # the rest of the textbook plan
+    textbook = textbook if rules is None else repair(textbook, rules)
+    return _season_plans(records, today, schedule, t, textbook, catalog, lang, rules), plan
 
 def _season_plans(records, today: SeasonModel, schedule: torch.Tensor, t: int, textbook: torch.Tensor,
-                  catalog: Catalog, lang: str) -> list[SeasonPlan]:
+                  catalog: Catalog, lang: str, rules=None) -> list[SeasonPlan]:
     """The `SeasonPlan`s of the days left, `schedule` `(B, days - t)` from `today` (days numbered from `t + 1`),
     compared with resting, the greedy and forecast planners from today, and the rest of the textbook plan."""
     n = schedule.shape[1]
     path = {k: v.cpu() for k, v in today.trajectory(schedule).items()}
     rows, weeks = _plan_tables(schedule.cpu(), path, today.load.cpu(), today.quality_load.cpu(), catalog, lang)
-    others = dict(rest=baseline_schedule("rest", today, n), greedy=baseline_schedule("greedy", today, n),
-                  textbook=textbook, forecast=baseline_schedule("forecast", today, n))
+    others = dict(rest=baseline_schedule("rest", today, n), greedy=baseline_schedule("greedy", today, n, rules),
+                  textbook=textbook, forecast=baseline_schedule("forecast", today, n, rules))
     versus = {name: today.objective(s).cpu().tolist() for name, s in others.items()}
-    risks, plans = load_risk_records(schedule, today.habitual, None), []
+    risks, plans = load_risk_records(schedule, today.habitual, rules), []
     for b, (record, first, end) in enumerate(zip(records, path["score"][:, 0].tolist(), path["score"][:, -1].tolist())):
         for d in rows[b]: d["day"] += t
         competition = dict(start=round(first, 6), plan=round(end, 6),
