@@ -447,6 +447,7 @@ def season_log(log, # this season's sessions so far: a table `fitness_ppo.fit.re
     if not {"session", "action", "code"} & set(log):
         raise ValueError(f"season log: no session column (session or action: each day's action code); "
                          f"columns: {list(log.columns)!r:.120}")
+    if "user_id" not in log and {"name", "action"} <= set(log): log = log.drop(columns="name")  # a plan's day rows
     log = read_log(log, athlete="user_id" if "user_id" in log else None)  # a plan's CSV: `name` is the action's
     if tests is not None:
         tests = _table(tests, "tests")
@@ -461,7 +462,8 @@ def season_log(log, # this season's sessions so far: a table `fitness_ppo.fit.re
         given = sorted(set(frame["athlete"]))
         if given == [DEFAULT_ATHLETE] and DEFAULT_ATHLETE not in names: return [list(range(len(names)))] * len(frame)
         if unknown := [a for a in given if a not in names]:
-            raise ValueError(f"{what}: athlete {unknown[0]!r:.40} is not one of the athletes planned for {names!r:.120}")
+            raise ValueError(f"{what}: athlete {unknown[0]!r:.40} is not one of the athletes planned for "
+                             f"{names!r:.120}")
         if what == "season log" and (missing := [a for a in names if a not in given]):
             raise ValueError(f"{what}: athlete {missing[0]!r:.40} has no rows (a log with an athlete column needs "
                              f"every athlete's days)")

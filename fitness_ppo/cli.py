@@ -22,7 +22,7 @@ from .io import (ATHLETE_CSV_LAYOUT, DEFAULT_ALLOWED_HOSTS, LOG_FORMATS, LOG_LEV
 from .model import NetConfig
 from .optimize import OptimizationResult, optimize_weights, predict_weights, training_plan
 from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation, TensorBoard
-from .adaptive import PARTICLES, SEASON_LOG_LAYOUT, replan_season
+from .adaptive import PARTICLES, SEASON_LOG_LAYOUT, TEST_CV, replan_season
 from .registry import DEFAULT_ENVIRONMENT, ENVIRONMENTS, EnvSpec, env_spec
 from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNERS, RESPONSE_PARAMS, SeasonEnvironment, SeasonPlan,
                                 check_response, plan_season, response_prior, taper_days, train_season)
@@ -35,9 +35,9 @@ _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
 __all__ = ['PRESETS', 'MAX_PORT', 'CATALOGS', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'DEMO_RULES',
-           'DEMO_SHOWN_DAYS', 'DEMO_CATALOG_NOTES', 'DEMO_QX_TITLES', 'SERVE_EPILOG', 'FIT_MODELS', 'ADAPTIVE',
-           'IMITATE_HELP', 'catalog_matrices', 'priors_catalog', 'results_catalog', 'read_catalog', 'read_response',
-           'read_rules', 'main']
+           'DEMO_SHOWN_DAYS', 'DEMO_REPLAN_DAY', 'DEMO_TEST_SHORTFALL', 'DEMO_CATALOG_NOTES', 'DEMO_QX_TITLES',
+           'SERVE_EPILOG', 'FIT_MODELS', 'ADAPTIVE', 'IMITATE_HELP', 'catalog_matrices', 'priors_catalog',
+           'results_catalog', 'read_catalog', 'read_response', 'read_rules', 'main']
 
 # %% ../nbs/10_cli.ipynb #7b1ec6a0
 PRESETS = {"small": (NetConfig.small, 1e-3), "default": (NetConfig, 3e-4), "design": (NetConfig.design, 3e-4)}
@@ -538,6 +538,35 @@ def _season_excerpt(plan: SeasonPlan) -> str:
                       f"{c['textbook']:.4f}; the forecast planner: {c['forecast']:.4f}",
                       *([plan.guard_line()] if plan.guard is not None else [])])
 
+DEMO_REPLAN_DAY = 21  # the demo's in-season adjustment: a test after three weeks of the plan (earlier if the season is
+                      # shorter: a week before competition day at the latest)
+DEMO_TEST_SHORTFALL = 0.03  # ... reading 3% below the plan's prediction (1.5 times a test's typical error, `TEST_CV`)
+
+def _demo_replan(athlete, plan: SeasonPlan, days: int, cq, qx, catalog, out: Path) -> tuple[SeasonPlan, list[Path]]:
+    """The demo's in-season adjustment: `plan` followed until `DEMO_REPLAN_DAY`, a test `DEMO_TEST_SHORTFALL` below its
+    prediction, the days left re-planned (`replan_season`, within `DEMO_RULES`); printed, and its files."""
+    from fitness_ppo.adaptive import plot_replan  # matplotlib: only here
+    t = min(DEMO_REPLAN_DAY, days - 7)
+    expected = plan.days[t - 1]["score"]
+    measured = round(expected * (1 - DEMO_TEST_SHORTFALL), 6)
+    (after,), belief = replan_season([athlete], plan.days[:t], [dict(day=t, value=measured)], days, cq, qx, catalog,
+                                     rules=DEMO_RULES)
+    was = plan.days[t:]
+    changed = sum((a["action"], a["load"]) != (b["action"], b["load"]) for a, b in zip(was, after.days))
+    print(f"\nin-season adjustment: after day {t} the athlete's test reads {measured:.4f}, {DEMO_TEST_SHORTFALL:.0%} "
+          f"below the {expected:.4f} the plan predicted (a test's typical error is {TEST_CV:.0%}). The coach's belief "
+          f"about how this athlete responds ({PARTICLES} hypotheses, {belief.effective_size[0]:.0f} effective now) "
+          f"moves, and the days left are re-planned by model-predictive control (fitness_ppo.adaptive):\n"
+          f"days {t + 1}-{days}: {changed} of {len(was)} sessions changed; load {sum(d['load'] for d in was):.1f} -> "
+          f"{sum(d['load'] for d in after.days):.1f}; the next week as re-planned:")
+    print("\n".join(after.table(after.days[:7])))
+    print(f"predicted mean target score on competition day: {plan.competition['plan']:.4f} as planned, "
+          f"{after.competition['plan']:.4f} re-planned (the belief's forecast of the season's improvement: "
+          f"{belief.forecast[0]:+.4f}, sd {belief.spread[0]:.4f})")
+    (out / "season_replan.json").write_text(after.to_json(), encoding="utf-8")
+    chart = _save(plot_replan(plan, after, [(t, measured)]), out / "season_replan.png")
+    return after, [out / "season_replan.json", chart]
+
 DEMO_CATALOG_NOTES = {  # the demo's first line, per `--catalog`
     "example": "names and matrices: the example catalogue, an illustration, not the design's catalogue (a general "
                "fitness battery; --catalog design for the design's codes)",
@@ -586,6 +615,7 @@ def _cmd_demo(args) -> int:
           f"day (checked against resting, the greedy planner, the textbook plan and the forecast planner):\n"
           f"{_season_excerpt(season_plan)}")
     print(_rules_line(season_plan, DEMO_RULES))
+    replanned, replan_files = _demo_replan(athlete, season_plan, args.days, result.cq_matrix, qx, catalog, out)
     files = [agent.save_model(out / "agent.pt"), season.save_model(out / "season_agent.pt"),
              write_athletes([athlete], out / "athlete.json")]
     for name, text in (("result.json", json.dumps(result.to_dict())), ("plan.json", plan.to_json()),
@@ -606,7 +636,7 @@ def _cmd_demo(args) -> int:
                     out / "qx.png"),
               _save(plot_plan(plan), out / "plan.png"),
               _save(plot_training_curves({"weights agent": training, "season agent": season_training}),
-                    out / "training_curves.png")]
+                    out / "training_curves.png"), *replan_files]
     print(f"\nfiles written to {out}/: {', '.join(p.name for p in files)}")
     if args.figure is not None:
         Path(args.figure).parent.mkdir(parents=True, exist_ok=True)

@@ -169,7 +169,7 @@ def test_demo(tmp_path):
     assert "resting:" in done.stdout and "the textbook plan:" in done.stdout and "not a prediction of progress" in done.stdout
     for name in ("agent.pt", "season_agent.pt", "athlete.json", "result.json", "plan.json", "cq.json", "season_plan.json",
                  "rules.json", "training.json", "season.png", "season_calendar.png", "season_comparison.png", "cq_change.png",
-                 "qx.png", "plan.png", "training_curves.png"):
+                 "qx.png", "plan.png", "training_curves.png", "season_replan.json", "season_replan.png"):
         assert (out / name).stat().st_size > 0, name
     assert figure.read_bytes()[:8] == (out / "season.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the season is planned within the demo's coach's rules (defaults, Sundays off), and says so in one line
@@ -185,6 +185,10 @@ def test_demo(tmp_path):
     assert season["load_risk"]["summary"]["max_monotony"] <= DEMO_RULES.max_monotony == 2.0  # Foster's cap, by default
     days = season["days"]
     assert {d["action"] for d in days[6::7]} == {"rest"}, days  # Sundays off (day 1 a Monday)
+    replanned = json.loads((out / "season_replan.json").read_text())  # the in-season adjustment: days 22..28
+    assert [d["day"] for d in replanned["days"]] == list(range(22, 29)) and "in-season adjustment: after day 21" in \
+        done.stdout, done.stdout
+    assert {d["action"] for d in replanned["days"] if d["day"] % 7 == 0} == {"rest"}  # still Sundays off
     for k in range(len(days) - 2):  # at most 2 hard days in a row
         assert any(d["intensity"] != "hard" for d in days[k:k + 3]), days[k:k + 3]
     for k in range(len(days) - 3):  # the same training action at most 3 days running
