@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_plots.ipynb #e3a45667
 from __future__ import annotations
-import math
+import math, textwrap
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
@@ -18,8 +18,8 @@ from .optimize import TrainingPlan, code_label
 from .season import MAX_SESSION_LOAD, SeasonPlan
 
 # %% auto #0
-__all__ = ['HIGHLIGHT', 'plot_cq', 'plot_qx', 'plot_matrix_change', 'plot_training_curves', 'plot_plan', 'plot_season',
-           'plot_season_calendar', 'plot_season_comparison']
+__all__ = ['HIGHLIGHT', 'CALENDAR_NAME_WIDTH', 'plot_cq', 'plot_qx', 'plot_matrix_change', 'plot_training_curves', 'plot_plan',
+           'plot_season', 'plot_season_calendar', 'plot_season_comparison']
 
 # %% ../nbs/08_plots.ipynb #c0957b9b
 _KINDS = {"CQ": dict(shape=(NUM_SUBJECTS, NUM_QUALITIES), rows=("subjects", SUBJECTS), cols=("qualities", QUALITIES)),
@@ -239,8 +239,15 @@ def plot_season(plan: SeasonPlan,  # from `fitness_ppo.season.plan_season`
     ax.legend(loc="upper left", fontsize=8)
     return fig
 
+CALENDAR_NAME_WIDTH = 16  # characters per line of a session's name in a calendar cell (two lines at most)
+
 def _session_label(day: dict) -> str:
-    return "rest" if day["action"] == "rest" else f"{day['action']}\n{day['intensity'][0].upper()}"
+    "A calendar cell: the action's name, wrapped (its code when the catalogue has no name for it), then L/M/H."
+    if day["action"] == "rest": return "rest"
+    name = code_label(day["action"], day.get("name", day["action"])).removeprefix(day["action"]).strip()
+    lines = textwrap.wrap(name or day["action"], CALENDAR_NAME_WIDTH, max_lines=2, placeholder="...",
+                          break_on_hyphens=False)
+    return "\n".join([*lines, day["intensity"][0].upper()])
 
 def plot_season_calendar(plan: SeasonPlan,  # from `fitness_ppo.season.plan_season`
                          ax: Axes | None = None,  # where to draw; a new pyplot figure when None
