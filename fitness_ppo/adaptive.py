@@ -4,27 +4,33 @@
 
 # %% ../nbs/17_adaptive.ipynb #7590f15c
 from __future__ import annotations
-import math, time
-from dataclasses import dataclass
+import datetime as dt, math, time
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 import torch
 from fastcore.basics import patch
-from .catalog import NUM_ACTIONS, check_int, check_number
+from .catalog import ACTIONS, DEFAULT_CATALOG, NUM_ACTIONS, Catalog, check_int, check_number
 from .env import play_episode
 from .imitation import demonstrations
-from .season import (DEFAULT_DAYS, OPTIMIZER_ITERATIONS, PLANNERS, RESPONSE_BOUNDS, RESPONSE_CV,
+from .registry import EnvParam, EnvSpec, register_env
+from .rules import CoachRules, repair
+from .season import (DAYS_RANGE, DEFAULT_DAYS, OPTIMIZER_ITERATIONS, PLANNERS, RESPONSE_BOUNDS, RESPONSE_CV,
                                 RESPONSE_NAMES, REST, SEASON_ACTION_DIM, SEASON_OBS_DIM, SESSION_KINDS,
                                 ResponseParams, SeasonEnvironment, SeasonModel, baseline_schedule,
-                                MAX_FATIGUE_RATIO, USUAL_RESPONSE, optimize_schedule, response_prior, sample_response,
+                                MAX_FATIGUE_RATIO, SESSION_LOADS, USUAL_RESPONSE, SeasonPlan, optimize_schedule,
+                                response_prior, sample_response, textbook_schedule, _plan_tables, load_risk_records,
+                                SEASON_EVAL_EVERY, SEASON_NET, SEASON_PPO, check_season_rules, compile_season_rules,
                                 season_agent, season_start)
-from .state import STATE_DIM
+from .state import STATE_DIM, as_athletes
 
 # %% auto #0
-__all__ = ['TEST_CV', 'TEST_EVERY', 'PARTICLES', 'LOG_SPREAD', 'ADAPTIVE_BASELINES', 'HELD_OUT_SEED', 'WIDE_FACTOR',
-           'BC_ATHLETES', 'BC_EPOCHS', 'BC_BATCH', 'BC_LR', 'TRAIN_SEED', 'KIND_CLASSES', 'Belief', 'prior_belief',
+__all__ = ['TEST_CV', 'TEST_EVERY', 'PARTICLES', 'LOG_SPREAD', 'ADAPTIVE_SPEC', 'ADAPTIVE_BASELINES', 'HELD_OUT_SEED',
+           'WIDE_FACTOR', 'BC_ATHLETES', 'BC_EPOCHS', 'BC_BATCH', 'BC_LR', 'TRAIN_SEED', 'KIND_CLASSES',
+           'SEASON_LOG_LAYOUT', 'REST_NAMES', 'SESSION_LOAD_TOLERANCE', 'A_MONDAY', 'Belief', 'prior_belief',
            'update_belief', 'with_response', 'AdaptiveSeasonEnvironment', 'replan', 'prior_athletes', 'fixed_policy',
            'open_loop_policy', 'mpc_policy', 'baseline_policy', 'timed', 'planner_returns', 'adaptive_table', 'widen',
-           'teacher_data', 'session_kind', 'kind_log_probs', 'adaptive_agent', 'AdaptivePlan', 'plan_adaptive']
+           'teacher_data', 'session_kind', 'kind_log_probs', 'adaptive_agent', 'AdaptivePlan', 'plan_adaptive',
+           'season_log', 'rules_from_day', 'replan_season', 'plot_replan']
 
 # %% ../nbs/17_adaptive.ipynb #5db11189
 TEST_CV = 0.02      # a test's typical error, as a fraction of the result (Hopkins 2000: 1-3% in endurance tests)
@@ -192,6 +198,20 @@ def forecast(self: AdaptiveSeasonEnvironment, schedule: torch.Tensor, # (B, days
 # %% ../nbs/17_adaptive.ipynb #4e7a9c13
 AdaptiveSeasonEnvironment.__repr__ = SeasonEnvironment.__repr__  # the generic `BatchedEnv` repr (`env_repr`)
 
+# %% ../nbs/17_adaptive.ipynb #a9d1e002
+def _adaptive_env(num_envs: int, device=None, days: int = DEFAULT_DAYS, cq_prior=None, qx_prior=None,
+                  **options) -> AdaptiveSeasonEnvironment:
+    return AdaptiveSeasonEnvironment(num_envs, days, cq_prior, qx_prior, device=device, **options)
+
+ADAPTIVE_SPEC = register_env(EnvSpec(
+    "adaptive", "season planning with the athlete's response hidden, seen through weekly noisy tests "
+    "(its episodes last `days`)", _adaptive_env,
+    (EnvParam("days", "days to competition, the episode length", "days", DAYS_RANGE, DEFAULT_DAYS,
+              "Days to competition"),),
+    episode_param="days", network=SEASON_NET, settings=SEASON_PPO, eval_every=SEASON_EVAL_EVERY,
+    request_defaults=False, gym_id="fitness_ppo/AdaptiveSeason-v0", policy_name="an adaptive season policy",
+    load_hint="train one with fitness-ppo train --env adaptive or an adaptive /train job"))
+
 # %% ../nbs/17_adaptive.ipynb #a928b3ad
 def replan(model: SeasonModel, # the athletes as believed
            done: torch.Tensor, # (B, t) the actions done so far
@@ -355,17 +375,16 @@ class AdaptivePlan:
     spread: torch.Tensor         # (B,) its posterior sd
     response: ResponseParams     # each (B,): the posterior mean response
     effective_size: torch.Tensor  # (B,) the belief's effective number of hypotheses (of `particles`)
+    tests: torch.Tensor | None = None  # (B,) how many test results the belief holds
 
-def plan_adaptive(athletes, # athletes in any form `SeasonEnvironment.encode_athletes` takes (response: ignored)
-                  done: torch.Tensor, # (B, t) the season actions done so far (t may be 0)
-                  tests: dict | None = None, # days done -> (B,) test results that morning (NaN: not tested)
-                  days: int = DEFAULT_DAYS, # days until competition
-                  particles: int = PARTICLES, # hypotheses per athlete
-                  iterations: int = OPTIMIZER_ITERATIONS, # the optimiser's Adam steps
-                  seed: int = 0, # the hypotheses' seed
-                 ) -> AdaptivePlan:
-    "MPC's plan for the days left after the log `done` and `tests`, and the forecast with its spread."
-    env = AdaptiveSeasonEnvironment(1, days, particles=particles, test_every=days, seed=seed)  # only the log's tests
+def _tests_seen(env: AdaptiveSeasonEnvironment) -> torch.Tensor:
+    "`(B,)` how many test results each athlete's belief holds."
+    return sum((~results.isnan()).long() for _, results in env.tests) + torch.zeros(env.num_envs, dtype=torch.long)
+
+def _replayed(athletes, done, tests: dict | None, days: int, particles: int, seed: int, cq=None, qx=None,
+             ) -> tuple[AdaptiveSeasonEnvironment, torch.Tensor]:
+    "`(env, done)`: the coach's belief about `athletes` (prior median response) after the days `done` and `tests`."
+    env = AdaptiveSeasonEnvironment(1, days, cq, qx, particles=particles, test_every=days, seed=seed)  # the log's tests
     x = prior_athletes(env.encode_athletes(athletes))   # the response is what the belief is for: the prior's median
     env = env.spawn(len(x))
     done = torch.as_tensor(done).long().view(len(x), -1)
@@ -375,6 +394,176 @@ def plan_adaptive(athletes, # athletes in any form `SeasonEnvironment.encode_ath
         raise ValueError(f"tests: days must be within the {done.shape[1]} days done (1..{done.shape[1]}), got {bad}")
     env.reset(x)
     for day in range(done.shape[1]): env.step(done[:, day], tests.get(day + 1))
+    return env, done
+
+def plan_adaptive(athletes, # athletes in any form `SeasonEnvironment.encode_athletes` takes (response: ignored)
+                  done: torch.Tensor, # (B, t) the season actions done so far (t may be 0)
+                  tests: dict | None = None, # days done -> (B,) test results that morning (NaN: not tested)
+                  days: int = DEFAULT_DAYS, # days until competition
+                  particles: int = PARTICLES, # hypotheses per athlete
+                  iterations: int = OPTIMIZER_ITERATIONS, # the optimiser's Adam steps
+                  seed: int = 0, # the hypotheses' seed
+                  cq=None, qx=None, # the season model's matrices (default: the reference ones)
+                 ) -> AdaptivePlan:
+    "MPC's plan for the days left after the log `done` and `tests`, and the forecast with its spread."
+    env, done = _replayed(athletes, done, tests, days, particles, seed, cq, qx)
     rest = replan(env.model(env.believed()), done, days, iterations)
     forecast, spread = env.forecast(torch.cat([done, rest], 1))
-    return AdaptivePlan(rest, forecast, spread, env.belief.mean(), env.belief.effective_size())
+    return AdaptivePlan(rest, forecast, spread, env.belief.mean(), env.belief.effective_size(), _tests_seen(env))
+
+# %% ../nbs/17_adaptive.ipynb #b1e2c3d2
+SEASON_LOG_LAYOUT = ("a season log has a row per day trained: day (1 = the season's first day), the session's action "
+                     "code (column session or action: XL001..XL044, or rest) and its load in the plan's units (the "
+                     "load column of a season plan's CSV: 0.1875..1.5, one per intensity and volume); days without a "
+                     "row are rest; an athlete (or user_id) column names the athlete, else the log is every athlete's")
+REST_NAMES = ("rest", "-", "")  # what a season log's session column may say on a rest day
+
+def _session_index(code: str, load: float, where: str) -> int:
+    "The season action index of one logged day: its action `code` (or rest) and its `load` (a session's load)."
+    if code.strip().lower() in REST_NAMES and load == 0: return REST
+    if code not in ACTIONS:
+        raise ValueError(f"season log: {where}: session {code!r:.20} is not an action code (XL001..XL044) or rest "
+                         f"(one session a day)")
+    loads = [x for row in SESSION_LOADS for x in row]
+    kind = min(range(len(loads)), key=lambda k: abs(loads[k] - load))
+    if abs(loads[kind] - load) > SESSION_LOAD_TOLERANCE:
+        raise ValueError(f"season log: {where}: load {load:g} is not a session's load (one of "
+                         f"{', '.join(f'{x:g}' for x in sorted(loads))})")
+    return 1 + ACTIONS.index(code) * SESSION_KINDS + kind
+
+SESSION_LOAD_TOLERANCE = 1e-3  # a logged load this close to a session's load is that session (loads differ by >= 0.06)
+
+def season_log(log, # this season's sessions so far: a table `fitness_ppo.fit.read_log` reads (`SEASON_LOG_LAYOUT`)
+               athletes: list[str], # the athletes' names (`user_id`s), in row order
+               tests=None, # test results: a table `fitness_ppo.fit.read_tests` reads (day, value on the plan's
+                           # score scale; an athlete column as in the log), or None
+              ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    """`(done, tests)` as `plan_adaptive` takes them from a season's log and tests: `done` `(B, t)` the season actions
+    of the days done (`t`: the last day logged or tested), `tests` {day: `(B,)` results, NaN for those not tested}.
+    A test on day `d` is the result after `d` days of training, on the scale of the plan's `score` column."""
+    from fitness_ppo.fit import DEFAULT_ATHLETE, _table, read_log, read_tests  # pandas: only here
+    names = [str(a) for a in athletes]
+    log = _table(log, "season log")
+    if not {"session", "action", "code"} & set(log):
+        raise ValueError(f"season log: no session column (session or action: each day's action code); "
+                         f"columns: {list(log.columns)!r:.120}")
+    if "user_id" not in log and {"name", "action"} <= set(log): log = log.drop(columns="name")  # a plan's day rows
+    log = read_log(log, athlete="user_id" if "user_id" in log else None)  # a plan's CSV: `name` is the action's
+    if tests is not None:
+        tests = _table(tests, "tests")
+        tests = read_tests(tests, athlete="user_id" if "user_id" in tests else None)
+    for what, frame in (("season log", log), ("tests", tests)):
+        if frame is None: continue
+        if "day" not in frame: raise ValueError(f"{what}: give day numbers (1 = the season's first day), not dates")
+        if (frame["day"] < 1).any(): raise ValueError(f"{what}: days count from 1 (the season's first day), got "
+                                                      f"{int(frame['day'].min())}")
+    def rows(frame, what):
+        "Each row's athlete index: every athlete for a table without an athlete column."
+        given = sorted(set(frame["athlete"]))
+        if given == [DEFAULT_ATHLETE] and DEFAULT_ATHLETE not in names: return [list(range(len(names)))] * len(frame)
+        if unknown := [a for a in given if a not in names]:
+            raise ValueError(f"{what}: athlete {unknown[0]!r:.40} is not one of the athletes planned for "
+                             f"{names!r:.120}")
+        if what == "season log" and (missing := [a for a in names if a not in given]):
+            raise ValueError(f"{what}: athlete {missing[0]!r:.40} has no rows (a log with an athlete column needs "
+                             f"every athlete's days)")
+        return [[names.index(a)] for a in frame["athlete"]]
+    t = int(max(log["day"].max(), -1 if tests is None else tests["day"].max()))
+    done = torch.zeros(len(names), t, dtype=torch.long)
+    for who, day, load, code in zip(rows(log, "season log"), log["day"], log["load"], log["session"]):
+        index = _session_index(str(code), float(load), f"day {day}")
+        for b in who: done[b, day - 1] = index
+    results = {}
+    if tests is not None:
+        for who, day, value in zip(rows(tests, "tests"), tests["day"], tests["value"]):
+            for b in who: results.setdefault(int(day), torch.full((len(names),), math.nan))[b] = float(value)
+    return done, results
+
+# %% ../nbs/17_adaptive.ipynb #b1e2c3d5
+A_MONDAY = dt.date(2024, 1, 1)  # day 0 of rules without a start date (their weekdays count from a Monday)
+
+def rules_from_day(rules, # one `CoachRules` (or a dict of its rules) or one per athlete; None: none
+                   t: int, # the days done: the plan starts on day `t + 1` of the season
+                   n: int, # how many athletes
+                  ) -> list | None:
+    """`rules` for a plan of the days after day `t`: each athlete's `CoachRules` with day 0 moved on by `t` days, so
+    weekdays and dates off keep their dates; the counts (days in a row, sessions a week, the load ratio) start
+    afresh today."""
+    rules = check_season_rules(rules, n)
+    if rules is None: return None
+    each = [rules] * n if isinstance(rules, CoachRules) else list(rules)
+    return [replace(r, start_date=(r.start_date or A_MONDAY) + dt.timedelta(days=t)) for r in each]
+
+def replan_season(athletes, # the athletes: a `State`, a dict, a list of either, or an encoding (their `user_id`s
+                            # name them in the log)
+                  log, # this season's sessions so far (`season_log`'s layout)
+                  tests=None, # their test results so far (`season_log`), or None
+                  days: int = DEFAULT_DAYS, # the season's length: days to competition from its first day
+                  cq=None, qx=None, # the season model's matrices (default: the reference ones)
+                  catalog: Catalog = DEFAULT_CATALOG, # names of the codes in the plans
+                  lang: str = "en", # the names' language
+                  particles: int = PARTICLES, # hypotheses per athlete in the belief
+                  seed: int = 0, # the hypotheses' seed
+                  rules=None, # a coach's `CoachRules` (or a dict of its rules), or one per athlete: kept from today
+                 ) -> tuple[list[SeasonPlan], AdaptivePlan]:
+    """Re-plan the rest of a season under way from its log and tests: each athlete's `SeasonPlan` of the days left
+    (model-predictive control: the optimiser for the athlete the tests now say, from today), and the `AdaptivePlan`
+    with the belief's forecast and spread of the whole season under it."""
+    records, _ = as_athletes(athletes)
+    done, results = season_log(log, [r.user_id for r in records], tests)
+    env, done = _replayed(records, done, results, days, particles, seed, cq, qx)
+    t, model = done.shape[1], env.model(env.believed())
+    today = season_start(model, done).apply(model)          # the believed athletes today, as `replan` plans them
+    rules = compile_season_rules(rules_from_day(rules, t, len(records)), today.habitual)
+    schedule = baseline_schedule("optimizer", today, days - t, rules)  # without rules: `optimize_schedule`
+    forecast, spread = env.forecast(torch.cat([done, schedule], 1))
+    plan = AdaptivePlan(schedule, forecast, spread, env.belief.mean(), env.belief.effective_size(), _tests_seen(env))
+    textbook = textbook_schedule(model, days)[:, t:]        # the rest of the textbook plan
+    textbook = textbook if rules is None else repair(textbook, rules)
+    return _season_plans(records, today, schedule, t, textbook, catalog, lang, rules), plan
+
+def _season_plans(records, today: SeasonModel, schedule: torch.Tensor, t: int, textbook: torch.Tensor,
+                  catalog: Catalog, lang: str, rules=None) -> list[SeasonPlan]:
+    """The `SeasonPlan`s of the days left, `schedule` `(B, days - t)` from `today` (days numbered from `t + 1`),
+    compared with resting, the greedy and forecast planners from today, and the rest of the textbook plan."""
+    n = schedule.shape[1]
+    path = {k: v.cpu() for k, v in today.trajectory(schedule).items()}
+    rows, weeks = _plan_tables(schedule.cpu(), path, today.load.cpu(), today.quality_load.cpu(), catalog, lang)
+    others = dict(rest=baseline_schedule("rest", today, n), greedy=baseline_schedule("greedy", today, n, rules),
+                  textbook=textbook, forecast=baseline_schedule("forecast", today, n, rules))
+    versus = {name: today.objective(s).cpu().tolist() for name, s in others.items()}
+    risks, plans = load_risk_records(schedule, today.habitual, rules), []
+    for b, (record, first, end) in enumerate(zip(records, path["score"][:, 0].tolist(), path["score"][:, -1].tolist())):
+        for d in rows[b]: d["day"] += t
+        competition = dict(start=round(first, 6), plan=round(end, 6),
+                           **{name: round(first + v[b], 6) for name, v in versus.items()},
+                           improvement=round(end - first, 6))
+        plans.append(SeasonPlan(record.user_id, list(record.target_subjects), "optimizer", rows[b], weeks[b],
+                                competition, None, risks[b]))
+    return plans
+
+# %% ../nbs/17_adaptive.ipynb #b1e2c3d8
+def plot_replan(before: SeasonPlan, # the whole season's plan as it was
+                after: SeasonPlan, # the plan of the days left (`replan_season`), of the same athlete
+                tests=(), # `(day, result)` pairs of the tests seen (drawn as points)
+                fig=None, # a matplotlib figure to draw into; a new pyplot figure when None
+               ):
+    "The plan before and after an in-season re-plan: predicted mean target score by day and daily loads; a `Figure`."
+    import matplotlib.pyplot as plt  # matplotlib: only here
+    if before.user_id != after.user_id: raise ValueError("before and after must be plans of the same athlete")
+    t = after.days[0]["day"] - 1
+    fig = fig or plt.figure(figsize=(11, 4.6), layout="constrained")
+    score_ax, load_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    score_ax.plot([0] + [d["day"] for d in before.days], [before.competition["start"]] +
+                  [d["score"] for d in before.days], color="grey", label=f"the plan as it was: "
+                  f"{before.competition['plan']:.4f} on competition day")
+    score_ax.plot([t] + [d["day"] for d in after.days], [after.competition["start"]] + [d["score"] for d in after.days],
+                  color="C1", label=f"re-planned after day {t}: {after.competition['plan']:.4f} on competition day")
+    if tests: score_ax.scatter(*zip(*tests), color="C3", zorder=3, label="tests")
+    for ax in (score_ax, load_ax): ax.axvline(t + 0.5, color="C1", linestyle=":", linewidth=1)
+    load_ax.bar([d["day"] - 0.7 for d in before.days], [d["load"] for d in before.days], width=0.4, color="grey")
+    load_ax.bar([d["day"] - 0.3 for d in after.days], [d["load"] for d in after.days], width=0.4, color="C1")
+    score_ax.set(ylabel="mean target score", title=f"In-season re-plan for {after.user_id}")
+    score_ax.legend(fontsize=8)
+    load_ax.set(xlabel="day", ylabel="load")
+    return fig

@@ -22,6 +22,7 @@ from .io import (ATHLETE_CSV_LAYOUT, DEFAULT_ALLOWED_HOSTS, LOG_FORMATS, LOG_LEV
 from .model import NetConfig
 from .optimize import OptimizationResult, optimize_weights, predict_weights, training_plan
 from .ppo import EVAL_SEED_OFFSET, EnhancedPPOAgent, Evaluation, TensorBoard
+from .adaptive import PARTICLES, SEASON_LOG_LAYOUT, TEST_CV, replan_season
 from .registry import DEFAULT_ENVIRONMENT, ENVIRONMENTS, EnvSpec, env_spec
 from .season import (DAYS_RANGE, DEFAULT_DAYS, PLANNERS, RESPONSE_PARAMS, SeasonEnvironment, SeasonPlan,
                                 check_response, plan_season, response_prior, taper_days, train_season)
@@ -34,9 +35,9 @@ _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
 __all__ = ['PRESETS', 'MAX_PORT', 'CATALOGS', 'SEASON_CHART_ATHLETES', 'SEASON_EPILOG', 'SEASON_EXAMPLE_ATHLETES', 'DEMO_RULES',
-           'DEMO_SHOWN_DAYS', 'DEMO_CATALOG_NOTES', 'DEMO_QX_TITLES', 'SERVE_EPILOG', 'FIT_MODELS', 'IMITATE_HELP',
-           'catalog_matrices', 'priors_catalog', 'results_catalog', 'read_catalog', 'read_response', 'read_rules',
-           'main']
+           'DEMO_SHOWN_DAYS', 'DEMO_REPLAN_DAY', 'DEMO_TEST_SHORTFALL', 'DEMO_CATALOG_NOTES', 'DEMO_QX_TITLES',
+           'SERVE_EPILOG', 'FIT_MODELS', 'ADAPTIVE', 'IMITATE_HELP', 'catalog_matrices', 'priors_catalog',
+           'results_catalog', 'read_catalog', 'read_response', 'read_rules', 'main']
 
 # %% ../nbs/10_cli.ipynb #7b1ec6a0
 PRESETS = {"small": (NetConfig.small, 1e-3), "default": (NetConfig, 3e-4), "design": (NetConfig.design, 3e-4)}
@@ -434,6 +435,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 def _cmd_season(args) -> int:
+    if args.planner == ADAPTIVE: return _cmd_replan(args)  # a season under way: its days left
     device = parse_device(args.device)
     if args.model and args.planner != "policy": raise ValueError("--model goes with --planner policy only")
     out = _out_folder(args.out)  # before training: a folder that cannot be written must not cost the policy
@@ -536,6 +538,35 @@ def _season_excerpt(plan: SeasonPlan) -> str:
                       f"{c['textbook']:.4f}; the forecast planner: {c['forecast']:.4f}",
                       *([plan.guard_line()] if plan.guard is not None else [])])
 
+DEMO_REPLAN_DAY = 21  # the demo's in-season adjustment: a test after three weeks of the plan (earlier if the season is
+                      # shorter: a week before competition day at the latest)
+DEMO_TEST_SHORTFALL = 0.03  # ... reading 3% below the plan's prediction (1.5 times a test's typical error, `TEST_CV`)
+
+def _demo_replan(athlete, plan: SeasonPlan, days: int, cq, qx, catalog, out: Path) -> tuple[SeasonPlan, list[Path]]:
+    """The demo's in-season adjustment: `plan` followed until `DEMO_REPLAN_DAY`, a test `DEMO_TEST_SHORTFALL` below its
+    prediction, the days left re-planned (`replan_season`, within `DEMO_RULES`); printed, and its files."""
+    from fitness_ppo.adaptive import plot_replan  # matplotlib: only here
+    t = min(DEMO_REPLAN_DAY, days - 7)
+    expected = plan.days[t - 1]["score"]
+    measured = round(expected * (1 - DEMO_TEST_SHORTFALL), 6)
+    (after,), belief = replan_season([athlete], plan.days[:t], [dict(day=t, value=measured)], days, cq, qx, catalog,
+                                     rules=DEMO_RULES)
+    was = plan.days[t:]
+    changed = sum((a["action"], a["load"]) != (b["action"], b["load"]) for a, b in zip(was, after.days))
+    print(f"\nin-season adjustment: after day {t} the athlete's test reads {measured:.4f}, {DEMO_TEST_SHORTFALL:.0%} "
+          f"below the {expected:.4f} the plan predicted (a test's typical error is {TEST_CV:.0%}). The coach's belief "
+          f"about how this athlete responds ({PARTICLES} hypotheses, {belief.effective_size[0]:.0f} effective now) "
+          f"moves, and the days left are re-planned by model-predictive control (fitness_ppo.adaptive):\n"
+          f"days {t + 1}-{days}: {changed} of {len(was)} sessions changed; load {sum(d['load'] for d in was):.1f} -> "
+          f"{sum(d['load'] for d in after.days):.1f}; the next week as re-planned:")
+    print("\n".join(after.table(after.days[:7])))
+    print(f"predicted mean target score on competition day: {plan.competition['plan']:.4f} as planned, "
+          f"{after.competition['plan']:.4f} re-planned (the belief's forecast of the season's improvement: "
+          f"{belief.forecast[0]:+.4f}, sd {belief.spread[0]:.4f})")
+    (out / "season_replan.json").write_text(after.to_json(), encoding="utf-8")
+    chart = _save(plot_replan(plan, after, [(t, measured)]), out / "season_replan.png")
+    return after, [out / "season_replan.json", chart]
+
 DEMO_CATALOG_NOTES = {  # the demo's first line, per `--catalog`
     "example": "names and matrices: the example catalogue, an illustration, not the design's catalogue (a general "
                "fitness battery; --catalog design for the design's codes)",
@@ -584,6 +615,7 @@ def _cmd_demo(args) -> int:
           f"day (checked against resting, the greedy planner, the textbook plan and the forecast planner):\n"
           f"{_season_excerpt(season_plan)}")
     print(_rules_line(season_plan, DEMO_RULES))
+    replanned, replan_files = _demo_replan(athlete, season_plan, args.days, result.cq_matrix, qx, catalog, out)
     files = [agent.save_model(out / "agent.pt"), season.save_model(out / "season_agent.pt"),
              write_athletes([athlete], out / "athlete.json")]
     for name, text in (("result.json", json.dumps(result.to_dict())), ("plan.json", plan.to_json()),
@@ -604,7 +636,7 @@ def _cmd_demo(args) -> int:
                     out / "qx.png"),
               _save(plot_plan(plan), out / "plan.png"),
               _save(plot_training_curves({"weights agent": training, "season agent": season_training}),
-                    out / "training_curves.png")]
+                    out / "training_curves.png"), *replan_files]
     print(f"\nfiles written to {out}/: {', '.join(p.name for p in files)}")
     if args.figure is not None:
         Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
@@ -740,7 +772,7 @@ def _fitted_start(args):
     if not (args.log or args.tests): return None
     if args.planner == "policy":
         raise ValueError(f"--log and --tests plan with a planner (--planner {'/'.join(PLANNERS)}): the policy plans "
-                         "from a season's first day")
+                         "from a season's first day (--planner adaptive re-plans a season under way from its log)")
     return _fit(args).season_start()
 
 def _example_athletes(seed: int, start=None) -> list:
@@ -750,11 +782,12 @@ def _example_athletes(seed: int, start=None) -> list:
     return [replace(a, user_id=name) for a, name in
             zip(synthetic_athletes(start.B, seed=EVAL_SEED_OFFSET + seed), start.athletes)]
 
-def _log_args(p: argparse.ArgumentParser, required: bool) -> None:
+def _log_args(p: argparse.ArgumentParser, required: bool, in_season: str = "") -> None:
     p.add_argument("--log", metavar="FILE", required=required, help="training log, .csv or .json: day or date, load "
-                   "(or intensity and volume), optionally athlete (see fitness_ppo.fit.read_log)")
+                   "(or intensity and volume), optionally athlete (see fitness_ppo.fit.read_log)" + in_season)
     p.add_argument("--tests", metavar="FILE", required=required, help="tests, .csv or .json: day or date, value, "
-                   "optionally athlete, unit (see fitness_ppo.fit.read_tests)")
+                   "optionally athlete, unit (see fitness_ppo.fit.read_tests)" + (
+                       in_season and "; with --planner adaptive: results on the plan's score scale"))
     p.add_argument("--fit-model", choices=FIT_MODELS, default=FIT_MODELS[0],
                    help="the fitness-fatigue model to fit: banister (classic, default) or busso (variable gain)")
 
@@ -767,7 +800,48 @@ def _fit_commands(sub) -> None:
     f.add_argument("--out", metavar="FILE", help="also write the fit here: .json (parameters and state) or .csv")
     f.add_argument("--chart", metavar="PNG", help="write the performance-management chart of an athlete here")
     f.add_argument("--athlete", metavar="NAME", help="the athlete --chart draws (default the first)")
-    _log_args(sub.choices["season"], required=False)
+    _log_args(sub.choices["season"], required=False,
+              in_season=f"; with --planner adaptive: this season's sessions so far ({SEASON_LOG_LAYOUT})")
+
+# %% ../nbs/10_cli.ipynb #c1d2e3f2
+ADAPTIVE = "adaptive"  # `season --planner adaptive`: re-plan a season under way from its log (not a `PLANNERS` one)
+
+def _replan_line(plan: SeasonPlan, adaptive, b: int, days: int) -> str:
+    "One line on athlete `b`'s re-plan: the days done, the tests seen, the belief, the forecast of competition day."
+    t, tests = plan.days[0]["day"] - 1, int(adaptive.tests[b])
+    return (f"{plan.user_id}: re-planned after day {t} of {days} from {tests} test{'s' * (tests != 1)}; the belief "
+            f"holds {adaptive.effective_size[b]:.0f} effective response hypotheses of {PARTICLES}; forecast "
+            f"improvement of the season by competition day {adaptive.forecast[b]:+.4f} (sd {adaptive.spread[b]:.4f})")
+
+def _cmd_replan(args) -> int:
+    "`season --planner adaptive`: the days left of a season under way, re-planned from `--log` and `--tests`."
+    if not args.log:
+        raise ValueError(f"--planner adaptive re-plans a season under way: give --log ({SEASON_LOG_LAYOUT}) and the "
+                         "tests so far with --tests")
+    for option, given in (("--response", args.response), ("--model", args.model)):
+        if given: raise ValueError(f"{option} does not go with --planner adaptive (the tests estimate the response; "
+                                   "the optimiser re-plans)")
+    out = _out_folder(args.out)
+    catalog, cq, qx = catalog_matrices(args.catalog)
+    priors = read_priors(args.cq_prior, args.qx_prior)
+    cq, qx = priors.get("cq_prior", cq), priors.get("qx_prior", qx)
+    athletes = read_athletes(args.athletes)[0] if args.athletes else _example_athletes(args.seed)
+    rules = read_rules(args.rules, len(athletes))
+    plans, adaptive = replan_season(athletes, args.log, args.tests, args.days, cq, qx, catalog, seed=args.seed,
+                                    rules=rules)
+    lines = [_replan_line(p, adaptive, b, args.days) for b, p in enumerate(plans)]
+    text = _season_text(plans, args.format)
+    if args.format == "text": text = "\n\n".join(f"{line}\n{plan}" for line, plan in zip(lines, plans))
+    else: print("\n".join(lines), file=sys.stderr)  # the printed JSON or CSV stays clean
+    if out is None: print(text)
+    else:
+        from fitness_ppo.plots import plot_season_calendar  # matplotlib: only here
+        files = [out / f"plans.{'txt' if args.format == 'text' else args.format}"]
+        files[0].write_text(text + "\n", encoding="utf-8")
+        files += [_save(plot_season_calendar(plan), out / f"calendar_{i}.png")
+                  for i, plan in enumerate(plans[:args.charts], 1)]
+        print(f"wrote {', '.join(str(f) for f in files)}", file=sys.stderr)
+    return 0
 
 # %% ../nbs/10_cli.ipynb #cee83548
 def _command(sub, name: str, func, help: str, epilog: str | None = None, **common) -> argparse.ArgumentParser:
@@ -852,8 +926,9 @@ def _parser() -> argparse.ArgumentParser:
     season.add_argument("--rules", metavar="JSON", help="a coach's rules every planner obeys: a JSON object (inline "
                                                         "or a .json file) of fitness_ppo.rules.CoachRules, or a list "
                                                         "of one per athlete")
-    season.add_argument("--planner", choices=["policy", *PLANNERS], default="policy",
-                        help="the trained policy (default), or a baseline planner (no training)")
+    season.add_argument("--planner", choices=["policy", *PLANNERS, ADAPTIVE], default="policy",
+                        help="the trained policy (default), a baseline planner (no training), or adaptive: re-plan "
+                             "the days left of a season under way from --log and --tests")
     season.add_argument("--episodes", type=_positive_int, default=256 * 100,
                         help="seasons to train on at most (default 25600)")
     season.add_argument("--time-budget", type=_positive_float, default=60.0, metavar="SECONDS",

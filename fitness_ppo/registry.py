@@ -4,7 +4,7 @@
 
 # %% ../nbs/06e_registry.ipynb #49abc30a
 from __future__ import annotations
-import logging
+import importlib, logging, sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
@@ -15,8 +15,8 @@ from .ppo import EnhancedPPOAgent, Evaluation
 _logger = logging.getLogger("fitness_ppo")
 
 # %% auto #0
-__all__ = ['UNLIMITED_EPISODES', 'ENVIRONMENTS', 'DEFAULT_ENVIRONMENT', 'MAX_STEPS_PER_EPISODE', 'WEIGHTS_SPEC', 'EnvParam',
-           'train_ppo', 'EnvSpec', 'register_env', 'unregister_env', 'env_spec', 'on_register']
+__all__ = ['UNLIMITED_EPISODES', 'ENV_MODULES', 'ENVIRONMENTS', 'DEFAULT_ENVIRONMENT', 'MAX_STEPS_PER_EPISODE', 'WEIGHTS_SPEC',
+           'EnvParam', 'train_ppo', 'EnvSpec', 'register_env', 'unregister_env', 'env_spec', 'on_register']
 
 # %% ../nbs/06e_registry.ipynb #aa354e6a
 @dataclass(frozen=True)
@@ -153,7 +153,38 @@ class EnvSpec:
         return train_ppo(env, time_budget_s, seed, agent=agent or self.new_agent(env, seed), **kwargs)
 
 # %% ../nbs/06e_registry.ipynb #0b6172ad
-ENVIRONMENTS: dict[str, EnvSpec] = {}  # every registered environment, by name, in the order registered
+ENV_MODULES = ("fitness_ppo.season", "fitness_ppo.adaptive")  # the modules that register the library's other
+    # environments: named here, imported on the first look at the registry (they import this module: no cycle)
+
+def _importing(module: str) -> bool:
+    "Whether `module` is being imported now (in `sys.modules`, not yet initialised)."
+    spec = getattr(sys.modules.get(module), "__spec__", None)
+    return bool(getattr(spec, "_initializing", False))
+
+class _Environments(dict):
+    "`ENVIRONMENTS`: a dict that imports `ENV_MODULES` (once) before it is first read, so every reader sees them all."
+    ready = False   # set once this module has registered its own environment: reading before then loads nothing
+    loaded = False  # `ENV_MODULES` imported (or being imported)
+
+    def load(self) -> _Environments:
+        """Import `ENV_MODULES` once (each registers its environments on import); `self`. Not while one of them is
+        being imported (it is importing the others' dependencies): the next read after that loads them."""
+        if self.ready and not self.loaded and not any(_importing(name) for name in ENV_MODULES):
+            self.loaded = True  # first: their registering reads the registry too
+            for name in ENV_MODULES: importlib.import_module(name)
+        return self
+
+    def __iter__(self): return dict.__iter__(self.load())
+    def __len__(self): return dict.__len__(self.load())
+    def __contains__(self, name): return dict.__contains__(self.load(), name)
+    def __getitem__(self, name): return dict.__getitem__(self.load(), name)
+    def get(self, name, default=None): return dict.get(self.load(), name, default)
+    def keys(self): return dict.keys(self.load())
+    def values(self): return dict.values(self.load())
+    def items(self): return dict.items(self.load())
+    def __repr__(self): return dict.__repr__(self.load())
+
+ENVIRONMENTS: dict[str, EnvSpec] = _Environments()  # every registered environment, by name, in the order registered
 DEFAULT_ENVIRONMENT = "weights"        # what `/train` and `fitness-ppo train` train unless told
 _LISTENERS: list[Callable[[EnvSpec], None]] = []
 
@@ -170,6 +201,7 @@ def register_env(spec: EnvSpec,  # the environment's description
         raise ValueError(f"{spec.name}: episode_param must be one of its parameters {names}, "
                          f"got {spec.episode_param!r:.40}")
     spec.features  # builds one athlete's environment: a `ValueError` if it is not a sound `BatchedEnv`
+    ENVIRONMENTS.load()  # the library's own environments come first, in `ENV_MODULES` order (unless importing)
     ENVIRONMENTS[spec.name] = spec
     for listener in _LISTENERS: listener(spec)
     return spec
@@ -208,3 +240,4 @@ WEIGHTS_SPEC = register_env(EnvSpec(
     gym_id="fitness_ppo/Weights-v0", gym_entry_point="fitness_ppo.gym:WeightsEnv",
     gym_vector_entry_point="fitness_ppo.gym:WeightsVectorEnv", policy_name="an agent of the design's environment",
     load_hint="a season policy is served with season_model_path (fitness-ppo serve --season-model)"))
+ENVIRONMENTS.ready = True  # from here on, the first look at the registry imports `ENV_MODULES`

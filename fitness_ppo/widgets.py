@@ -26,13 +26,14 @@ from dataclasses import replace
 import pandas as pd
 from .fit import FitResult, fit, load_clarke_skiba, plan_spread, plot_fit, read_log, read_tests
 from .season import SeasonStart
+from .adaptive import PARTICLES, SEASON_LOG_LAYOUT, plot_replan, replan_season
 
 # %% auto #0
 __all__ = ['CHECKPOINT_SUFFIXES', 'SLIDER_STEPS', 'RESPONSE_WORDS', 'BASELINE_LABELS', 'TRAIN', 'TRAINED', 'GIVEN',
            'TRAIN_BUDGET_S', 'TRAIN_BUDGET_RANGE', 'SEASON_TRAIN_ENVS', 'SEASON_EVAL_ATHLETES', 'UNLIMITED_EPISODES',
            'PROGRESS_STEPS', 'TRAINING_SHARE', 'TABLE_HEIGHT', 'RULE_SLIDERS', 'MONOTONY_STEP', 'MONOTONY_SLIDER_TOP',
-           'FIT_MODEL_LABELS', 'UPLOAD_SUFFIXES', 'MAX_UPLOAD_BYTES', 'SPREAD_DRAWS', 'EXAMPLE_LABEL', 'SeasonPlanner',
-           'AthleteFit', 'WeightOptimizer']
+           'ADAPTIVE', 'REPLAN_LABEL', 'FIT_MODEL_LABELS', 'UPLOAD_SUFFIXES', 'MAX_UPLOAD_BYTES', 'SPREAD_DRAWS',
+           'EXAMPLE_LABEL', 'SeasonPlanner', 'AthleteFit', 'WeightOptimizer']
 
 # %% ../nbs/09_widgets.ipynb #6d57e8e1
 def _bundle(**data) -> dict:
@@ -105,7 +106,7 @@ def _competition_html(plan: SeasonPlan, note: str = "") -> str:
             ("rest until then", c["rest"]))
     body = "".join(f"<tr><td>{html.escape(name)}</td><td>{v:.4f}</td><td>{v - c['start']:+.4f}</td></tr>"
                    for name, v in rows)
-    caption = f"Predicted mean target score on competition day (day {len(plan.days)}; today {c['start']:.4f})"
+    caption = f"Predicted mean target score on competition day (day {plan.days[-1]['day']}; today {c['start']:.4f})"
     note = f"<p>{html.escape(note)}</p>" if note else ""
     if plan.guard is not None: note = f"<p><b>{html.escape(plan.guard_line())}</b></p>{note}"  # kept or replaced
     return (f"<table><caption>{caption}</caption><tr><th>plan</th><th>score</th><th>change from today</th></tr>"
@@ -157,6 +158,15 @@ def _monotony_slider() -> W.FloatSlider:
                                  "plan week; at the top: no cap", style=dict(description_width="140px"))
 
 # %% ../nbs/09_widgets.ipynb #1c9f1c51
+ADAPTIVE = "adaptive"  # the planner choice that re-plans a season under way from its log (`replan_season`)
+REPLAN_LABEL = "re-plan a season under way from its log and tests (model-predictive control)"
+
+def _typed_table(text: str, what: str):
+    "A CSV table typed into the form as a DataFrame (None when empty); a `ValueError` naming `what` if unreadable."
+    if not text.strip(): return None
+    try: return pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as e: raise ValueError(f"{what}: not a CSV table ({e})") from None
+
 class SeasonPlanner:
     "A form around `plan_season` for the athlete `athlete()` returns: days, response, planner in; plan, charts out."
     def __init__(self, athlete: Callable[[], State], agent: EnhancedPPOAgent | None = None,
@@ -171,14 +181,14 @@ class SeasonPlanner:
         self._agents = {} if agents is None else agents  # loaded checkpoints, shared with the form that holds this one
         if agent is not None: self._agents[GIVEN] = agent
         self.model_dir = Path(model_dir).resolve() if model_dir else None
-        self.policy, self.training, self.plan, self.trained_s = None, None, None, 0.0
+        self.policy, self.training, self.plan, self.trained_s, self.whole = None, None, None, 0.0, None
         self.days = W.IntSlider(days, *DAYS_RANGE, description="days", tooltip="Days until competition day")
         self.response = {name: _response_slider(name) for name in RESPONSE_NAMES}
         files = _checkpoints(self.model_dir) if model_dir else []
         options = ([("the season policy given", GIVEN)] if agent is not None else []) + [
             (label, name) for name, label in BASELINE_LABELS.items()] + [
             ("season policy: train it here on Run (each Run trains it further)", TRAIN),
-            ("season policy trained here (no more training)", TRAINED)] + [
+            ("season policy trained here (no more training)", TRAINED), (REPLAN_LABEL, ADAPTIVE)] + [
             (f"checkpoint {p.name}", str(p)) for p in files]
         self.planner = W.Dropdown(options=options, value=GIVEN if agent is not None else "forecast",
                                   description="planner", layout=W.Layout(width="520px"))
@@ -189,14 +199,33 @@ class SeasonPlanner:
         self.status = W.Label()
         self.output = W.Output()
         self.weekdays, self.limits, self.monotony = _weekday_boxes(), _rule_sliders(), _monotony_slider()
+        self.log = W.Textarea(placeholder="day,action,load\n1,XL009,1.0\n2,rest,0", description="season log",
+                              layout=W.Layout(width="420px", height="140px"), tooltip=SEASON_LOG_LAYOUT)
+        self.tests = W.Textarea(placeholder="day,value\n14,0.52", description="tests", continuous_update=False,
+                                layout=W.Layout(width="260px", height="140px"),
+                                tooltip="Test results so far: day, value on the plan's score scale")
+        self.done = W.BoundedIntText(14, min=1, max=DAYS_RANGE[1] - 1, description="days done",
+                                     tooltip="Days of the plan shown that the log button copies")
+        self.log_button = W.Button(description="log the plan shown", tooltip="Copy the days done of the plan shown "
+                                   "into the season log (then correct what the athlete did differently)")
         self.button.on_click(lambda _: self.run())
+        self.log_button.on_click(lambda _: self.log_plan(self.done.value))
+        self.tests.observe(lambda _: self.planner.value == ADAPTIVE and self.run(), "value")  # a new result: re-plan
         response = W.Accordion([W.GridBox(list(self.response.values()),
                                           layout=W.Layout(grid_template_columns="repeat(2, 420px)"))],
                                titles=("the athlete's response to training",), selected_index=0)
         rules = W.Accordion([W.VBox([W.HBox(list(self.weekdays.values())), *self.limits.values(), self.monotony])],
                             titles=("the coach's rules (and the defaults of CoachRules.default())",))
-        self.ui = W.VBox([W.HBox([self.days, self.planner]), self.budget, response, rules,
+        in_season = W.Accordion([W.VBox([W.HBox([self.log, self.tests]), W.HBox([self.done, self.log_button])])],
+                                titles=(f"a season under way: its log and tests (planner: {REPLAN_LABEL})",))
+        self.ui = W.VBox([W.HBox([self.days, self.planner]), self.budget, response, rules, in_season,
                           W.HBox([self.button, self.progress, self.status]), self.output])
+
+    def log_plan(self, days_done: int):
+        "Fill the season log with the first `days_done` days of the last whole-season plan shown (to edit, re-plan)."
+        if self.whole is None: raise ValueError("no season plan shown yet: plan a season first")
+        rows = [f"{d['day']},{d['action']},{d['load']:g}" for d in self.whole.days[:days_done]]
+        self.log.value = "\n".join(["day,action,load", *rows])
 
     def rules(self) -> CoachRules:
         "The coach's rules the form sets: `CoachRules.default()` on the weekdays ticked, within the limits chosen."
@@ -237,24 +266,44 @@ class SeasonPlanner:
             response = {name: slider.value for name, slider in self.response.items()}
             check_response(response, 1)  # refused before any training
             rules = self.rules()  # as are rules
-            planner = self._planner(days)
-            self.status.value = "planning"
-            plan = plan_season(planner, [athlete], days, self.cq, self.qx, response, seed=self.seed,
-                               catalog=self.catalog, rules=rules)[0]
-            self.progress.value = PROGRESS_STEPS - (PROGRESS_STEPS - TRAINING_SHARE) // 2
-            charts = plot_season(plan), plot_season_calendar(plan)
+            if self.planner.value == ADAPTIVE: plan, charts, note = self._replan(athlete, days, rules)
+            else:
+                planner = self._planner(days)
+                self.status.value = "planning"
+                plan = plan_season(planner, [athlete], days, self.cq, self.qx, response, seed=self.seed,
+                                   catalog=self.catalog, rules=rules)[0]
+                self.progress.value = PROGRESS_STEPS - (PROGRESS_STEPS - TRAINING_SHARE) // 2
+                charts, note = (plot_season(plan), plot_season_calendar(plan)), ""
+                if planner is self.policy: note = (
+                    f"Season policy trained here for {self.trained_s:.0f} s in all; held-out score "
+                    f"{self.training['best_score']:.2f} (0: habitual training, 1: the per-athlete optimiser).")
+                self.whole = plan
         except Exception as e:  # every failure is shown to the person using the form
             self.progress.bar_style, self.status.value, self.output.outputs = "danger", "", (_error_bundle(e),)
             return
-        note = "" if planner is not self.policy else (
-            f"Season policy trained here for {self.trained_s:.0f} s in all; held-out score "
-            f"{self.training['best_score']:.2f} (0: habitual training, 1: the per-athlete optimiser).")
         self.plan, self.progress.value, self.progress.bar_style = plan, PROGRESS_STEPS, "success"
         self.status.value = f"done in {time.perf_counter() - start:.1f} s"
         self.output.outputs = (_bundle(text_html=_competition_html(plan, note), text_plain=plan.summary()),
                                *map(_figure_bundle, charts),
                                _bundle(text_html=f"<div style='max-height:{TABLE_HEIGHT}; overflow-y:auto'>"
                                                  f"{plan._repr_html_()}</div>", text_plain=str(plan)))
+
+    def _replan(self, athlete: State, days: int, rules: CoachRules) -> tuple[SeasonPlan, tuple, str]:
+        "The days left re-planned from the log and tests typed in: the plan, its charts, a note on the belief."
+        log = _typed_table(self.log.value, "season log")
+        if log is None: raise ValueError(f"the season log is empty: {SEASON_LOG_LAYOUT}")
+        tests = _typed_table(self.tests.value, "tests")
+        self.status.value = "re-planning"
+        (plan,), belief = replan_season([athlete], log, tests, days, self.cq, self.qx, self.catalog, seed=self.seed,
+                                        rules=rules)
+        t, seen = plan.days[0]["day"] - 1, list(zip(tests["day"], tests["value"])) if tests is not None else []
+        same = self.whole is not None and self.whole.user_id == plan.user_id and len(self.whole.days) == days
+        charts = (plot_replan(self.whole, plan, seen),) if same else (plot_season_calendar(plan),)
+        note = (f"Re-planned after day {t} from {int(belief.tests[0])} test(s) (model-predictive control on the "
+                f"coach's belief: {belief.effective_size[0]:.0f} effective response hypotheses of {PARTICLES}; the "
+                f"response sliders are not used). Forecast improvement of the season by competition day "
+                f"{belief.forecast[0]:+.4f} (sd {belief.spread[0]:.4f}).")
+        return plan, charts, note
 
     def _ipython_display_(self):
         from IPython.display import display

@@ -183,7 +183,7 @@ def test_the_schema_states_the_service_limits(client):
     assert season["planner"]["enum"] == ["policy", "forecast", "textbook", "greedy", "rest"]
     tau_fat = resolve(resolve(schemas["SeasonAthlete"]["properties"]["response"], root)["properties"]["tau_fat"], root)
     assert (tau_fat["minimum"], tau_fat["maximum"]) == RESPONSE_BOUNDS["tau_fat"] and "under 0.5 times as long as fitness" in tau_fat["description"]
-    assert resolve(schemas["TrainRequest"]["properties"]["environment"], root)["enum"] == ["weights", "season"]
+    assert resolve(schemas["TrainRequest"]["properties"]["environment"], root)["enum"] == ["weights", "season", "adaptive"]
 
 
 CODE_LIKE = [f"{letter}{i:03d}" for letter in "CQX" for i in range(1000)]  # strings tried for a `pattern`

@@ -169,7 +169,7 @@ def test_demo(tmp_path):
     assert "resting:" in done.stdout and "the textbook plan:" in done.stdout and "not a prediction of progress" in done.stdout
     for name in ("agent.pt", "season_agent.pt", "athlete.json", "result.json", "plan.json", "cq.json", "season_plan.json",
                  "rules.json", "training.json", "season.png", "season_calendar.png", "season_comparison.png", "cq_change.png",
-                 "qx.png", "plan.png", "training_curves.png"):
+                 "qx.png", "plan.png", "training_curves.png", "season_replan.json", "season_replan.png"):
         assert (out / name).stat().st_size > 0, name
     assert figure.read_bytes()[:8] == (out / "season.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the season is planned within the demo's coach's rules (defaults, Sundays off), and says so in one line
@@ -185,6 +185,10 @@ def test_demo(tmp_path):
     assert season["load_risk"]["summary"]["max_monotony"] <= DEMO_RULES.max_monotony == 2.0  # Foster's cap, by default
     days = season["days"]
     assert {d["action"] for d in days[6::7]} == {"rest"}, days  # Sundays off (day 1 a Monday)
+    replanned = json.loads((out / "season_replan.json").read_text())  # the in-season adjustment: days 22..28
+    assert [d["day"] for d in replanned["days"]] == list(range(22, 29)) and "in-season adjustment: after day 21" in \
+        done.stdout, done.stdout
+    assert {d["action"] for d in replanned["days"] if d["day"] % 7 == 0} == {"rest"}  # still Sundays off
     for k in range(len(days) - 2):  # at most 2 hard days in a row
         assert any(d["intensity"] != "hard" for d in days[k:k + 3]), days[k:k + 3]
     for k in range(len(days) - 3):  # the same training action at most 3 days running
@@ -519,3 +523,34 @@ def test_season_from_fit(fit_files):
     err = fails("season", "--log", fit_files / "log.csv", "--tests", fit_files / "tests.csv")
     assert "--log and --tests plan with a planner" in err
     assert "--log and --tests go together" in fails("season", "--log", fit_files / "log.csv", "--planner", "rest")
+
+
+def test_season_replanned_from_a_season_log(work, tmp_path):
+    "`season --planner adaptive --log --tests`: the plan's own CSV cut at day 14 and a low test re-plan days 15..28."
+    rows = list(csv.DictReader(io.StringIO(cli("season", "--planner", "optimizer", "--athletes", work / "athletes.json",
+                                               "--format", "csv", "--days", "28").stdout)))
+    with open(tmp_path / "log.csv", "w", newline="") as f:
+        log = csv.DictWriter(f, fieldnames=list(rows[0]))
+        log.writeheader(); log.writerows(r for r in rows if int(r["day"]) <= 14)
+    tests = [f"{r['user_id']},14,{float(r['score']) * 0.97}" for r in rows if r["day"] == "14"]
+    (tmp_path / "tests.csv").write_text("user_id,day,value\n" + "\n".join(tests) + "\n")
+    done = cli("season", "--planner", "adaptive", "--log", tmp_path / "log.csv", "--tests", tmp_path / "tests.csv",
+               "--athletes", work / "athletes.json", "--days", "28", "--format", "json")
+    plans = json.loads(done.stdout)
+    assert len(plans) == 3 and all([d["day"] for d in p["days"]] == list(range(15, 29)) for p in plans), plans
+    assert done.stderr.count("re-planned after day 14 of 28 from 1 test") == 3, done.stderr
+    text = cli("season", "--planner", "adaptive", "--log", tmp_path / "log.csv", "--athletes", work / "athletes.json",
+               "--days", "28").stdout
+    assert text.count("from 0 tests") == 3 and text.count("Season plan for ") == 3, text
+    ruled = json.loads(cli("season", "--planner", "adaptive", "--log", tmp_path / "log.csv", "--athletes",
+                           work / "athletes.json", "--days", "28", "--format", "json", "--rules",
+                           '{"weekdays": ["mon", "tue", "wed", "thu", "fri", "sat"]}').stdout)
+    assert all(d["action"] == "rest" for p in ruled for d in p["days"] if d["day"] % 7 == 0), ruled  # Sundays
+    (tmp_path / "bad.csv").write_text("day,action,load\n1,XL001,0.7\n")
+    for argv, message in [(("--log", tmp_path / "bad.csv"), "season log: day 1: load 0.7 is not a session's load"),
+                          (("--log", tmp_path / "tests.csv"), "season log: no session column"),
+                          ((), "--planner adaptive re-plans a season under way: give --log"),
+                          (("--log", tmp_path / "log.csv", "--response", '{"tau_fat": 6}'),
+                           "--response does not go with --planner adaptive")]:
+        err = fails("season", "--planner", "adaptive", "--athletes", work / "athletes.json", "--days", "28", *argv)
+        assert message in err and len(err.strip().splitlines()) == 1, err

@@ -50,8 +50,8 @@ def coin():
 
 def test_in_train_help(coin):
     train = _parser()._subparsers._group_actions[0].choices["train"]
-    text = train.format_help()
-    assert "{weights,season,coin}" in text and "guess the sign of a number" in text, text
+    text = " ".join(train.format_help().split())  # the help's lines wrap where the descriptions' lengths say
+    assert "{weights,season,adaptive,coin}" in text and "guess the sign of a number" in text, text
     assert "--length LENGTH" in text and "(--env coin; default 3)" in text, text
     assert "coin" not in _train_help_without_registering(coin)
 
@@ -66,10 +66,10 @@ def _train_help_without_registering(spec) -> str:
 def test_in_openapi_and_validation(coin, tmp_path):
     schema = create_app(model_dir=tmp_path).openapi()["components"]["schemas"]
     environment = schema["TrainRequest"]["properties"]["environment"]
-    assert environment["enum"] == ["weights", "season", "coin"], environment
+    assert environment["enum"] == ["weights", "season", "adaptive", "coin"], environment
     assert "coin: guess the sign of a number" in environment["description"], environment
     assert TrainRequest(environment="coin", num_envs=4).episode_steps == 3
-    with pytest.raises(ValueError, match="Input should be 'weights', 'season' or 'coin'"):
+    with pytest.raises(ValueError, match="Input should be 'weights', 'season', 'adaptive' or 'coin'"):
         TrainRequest(environment="dice")
 
 
@@ -129,3 +129,16 @@ def test_rest_takes_its_own_parameters(coin, tmp_path):
             environment="coin", env_params=dict(length=20), num_envs=8, episodes=16, time_budget_s=120)))
     # a 3-step episode (the default length) earns at most 3; 20 steps of even random guesses earn about 20 / 3
     assert report["status"] == "succeeded" and report["result"]["average_reward"] > 3, report
+
+
+def test_the_adaptive_environment_is_registered(tmp_path, capsys):
+    "`fitness_ppo.adaptive` registers through `ENV_MODULES`: the CLI trains it, Gymnasium makes it, /train takes it."
+    assert list(ENVIRONMENTS)[:3] == ["weights", "season", "adaptive"]
+    code = main(["train", "--env", "adaptive", "--days", "28", "--num-envs", "4", "--episodes", "8", "--quiet",
+                 "--device", "cpu", "--out", str(tmp_path / "adaptive.pt")])
+    out = capsys.readouterr()
+    assert code == 0 and "trained 8 episodes" in out.out and (tmp_path / "adaptive.pt").is_file(), out
+    env = gymnasium.make("fitness_ppo/AdaptiveSeason-v0", days=28)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (335,) and env.action_space.n == 397
+    assert TrainRequest(environment="adaptive", env_params=dict(days=35)).episode_steps == 35
