@@ -25,7 +25,8 @@ __all__ = ['PATH_MAX', 'JOB_STATUSES', 'PROBE_REPEATS', 'DEADLINE_SLACK_S', 'EVA
 # %% ../nbs/11b_jobs.ipynb #1255594b
 PATH_MAX = 4096  # bytes of a whole path on Linux
 
-def check_save_name(name: str) -> PurePosixPath:
+def check_save_name(name: str,  # the request's `save_path`: a relative file name ending in .pt or .pth
+                   ) -> PurePosixPath:
     "`name` as a relative path if it can name a checkpoint in a model directory; else a `ValueError` saying why."
     shown = clip(repr(name), MAX_ECHO_CHARS)
     if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name or ".." in name.split("/"):
@@ -41,7 +42,9 @@ def check_save_name(name: str) -> PurePosixPath:
                          f"{len(long[0].encode('utf-8', 'surrogatepass'))}")
     return relative
 
-def resolve_save_path(model_dir: str | Path, name: str) -> Path:
+def resolve_save_path(model_dir: str | Path,  # the service's model directory
+                      name: str,  # a file name inside it (`check_save_name`'s rules)
+                     ) -> Path:
     "The file `name` inside `model_dir`; a `ValueError` for a name `check_save_name` refuses or a symbolic link on it."
     relative, model_dir = check_save_name(name), Path(model_dir).resolve()
     for i in range(1, len(relative.parts) + 1):
@@ -74,7 +77,10 @@ def _open_folder(model_dir: Path, parts, create: bool) -> int:
         raise
     return folder
 
-def save_checkpoint(agent: EnhancedPPOAgent, model_dir: str | Path, name: str) -> Path:
+def save_checkpoint(agent: EnhancedPPOAgent,  # the agent to save (`agent.save_model`'s format)
+                    model_dir: str | Path,  # the service's model directory (created if missing)
+                    name: str,  # the file name inside it (`check_save_name`'s rules)
+                   ) -> Path:
     "Save `agent` as `model_dir/name`, atomically, following no symbolic link on the way (checked at write time)."
     relative, model_dir = check_save_name(name), Path(model_dir).resolve()
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -86,7 +92,9 @@ def save_checkpoint(agent: EnhancedPPOAgent, model_dir: str | Path, name: str) -
     finally: os.close(folder)
     return model_dir.joinpath(*relative.parts)
 
-def remove_checkpoint(model_dir: str | Path, name: str) -> bool:
+def remove_checkpoint(model_dir: str | Path,  # the service's model directory
+                      name: str,  # the file name inside it (`check_save_name`'s rules)
+                     ) -> bool:
     "Delete the file `model_dir/name` without following symbolic links; whether there was one to delete."
     relative, model_dir = check_save_name(name), Path(model_dir).resolve()
     try: folder = _open_folder(model_dir, relative.parts[:-1], create=False)
@@ -108,23 +116,23 @@ JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 @dataclass
 class TrainingJob:
     "One `/train` request: its request while it runs, where its model goes, its status, progress and result."
-    job_id: str
+    job_id: str                   # the job's id, as `POST /train` answered it
     request: TrainRequest | None  # while the job is queued or running; dropped when it ends
     model_path: Path              # where the checkpoint goes, on the server
     model_name: str               # the same, relative to the model directory: what clients see
-    time_budget_s: float
-    episodes_requested: int = 0
+    time_budget_s: float          # seconds the job may run, evaluations and saving included
+    episodes_requested: int = 0   # the request's episodes (set from the request when one is given)
     environment: str = DEFAULT_ENVIRONMENT  # the request's environment (`fitness_ppo.registry.ENVIRONMENTS`)
     status: str = "queued"        # one of JOB_STATUSES
-    created_at: str = field(default_factory=_now)
-    started_at: str | None = None
-    finished_at: str | None = None
+    created_at: str = field(default_factory=_now)  # when it was queued (ISO 8601, UTC)
+    started_at: str | None = None   # when it started running (ISO 8601, UTC), None while queued
+    finished_at: str | None = None  # when it ended (ISO 8601, UTC), None until then
     agent: EnhancedPPOAgent | None = None  # while running
     start_episodes: int = 0       # the agent's episode counter when the job started
     episodes_done: int = 0        # set when the job ends
     latest: dict | None = None    # the latest evaluation
-    result: dict | None = None
-    error: str | None = None
+    result: dict | None = None    # the training summary, once it succeeded
+    error: str | None = None      # why it failed, once it failed
     cancel: threading.Event = field(default_factory=threading.Event)  # set by DELETE /train/{job_id}
 
     def __post_init__(self):
@@ -186,9 +194,10 @@ class JobCosts:
     forward_s: float   # a forward pass of the network on EVAL_ATHLETES athletes
     env_step_s: float  # a greedy step of EVAL_ATHLETES athletes in the environment
     optimizer_baseline: bool = False  # seasons: the start-up evaluation runs the optimiser baseline
-    head_fitting: bool = True         # the design's environment fits the matrix heads after each round; seasons do not
+    head_fitting: bool = True         # the weights environment fits the matrix heads after each round; seasons do not
 
-    def start_s(self, max_steps: int) -> float:
+    def start_s(self, max_steps: int,  # steps of an episode (days of a season)
+               ) -> float:
         "The start-up evaluation: the baselines' episodes (season: the optimiser baseline's search and polish too)."
         steps = 3 * max_steps
         if self.optimizer_baseline:  # its search: iterations of relaxed seasons; its polish: each day, the rest of it
@@ -196,26 +205,36 @@ class JobCosts:
                       + POLISH_STEP_COST * POLISH_SWEEPS * max_steps * (max_steps + 1) / 2)
         return steps * self.env_step_s
 
-    def evaluation_s(self, max_steps: int) -> float:
+    def evaluation_s(self, max_steps: int,  # steps of an episode (days of a season)
+                    ) -> float:
         "One evaluation of the served policy: a sampled and a greedy episode."
         return 2 * max_steps * (self.forward_s + self.env_step_s)
 
-    def update_s(self, num_envs: int, rollout_steps: int, update_epochs: int) -> float:
+    def update_s(self,
+                 num_envs: int,  # athletes trained in parallel
+                 rollout_steps: int,  # steps of each rollout (`PPOConfig.rollout_steps`)
+                 update_epochs: int,  # passes over each rollout (`PPOConfig.update_epochs`)
+                ) -> float:
         "One update: the rollout's forward passes, then each epoch's forward and backward passes (3 forward passes)."
         return self.forward_s / EVAL_ATHLETES * rollout_steps * num_envs * (1 + 3 * update_epochs)
 
-    def head_fit_s(self, num_envs: int, max_steps: int) -> float:
+    def head_fit_s(self,
+                   num_envs: int,  # athletes trained in parallel
+                   max_steps: int,  # steps of an episode
+                  ) -> float:
         "Fitting the matrix heads to a complete round: about 3 forward passes per athlete-step (none for seasons)."
         return self.forward_s / EVAL_ATHLETES * 3 * num_envs * max_steps if self.head_fitting else 0.0
 
-def measure_costs(agent: EnhancedPPOAgent, env) -> JobCosts:
+def measure_costs(agent: EnhancedPPOAgent,  # the job's agent: its served network is timed
+                  env,  # the job's environment (a `BatchedEnv`): a copy of EVAL_ATHLETES slots is stepped
+                 ) -> JobCosts:
     "Time a forward pass of `agent`'s served network and a step of `env` (design: greedy), on EVAL_ATHLETES athletes."
     probe = env.spawn(EVAL_ATHLETES, max_steps=max(PROBE_REPEATS + 2, env.max_steps))
     athletes = env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed)
     obs, policy = probe.reset(athletes), agent.policy()
     forward = _median_seconds(lambda: policy(probe, obs))
     features = env_features(env)
-    if features.matrix_heads:  # the design's environment: its dearest step is the greedy baseline's lookahead
+    if features.matrix_heads:  # the weights environment: its dearest step is the greedy baseline's lookahead
         return JobCosts(forward, _median_seconds(lambda: probe.step(greedy_policy(probe, obs))))
     actions = policy(probe, obs)
     return JobCosts(forward, _median_seconds(lambda: probe.step(actions)),
@@ -224,14 +243,22 @@ def measure_costs(agent: EnhancedPPOAgent, env) -> JobCosts:
 class JobDeadline(Callback):
     "Stop training while the next update, the end of its round and the final evaluation still fit in `budget_s`."
     order = 11  # after Evaluation (10): its start-up evaluation is done in before_fit, its scoring in after_round
-    def __init__(self, budget_s: float, costs: JobCosts, evaluation: Evaluation, reserve_s: float = 0.0):
+    def __init__(self,
+                 budget_s: float,  # seconds after the run's start by which training and its last evaluation end
+                 costs: JobCosts,  # the server's measured costs (`measure_costs`)
+                 evaluation: Evaluation,  # the run's evaluation callback: its schedule decides when evaluations run
+                 reserve_s: float = 0.0,  # seconds kept for what the job does after training (the promotion)
+                ):
         self.budget_s, self.costs, self.evaluation = budget_s, costs, evaluation
         self.reserve_s = reserve_s  # what the job does after training (the promotion's evaluations)
 
-    def before_fit(self, run):
+    def before_fit(self, run):  # the run about to start (after the start-up evaluation)
         self.mark, self.head_fit_s, self.evaluations = run.elapsed, None, 0
 
-    def after_update(self, run, rollout, stats):
+    def after_update(self,
+                     run,  # the run: its elapsed time, round, environment and settings
+                     rollout,  # the rollout just learned from (not used)
+                     stats):  # the update's statistics (not used)
         now, env, cfg = run.elapsed, run.env, run.agent.ppo_config
         update_s, self.mark, self.evaluations = now - self.mark, now, len(run.history["curve"])
         evaluation_s = self.costs.evaluation_s(env.max_steps)
@@ -243,7 +270,7 @@ class JobDeadline(Callback):
                    + evaluation_s + self.reserve_s)  # one more update, then stop: what would still run
         if now + another > self.budget_s: run.stop(f"stopped at the time budget of {self.budget_s:g} s")
 
-    def after_round(self, run):
+    def after_round(self, run):  # the run: a complete round without evaluation times the head fitting
         complete, evaluated = run.env.t >= run.env.max_steps, len(run.history["curve"]) > self.evaluations
         if complete and not evaluated: self.head_fit_s = run.elapsed - self.mark  # measured: better than estimated
         self.mark = run.elapsed
@@ -265,6 +292,10 @@ def _check_budget(job: TrainingJob, costs: JobCosts, cfg) -> None:
 class Cancellation(Callback):
     "Stop training after the current update once `event` is set (`DELETE /train/{job_id}`)."
     order = -10
-    def __init__(self, event: threading.Event): self.event = event
-    def after_update(self, run, rollout, stats):
+    def __init__(self, event: threading.Event):  # set to cancel (the job's `cancel`)
+        self.event = event
+    def after_update(self,
+                     run,  # the run to stop
+                     rollout,  # the rollout just learned from (not used)
+                     stats):  # the update's statistics (not used)
         if self.event.is_set(): run.stop("cancelled")

@@ -78,7 +78,9 @@ def _unicode(value):
             raise ValueError("must be valid Unicode text (it holds a lone surrogate such as \\udc80)") from None
     return value
 
-def text(max_length: int | None = None, min_length: int | None = None):
+def text(max_length: int | None = None,  # the most characters allowed (None: no limit)
+         min_length: int | None = None,  # the fewest characters allowed (None: 0)
+        ):
     "The type of a JSON string field: Unicode text (no lone surrogates) of `min_length` to `max_length` characters."
     return Annotated[str, Field(min_length=min_length, max_length=max_length), BeforeValidator(_unicode)]
 
@@ -89,7 +91,8 @@ _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 def _unit_vector_schema(n: int) -> dict:
     return dict(minItems=n, maxItems=n, items=dict(type="number", minimum=0, maximum=1))
 
-UserId = Annotated[text(MAX_TEXT_CHARS, 1), Field(examples=["anna"])]
+UserId = Annotated[text(MAX_TEXT_CHARS, 1), Field(examples=["anna"], description=(
+    f"the athlete's id, echoed in the answer: 1 to {MAX_TEXT_CHARS} characters"))]
 Qualities = Annotated[list[float], Field(examples=[[0.5] * NUM_QUALITIES],
                                          description="23 levels in [0, 1], Q001..Q023",
                                          json_schema_extra=_unit_vector_schema(NUM_QUALITIES))]
@@ -101,10 +104,10 @@ Targets = Annotated[list[Text], Field(max_length=NUM_SUBJECTS, examples=[["C003"
 class Metrics(Schema):
     "The four performance metrics, each in [0, 1]."
     model_config = _STRICT
-    recent_improvement: float = Field(ge=0, le=1)
-    injury_risk: float = Field(ge=0, le=1)
-    training_efficiency: float = Field(ge=0, le=1)
-    consistency: float = Field(ge=0, le=1)
+    recent_improvement: float = Field(ge=0, le=1, description="how much the athlete improved lately")
+    injury_risk: float = Field(ge=0, le=1, description="the athlete's current injury risk")
+    training_efficiency: float = Field(ge=0, le=1, description="how well training turns into gains")
+    consistency: float = Field(ge=0, le=1, description="how regularly the athlete trains")
 
 class Athlete(Schema):
     "One athlete: `State`'s fields as JSON, checked by `State`; `subject_scores` and `performance_metrics` optional."
@@ -197,7 +200,8 @@ def _relative_weights(kind: str):
 
 class OptimizeRequest(Athlete):
     "An `/optimize` request: an athlete, the number of optimisation steps, and optional priors (default uniform)."
-    optimization_steps: int = Field(100, ge=1, le=MAX_OPTIMIZATION_STEPS)
+    optimization_steps: int = Field(100, ge=1, le=MAX_OPTIMIZATION_STEPS,
+                                    description="steps of the policy: each adjusts one CQ or QX cell")
     cq_prior: CQMatrix | None = Field(None, description=(
         f"the CQ the optimisation starts from (default uniform): 93 x 23 weights in [0, 1], each row summing to 1 "
         f"(within {ROW_SUM_TOLERANCE})"))
@@ -215,17 +219,17 @@ SAVE_PATH_PATTERN = r"^([^/\\\x00-\x1f\x7f.][^/\\\x00-\x1f\x7f]*/)*[^/\\\x00-\x1
 class TrainRequest(Schema):
     "A `/train` request, bounded: the original fields plus `num_envs`, `time_budget_s` and `resume`."
     model_config = _STRICT
-    episodes: int = Field(1000, ge=1, le=MAX_EPISODES)
+    episodes: int = Field(1000, ge=1, le=MAX_EPISODES, description="athlete-episodes to train for (at most)")
     max_steps_per_episode: int = Field(50, ge=1, le=MAX_STEPS_PER_EPISODE, description=(
         f"num_envs x max_steps_per_episode must be at most {MAX_ATHLETE_STEPS}"))
     learning_rate: float = Field(3e-4, gt=0, le=1, description="the actor's; the critic's is 3x")
-    gamma: float = Field(0.99, gt=0, le=1)
-    clip_ratio: float = Field(0.2, gt=0, lt=1)
+    gamma: float = Field(0.99, gt=0, le=1, description="the discount of future rewards")
+    clip_ratio: float = Field(0.2, gt=0, lt=1, description="PPO's clip range of the probability ratio")
     training_data: list[Athlete] | None = Field(
         None, min_length=1, max_length=MAX_TRAINING_ATHLETES,
         description="athletes to train on; fresh synthetic athletes when absent")
     batch_size: int = Field(512, ge=1, le=MAX_BATCH_SIZE, description="PPO minibatch size")
-    shuffle_data: bool = True
+    shuffle_data: bool = Field(True, description="draw each round's athletes from training_data in shuffled order")
     early_stop_patience: int = Field(50, ge=1, le=100_000, description="evaluations without improvement")
     save_path: text(MAX_SAVE_PATH_CHARS) | None = Field(None, examples=["runs/agent.pt"],
                                                         json_schema_extra=dict(pattern=SAVE_PATH_PATTERN),
@@ -236,14 +240,15 @@ class TrainRequest(Schema):
         f"athletes trained side by side; num_envs x max_steps_per_episode must be at most {MAX_ATHLETE_STEPS}"))
     time_budget_s: float | None = Field(None, gt=0, description="capped by the server's max_training_seconds")
     resume: bool = Field(True, description="continue from the served agent when one is loaded; false: a fresh agent")
-    environment: EnvironmentName = DEFAULT_ENVIRONMENT
+    environment: EnvironmentName = Field(DEFAULT_ENVIRONMENT, description="the environment to train on")
     promote: Literal["if_better", "always"] = Field("if_better", description=(
         "if_better: the trained policy is served only if it scores at least the served one on the same held-out "
         "athletes (the job's report gives both scores); always: served whatever it scores"))
     days: int = Field(DEFAULT_DAYS, ge=DAYS_RANGE[0], le=DAYS_RANGE[1], description=(
         f"season jobs: days to competition, the episode length (num_envs x days must be at most "
         f"{MAX_ATHLETE_STEPS}); weights jobs ignore it"))
-    env_params: dict[str, int] = Field(default_factory=dict, json_schema_extra=_env_params_schema)
+    env_params: dict[str, int] = Field(default_factory=dict, json_schema_extra=_env_params_schema,
+                                       description="the environment's parameters by name")
 
     def param_values(self) -> dict[str, int]:
         """Every request parameter of its environment (`EnvSpec.params`), checked against its bounds: those in

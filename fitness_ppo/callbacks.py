@@ -91,16 +91,21 @@ class Callback:
 class History(Callback):
     "Keep each round's mean episode return, mean update losses and head accuracies in `run.history`."
     order = 100  # last: the other callbacks have added to the round's record
-    def after_round(self, run):
+    def after_round(self, run):  # the run, with the round's record in `run.round_record`
         for key, name in (("rewards", "reward"), ("losses", "losses"), ("accuracies", "accuracies")):
             run.history[key].append(run.round_record[name])
 
 class MatrixHeadFitting(Callback):
     "After each complete round, fit the CQ/QX heads to the matrices each athlete's episode ended with."
-    def before_fit(self, run): self.visited = []
-    def after_update(self, run, rollout, stats): self.visited.append(rollout.obs.flatten(0, 1))
+    def before_fit(self, run):  # the run about to start
+        self.visited = []
+    def after_update(self,
+                     run,  # the run
+                     rollout,  # the `Rollout` just learned from: its observations are the states visited
+                     stats):  # the update's statistics (not used)
+        self.visited.append(rollout.obs.flatten(0, 1))
 
-    def after_round(self, run):
+    def after_round(self, run):  # the run; its environment holds the matrices each episode ended with
         visited, self.visited, env = self.visited, [], run.env
         if env.t != env.max_steps: return  # the round was cut short: no final matrices
         states = torch.cat(visited)
@@ -111,7 +116,7 @@ class MatrixHeadFitting(Callback):
 
 class EpsilonDecay(Callback):
     "Multiply the exploration rate by `epsilon_decay` once per finished episode, down to `epsilon_min`."
-    def after_round(self, run):
+    def after_round(self, run):  # the run; only a finished round (every episode ended) decays epsilon
         cfg, agent = run.agent.ppo_config, run.agent
         if run.env.t == run.env.max_steps:
             agent.epsilon = max(cfg.epsilon_min, agent.epsilon * cfg.epsilon_decay ** run.num_envs)
@@ -122,7 +127,10 @@ class TimeBudget(Callback):
     order = -10
     def __init__(self, seconds: float): # the budget in seconds of wall-clock time, > 0
         self.seconds = check_number("time_budget_s", seconds, 0, low_open=True)
-    def after_update(self, run, rollout, stats):
+    def after_update(self,
+                     run,  # the run: `run.elapsed` is compared with the budget
+                     rollout,  # the rollout just learned from (not used)
+                     stats):  # the update's statistics (not used)
         if run.elapsed >= self.seconds: run.stop(f"stopped at the time budget of {self.seconds:g} s")
 
 class Evaluation(Callback):
@@ -137,7 +145,7 @@ class Evaluation(Callback):
         store_attr()
         check_int("eval_every", every); check_int("early_stop_patience", patience)
 
-    def before_fit(self, run):
+    def before_fit(self, run):  # the run about to start: its environment encodes the held-out athletes
         agent, env = run.agent, run.env
         self.x = (env.encode_athletes(self.athletes) if self.athletes is not None
                   else env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed))
@@ -154,7 +162,7 @@ class Evaluation(Callback):
         mean = run.agent.evaluate_policy(run.env, self.x, sample=sample)
         return normalised_score(mean, self.baselines, self.score_baselines) if self.baselines else mean
 
-    def after_round(self, run):
+    def after_round(self, run):  # the run: `run.rounds` says whether this round is evaluated
         if run.rounds % self.every and not run.finishing: return
         agent, losses = run.agent, run.round_record["losses"]
         point = dict(episodes=agent.episodes_done, env_steps=agent.env_steps_done, wall_s=round(run.elapsed, 1),
@@ -174,7 +182,7 @@ class Evaluation(Callback):
             run.summary["stopped_early"] = True
             run.stop(f"stopped early: no improvement in {self.waited} evaluations")
 
-    def after_fit(self, run):
+    def after_fit(self, run):  # the run: its agent's served network gets the best evaluated weights
         if self.best_weights is not None: run.agent.target_actor_critic.load_state_dict(self.best_weights)
 
 class ProgressBar(Callback):
@@ -190,7 +198,7 @@ class ProgressBar(Callback):
                                                                              low_open=True)
         self.desc, self.kwargs = desc, kwargs
 
-    def before_fit(self, run):
+    def before_fit(self, run):  # the run about to start: the episodes asked for size the bar
         if self.time_budget_s is not None:
             self.bar = tqdm(total=self.time_budget_s, desc=self.desc, unit="s", **{
                 "bar_format": "{desc}: {percentage:3.0f}%|{bar}| {n:.0f} s of a "
@@ -205,10 +213,13 @@ class ProgressBar(Callback):
         at = run.episodes_done if self.time_budget_s is None else min(run.elapsed, self.bar.total)
         self.bar.update(at - self.bar.n)
 
-    def after_update(self, run, rollout, stats):
+    def after_update(self,
+                     run,  # the run: a time bar moves to `run.elapsed`
+                     rollout,  # the rollout just learned from (not used)
+                     stats):  # the update's statistics (not used)
         if self.time_budget_s is not None: self._move(run)  # the clock moves within a round
 
-    def after_round(self, run):
+    def after_round(self, run):  # the run: its episodes and latest evaluation go on the bar
         self._move(run)
         self._postfix(run)
 
@@ -218,7 +229,7 @@ class ProgressBar(Callback):
             postfix.update(score=f"{curve[-1]['score']:.3f}", greedy=f"{curve[-1]['greedy_score']:.3f}")
         self.bar.set_postfix(postfix, refresh=False)
 
-    def after_fit(self, run):
+    def after_fit(self, run):  # the run, with `run.stop_reason` if it was stopped
         if self.time_budget_s is not None: self.bar.total = max(self.bar.total, run.elapsed)  # the seconds it took
         self._move(run)
         self._postfix(run)  # also when no round finished
@@ -235,7 +246,7 @@ class TensorBoard(Callback):
     def __init__(self, log_dir: str | Path): # the folder TensorBoard's event files go to
         self.log_dir = Path(log_dir)
 
-    def before_fit(self, run):
+    def before_fit(self, run):  # the run about to start (a resumed agent's earlier curve is not written again)
         try: from torch.utils.tensorboard import SummaryWriter
         except ImportError as e:
             raise ImportError("TensorBoard logging needs the tensorboard package: "
@@ -243,7 +254,7 @@ class TensorBoard(Callback):
         self.writer = SummaryWriter(str(self.log_dir))
         self.written, self.clock = len(run.history["curve"]), (time.time(), run.agent.env_steps_done)
 
-    def after_round(self, run):
+    def after_round(self, run):  # the run: its round's record and any new evaluations are written
         steps, now, record = run.agent.env_steps_done, time.time(), run.round_record
         scalars = {"train/reward": record["reward"], **{f"train/{k}": v for k, v in record["losses"].items()},
                    **{f"train/{k}": v for k, v in record["accuracies"].items()},
@@ -254,4 +265,5 @@ class TensorBoard(Callback):
         for tag, value in scalars.items(): self.writer.add_scalar(tag, value, steps)
         self.written, self.clock = len(run.history["curve"]), (now, steps)
 
-    def after_fit(self, run): self.writer.close()
+    def after_fit(self, run):  # the run that ended
+        self.writer.close()

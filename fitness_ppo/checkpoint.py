@@ -24,7 +24,9 @@ _PROGRESS = ("epsilon", "episodes_done", "env_steps_done")  # the training state
 _WEIGHTS = ("actor_critic", "target_actor_critic", "optimizer", "matrix_optimizer")
 _CHECKPOINT_KEYS = ("state_dim", "action_dim", "net_config", "ppo_config", "progress", *_WEIGHTS)
 
-def atomic_torch_save(obj, path: str | Path) -> Path:
+def atomic_torch_save(obj,  # what to save (anything `torch.save` takes)
+                      path: str | Path,  # the file to write (its folder is made if needed)
+                     ) -> Path:
     "`torch.save` to a temporary file beside `path`, fsync, then rename over `path`: never a half-written file."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +42,8 @@ def atomic_torch_save(obj, path: str | Path) -> Path:
     return path
 
 def write_checkpoint(agent,  # an `EnhancedPPOAgent`
-                     path: str | Path) -> Path:  # where to write it (its folder is made if needed)
+                     path: str | Path,  # where to write it (its folder is made if needed)
+                    ) -> Path:
     """Write `agent`'s networks, optimisers, network configuration, PPO settings and training state to `path`,
     atomically; a `ValueError` (and no file) if a weight or optimiser state is NaN or infinite."""
     ckpt = dict(
@@ -112,7 +115,9 @@ def _finite_weights(ckpt: dict) -> None:
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise ValueError(f"its tensor {name} holds NaN or infinite values")
 
-def read_checkpoint(path: str | Path, device=None) -> dict:
+def read_checkpoint(path: str | Path,  # a checkpoint written by `write_checkpoint` (or an older format)
+                    device=None,  # where its tensors go: 'cpu', 'cuda' or a torch.device (None: where they were saved)
+                   ) -> dict:
     "The checked contents of the checkpoint at `path`, tensors on `device`; a `ValueError` naming the file if bad."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"model file not found: {path}")

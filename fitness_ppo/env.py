@@ -29,17 +29,26 @@ class BatchedEnv(Protocol):
     device: torch.device
     t: int | None
 
-    def reset(self, athletes) -> torch.Tensor:
+    def reset(self, athletes,  # `num_envs` athletes, in a form `encode_athletes` gives or takes
+             ) -> torch.Tensor:
         "Start an episode for `num_envs` athletes; returns the observations `(num_envs, obs_dim)`."
-    def step(self, actions) -> tuple:
+    def step(self, actions,  # `(num_envs,)` integer actions, one per athlete
+            ) -> tuple:
         "One action per athlete: `(obs, reward (B,), done (B,), info)` with `info['truncated']` `(B,)`."
     def objective(self) -> torch.Tensor:
         "What each athlete's episode tries to raise, as it stands now, `(num_envs,)`."
-    def sample_athletes(self, n: int, seed: int) -> torch.Tensor:
+    def sample_athletes(self,
+                        n: int,  # how many athletes
+                        seed: int,  # the random seed: the same seed, the same athletes
+                       ) -> torch.Tensor:
         "`n` seeded synthetic athletes in the form `reset` takes."
-    def encode_athletes(self, athletes) -> torch.Tensor:
+    def encode_athletes(self, athletes,  # the athletes, in any form the environment reads
+                       ) -> torch.Tensor:
         "Athletes given by a user (records, dicts or encodings) in the form `reset` takes."
-    def spawn(self, num_envs: int | None = None, max_steps: int | None = None) -> BatchedEnv:
+    def spawn(self,
+              num_envs: int | None = None,  # athletes of the new environment (None: as this one)
+              max_steps: int | None = None,  # steps of its episodes (None: as this one)
+             ) -> BatchedEnv:
         "A new environment with the same settings, for `num_envs` athletes and `max_steps`-step episodes."
 
 _ENV_MEMBERS = ("num_envs", "max_steps", "obs_dim", "action_dim", "device", "t", "reset", "step", "objective",
@@ -163,7 +172,9 @@ class TrainingEnvironment:
 
 # %% ../nbs/02_env.ipynb #d6a35fe2
 @patch
-def reset(self: TrainingEnvironment, athletes) -> torch.Tensor:
+def reset(self: TrainingEnvironment,
+          athletes,  # `num_envs` athletes: `State`s, dicts of their fields, a DataFrame or a `(B, 216)` encoding
+         ) -> torch.Tensor:
     "Start an episode for `num_envs` athletes (`State`s, dicts or a `(B, 216)` encoding); the `(B, 216)` observations."
     self._obs = athlete_batch(athletes, self.num_envs, self.device).clone()
     self._qualities = self._obs[:, LAYOUT.qualities].clone()
@@ -203,7 +214,9 @@ def check_actions(actions, # one action per slot (a tensor, list or array)
     return actions.long()
 
 @patch
-def step(self: TrainingEnvironment, actions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+def step(self: TrainingEnvironment,
+         actions,  # `(num_envs,)` actions in [0, 3150] (a CQ or QX cell), or NOOP (-1) for no change
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
     "Apply one action per slot; returns `(obs (B, 216), reward (B,), done (B,), info)`."
     if self.t is None or self.t >= self.max_steps:
         raise RuntimeError("the episode is over (or never started): call reset(athletes) first")
@@ -306,7 +319,10 @@ def mean_return(env: BatchedEnv, # the environment
 
 # %% ../nbs/02_env.ipynb #f0f0f5fc
 @patch
-def spawn(self: TrainingEnvironment, num_envs: int | None = None, max_steps: int | None = None) -> TrainingEnvironment:
+def spawn(self: TrainingEnvironment,
+          num_envs: int | None = None,  # slots of the new environment (None: as this one)
+          max_steps: int | None = None,  # steps of its episodes (None: as this one)
+         ) -> TrainingEnvironment:
     "A new environment with this one's step size, penalty, priors and device, for `num_envs` slots and `max_steps`."
     num_envs = self.num_envs if num_envs is None else num_envs
     per_slot = [name for name, p in (("cq_prior", self.cq_prior), ("qx_prior", self.qx_prior)) if p.ndim == 3]
@@ -317,17 +333,25 @@ def spawn(self: TrainingEnvironment, num_envs: int | None = None, max_steps: int
                                self.cq_prior, self.qx_prior, self.device)
 
 @patch
-def sample_athletes(self: TrainingEnvironment, n: int, seed: int) -> torch.Tensor:
+def sample_athletes(self: TrainingEnvironment,
+                    n: int,  # how many athletes
+                    seed: int,  # the random seed: the same seed, the same athletes
+                   ) -> torch.Tensor:
     "`n` seeded synthetic athletes as a `(n, 216)` encoding on this environment's device."
     return synthetic_batch(n, seed, self.device)
 
 @patch
-def encode_athletes(self: TrainingEnvironment, athletes) -> torch.Tensor:
+def encode_athletes(self: TrainingEnvironment,
+                    athletes,  # `State`s, dicts of their fields, a DataFrame or a `(B, 216)` encoding
+                   ) -> torch.Tensor:
     "Athletes in any form `fitness_ppo.state.as_athletes` takes, as a checked `(B, 216)` encoding on the device."
     return athlete_batch(athletes, device=self.device)
 
 @patch
-def baseline_returns(self: TrainingEnvironment, athletes, seed: int = 0) -> dict[str, float]:
+def baseline_returns(self: TrainingEnvironment,
+                     athletes,  # `State`s, dicts of their fields, a DataFrame or a `(B, 216)` encoding
+                     seed: int = 0,  # random seed of the random policy
+                    ) -> dict[str, float]:
     "Mean returns of the no-op, random (seeded) and greedy policies over one episode of each of `athletes`."
     policies = {"noop": noop_policy, "random": random_policy(seed), "greedy": greedy_policy}
     return {name: mean_return(self, policy, athletes) for name, policy in policies.items()}
@@ -355,7 +379,11 @@ def evaluate(policy, # `policy(env, obs) -> (B,) actions`
     return episode_returns(policy, athletes, steps, device, **kwargs).mean().item()
 
 @delegates(TrainingEnvironment, but=["num_envs", "max_steps", "device"])
-def baseline_returns(athletes, steps: int = 50, seed: int = 0, device=None,  # noqa: F811 (the method is patched on)
+def baseline_returns(  # noqa: F811 (the method is patched on)
+                     athletes,  # `State`s, dicts of their fields, a DataFrame or a `(B, 216)` encoding
+                     steps: int = 50,  # the episode's length
+                     seed: int = 0,  # random seed of the random policy
+                     device=None,  # 'cpu', 'cuda' or a torch.device (None: the default)
                      **kwargs) -> dict[str, float]:
     "Mean returns of the no-op, random and greedy policies over `steps`-step episodes of a `TrainingEnvironment`."
     env = TrainingEnvironment(max_steps=steps, device=device, **kwargs)

@@ -59,7 +59,8 @@ def season_bounds() -> tuple[np.ndarray, np.ndarray]:
     high[OBS_LAYOUT.relevance_scale] = RESPONSE_BOUNDS["k_fit"][1] / TYPICAL_GAIN
     return low, high
 
-def observation_space(env: BatchedEnv) -> spaces.Box:
+def observation_space(env: BatchedEnv,  # the batched environment whose observations are described
+                     ) -> spaces.Box:
     "The float32 `Box` of one observation of `env`: bounded for the two environments of this library, else open."
     if isinstance(env, TrainingEnvironment): low, high = athlete_bounds()
     elif isinstance(env, SeasonEnvironment): low, high = season_bounds()
@@ -72,19 +73,23 @@ class AthleteEnv(gymnasium.Env):
     metadata = {"render_modes": []}
     reset_options = ("athlete",)  # what `reset(options=...)` takes
 
-    def __init__(self, env: BatchedEnv):
+    def __init__(self, env: BatchedEnv):  # a batched environment of one slot (`num_envs=1`)
         self.env = check_env(env)
         if env.num_envs != 1: raise ValueError(f"env must hold one athlete (num_envs=1), got num_envs={env.num_envs}")
         self.observation_space = observation_space(env)
         self.action_space = spaces.Discrete(env.action_dim)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+    def reset(self, *,
+              seed: int | None = None,  # seeds the generator of synthetic athletes (Gymnasium's convention)
+              options: dict | None = None,  # `athlete` (any form the environment encodes) and, if allowed, `response`
+             ) -> tuple[np.ndarray, dict]:
         "Start an episode for `options['athlete']` (else a synthetic athlete from the seeded generator)."
         super().reset(seed=seed)
         athletes = new_athletes(self.env, 1, self.np_random, options, self.reset_options)
         return checked_obs(self.env.reset(athletes), self.observation_space)[0], {}
 
-    def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action,  # an integer in [0, action_dim)
+            ) -> tuple[np.ndarray, float, bool, bool, dict]:
         "One step: `(obs, reward, terminated, truncated, info)`; the end is the environment's (time limit or terminal)."
         if not self.action_space.contains(action):
             raise ValueError(f"action must be an integer in [0, {self.env.action_dim - 1}], got {action!r:.40}")
@@ -100,7 +105,11 @@ def __repr__(self: AthleteEnv) -> str:
     return f"{type(self).__name__}({self.env!r})"
 
 # %% ../nbs/13_gym.ipynb #0edb068c
-def new_athletes(env: BatchedEnv, n: int, rng: np.random.Generator, options: dict | None, allowed: tuple[str, ...]):
+def new_athletes(env: BatchedEnv,  # the batched environment that encodes them
+                 n: int,  # how many athletes the reset needs
+                 rng: np.random.Generator,  # draws the seed of synthetic athletes when `options` gives none
+                 options: dict | None,  # the reset's options: the athlete key, and `response` where allowed
+                 allowed: tuple[str, ...]):  # the keys `options` may have, the athlete key first
     "The `n` athletes of a reset: `options` (its athlete key and `response`), else synthetic from a seed of `rng`."
     options = {} if options is None else options
     if not isinstance(options, dict): raise ValueError(f"options must be a dict with keys {list(allowed)}")
@@ -115,7 +124,9 @@ def new_athletes(env: BatchedEnv, n: int, rng: np.random.Generator, options: dic
     if len(athletes) != n: raise ValueError(f"options: {allowed[0]} must be {n} athlete(s), got {len(athletes)}")
     return athletes
 
-def checked_obs(obs: torch.Tensor, space: spaces.Box) -> np.ndarray:
+def checked_obs(obs: torch.Tensor,  # `(B, D)` observations
+                space: spaces.Box,  # one observation's space (`observation_space(env)`)
+               ) -> np.ndarray:
     "`obs` `(B, D)` as NumPy float32 if every row lies in `space`; else a `ValueError` naming the first bad position."
     x = obs.cpu().numpy().astype(np.float32, copy=False)
     outside = np.argwhere(~((x >= space.low) & (x <= space.high)))
@@ -129,7 +140,8 @@ def checked_obs(obs: torch.Tensor, space: spaces.Box) -> np.ndarray:
 class WeightsEnv(AthleteEnv):
     "One athlete adjusting its CQ and QX matrices: 216 numbers, 3151 actions, truncated after `max_steps` steps."
     @delegates(TrainingEnvironment, but=["num_envs", "max_steps"])
-    def __init__(self, max_steps: int = 50, **kwargs):
+    def __init__(self, max_steps: int = 50,  # steps (cell adjustments) per episode
+                 **kwargs):
         super().__init__(TrainingEnvironment(1, max_steps, **kwargs))
 
 class SeasonEnv(AthleteEnv):
@@ -137,7 +149,8 @@ class SeasonEnv(AthleteEnv):
     reset_options = ("athlete", "response")
 
     @delegates(SeasonEnvironment, but=["num_envs", "days"])
-    def __init__(self, days: int = DEFAULT_DAYS, **kwargs):
+    def __init__(self, days: int = DEFAULT_DAYS,  # days to competition day: one step per day
+                 **kwargs):
         super().__init__(SeasonEnvironment(1, days, **kwargs))
 
 # %% ../nbs/13_gym.ipynb #adf700ec
@@ -145,7 +158,9 @@ class AthleteVectorEnv(VectorEnv):
     "`num_envs` athletes of a batched environment as a Gymnasium 1.x vector environment (no loop over athletes)."
     reset_options = ("athletes",)
 
-    def __init__(self, env: BatchedEnv, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP):
+    def __init__(self, env: BatchedEnv,  # the batched environment: one athlete per slot
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,  # NextStep, SameStep or Disabled
+                ):
         self.env, self.num_envs = check_env(env), env.num_envs
         modes = [m.value for m in AutoresetMode]
         if autoreset_mode not in list(AutoresetMode) + modes:
@@ -158,14 +173,18 @@ class AthleteVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._ended = False  # the previous step ended the episodes (NEXT_STEP resets on the next one)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+    def reset(self, *,
+              seed: int | None = None,  # seeds the generator of synthetic athletes (Gymnasium's convention)
+              options: dict | None = None,  # `athletes` (`num_envs` of them, any form) and, if allowed, `response`
+             ) -> tuple[np.ndarray, dict]:
         "Start episodes for `options['athletes']` (else synthetic athletes from the seeded generator)."
         super().reset(seed=seed)
         self._ended = False
         athletes = new_athletes(self.env, self.num_envs, self.np_random, options, self.reset_options)
         return checked_obs(self.env.reset(athletes), self.single_observation_space), {}
 
-    def step(self, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+    def step(self, actions,  # `(num_envs,)` integers in [0, action_dim)
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         "One step of every athlete: `(obs, rewards, terminations, truncations, infos)`, autoreset as `autoreset_mode`."
         actions = np.asarray(actions)
         if not self.action_space.contains(actions.astype(self.action_space.dtype, copy=False)) \
@@ -193,8 +212,10 @@ class AthleteVectorEnv(VectorEnv):
 class WeightsVectorEnv(AthleteVectorEnv):
     "`num_envs` athletes adjusting their CQ and QX matrices (`WeightsEnv` each), stepped as one batch."
     @delegates(TrainingEnvironment, but=["num_envs", "max_steps"])
-    def __init__(self, num_envs: int = 1, max_steps: int = 50,
-                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, **kwargs):
+    def __init__(self, num_envs: int = 1,  # athletes stepped as one batch
+                 max_steps: int = 50,  # steps (cell adjustments) per episode
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,  # when ended episodes restart
+                 **kwargs):
         super().__init__(TrainingEnvironment(num_envs, max_steps, **kwargs), autoreset_mode)
 
 class SeasonVectorEnv(AthleteVectorEnv):
@@ -202,8 +223,10 @@ class SeasonVectorEnv(AthleteVectorEnv):
     reset_options = ("athletes", "response")
 
     @delegates(SeasonEnvironment, but=["num_envs", "days"])
-    def __init__(self, num_envs: int = 1, days: int = DEFAULT_DAYS,
-                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, **kwargs):
+    def __init__(self, num_envs: int = 1,  # athletes stepped as one batch
+                 days: int = DEFAULT_DAYS,  # days to competition day: one step per day
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,  # when ended episodes restart
+                 **kwargs):
         super().__init__(SeasonEnvironment(num_envs, days, **kwargs), autoreset_mode)
 
 # %% ../nbs/13_gym.ipynb #d2b7512f
@@ -232,7 +255,7 @@ def athlete_env(environment: str,  # a registered environment's name (`fitness_p
 
 def athlete_vector_env(environment: str,  # a registered environment's name
                        num_envs: int = 1,  # athletes stepped as one batch
-                       autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+                       autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,  # when ended episodes restart
                        **kwargs) -> AthleteVectorEnv:  # its parameters and options
     "`num_envs` athletes of a registered environment as a Gymnasium vector environment (when it declares none)."
     return AthleteVectorEnv(env_spec(environment).make(num_envs, **kwargs), autoreset_mode)
@@ -251,7 +274,7 @@ def register_envs():
 register_envs()
 
 # %% ../nbs/13_gym.ipynb #6b78261b
-def sb3_vec_env(env: AthleteVectorEnv):
+def sb3_vec_env(env: AthleteVectorEnv):  # the athletes, made with `autoreset_mode=AutoresetMode.SAME_STEP`
     "`env` (in `AutoresetMode.SAME_STEP`) as a Stable-Baselines3 `VecEnv`: one batched step for all athletes."
     from stable_baselines3.common.vec_env import VecEnv  # the `compare` extra
 
@@ -298,7 +321,10 @@ def sb3_vec_env(env: AthleteVectorEnv):
 
     return BatchedSB3VecEnv(env)
 
-def sb3_policy(model, deterministic: bool = True, seed: int = 0):
+def sb3_policy(model,  # a trained Stable-Baselines3 actor-critic (PPO, A2C, ...)
+               deterministic: bool = True,  # the most probable action; False: sample
+               seed: int = 0,  # seeds the sampling when `deterministic` is False
+              ):
     "A Stable-Baselines3 actor-critic `model` as `policy(env, obs) -> actions`: argmax, or sampled with its own `seed`."
     g = torch.Generator().manual_seed(seed)
     def choose(env, obs: torch.Tensor) -> torch.Tensor:

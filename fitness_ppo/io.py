@@ -224,7 +224,8 @@ _RECORD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime
 
 class JsonLines(logging.Formatter):
     "Log records as JSON lines: `time` (UTC, ISO 8601), `level`, `logger`, `message`, then the record's extra fields."
-    def format(self, record: logging.LogRecord) -> str:
+    def format(self, record: logging.LogRecord,  # the record to write as one JSON line
+              ) -> str:
         line = dict(time=datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
                     level=record.levelname.lower(), logger=record.name, message=record.getMessage())
         line.update({k: v for k, v in vars(record).items() if k not in _RECORD_ATTRIBUTES})

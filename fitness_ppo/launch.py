@@ -10,7 +10,8 @@ import os
 __all__ = ['main']
 
 # %% ../nbs/10b_launch.ipynb #87779f9c
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None,  # the command line's arguments, e.g. ["demo"] (None: `sys.argv[1:]`)
+        ) -> int:
     "The `fitness-ppo` console script: OpenMP threads that sleep while they wait (unless set), then `cli.main`."
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
     from fitness_ppo.cli import main as run_cli

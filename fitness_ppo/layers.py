@@ -15,7 +15,11 @@ __all__ = ['ResidualBlock']
 # %% ../nbs/03_layers.ipynb #c5cef459
 class ResidualBlock(nn.Module):
     "Residual block: `GELU(dropout(LN(linear2(dropout(GELU(LN(linear1(x))))))) + projection(x))`."
-    def __init__(self, in_features: int, out_features: int, dropout_rate: float = 0.1):
+    def __init__(self,
+                 in_features: int,  # width of the input
+                 out_features: int,  # width of the output (a linear projection joins the two when they differ)
+                 dropout_rate: float = 0.1,  # dropout probability after each normalisation, in [0, 1)
+                ):
         super().__init__()
         self.in_features = check_int("in_features", in_features)
         self.out_features = check_int("out_features", out_features)
@@ -27,7 +31,8 @@ class ResidualBlock(nn.Module):
         self.dropout = nn.Dropout(float(dropout_rate))
         self.projection = nn.Linear(in_features, out_features) if in_features != out_features else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor,  # `(..., in_features)`
+               ) -> torch.Tensor:
         "`x`: `(..., in_features)` -> `(..., out_features)`."
         out = self.dropout(F.gelu(self.layer_norm1(self.linear1(x))))
         out = self.dropout(self.layer_norm2(self.linear2(out)))

@@ -84,7 +84,11 @@ def small_init_(layer: nn.Linear, # the layer to initialise in place
 # %% ../nbs/04_model.ipynb #ffabf97e
 class FactoredActionHead(nn.Module):
     "Logits of the 3151 CQ/QX cells: a per-subject row term plus a per-quality column term, from shared networks."
-    def __init__(self, in_features: int, context_dim: int = 16, hidden: int = 64):
+    def __init__(self,
+                 in_features: int,  # width of the actor's features
+                 context_dim: int = 16,  # size of the context vector the shared networks read beside each entity
+                 hidden: int = 64,  # hidden width of the shared per-subject and per-quality networks
+                ):
         super().__init__()
         self.context = nn.Linear(in_features, context_dim)
         entity_net = lambda n_in, n_out: nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(),
@@ -93,7 +97,10 @@ class FactoredActionHead(nn.Module):
         self.quality_net = entity_net(1 + context_dim, 2)
         self.action_terms = small_init_(nn.Linear(context_dim, NUM_ACTIONS))
 
-    def forward(self, h: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                h: torch.Tensor,  # `(B, in_features)` the actor's features
+                state: torch.Tensor,  # `(B, 216)` the observations: targets, predicted scores, qualities
+               ) -> torch.Tensor:
         "Logits `(B, 3151)` (float32) from the actor's features `h` `(B, in_features)` and the observations `state`."
         c = self.context(h)
         subjects = torch.stack([state[:, LAYOUT.targets], state[:, LAYOUT.subject_scores]], -1)  # (B, 93, 2)
@@ -121,7 +128,10 @@ class FlatActionHead(nn.Linear):
         super().__init__(in_features, action_dim)
         small_init_(self)
 
-    def forward(self, h: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self,
+                h: torch.Tensor,  # `(B, in_features)` the actor's features
+                state: torch.Tensor | None = None,  # the observations (not used: a flat head reads only `h`)
+               ) -> torch.Tensor:
         "Logits `(B, action_dim)` from the actor's features `h`."
         return super().forward(h)
 
@@ -194,16 +204,21 @@ class EnhancedActorCritic(nn.Module):
         "Whether this network has the CQ/QX prediction heads (`NetConfig.matrix_heads`)."
         return self.cq_predictor is not None
 
-    def shared_features(self, state: torch.Tensor) -> torch.Tensor:
+    def shared_features(self, state: torch.Tensor,  # `(B, state_dim)` observations
+                       ) -> torch.Tensor:
         "The 256 shared features every head reads, `(B, shared_width)`."
         return self.shared_net(self.feature_net(state))
 
-    def policy_value(self, state: torch.Tensor, features: torch.Tensor | None = None):
+    def policy_value(self,
+                     state: torch.Tensor,  # `(B, state_dim)` observations
+                     features: torch.Tensor | None = None,  # their `shared_features`, if already computed
+                    ):
         "Action logits `(B, action_dim)` and state values `(B,)`, both float32."
         h = self.shared_features(state) if features is None else features
         return self.actor_out(self.actor_net(h), state).float(), self.critic_net(h).float()[:, 0]
 
-    def predict_matrices(self, features: torch.Tensor):
+    def predict_matrices(self, features: torch.Tensor,  # `(B, shared_width)` the `shared_features`
+                        ):
         "Logits of the predicted CQ `(B, 93, 23)` and QX `(B, 23, 44)` matrices (softmax each row), float32."
         if not self.has_matrix_heads:
             raise ValueError("this network has no CQ/QX prediction heads (it was built with matrix_heads=False)")
@@ -211,7 +226,8 @@ class EnhancedActorCritic(nn.Module):
         qx = self.qx_predictor(features).float().view(-1, NUM_QUALITIES, NUM_ACTIONS)
         return cq, qx
 
-    def forward(self, state: torch.Tensor):
+    def forward(self, state: torch.Tensor,  # one observation `(state_dim,)` or a batch `(B, state_dim)`
+               ):
         "`(action_probs, state_value, cq_matrix, qx_matrix)` for one state or a batch; matrices `None` without heads."
         single = state.ndim == 1
         if single: state = state[None]

@@ -22,8 +22,8 @@ __all__ = ['MAX_STEPS', 'OptimizationResult', 'optimize_weights', 'predict_weigh
 @dataclass
 class OptimizationResult:
     "One athlete's personalised matrices, with the scores, rewards and actions that produced them."
-    user_id: str
-    target_subjects: list[str]
+    user_id: str                              # the athlete's id
+    target_subjects: list[str]                # the target subjects' codes (C001..C093)
     current_qualities: list[float]            # the athlete's 23 qualities, Q001..Q023
     cq_matrix: torch.Tensor                   # (93, 23), rows sum to 1
     qx_matrix: torch.Tensor                   # (23, 44), rows sum to 1
@@ -50,7 +50,8 @@ class OptimizationResult:
                 for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "OptimizationResult":
+    def from_dict(cls, d: dict,  # the fields `to_dict` writes (`method`, `head_agreement`, `catalog` optional)
+                 ) -> "OptimizationResult":
         "Read a result written by `to_dict` (for example from a JSON file), checking every field."
         if not isinstance(d, dict): raise ValueError(f"a result must be a JSON object, got {type(d).__name__}")
         required = [f.name for f in fields(cls) if f.name not in ("method", "head_agreement", "catalog")]
@@ -144,11 +145,12 @@ _COLUMNS = ("rank", "action", "name", "share", "priority", "qualities", "subject
 @dataclass(repr=False)
 class TrainingPlan:
     "The 44 training actions ranked for one athlete: `.rows` is a list of plain dicts."
-    user_id: str
-    target_subjects: list[str]
-    rows: list[dict] = field(default_factory=list)
+    user_id: str                # the athlete's id
+    target_subjects: list[str]  # the target subjects' codes (C001..C093)
+    rows: list[dict] = field(default_factory=list)  # one per action, best first: rank, action, name, share...
 
-    def to_json(self, indent: int | None = 2) -> str:
+    def to_json(self, indent: int | None = 2,  # spaces per level (None: one line)
+               ) -> str:
         "The plan as JSON: user, targets and rows (drivers as lists of code, name and share)."
         return json.dumps(asdict(self), ensure_ascii=False, indent=indent)
 
@@ -161,7 +163,8 @@ class TrainingPlan:
         import pandas as pd  # only here: the library does not need pandas otherwise
         return pd.read_csv(io.StringIO(self.to_csv()), dtype={"user_id": str})
 
-    def to_csv(self, header: bool = True) -> str:
+    def to_csv(self, header: bool = True,  # start with the column names
+              ) -> str:
         "The plan as CSV, one row per action, with a `user_id` column (set `header=False` to append plans)."
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_plots.ipynb #e3a45667
 from __future__ import annotations
-import math
+import math, textwrap
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
@@ -18,8 +18,8 @@ from .optimize import TrainingPlan, code_label
 from .season import MAX_SESSION_LOAD, SeasonPlan
 
 # %% auto #0
-__all__ = ['HIGHLIGHT', 'plot_cq', 'plot_qx', 'plot_matrix_change', 'plot_training_curves', 'plot_plan', 'plot_season',
-           'plot_season_calendar', 'plot_season_comparison']
+__all__ = ['HIGHLIGHT', 'CALENDAR_NAME_WIDTH', 'plot_cq', 'plot_qx', 'plot_matrix_change', 'plot_training_curves', 'plot_plan',
+           'plot_season', 'plot_season_calendar', 'plot_season_comparison']
 
 # %% ../nbs/08_plots.ipynb #c0957b9b
 _KINDS = {"CQ": dict(shape=(NUM_SUBJECTS, NUM_QUALITIES), rows=("subjects", SUBJECTS), cols=("qualities", QUALITIES)),
@@ -119,6 +119,10 @@ def _series(rows: list[dict], key: str, x: str | None = None) -> tuple[list, lis
     kept = [(i, r) for i, r in enumerate(rows, 1) if key in r]
     return [r[x] if x else i for i, r in kept], [r[key] for _, r in kept]
 
+def _per_round(ax: Axes, xs: list, ys: list, style: str, **kwargs):
+    "Draw one per-round series on `ax`; a series of one point gets a marker (a one-point line shows nothing)."
+    ax.plot(xs, ys, style + ("o" if len(xs) == 1 else ""), **kwargs)
+
 def _runs(result) -> dict[str, dict]:
     "`{label: result}` from one training result or a dict of them, checked."
     shape = (f"result must be the dict learn/train_optimized returns (keys {list(_RESULT_KEYS)}) "
@@ -145,21 +149,20 @@ def plot_training_curves(result: dict,  # a `learn`/`train_optimized` result, or
     axes = fig.subplot_mosaic([["return"] * 3 + ["score"] * 3, [name for name in bottom for _ in range(width)]])
     name = lambda label, what: f"{label}: {what}" if label else what
     for (label, run), style in zip(runs.items(), _RUN_STYLES):
-        per_round = style + ("o" if len(run["rewards"]) == 1 else "")  # one round: a one-point line needs a marker
-        axes["return"].plot(range(1, len(run["rewards"]) + 1), run["rewards"], per_round, color="C0",
-                            label=name(label, "mean episode return"))
+        _per_round(axes["return"], list(range(1, len(run["rewards"]) + 1)), run["rewards"], style, color="C0",
+                   label=name(label, "mean episode return"))
         axes["score"].plot(*_series(run["curve"], "score", "env_steps"), style, marker="o", color="C0",
                            label=name(label, "sampled policy"))
         axes["score"].plot(*_series(run["curve"], "greedy_score", "env_steps"), style, marker="s", color="C1",
                            label=name(label, "greedy (argmax) policy"))
         for i, key in enumerate(("policy_loss", "value_loss", "cq_loss", "qx_loss")):
             if (points := _series(run["losses"], key))[1]:
-                axes["losses"].plot(*points, per_round, color=f"C{i}", label=name(label, key))
+                _per_round(axes["losses"], *points, style, color=f"C{i}", label=name(label, key))
         for i, key in enumerate(("approx_kl", "clip_fraction")):
-            axes["health"].plot(*_series(run["losses"], key), per_round, color=f"C{i}", label=name(label, key))
+            _per_round(axes["health"], *_series(run["losses"], key), style, color=f"C{i}", label=name(label, key))
         for i, key in enumerate(("cq_accuracy", "qx_accuracy")):
             if has_heads and (points := _series(run["accuracies"], key))[1]:
-                axes["accuracy"].plot(*points, per_round, color=f"C{i}", label=name(label, key))
+                _per_round(axes["accuracy"], *points, style, color=f"C{i}", label=name(label, key))
     axes["score"].axhline(0, color="grey", linestyle="--", label="0: baseline (no-op, rest)")
     axes["score"].axhline(1, color="black", linestyle=":", label="1: reference planner")
     axes["return"].set(title="Return", xlabel="training round", ylabel="return (the environment's reward)")
@@ -176,7 +179,9 @@ def plot_training_curves(result: dict,  # a `learn`/`train_optimized` result, or
         ax.legend(fontsize=8)
         if key == "score": continue
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if rounds < 2: ax.set_xlim(0, 2)  # whole rounds around the one there is (or none)
+        # whole rounds around the one there is (or none); else every round of every run, also on a panel whose
+        # series stop earlier (the heads are fitted only after a complete round)
+        ax.set_xlim(*((0, 2) if rounds < 2 else (0.5, rounds + 0.5)))
         if not rounds:  # empty panels: say why
             ax.text(0.5, 0.5, "no training round finished", transform=ax.transAxes, ha="center", color="grey")
     return fig
@@ -234,8 +239,15 @@ def plot_season(plan: SeasonPlan,  # from `fitness_ppo.season.plan_season`
     ax.legend(loc="upper left", fontsize=8)
     return fig
 
+CALENDAR_NAME_WIDTH = 16  # characters per line of a session's name in a calendar cell (two lines at most)
+
 def _session_label(day: dict) -> str:
-    return "rest" if day["action"] == "rest" else f"{day['action']}\n{day['intensity'][0].upper()}"
+    "A calendar cell: the action's name, wrapped (its code when the catalogue has no name for it), then L/M/H."
+    if day["action"] == "rest": return "rest"
+    name = code_label(day["action"], day.get("name", day["action"])).removeprefix(day["action"]).strip()
+    lines = textwrap.wrap(name or day["action"], CALENDAR_NAME_WIDTH, max_lines=2, placeholder="...",
+                          break_on_hyphens=False)
+    return "\n".join([*lines, day["intensity"][0].upper()])
 
 def plot_season_calendar(plan: SeasonPlan,  # from `fitness_ppo.season.plan_season`
                          ax: Axes | None = None,  # where to draw; a new pyplot figure when None

@@ -60,8 +60,13 @@ def _seeded_network(state_dim: int, action_dim: int, config: NetConfig | None, s
 class EnhancedPPOAgent:
     "A PPO agent: an `EnhancedActorCritic`, its optimisers, its exploration state and a Polyak-averaged served network."
     @delegates(PPOConfig)
-    def __init__(self, state_dim: int = STATE_DIM, action_dim: int = ACTION_DIM, config: NetConfig | None = None, *,
-                 device=None, **kwargs):
+    def __init__(self,
+                 state_dim: int = STATE_DIM,  # numbers in an observation (216: the weights environment's encoding)
+                 action_dim: int = ACTION_DIM,  # actions to choose among (3151: one per CQ or QX cell)
+                 config: NetConfig | None = None,  # the network's sizes and heads (None: `NetConfig()`)
+                 *,
+                 device=None,  # "cpu", "cuda", "auto", a `torch.device` (None or "auto": CUDA if available)
+                 **kwargs):
         self.ppo_config = PPOConfig(**kwargs)
         self.device = default_device(device)
         self.epsilon, self.episodes_done, self.env_steps_done = self.ppo_config.epsilon, 0, 0
@@ -230,7 +235,9 @@ def _join_job(self: EnhancedPPOAgent, run: TrainingRun):
     if world.rank: self.generator.manual_seed(cfg.seed + RANK_SEED_STRIDE * world.rank + self.episodes_done)
 
 # %% ../nbs/06_ppo.ipynb #dfdd60b8
-def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_categorical(probs: torch.Tensor,  # `(B, A)` non-negative weights, one row per draw
+                       generator: torch.Generator | None = None,  # the random generator (None: torch's global one)
+                      ) -> torch.Tensor:
     "One index per row of `probs` `(B, A)` (non-negative, rows need not sum to 1), drawn with those probabilities."
     cdf = probs.float().cumsum(-1)
     u = torch.rand(len(probs), 1, device=probs.device, generator=generator) * cdf[:, -1:]
@@ -240,7 +247,9 @@ def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = 
 # %% ../nbs/06_ppo.ipynb #71db8871
 MASKED_LOGIT = -1e9  # the logit of a forbidden action: exp(-1e9 - max) is exactly 0 in float32
 
-def masked_logits(logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def masked_logits(logits: torch.Tensor,  # `(B, A)` action logits
+                  mask: torch.Tensor | None = None,  # `(B, A)` bool, True where an action is allowed (None: all)
+                 ) -> torch.Tensor:
     "`logits` `(B, A)` with the actions where `mask` `(B, A)` is False set to `MASKED_LOGIT` (float32); as is if None."
     if mask is None: return logits
     if mask.shape != logits.shape: raise ValueError(f"mask must be {tuple(logits.shape)}, got {tuple(mask.shape)}")
@@ -297,18 +306,23 @@ def select_action(self: EnhancedPPOAgent,
 @dataclass
 class Rollout:
     "`n` steps of `B` athletes, time-major `(n, B, ...)`; `last_value` is V of the state after the last step."
-    obs: torch.Tensor
-    actions: torch.Tensor
-    log_probs: torch.Tensor
-    values: torch.Tensor
-    rewards: torch.Tensor
+    obs: torch.Tensor             # (n, B, obs_dim): the observations acted on
+    actions: torch.Tensor         # (n, B) long: the actions taken
+    log_probs: torch.Tensor       # (n, B): their behaviour log-probabilities (exploration included)
+    values: torch.Tensor          # (n, B): the critic's values of the observations
+    rewards: torch.Tensor         # (n, B): the rewards learned from (scaled; score differences by default)
     dones: torch.Tensor           # 1 after a step that ended its episode for good (not a time limit)
-    last_value: torch.Tensor
+    last_value: torch.Tensor      # (B,): the critic's value of the state after the last step
     episode_reward: torch.Tensor  # the environment's own rewards, summed over these steps, per athlete
     masks: torch.Tensor | None = None  # (n, B, A) bool: the actions allowed at each step, if the environment masks
 
 @patch
-def collect_rollout(self: EnhancedPPOAgent, env: BatchedEnv, obs: torch.Tensor, n: int, previous: torch.Tensor):
+def collect_rollout(self: EnhancedPPOAgent,
+                    env: BatchedEnv,  # the environment, in the middle of its episodes (or just reset)
+                    obs: torch.Tensor,  # `(B, obs_dim)` its current observations
+                    n: int,  # steps to act
+                    previous: torch.Tensor,  # `(B,)` the objective (`env.objective()`) before the first step
+                   ):
     "Act for `n` steps in `env` from `obs`: `(rollout, the next observations, the objective after the last step)`."
     cfg, B = self.ppo_config, env.num_envs
     store = lambda *shape, dtype=torch.float32: torch.empty(n, B, *shape, dtype=dtype, device=env.device)
@@ -334,14 +348,24 @@ def collect_rollout(self: EnhancedPPOAgent, env: BatchedEnv, obs: torch.Tensor, 
     return r, obs, previous
 
 # %% ../nbs/06_ppo.ipynb #52ec5ad2
-def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+def explained_variance(values: torch.Tensor,  # the critic's values
+                       returns: torch.Tensor,  # the returns they estimate, same shape
+                      ) -> float:
     "`1 - Var(returns - values) / Var(returns)`: how much of the returns' variance the critic's values explain."
     return (1 - (returns - values).var() / (returns.var() + 1e-8)).item()
 
 # %% ../nbs/06_ppo.ipynb #5694416d
-def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor,
-             advantages: torch.Tensor, returns: torch.Tensor, clip_ratio: float = 0.2, value_coef: float = 0.5,
-             entropy_coef: float = 0.01, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+def ppo_loss(logits: torch.Tensor,  # `(N, A)` the current policy's action logits
+             values: torch.Tensor,  # `(N,)` the current critic's values
+             actions: torch.Tensor,  # `(N,)` the actions taken
+             old_log_probs: torch.Tensor,  # `(N,)` their log-probabilities when taken (the behaviour policy's)
+             advantages: torch.Tensor,  # `(N,)` GAE advantages (normalised here over the minibatch)
+             returns: torch.Tensor,  # `(N,)` the value targets
+             clip_ratio: float = 0.2,  # how far the probability ratio may move before the surrogate stops rewarding it
+             value_coef: float = 0.5,  # weight of the value loss
+             entropy_coef: float = 0.01,  # weight of the entropy bonus
+             mask: torch.Tensor | None = None,  # `(N, A)` bool, True where an action was allowed (None: all)
+            ) -> tuple[torch.Tensor, dict]:
     "PPO's clipped surrogate + value loss - entropy bonus, in float32, on logits masked by `mask`; `(loss, stats)`."
     log_probs = masked_logits(logits, mask).float().log_softmax(-1)
     new_log_prob = log_probs.gather(1, actions[:, None])[:, 0]
@@ -382,14 +406,20 @@ def _scaled_step(scaler, optimizer, loss: torch.Tensor, max_grad_norm: float) ->
     return norm
 
 @patch
-def gradient_step(self: EnhancedPPOAgent, loss: torch.Tensor) -> float:
+def gradient_step(self: EnhancedPPOAgent,
+                  loss: torch.Tensor,  # a scalar loss of the trained network (`actor_critic`)
+                 ) -> float:
     "One step of the policy's optimiser on `loss`, then the served network's Polyak update; the gradient norm."
     norm = _scaled_step(self.scaler, self.optimizer, loss, self.ppo_config.max_grad_norm)
     self.update_target_network()
     return norm.item()
 
 @patch
-def update(self: EnhancedPPOAgent, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> dict:
+def update(self: EnhancedPPOAgent,
+           rollout: Rollout,  # the steps just collected (`collect_rollout`)
+           advantages: torch.Tensor,  # `(n, B)` their advantages (`compute_gae`)
+           returns: torch.Tensor,  # `(n, B)` their value targets
+          ) -> dict:
     "PPO's update: `update_epochs` epochs of shuffled minibatches of the clipped objective; the mean statistics."
     cfg, flat = self.ppo_config, lambda x: x.flatten(0, 1)
     obs, actions, old_log_probs = flat(rollout.obs), flat(rollout.actions), flat(rollout.log_probs)
@@ -410,13 +440,18 @@ def update(self: EnhancedPPOAgent, rollout: Rollout, advantages: torch.Tensor, r
 # %% ../nbs/06_ppo.ipynb #f6ce9347
 MATRIX_L1_SCALE = 100.0  # the CQ/QX heads' L1 loss is multiplied by 100 (cells of long rows are small)
 
-def matrix_accuracy(predicted: torch.Tensor, target: torch.Tensor) -> float:
+def matrix_accuracy(predicted: torch.Tensor,  # `(N, rows, cols)` predicted matrices
+                    target: torch.Tensor,  # `(N, rows, cols)` the matrices they should be
+                   ) -> float:
     "Mean cosine similarity of the flattened predicted and target matrices (the CQ/QX heads' accuracy)."
     return F.cosine_similarity(predicted.flatten(1), target.flatten(1), dim=1).mean().item()
 
 @patch
-def update_matrix_heads(self: EnhancedPPOAgent, obs: torch.Tensor, cq_target: torch.Tensor,
-                        qx_target: torch.Tensor) -> dict:
+def update_matrix_heads(self: EnhancedPPOAgent,
+                        obs: torch.Tensor,  # `(N, 216)` states visited
+                        cq_target: torch.Tensor,  # `(N, 93, 23)` the CQ each state's episode ended with
+                        qx_target: torch.Tensor,  # `(N, 23, 44)` the QX each state's episode ended with
+                       ) -> dict:
     "Fit the CQ/QX heads to map states `(N, 216)` to their episode's final matrices (one pass, trunk frozen)."
     net, stats = self.actor_critic, []
     if self.matrix_optimizer is None: raise ValueError("this agent's network has no CQ/QX heads to fit")
@@ -434,7 +469,7 @@ def update_matrix_heads(self: EnhancedPPOAgent, obs: torch.Tensor, cq_target: to
 
 # %% ../nbs/06_ppo.ipynb #f079a450
 @contextmanager
-def serving(net: nn.Module):
+def serving(net: nn.Module):  # the network to serve
     "Evaluation mode (no dropout) and no gradients while serving `net`; its previous mode is restored after."
     was_training = net.training
     net.eval()
@@ -472,8 +507,14 @@ def evaluate_policy(self: EnhancedPPOAgent,
 ROUND_SEED_STRIDE = 1_000_003   # training athletes of round r come from seed (agent seed + 1) * stride + r
 RANK_SEED_STRIDE = 2 ** 40      # rank k > 0 of a data-parallel job samples actions from seed + k * stride + episodes
 
-def athletes_for_round(env: BatchedEnv, pool: torch.Tensor | None, round_idx: int, shuffle: bool = True,
-                       seed: int = 0, rank: int = 0, world_size: int = 1) -> torch.Tensor:
+def athletes_for_round(env: BatchedEnv,  # the training environment: it encodes new athletes, `num_envs` a round
+                       pool: torch.Tensor | None,  # encoded training athletes to cycle through (None: new synthetic)
+                       round_idx: int,  # which round (the agent's episodes done // athletes per round)
+                       shuffle: bool = True,  # reshuffle the pool on every pass through it
+                       seed: int = 0,  # the agent's seed: with `round_idx`, it fixes the round's athletes
+                       rank: int = 0,  # this process's rank in a data-parallel job
+                       world_size: int = 1,  # the job's processes: a round holds `num_envs * world_size` athletes
+                      ) -> torch.Tensor:
     "The `env.num_envs` athletes of round `round_idx` (rank `rank`'s block): from `pool` (cycling, reshuffled), or new."
     n, total = env.num_envs, env.num_envs * world_size
     mine = slice(rank * n, (rank + 1) * n)
@@ -499,14 +540,27 @@ def overridden(self: EnhancedPPOAgent, **changes):
         self._apply_config()
 
 @patch
-def train_optimized(self: EnhancedPPOAgent, env: BatchedEnv, training_data=None, episodes: int = 1000,
-                    max_steps_per_episode: int | None = None, learning_rate_actor: float | None = None,
-                    learning_rate_critic: float | None = None, gamma: float | None = None,
-                    clip_ratio: float | None = None, batch_size: int | None = None, shuffle_data: bool = True,
-                    early_stop_patience: int = 50,
-                    use_amp: bool | None = None, time_budget_s: float | None = None, rollout_steps: int | None = None,
-                    eval_athletes=None, eval_every: int = 5, progress: bool = True, callback=None,
-                    tensorboard_dir: str | Path | None = None) -> dict:
+def train_optimized(self: EnhancedPPOAgent,
+                    env: BatchedEnv,  # the batched environment to train on (on the agent's device)
+                    training_data=None,  # training athletes (`learn`'s `athletes`); None: fresh synthetic ones
+                    episodes: int = 1000,  # athlete-episodes to train for
+                    max_steps_per_episode: int | None = None,  # another episode length (None: `env.max_steps`)
+                    learning_rate_actor: float | None = None,  # `PPOConfig.lr_actor` for this call (None: as set)
+                    learning_rate_critic: float | None = None,  # `PPOConfig.lr_critic` for this call (None: as set)
+                    gamma: float | None = None,  # the discount for this call (None: as set)
+                    clip_ratio: float | None = None,  # PPO's clip range for this call (None: as set)
+                    batch_size: int | None = None,  # minibatch size for this call (None: as set)
+                    shuffle_data: bool = True,  # draw each round's athletes from `training_data` in a shuffled order
+                    early_stop_patience: int = 50,  # stop after this many evaluations without a better score
+                    use_amp: bool | None = None,  # True: precision "auto"; False: fp32 (None: as set)
+                    time_budget_s: float | None = None,  # stop after the first update past this many seconds
+                    rollout_steps: int | None = None,  # steps per rollout for this call (None: as set)
+                    eval_athletes=None,  # held-out athletes (None: sampled with the agent's evaluation seed)
+                    eval_every: int = 5,  # evaluate every this many rounds (and at the end)
+                    progress: bool = True,  # show a progress bar
+                    callback=None,  # called with each evaluation's record (a dict)
+                    tensorboard_dir: str | Path | None = None,  # write TensorBoard curves to this folder (None: none)
+                   ) -> dict:
     "`learn` with the original API's keywords (`learning_rate_actor`, ...); given ones hold for this call only."
     if max_steps_per_episode is not None and max_steps_per_episode != env.max_steps:
         env = env.spawn(max_steps=check_int("max_steps_per_episode", max_steps_per_episode))

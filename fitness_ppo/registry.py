@@ -35,7 +35,8 @@ class EnvParam:
         "The CLI option that sets it."
         return self.option or "--" + self.name.replace("_", "-")
 
-    def check(self, value) -> int:
+    def check(self, value,  # the value asked for
+             ) -> int:
         "`value` if it is a whole number within `bounds`; else a `ValueError` naming the parameter and its bounds."
         low, high = self.bounds
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -109,7 +110,8 @@ class EnvSpec:
     @property
     def score_baselines(self) -> tuple[str, str] | None: return self.features.score_baselines
 
-    def values(self, given: dict | None = None) -> dict[str, int]:
+    def values(self, given: dict | None = None,  # parameter name -> value (None: none given)
+              ) -> dict[str, int]:
         "Every request parameter's value: those `given` (checked), the defaults for the others."
         given = given or {}
         if unknown := sorted(set(given) - {p.name for p in self.params}):
@@ -117,21 +119,34 @@ class EnvSpec:
                              f"not {unknown}")
         return {p.name: p.check(given[p.name]) if p.name in given else p.default for p in self.params}
 
-    def episode_steps(self, given: dict | None = None) -> int:
+    def episode_steps(self, given: dict | None = None,  # parameter name -> value (None: the defaults)
+                     ) -> int:
         "Steps of one episode with these parameter values."
         values = self.values(given)
         return values[self.episode_param] if self.episode_param else self.make(1, **values).max_steps
 
-    def new_env(self, num_envs: int, device=None, given: dict | None = None, **options) -> BatchedEnv:
+    def new_env(self,
+                num_envs: int,  # athletes stepped side by side
+                device=None,  # 'cpu', 'cuda' or a torch.device (None: the default)
+                given: dict | None = None,  # parameter name -> value (None: the defaults)
+                **options) -> BatchedEnv:
         "`num_envs` athletes of it on `device`, its parameters `given` (checked) or defaults; `options` go to `make`."
         return self.make(num_envs, device=device, **self.values(given), **options)
 
-    def new_agent(self, env: BatchedEnv, seed: int = 0, network: NetConfig | None = None,
+    def new_agent(self,
+                  env: BatchedEnv,  # the environment it will train on
+                  seed: int = 0,  # random seed of its weights and actions
+                  network: NetConfig | None = None,  # its network (None: the environment's preset)
                   **settings) -> EnhancedPPOAgent:
         "A new agent for `env` with its network preset (or `network`) and PPO settings (`settings` override them)."
         return EnhancedPPOAgent.for_env(env, network or self.network, **{**self.settings, **settings, "seed": seed})
 
-    def fit(self, env: BatchedEnv, time_budget_s: float | None = None, seed: int = 0, *, agent=None,
+    def fit(self,
+            env: BatchedEnv,  # the environment to train on
+            time_budget_s: float | None = None,  # seconds of training (None: no limit)
+            seed: int = 0,  # random seed of a new agent and of training
+            *,
+            agent=None,  # an agent to go on training (None: a new one, `new_agent`)
             **kwargs) -> tuple[EnhancedPPOAgent, dict]:
         "Its one training call: `(agent, record)`; a new agent (`new_agent`) unless one is given (see `train_ppo`)."
         if self.train is not None: return self.train(env, time_budget_s, seed, agent=agent, **kwargs)
@@ -170,10 +185,11 @@ class _Environments(dict):
     def __repr__(self): return dict.__repr__(self.load())
 
 ENVIRONMENTS: dict[str, EnvSpec] = _Environments()  # every registered environment, by name, in the order registered
-DEFAULT_ENVIRONMENT = "weights"        # the design's: what `/train` and `fitness-ppo train` train unless told
+DEFAULT_ENVIRONMENT = "weights"        # what `/train` and `fitness-ppo train` train unless told
 _LISTENERS: list[Callable[[EnvSpec], None]] = []
 
-def register_env(spec: EnvSpec) -> EnvSpec:
+def register_env(spec: EnvSpec,  # the environment's description
+                ) -> EnvSpec:
     "Add `spec` to `ENVIRONMENTS` (replacing one of its name) once it is sound, and tell `on_register`'s listeners."
     if not (isinstance(spec.name, str) and spec.name.isidentifier() and spec.name.islower()):
         raise ValueError(f"an environment's name must be a lower-case identifier, got {spec.name!r:.40}")
@@ -190,18 +206,21 @@ def register_env(spec: EnvSpec) -> EnvSpec:
     for listener in _LISTENERS: listener(spec)
     return spec
 
-def unregister_env(name: str) -> EnvSpec:
+def unregister_env(name: str,  # a registered environment's name
+                  ) -> EnvSpec:
     "Remove the environment `name` from `ENVIRONMENTS` (its Gymnasium id stays registered); the spec removed."
     env_spec(name)
     return ENVIRONMENTS.pop(name)
 
-def env_spec(name: str) -> EnvSpec:
+def env_spec(name: str,  # a registered environment's name, e.g. "weights" or "season"
+            ) -> EnvSpec:
     "The registered environment `name`; else a `ValueError` listing the registered ones."
     if name not in ENVIRONMENTS:
         raise ValueError(f"environment must be one of {list(ENVIRONMENTS)}, got {name!r:.40}")
     return ENVIRONMENTS[name]
 
-def on_register(listener: Callable[[EnvSpec], None]) -> None:
+def on_register(listener: Callable[[EnvSpec], None],  # called with each `EnvSpec`
+               ) -> None:
     "Call `listener(spec)` for every environment registered now and later (once each, however often it is passed)."
     if listener not in _LISTENERS: _LISTENERS.append(listener)
     for spec in list(ENVIRONMENTS.values()): listener(spec)
@@ -213,7 +232,7 @@ def _weights_env(num_envs: int, device=None, max_steps_per_episode: int = 50, **
     return TrainingEnvironment(num_envs, max_steps_per_episode, device=device, **options)
 
 WEIGHTS_SPEC = register_env(EnvSpec(
-    "weights", "the design's environment (personalising CQ/QX; serves /optimize)",
+    "weights", "the weights environment (personalising CQ/QX; serves /optimize)",
     _weights_env, (EnvParam("max_steps_per_episode", "steps per episode", "steps", (1, MAX_STEPS_PER_EPISODE), 50,
                             "Steps per episode", "--max-steps"),),
     episode_param="max_steps_per_episode", planners=("noop", "random", "greedy"), endpoint="/optimize",

@@ -212,7 +212,10 @@ class RuleTensors(NamedTuple):
     habitual: torch.Tensor          # (B,) float64 habitual daily load (0: none)
     max_monotony: torch.Tensor      # (B,) float64 cap on each plan week's monotony, inf: not applied
 
-def compile_rules(rules: CoachRules | Sequence[CoachRules] | RuleTensors, batch: int, device=None) -> RuleTensors:
+def compile_rules(rules: CoachRules | Sequence[CoachRules] | RuleTensors,  # one shared, one per athlete, or compiled
+                  batch: int,  # how many athletes
+                  device=None,  # where the tensors go (None: the CPU)
+                 ) -> RuleTensors:
     "`rules` (one `CoachRules` shared, one per athlete, or already compiled) as `RuleTensors` for `batch` athletes."
     if isinstance(rules, RuleTensors):
         if len(rules.max_week) != batch: raise ValueError(f"rules are for {len(rules.max_week)} athletes, not {batch}")
@@ -286,7 +289,10 @@ def _trailing_run(flags: torch.Tensor) -> torch.Tensor:
     last_false = torch.where(~flags, torch.arange(t, device=flags.device), -1).amax(1)
     return t - 1 - last_false
 
-def allowed_actions(rules, history: torch.Tensor, day: int | None = None) -> torch.Tensor:
+def allowed_actions(rules,  # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
+                    history: torch.Tensor,  # `(B, t)` season actions of the days before `day`, oldest first
+                    day: int | None = None,  # the day (0-based) to choose for (None: `t`, the day after `history`)
+                   ) -> torch.Tensor:
     """`(B, SEASON_ACTION_DIM)` bool: the actions day `day` may hold for each athlete under `rules` (one
     `CoachRules`, one per athlete, or `RuleTensors`); `history` `(B, t)` holds days `day - t .. day - 1`."""
     history = torch.as_tensor(history)
@@ -339,7 +345,9 @@ def allowed_actions(rules, history: torch.Tensor, day: int | None = None) -> tor
     return mask
 
 # %% ../nbs/16_rules.ipynb #bc9dff87
-def violation_days(rules, schedule: torch.Tensor) -> dict[str, torch.Tensor]:
+def violation_days(rules,  # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
+                   schedule: torch.Tensor,  # `(B, D)` season actions, day 1 first
+                  ) -> dict[str, torch.Tensor]:
     "For each rule in `RULE_NAMES`, `(B, D)` bool: the days of `schedule` `(B, D)` that break it (see above)."
     schedule = torch.as_tensor(schedule)
     if schedule.ndim != 2: raise ValueError(f"schedule must be (B, D) season actions, got {tuple(schedule.shape)}")
@@ -387,18 +395,22 @@ def violation_days(rules, schedule: torch.Tensor) -> dict[str, torch.Tensor]:
     out["max_monotony"][:, WEEK_DAYS - 1::WEEK_DAYS] = above
     return {k: out[k] for k in RULE_NAMES}
 
-def violations(rules, schedule: torch.Tensor) -> dict[str, torch.Tensor]:
+def violations(rules,  # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
+               schedule: torch.Tensor,  # `(B, D)` season actions, day 1 first
+              ) -> dict[str, torch.Tensor]:
     "For each rule in `RULE_NAMES`, `(B,)` how many days of `schedule` `(B, D)` break it (`violation_days`, summed)."
     return {k: v.sum(1) for k, v in violation_days(rules, schedule).items()}
 
-def total_violations(rules, # a `CoachRules` (or a dict of its rules), one per athlete, or `RuleTensors`
+def total_violations(rules, # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
                      schedule: torch.Tensor, # `(B, D)` season actions
                     ) -> torch.Tensor:
     "`(B,)` the days breaking any rule, over all rules."
     return sum(violations(rules, schedule).values())
 
 # %% ../nbs/16_rules.ipynb #9fb274ac
-def random_rules(n: int, seed: int = 0) -> list[CoachRules]:
+def random_rules(n: int,  # how many rule sets
+                 seed: int = 0,  # the random seed
+                ) -> list[CoachRules]:
     "`n` random rule sets (each rule present with probability 1/2, random bounds), for tests."
     g = torch.Generator().manual_seed(seed)
     u = lambda: torch.rand((), generator=g).item()
@@ -425,7 +437,13 @@ def random_rules(n: int, seed: int = 0) -> list[CoachRules]:
         out.append(CoachRules(**k))
     return out
 
-def random_walk(rules, batch: int, days: int, seed: int = 0, rest: float = 1 / 6, wild: float = 0.0) -> torch.Tensor:
+def random_walk(rules,  # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
+                batch: int,  # how many athletes
+                days: int,  # days of the schedule
+                seed: int = 0,  # the random seed
+                rest: float = 1 / 6,  # probability of a rest day, when rest is allowed
+                wild: float = 0.0,  # probability of a random action that may break the rules
+               ) -> torch.Tensor:
     """A `(batch, days)` random schedule, each day a uniformly random allowed action (rest with probability `rest`;
     with probability `wild` a random action, allowed or not), for tests."""
     g = torch.Generator().manual_seed(seed)
@@ -443,7 +461,7 @@ def random_walk(rules, batch: int, days: int, seed: int = 0, rest: float = 1 / 6
 
 # %% ../nbs/16_rules.ipynb #26551751
 def plan_with_rules(score_fn: Callable[[torch.Tensor, int], torch.Tensor], # `(history (B, t), day)` -> `(B, 397)`
-                    rules, # a `CoachRules` (or a dict of its rules), one per athlete, or `RuleTensors`
+                    rules, # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
                     days: int, # days to plan
                     batch: int, # how many athletes
                     device=None, # 'cpu', 'cuda' or a torch.device (None: CPU)
@@ -458,7 +476,7 @@ def plan_with_rules(score_fn: Callable[[torch.Tensor, int], torch.Tensor], # `(h
     return schedule
 
 def repair(schedule: torch.Tensor, # `(B, D)` season actions to change where they break `rules`
-           rules, # a `CoachRules` (or a dict of its rules), one per athlete, or `RuleTensors`
+           rules, # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
            scores: torch.Tensor | None = None, # `(B, D, 397)`: the best allowed action (None: nearest)
           ) -> torch.Tensor:
     """`schedule` `(B, D)` changed day by day where it breaks `rules`: the same action at the nearest allowed

@@ -17,7 +17,8 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")  # the values of `PPOConfig.precis
 
 _BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX-512 BF16 and AMX; Arm's BF16 extension
 
-def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+def cpu_has_native_bf16(cpuinfo: str | None = None,  # the text of a `/proc/cpuinfo` (None: this machine's)
+                       ) -> bool:
     "Whether this CPU has bfloat16 instructions (AVX-512 BF16, AMX, Arm BF16), from `/proc/cpuinfo`; False if unknown."
     if cpuinfo is None:
         try: cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
@@ -26,7 +27,9 @@ def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
              for word in line.split(":", 1)[-1].split()}
     return bool(flags & _BF16_CPU_FLAGS) and torch.backends.mkldnn.is_available()
 
-def resolve_precision(precision: str, device) -> torch.dtype | None:
+def resolve_precision(precision: str,  # "auto", "fp32", "fp16" or "bf16"
+                      device,  # where the network runs: 'cpu', 'cuda' or a torch.device
+                     ) -> torch.dtype | None:
     "The autocast dtype of `precision` on `device`; `None` for float32 ('auto': fp16 on CUDA, bf16 on CPUs with it)."
     if precision == "auto":
         precision = ("fp16" if torch.device(device).type == "cuda" else "bf16" if _native_bf16() else "fp32")

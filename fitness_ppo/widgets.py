@@ -376,8 +376,14 @@ def _spread_html(row) -> str:
 # %% ../nbs/09_widgets.ipynb #d26a6ec3
 class AthleteFit:
     "A form around `fitness_ppo.fit`: a training log and tests in (uploaded or the example), the fit, a plan from it."
-    def __init__(self, athlete: Callable[[], State], days: int = DEFAULT_DAYS, cq=None, qx=None,
-                 catalog: Catalog = EXAMPLE_CATALOG, seed: int = 0):
+    def __init__(self,
+                 athlete: Callable[[], State],  # called with no argument: the profile (targets, qualities) to plan for
+                 days: int = DEFAULT_DAYS,  # days of the plan from today
+                 cq=None,  # the season model's CQ (None: the example catalogue's with it, else the reference one)
+                 qx=None,  # the season model's QX (None: as `cq`)
+                 catalog: Catalog = EXAMPLE_CATALOG,  # the names shown (the example catalogue: an illustration)
+                 seed: int = 0,  # random seed of the plan's spread over the fit's uncertainty
+                ):
         """`athlete()`: the profile (targets, qualities) to plan for; `cq`, `qx`: the season model's matrices (default:
         the example catalogue's with `EXAMPLE_CATALOG`, an illustration, else the reference ones)."""
         if catalog is EXAMPLE_CATALOG: cq, qx = example_cq() if cq is None else cq, example_qx() if qx is None else qx
@@ -491,9 +497,15 @@ class AthleteFit:
 class WeightOptimizer:
     "A form for one athlete: the personalised CQ and its plan (Weights), a season plan (Season), a fit (Your athlete)."
     @delegates(TrainingEnvironment, but=["num_envs", "max_steps", "device"])
-    def __init__(self, agent: EnhancedPPOAgent | None = None, model_dir: str | Path | None = None, steps: int = 50,
-                 catalog: Catalog = EXAMPLE_CATALOG, top: int = 10, season_policy: EnhancedPPOAgent | None = None,
-                 season_settings: dict | None = None, **kwargs):
+    def __init__(self,
+                 agent: EnhancedPPOAgent | None = None,  # a trained weights agent (None: pick one from `model_dir`)
+                 model_dir: str | Path | None = None,  # a folder of .pt/.pth checkpoints offered in a menu (None: none)
+                 steps: int = 50,  # the steps slider's start: cell adjustments per optimisation
+                 catalog: Catalog = EXAMPLE_CATALOG,  # the names shown (the example catalogue: an illustration)
+                 top: int = 10,  # actions shown in the ranked plan
+                 season_policy: EnhancedPPOAgent | None = None,  # a trained season agent for the Season tab
+                 season_settings: dict | None = None,  # more keywords of `SeasonPlanner` (the Season tab)
+                 **kwargs):
         """`season_policy` (a trained season agent) and `season_settings` (keywords of `SeasonPlanner`): the Season tab.
         The example catalogue (the default: every code named, an illustration) brings its CQ and QX as priors."""
         if catalog is EXAMPLE_CATALOG: kwargs = dict(cq_prior=example_cq(), qx_prior=example_qx()) | kwargs
