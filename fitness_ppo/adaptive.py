@@ -14,11 +14,12 @@ from .env import play_episode
 from .imitation import demonstrations
 from .registry import EnvParam, EnvSpec, register_env
 from .rules import CoachRules, repair
+from .season_plan import _plan_tables  # the private table builder (see `_season_plans`)
 from .season import (DAYS_RANGE, DEFAULT_DAYS, OPTIMIZER_ITERATIONS, PLANNERS, RESPONSE_BOUNDS, RESPONSE_CV,
                                 RESPONSE_NAMES, REST, SEASON_ACTION_DIM, SEASON_OBS_DIM, SESSION_KINDS,
                                 ResponseParams, SeasonEnvironment, SeasonModel, baseline_schedule,
                                 MAX_FATIGUE_RATIO, SESSION_LOADS, USUAL_RESPONSE, SeasonPlan, optimize_schedule,
-                                response_prior, sample_response, textbook_schedule, _plan_tables, load_risk_records,
+                                response_prior, sample_response, textbook_schedule, load_risk_records,
                                 SEASON_EVAL_EVERY, SEASON_NET, SEASON_PPO, check_season_rules, compile_season_rules,
                                 season_agent, season_start)
 from .state import STATE_DIM, as_athletes

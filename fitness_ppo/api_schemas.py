@@ -30,7 +30,8 @@ __all__ = ['MAX_OPTIMIZATION_STEPS', 'MAX_EPISODES', 'MAX_STEPS_PER_EPISODE', 'M
            'MAX_SEASON_ATHLETE_DAYS', 'SEASON_EVAL_EVERY_ROUNDS', 'Text', 'SUBJECT_CODE_PATTERN', 'UserId', 'Qualities',
            'Targets', 'EnvironmentName', 'CQMatrix', 'QXMatrix', 'SAVE_PATH_PATTERN', 'ResponseParameters',
            'SEASON_PLANNERS', 'SEASON_RULES_EXAMPLE', 'Schema', 'text', 'Metrics', 'Athlete', 'OptimizeRequest',
-           'TrainRequest', 'PlanRequest', 'SeasonAthlete', 'SeasonRequest']
+           'TrainRequest', 'PlanRequest', 'SeasonAthlete', 'SeasonRequest', 'SeasonDay', 'SeasonWeek', 'Competition',
+           'SeasonGuard', 'SeasonPlanModel', 'SeasonResponse']
 
 # %% ../nbs/11a_schemas.ipynb #acdfb802
 MAX_OPTIMIZATION_STEPS = 1000        # steps of one /optimize request
@@ -379,3 +380,62 @@ class SeasonRequest(Schema):
     def matrices(self) -> dict[str, torch.Tensor]:
         "The matrices given, as `plan_season` keyword arguments."
         return {k: torch.tensor(v, dtype=torch.float32) for k, v in (("cq", self.cq), ("qx", self.qx)) if v is not None}
+
+# %% ../nbs/11a_schemas.ipynb #bcc58ebb
+class SeasonDay(Schema):
+    "One day of a season plan: the session (or rest), and on the next morning the predicted target score and its parts."
+    day: int
+    action: str = Field(description="a code XL001..XL044, or rest")
+    name: str
+    intensity: str = Field(description="light, moderate, hard; empty on rest days")
+    load: float
+    score: float = Field(description="predicted mean score of the target subjects the next morning")
+    fitness: float = Field(description="target-weighted fitness, in target-score units")
+    fatigue: float = Field(description="fatigue, in target-score units")
+
+class SeasonWeek(Schema):
+    "One week of a season plan: its load, sessions, and the load's shares per action and per quality."
+    week: int
+    load: float
+    sessions: int
+    actions: dict[str, float]
+    qualities: dict[str, float]
+
+class Competition(Schema):
+    "The predicted mean target score on day 0 and on competition day under the plan, rest and the textbook plan."
+    start: float
+    plan: float
+    rest: float
+    textbook: float
+    greedy: float | None = Field(None, description="under the greedy planner (plans from /season carry it)")
+    forecast: float | None = Field(None, description="under the forecast planner (plans from /season carry it)")
+    improvement: float = Field(description="plan - start")
+
+class SeasonGuard(Schema):
+    "How a policy plan compared with the best cheap baseline, and what was served (see `guard_schedules`)."
+    mode: str
+    outcome: str = Field(description="kept, replaced (the baseline's plan is served) or flagged (kept, marked)")
+    baseline: str
+    policy_score: float
+    baseline_score: float
+    reason: str
+
+class SeasonPlanModel(Schema):
+    "One athlete's season plan."
+    user_id: str
+    target_subjects: list[str]
+    planner: str
+    days: list[SeasonDay]
+    weeks: list[SeasonWeek]
+    competition: Competition
+    guard: SeasonGuard | None = Field(None, description="the check of a policy plan; null for a baseline planner")
+    load_risk: dict | None = Field(None, description="the plan's load-risk report: summary (highest acute:chronic "
+                                   "ratios, monotony, longest runs, rest days, taper; days breaking a rule), weekly "
+                                   "and daily values (see fitness_ppo.season.load_risk_records)")
+
+class SeasonResponse(Schema):
+    "The `/season` answer: a plan per athlete, in the order of the request."
+    planner: str
+    season_model_path: str | None = Field(description="the season policy that planned (relative to the model "
+                                                      "directory); null for a baseline planner")
+    plans: list[SeasonPlanModel]

@@ -49,12 +49,12 @@ def test_old_season_checkpoint_loads_without_its_untrained_heads(tmp_path, caplo
 
 def test_checkpoint_names_the_module_of_its_actor_head(tmp_path):
     season_agent(SeasonEnvironment(days=28)).save_model(tmp_path / "season.pt")
-    assert torch.load(tmp_path / "season.pt", weights_only=True)["action_head_module"] == "fitness_ppo.season"
+    assert torch.load(tmp_path / "season.pt", weights_only=True)["action_head_module"] == "fitness_ppo.season_policy"
     code = ("from fitness_ppo.ppo import EnhancedPPOAgent\n"
             f"try: EnhancedPPOAgent.from_checkpoint({str(tmp_path / 'season.pt')!r})\n"
             "except ValueError as e: print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert "got 'season': import fitness_ppo.season first" in out.stdout, out.stdout + out.stderr
+    assert "got 'season': import fitness_ppo.season_policy first" in out.stdout, out.stdout + out.stderr
 
 
 def test_lower_modules_name_no_upper_module():
