@@ -219,7 +219,8 @@ def plot_season(plan: SeasonPlan,  # from `fitness_ppo.season.plan_season`
     plan = _check_season_plan(plan)
     days = [0] + [d["day"] for d in plan.days]
     start = plan.competition["start"]
-    series = {name: [0.0] + [d[name] for d in plan.days] for name in ("fitness", "fatigue")}
+    # fitness and fatigue from day 1: the plan holds no day-0 traces (the athlete starts trained, not from 0)
+    series = {name: [d[name] for d in plan.days] for name in ("fitness", "fatigue")}
     form = [0.0] + [d["score"] - start for d in plan.days]
     fig, ax = _axes(ax, (11, 4.2))
     loads = ax.twinx()
@@ -227,8 +228,8 @@ def plot_season(plan: SeasonPlan,  # from `fitness_ppo.season.plan_season`
               label="training load")
     loads.set(ylim=(0, 4), ylabel="daily load (hard session = 1)")
     ax.set_zorder(loads.get_zorder() + 1); ax.patch.set_visible(False)
-    ax.plot(days, series["fitness"], color="#2b8cbe", label="fitness (target-weighted)")
-    ax.plot(days, series["fatigue"], color="#e34a33", label="fatigue")
+    ax.plot(days[1:], series["fitness"], color="#2b8cbe", label="fitness (target-weighted)")
+    ax.plot(days[1:], series["fatigue"], color="#e34a33", label="fatigue")
     ax.plot(days, form, color="black", linewidth=2, label="form: change of the mean target score")
     ax.axhline(0, color="grey", linewidth=0.6)
     ax.axvline(days[-1], color=HIGHLIGHT, linestyle="--")
