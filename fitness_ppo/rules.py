@@ -18,7 +18,7 @@ __all__ = ['HARD_INTENSITY', 'WEEKDAY_NAMES', 'VARIETY_DAYS', 'REST_WINDOW', 'WE
            'DEFAULT_VARIETY_SESSIONS', 'RULE_NAMES', 'NEVER', 'ACUTE_DAYS', 'CHRONIC_DAYS', 'EWMA_ACUTE',
            'EWMA_CHRONIC', 'MONOTONY_TOLERANCE', 'ACWR_TOLERANCE', 'TAPER_DAYS', 'TAPER_BEFORE_DAYS', 'MONOTONY_HIGH',
            'ACWR_BAND', 'SessionTable', 'session_table', 'CoachRules', 'RuleTensors', 'compile_rules', 'ewma_loads',
-           'ratio', 'allowed_actions', 'violation_days', 'violations', 'total_violations', 'random_rules',
+           'ratio', 'allowed_actions', 'acwr_days', 'violation_days', 'violations', 'total_violations', 'random_rules',
            'random_walk', 'plan_with_rules', 'repair', 'LoadReport', 'load_report', 'plot_load']
 
 # %% ../nbs/16_rules.ipynb #294473e4
@@ -345,6 +345,13 @@ def allowed_actions(rules,  # one `CoachRules` shared, one per athlete (a list),
     return mask
 
 # %% ../nbs/16_rules.ipynb #bc9dff87
+def acwr_days(rules: RuleTensors, # the athletes' compiled rules
+              loads: torch.Tensor, # `(B, D)` daily loads of a schedule (`session_table().load[schedule]`)
+             ) -> torch.Tensor:
+    "`(B, D)` bool: the days whose EWMA acute:chronic ratio, from each athlete's habitual load, is above the cap."
+    acute, chronic = ewma_loads(loads, rules.habitual)
+    return ratio(acute, chronic, undefined=0.0) > rules.acwr_cap[:, None] + ACWR_TOLERANCE
+
 def violation_days(rules,  # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
                    schedule: torch.Tensor,  # `(B, D)` season actions, day 1 first
                   ) -> dict[str, torch.Tensor]:
@@ -384,8 +391,7 @@ def violation_days(rules,  # one `CoachRules` shared, one per athlete (a list), 
     used = (counts[:, 1:].gather(1, idx(days.expand(B, -1))) - counts.gather(1, idx(first_day.clamp(0, D))))
     distinct = (used[..., :NUM_ACTIONS] > 0).sum(-1)
     out["min_variety"] = train & span_ok & (distinct < r.min_variety[:, None])
-    acute, chronic = ewma_loads(tab.load[schedule], r.habitual)
-    out["acwr_cap"] = ratio(acute, chronic, undefined=0.0) > r.acwr_cap[:, None] + ACWR_TOLERANCE
+    out["acwr_cap"] = acwr_days(r, tab.load[schedule])
     # monotony: each complete plan week, mean / sample sd of its 7 loads, laid on its last day
     weeks = tab.load[schedule[:, :D - D % WEEK_DAYS]].view(B, -1, WEEK_DAYS)                 # (B, W, 7)
     mean = weeks.mean(-1)
