@@ -164,7 +164,6 @@ def _keeps_rules(rules: RuleTensors, schedule: torch.Tensor, day: int, tried: to
     """`(B, n)` bool: whether `schedule` `(B, D)`, which obeys `rules`, still obeys them with day `day` set to each of
     `tried` `(B, n)`; only the candidates in `worth` `(B, n)` are checked (the others: False)."""
     B, n = tried.shape
-    D = schedule.shape[1]
     ok = worth & allowed_actions(rules, schedule[:, :day], day).gather(1, tried)  # the days before allow it
     rows = ok.flatten().nonzero()[:, 0]                                           # the candidates left, all athletes
     if not len(rows): return ok
