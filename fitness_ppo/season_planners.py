@@ -186,11 +186,12 @@ def polish_schedule(model: SeasonModel, # the athletes
                     schedule: torch.Tensor, # `(B, days)` action indices to improve (within `rules`, if given)
                     sweeps: int = POLISH_SWEEPS, # passes over the days
                     actions: int = POLISH_ACTIONS, # candidate actions per day (each athlete's most relevant)
-                    rules: RuleTensors | None = None, # `RuleTensors` for the athletes: only changes that keep them
+                    rules=None, # one `CoachRules` (or a dict of its rules), one per athlete, or `RuleTensors`
                    ) -> torch.Tensor:
     """Coordinate ascent: each day in turn, the best session of the `actions` most relevant actions, or rest (if
     better); with `rules`, the best that keeps the whole schedule within them."""
     schedule, (B, D) = schedule.clone(), schedule.shape
+    if rules is not None: rules = compile_season_rules(rules, model.habitual, schedule.device)
     top = model.action_relevance().topk(actions, -1).indices                                # (B, actions)
     kinds = torch.arange(SESSION_KINDS, device=schedule.device)
     fixed = torch.cat([schedule.new_zeros(B, 1), (1 + top[..., None] * SESSION_KINDS + kinds).flatten(1)], 1)
