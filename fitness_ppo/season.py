@@ -412,16 +412,29 @@ def greedy_schedule(model: SeasonModel, # the athletes to plan for
 NEAR_TIE = 2e-5  # approximate scores this close to the best (per unit of the numbers' size) are re-scored exactly
 
 def _fused_scores(model: SeasonModel, s: SeasonTraces, rest_days: int, H: torch.Tensor) -> torch.Tensor:
-    "`(B, 397)` `next_scores` up to rounding, with actions last: three passes over `(B, 23, 397)` and one product."
-    if getattr(model, "_stimulus_by_quality", None) is None:  # (..., 23, 397): made once per model
+    """`(B, 397)` `next_scores` up to rounding: one product for the part linear in the actions' stimulus, and the clip
+    to [0, 1] corrected only for the (athlete, quality) pairs that some action can take out of [0, 1]."""
+    if getattr(model, "_stimulus_by_quality", None) is None:  # (..., 23, 397) and its range per quality: made once
         model._stimulus_by_quality = model.stimulus.transpose(-1, -2).contiguous()
-    table = model._stimulus_by_quality
+        model._stimulus_range = model._stimulus_by_quality.aminmax(dim=-1)
+    table, (low, high) = model._stimulus_by_quality, model._stimulus_range
     keep = model.decay_fit ** (rest_days + 1)                                                # (B,)
     gain = (model.response.k_fit * model.fatigue_damping(s) * keep)[:, None] * model.headroom(s)  # (B, 23)
     base = model.qualities + s.G * keep[:, None] - model.start_traces.G                      # (B, 23)
-    level = torch.addcmul(base[:, :, None], table if table.ndim == 3 else table[None], gain[:, :, None])
-    level.sub_((H - model.start_traces.H[:, None])[:, None]).clamp_(0, 1)                    # (B, 23, 397)
-    return (model.c[:, None] @ level)[:, 0]
+    fatigue = H - model.start_traces.H[:, None]                                              # (B, 397)
+    c = model.c
+    weighted = c * gain                                                                      # (B, 23)
+    stimulus = weighted @ table if table.ndim == 2 else (weighted[:, None] @ table)[:, 0]    # (B, 397)
+    scores = stimulus.add_((c * base).sum(-1, keepdim=True)).sub_(c.sum(-1, keepdim=True) * fatigue)
+    # the level before the clip lies in [base + gain low - max fatigue, base + gain high - min fatigue] (gain >= 0)
+    least, most = fatigue.aminmax(dim=-1)
+    out = (base + gain * low - most[:, None] < 0) | (base + gain * high - least[:, None] > 1)   # (B, 23)
+    b, j = out.nonzero(as_tuple=True)
+    if len(b):
+        level = torch.addcmul(base[b, j, None], table[j] if table.ndim == 2 else table[b, j], gain[b, j, None])
+        level = level - fatigue[b]                                                           # (n, 397) unclipped
+        scores.index_add_(0, b, c[b, j, None] * (level.clamp(0, 1) - level))
+    return scores
 
 @patch
 def best_actions(self: SeasonModel, s: SeasonTraces, rest_days: int = 0,
