@@ -368,7 +368,7 @@ def action_relevance(self: SeasonModel, s: SeasonTraces | None = None) -> torch.
 # %% ../nbs/12_season.ipynb #0e056ad9
 @patch
 def load_kinds(self: SeasonModel) -> tuple[torch.Tensor, torch.Tensor]:
-    "The distinct session loads `(L,)` (rest's 0 first) and the kind of each action `(397,)`: fatigue depends on it only."
+    "The distinct session loads `(L,)` (rest's 0 first), each action's among them `(397,)`: all fatigue depends on."
     if getattr(self, "_load_kinds", None) is None: self._load_kinds = self.load.unique(return_inverse=True)
     return self._load_kinds
 
