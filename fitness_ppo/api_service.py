@@ -401,7 +401,7 @@ def _job_env(r: TrainRequest, device, num_envs: int | None = None):
     return env_spec(r.environment).new_env(num_envs or r.num_envs, device, given=r.param_values())
 
 def _job_settings(r: TrainRequest) -> dict:
-    """The PPO settings a job overrides: all of them (the design's environment), or only those the request gave
+    """The PPO settings a job overrides: all of them (the weights environment), or only those the request gave
     (an environment with settings of its own, `EnvSpec.request_defaults` False: seasons)."""
     if not env_spec(r.environment).request_defaults:
         return {_REQUEST_SETTINGS[k]: getattr(r, k) for k in sorted(r.model_fields_set & set(_REQUEST_SETTINGS))}
