@@ -246,7 +246,10 @@ def repeated(self: SeasonModel, n: int) -> SeasonModel:
 # %% ../nbs/12c_season_planners.ipynb #6eaff12e
 PLANNERS = ("rest", "greedy", "textbook", "forecast", "optimizer")  # the baseline planners, by name
 
-def baseline_schedule(name: str, model: SeasonModel, days: int, rules=None,
+def baseline_schedule(name: str,  # the planner, one of `PLANNERS`
+                      model: SeasonModel,  # the athletes to plan for
+                      days: int,  # days to competition day
+                      rules=None,  # a coach's `CoachRules` the schedule keeps (one for all, or one per athlete)
                       iterations: int = OPTIMIZER_ITERATIONS,  # the optimiser's Adam steps (a cheaper teacher: fewer)
                      ) -> torch.Tensor:
     "The `(B, days)` schedule of the planner `name` (one of `PLANNERS`) for `model`'s athletes, within `rules` if any."

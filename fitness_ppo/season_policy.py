@@ -85,7 +85,9 @@ SEASON_NET = NetConfig(feature_widths=(128, 128), shared_width=128, actor_widths
 SEASON_PPO = dict(gamma=1.0, gae_lambda=0.95, lr_actor=3e-3, lr_trunk=1e-3, epsilon=0.0, epsilon_min=0.0,
                   entropy_coef=0.002, rollout_steps=4, batch_size=512, update_epochs=4)
 
-def season_agent(env: SeasonEnvironment | None = None, config: NetConfig = SEASON_NET, **settings) -> EnhancedPPOAgent:
+def season_agent(env: SeasonEnvironment | None = None,  # the environment it trains in (None: `SeasonEnvironment()`)
+                 config: NetConfig = SEASON_NET,  # the network's sizes
+                 **settings) -> EnhancedPPOAgent:
     "A PPO agent for `env` (default: 56-day seasons, CPU) with the season settings; keyword arguments override them."
     return EnhancedPPOAgent.for_env(env or SeasonEnvironment(), config, **{**SEASON_PPO, **settings})
 
