@@ -32,13 +32,17 @@ def _forecast_weights(in_features: int) -> nn.Linear:
     return layer
 
 class SeasonActionHead(nn.Module):
-    "Logits `(B, 133)` of two choices: train or rest, then which session; each a weighted sum of the actions' numbers."
-    def __init__(self, in_features: int):
+    """Log-probabilities `(B, SEASON_ACTION_DIM)` (rest, then the 396 sessions) of two choices, train or rest, then
+    which session; each a weighted sum of the actions' numbers."""
+    def __init__(self, in_features: int):  # the width of the actor's features `h`
         super().__init__()
         self.weights = _forecast_weights(in_features)        # which session: weights of each session's numbers
         self.train_weights = _forecast_weights(in_features)  # train or rest: weights of the chosen session's numbers
 
-    def forward(self, h: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                h: torch.Tensor,  # `(B, in_features)` the actor's features
+                obs: torch.Tensor,  # `(B, SEASON_OBS_DIM)` the season observations (`SeasonEnvironment.observe`)
+               ) -> torch.Tensor:
         """Log-probabilities from the actor's features `h` `(B, in_features)` and the season observations `obs`: the
         weighted sums of `action_features`' numbers, from their parts per action and per session kind."""
         relevance, banked, load, stimulus, cost = _session_numbers(obs.float())
