@@ -419,6 +419,8 @@ class SeasonGuard(Schema):
     policy_score: float
     baseline_score: float
     reason: str
+    scores: dict[str, float] | None = Field(None, description="each plan's predicted competition-day score: the "
+                                            "policy's and each baseline's it was checked against")
 
 class SeasonPlanModel(Schema):
     "One athlete's season plan."
