@@ -93,8 +93,8 @@ class SeasonPlan:
     def summary(self) -> str:
         "One line: the predicted competition-day score under this plan, rest, the textbook plan; the guard's outcome."
         c = self.competition
-        forecast = "".join(f", {name} planner {c[name]:.4f}" for name in ("greedy", "forecast", "optimizer")
-                           if name in c)
+        forecast = "".join(f", {guard_label(name).removeprefix('the ')} {c[name]:.4f}"
+                           for name in ("greedy", "forecast", "optimizer") if name in c)
         guard = f". {self.guard_line()}" if self.guard is not None else ""
         return (f"predicted mean target score on competition day: {c['plan']:.4f} ({c['improvement']:+.4f}; "
                 f"rest {c['rest']:.4f}, textbook plan {c['textbook']:.4f}{forecast}){guard}")
@@ -190,7 +190,8 @@ GUARD_TOLERANCE = 1e-6  # a policy plan counts as below a baseline only if it sc
 
 def guard_label(name: str) -> str:
     "How a sentence names the plan of `name` (`policy` or one of `PLANNERS`): resting, the textbook plan, ..."
-    return dict(rest="resting", textbook="the textbook plan", policy="the policy").get(name, f"the {name} planner")
+    return dict(rest="resting", textbook="the textbook plan", policy="the policy",
+                optimizer="the per-athlete optimiser").get(name, f"the {name} planner")
 
 def _gap(a: float, b: float) -> str: return f"{abs(a - b):.1e}" if abs(a - b) < 1e-4 else f"{abs(a - b):.4f}"
 
@@ -233,8 +234,9 @@ def guard_schedules(model: SeasonModel, # the athletes' season model
                              f"below {planner}'s {baseline:.4f}"}[outcome]
         every = dict(policy=policy, **dict(zip(names, row)))                 # each plan's competition-day score
         served = name if outcome == "replaced" else "policy"
-        margins = ", ".join(f"{'+' if every[served] >= every[n] else '-'}{_gap(every[served], every[n])} over "
-                            f"{guard_label(n)}" for n in GUARD_MARGINS if n != served)
+        margins = ", ".join(f"+{_gap(every[served], every[n])} over {guard_label(n)}" if every[served] >= every[n]
+                            else f"{_gap(every[served], every[n])} BELOW {guard_label(n)}"
+                            for n in GUARD_MARGINS if n != served)
         reason += f". Plan served: {guard_label(served)}'s ({every[served]:.4f}): {margins}"
         records.append(dict(mode=mode, outcome=outcome, baseline=name, policy_score=round(policy, 6),
                             baseline_score=round(baseline, 6), reason=reason,
