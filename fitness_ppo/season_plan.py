@@ -49,7 +49,7 @@ class SeasonPlan:
     weeks: list[dict]  # week, load, sessions, actions and qualities: {code: share of the week's load}
     competition: dict  # start, plan, rest, textbook, forecast (optimizer if guarded by it): predicted mean target
                        # score; improvement of the plan
-    guard: dict | None = None  # a policy plan's check against the cheap baselines (see `plan_season`); None if none
+    guard: dict | None = None  # a policy plan's check against the baselines (see `guard_schedules`); None if none
     load_risk: dict | None = None  # the load-risk report (`load_risk_record`): summary, weekly and daily values
 
     def guard_line(self) -> str:
