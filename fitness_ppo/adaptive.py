@@ -101,8 +101,9 @@ class AdaptiveSeasonEnvironment:
 
     def __init__(self, num_envs: int = 1, # athletes per episode
                  days: int = DEFAULT_DAYS, # days until competition
-                 cq=None, qx=None, # the matrices (default: the reference ones), as `SeasonEnvironment` takes them
-                 device=None,
+                 cq=None, # the CQ matrix (default: the reference one), as `SeasonEnvironment` takes it
+                 qx=None, # the QX matrix (default: the reference one), likewise
+                 device=None, # 'cpu', 'cuda' or a torch.device (None: the default)
                  test_every: int = TEST_EVERY, # days between tests
                  test_cv: float = TEST_CV, # a test's typical error, a fraction of the result
                  particles: int = PARTICLES, # hypotheses per athlete in the belief
@@ -122,21 +123,29 @@ class AdaptiveSeasonEnvironment:
         "Steps in an episode: the days before competition."
         return self.days
 
-    def sample_athletes(self, n: int, seed: int) -> torch.Tensor:
+    def sample_athletes(self, n: int, # how many athletes
+                        seed: int, # the seed of the athletes and their responses
+                       ) -> torch.Tensor:
         "`n` seeded synthetic athletes with their true (hidden) responses drawn from the prior: `(n, 224)`."
         return self.truth.sample_athletes(n, seed)
 
-    def encode_athletes(self, athletes, response=None, habitual_load=None) -> torch.Tensor:
+    def encode_athletes(self, athletes, # athletes in any form `SeasonEnvironment.encode_athletes` takes
+                        response=None, # how they truly respond (names of `RESPONSE_PARAMS`); None: the prior
+                        habitual_load=None, # their habitual load, sRPE AU per week; None: by level
+                       ) -> torch.Tensor:
         "`(B, 224)` athletes as `SeasonEnvironment.encode_athletes` makes them (the response is the hidden truth)."
         return self.truth.encode_athletes(athletes, response, habitual_load)
 
-    def spawn(self, num_envs: int | None = None, max_steps: int | None = None) -> AdaptiveSeasonEnvironment:
+    def spawn(self, num_envs: int | None = None, # athletes per episode (None: this one's)
+              max_steps: int | None = None, # days per season (None: this one's)
+             ) -> AdaptiveSeasonEnvironment:
         "A new environment with these settings, for `num_envs` athletes and `max_steps`-day seasons."
         return AdaptiveSeasonEnvironment(self.num_envs if num_envs is None else num_envs, max_steps or self.days,
                                          self.truth.cq, self.truth.qx, self.device, self.test_every, self.test_cv,
                                          self.particles, self.seed)
 
-    def is_test_day(self, t: int) -> bool:
+    def is_test_day(self, t: int, # days done
+                   ) -> bool:
         "Whether the morning of day `t` (days done) brings a test: every `test_every` days, before competition day."
         return 0 < t < self.days and t % self.test_every == 0
 
@@ -150,7 +159,9 @@ class AdaptiveSeasonEnvironment:
 
 # %% ../nbs/17_adaptive.ipynb #e5f47cb3
 @patch
-def reset(self: AdaptiveSeasonEnvironment, athletes) -> torch.Tensor:
+def reset(self: AdaptiveSeasonEnvironment,
+          athletes, # `num_envs` athletes in any form `encode_athletes` takes (their true responses)
+         ) -> torch.Tensor:
     "Start the seasons of `athletes` (their true responses hidden); the believed athletes' `(B, 335)` observations."
     self.athletes = self.encode_athletes(athletes)
     self.truth.reset(self.athletes)
@@ -224,7 +235,9 @@ def replan(model: SeasonModel, # the athletes as believed
     return optimize_schedule(model, days - done.shape[1], iterations)
 
 @patch
-def model(self: AdaptiveSeasonEnvironment, athletes: torch.Tensor) -> SeasonModel:
+def model(self: AdaptiveSeasonEnvironment,
+          athletes: torch.Tensor, # `(B, 224)` encoded athletes
+         ) -> SeasonModel:
     "A `SeasonModel` of `(B, 224)` athletes (e.g. `believed()`) with this environment's matrices."
     return self.truth.model(athletes)
 
@@ -234,11 +247,13 @@ def done_actions(self: AdaptiveSeasonEnvironment) -> torch.Tensor:
     return torch.stack(self.history, 1) if self.history else torch.zeros(self.num_envs, 0, dtype=torch.long,
                                                                            device=self.device)
 
-def prior_athletes(athletes: torch.Tensor) -> torch.Tensor:
+def prior_athletes(athletes: torch.Tensor, # `(B, 224)` encoded athletes
+                  ) -> torch.Tensor:
     "`(B, 224)` `athletes` with the prior's median response (`response_prior`) in place of their own."
     return with_response(athletes, response_prior(athletes[:, :STATE_DIM]))
 
-def fixed_policy(plan_fn):
+def fixed_policy(plan_fn, # `plan_fn(env) -> (B, days)` season actions, called on day 0
+                ):
     "A policy that follows `plan_fn(env) -> (B, days)`, made on day 0, without change."
     plan = {}
     def choose(env: AdaptiveSeasonEnvironment, obs: torch.Tensor) -> torch.Tensor:
@@ -271,7 +286,9 @@ def baseline_policy(name: str, # a planner of `PLANNERS` (e.g. "textbook", "rest
 # %% ../nbs/17_adaptive.ipynb #12b68f2d
 ADAPTIVE_BASELINES = ("rest", "textbook")  # the cheap planners of the table, following the prior's plan
 
-def timed(policy, clock: list):
+def timed(policy, # `policy(env, obs) -> (B,)` season actions
+          clock: list, # one number, the seconds so far: each call adds to `clock[0]`
+         ):
     "`policy` that adds the seconds each call takes to `clock[0]`."
     def choose(env, obs):
         start = time.perf_counter()
@@ -350,11 +367,13 @@ def teacher_data(env: AdaptiveSeasonEnvironment, # the settings (days, tests, no
     if teacher is None: teacher = optimize_schedule(env.model(x), env.days, iterations)
     return demonstrations(env, x, teacher)
 
-def session_kind(actions: torch.Tensor) -> torch.Tensor:
+def session_kind(actions: torch.Tensor, # season actions 0..396, any shape
+                ) -> torch.Tensor:
     "`(...)` the kind of each season action: 0 rest, else 1 + its intensity x volume (1..9), whatever the exercise."
     return torch.where(actions == REST, 0, (actions - 1) % SESSION_KINDS + 1)
 
-def kind_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
+def kind_log_probs(log_probs: torch.Tensor, # `(B, 397)` log-probabilities of the season actions
+                  ) -> torch.Tensor:
     "`(B, 10)` the log-probabilities of rest and of each session kind, from those of the 397 actions `(B, 397)`."
     sessions = log_probs[:, 1:].view(len(log_probs), NUM_ACTIONS, SESSION_KINDS).logsumexp(1)
     return torch.cat([log_probs[:, :1], sessions], 1)
@@ -404,7 +423,8 @@ def plan_adaptive(athletes, # athletes in any form `SeasonEnvironment.encode_ath
                   particles: int = PARTICLES, # hypotheses per athlete
                   iterations: int = OPTIMIZER_ITERATIONS, # the optimiser's Adam steps
                   seed: int = 0, # the hypotheses' seed
-                  cq=None, qx=None, # the season model's matrices (default: the reference ones)
+                  cq=None, # the season model's CQ matrix (default: the reference one)
+                  qx=None, # the season model's QX matrix (default: the reference one)
                  ) -> AdaptivePlan:
     "MPC's plan for the days left after the log `done` and `tests`, and the forecast with its spread."
     env, done = _replayed(athletes, done, tests, days, particles, seed, cq, qx)
@@ -500,7 +520,8 @@ def replan_season(athletes, # the athletes: a `State`, a dict, a list of either,
                   log, # this season's sessions so far (`season_log`'s layout)
                   tests=None, # their test results so far (`season_log`), or None
                   days: int = DEFAULT_DAYS, # the season's length: days to competition from its first day
-                  cq=None, qx=None, # the season model's matrices (default: the reference ones)
+                  cq=None, # the season model's CQ matrix (default: the reference one)
+                  qx=None, # the season model's QX matrix (default: the reference one)
                   catalog: Catalog = DEFAULT_CATALOG, # names of the codes in the plans
                   lang: str = "en", # the names' language
                   particles: int = PARTICLES, # hypotheses per athlete in the belief

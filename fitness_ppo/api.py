@@ -64,9 +64,13 @@ def _has_body(headers: list) -> bool:
 
 class BodySizeLimit:
     "ASGI middleware: bodies of every route are at most `max_bytes`, counted as they arrive (400/411/413 otherwise)."
-    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES): self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app,  # the ASGI application it wraps
+                 max_bytes: int = MAX_BODY_BYTES):  # the largest body accepted, in bytes
+        self.app, self.max_bytes = app, max_bytes
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope,  # the ASGI connection scope
+                       receive,  # the ASGI callable that gives the request's messages
+                       send):  # the ASGI callable that takes the response's messages
         if scope["type"] != "http": return await self.app(scope, receive, send)
         error = _body_error(scope["method"], scope["headers"], self.max_bytes)
         if error: return await JSONResponse({"detail": error[1]}, status_code=error[0])(scope, receive, send)
@@ -102,9 +106,12 @@ MAX_ERRORS_SHOWN = 20
 
 class RequestLog:
     "ASGI middleware logging every HTTP request's method, path, status and duration (never its body or query)."
-    def __init__(self, app): self.app = app
+    def __init__(self, app):  # the ASGI application it wraps
+        self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope,  # the ASGI connection scope
+                       receive,  # the ASGI callable that gives the request's messages
+                       send):  # the ASGI callable that takes the response's messages
         if scope["type"] != "http": return await self.app(scope, receive, send)
         start, status = time.perf_counter(), 500  # 500 unless a response starts
         async def send_status(message):
@@ -120,7 +127,8 @@ class RequestLog:
 
 router = APIRouter()
 
-def get_service(request: Request) -> ModelService:
+def get_service(request: Request,  # the request being served (its app holds the service)
+               ) -> ModelService:
     "The app's `ModelService` (a FastAPI dependency)."
     return request.app.state.service
 
@@ -141,12 +149,20 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"detail": why}, status_code=400, headers=exc.headers)
     return await http_exception_handler(request, exc)
 
-def create_app(model_path: str | Path | None = None, model_dir: str | Path = "models", device=None,
-               net_config: NetConfig | None = None, max_concurrent_training: int = 1,
-               max_training_seconds: float = 3600.0, max_batch_size: int = 64, max_pending: int = 256,
-               max_body_bytes: int = MAX_BODY_BYTES, catalog: Catalog = DEFAULT_CATALOG,
-               allowed_hosts=DEFAULT_ALLOWED_HOSTS, keep_checkpoints: int | None = KEEP_CHECKPOINTS,
-               season_model_path: str | Path | None = None) -> FastAPI:
+def create_app(model_path: str | Path | None = None,  # the weights policy served from start-up (when it exists)
+               model_dir: str | Path = "models",  # where training jobs save checkpoints (and `save_path` is read)
+               device=None,  # 'cpu', 'cuda' or a torch.device (None: CUDA when available)
+               net_config: NetConfig | None = None,  # the network of agents trained here (None: the default)
+               max_concurrent_training: int = 1,  # training jobs running at once (more: 429)
+               max_training_seconds: float = 3600.0,  # the longest a training job may run
+               max_batch_size: int = 64,  # /optimize requests run together in one batch
+               max_pending: int = 256,  # requests waiting per batcher (more: 503)
+               max_body_bytes: int = MAX_BODY_BYTES,  # the largest request body (more: 413)
+               catalog: Catalog = DEFAULT_CATALOG,  # the names /catalog and /plan show
+               allowed_hosts=DEFAULT_ALLOWED_HOSTS,  # the Host headers answered (others: 400)
+               keep_checkpoints: int | None = KEEP_CHECKPOINTS,  # default-named checkpoints kept (None: all)
+               season_model_path: str | Path | None = None,  # the season policy served from start-up (when it exists)
+              ) -> FastAPI:
     "The REST service. `model_path`, `season_model_path`: checkpoints served at start-up (when they exist)."
     service = ModelService(model_dir, device, net_config, max_concurrent_training, max_training_seconds,
                            max_batch_size, max_pending, keep_checkpoints)
@@ -179,42 +195,43 @@ def create_app(model_path: str | Path | None = None, model_dir: str | Path = "mo
 # %% ../nbs/11_api.ipynb #eeb43e8c
 class Optimizations(Schema):
     "Requests served (optimisations, or seasons) and the batches they ran in."
-    requests: int
-    batches: int
+    requests: int = Field(description="requests served since start-up")
+    batches: int = Field(description="the batches they ran in")
 
 class CudaMemory(Schema):
     "GPU memory, in bytes, on the service's CUDA device."
-    device: str
-    allocated_bytes: int
-    reserved_bytes: int
-    peak_allocated_bytes: int
-    total_bytes: int
+    device: str = Field(description="the CUDA device, e.g. cuda:0")
+    allocated_bytes: int = Field(description="held by tensors now")
+    reserved_bytes: int = Field(description="held by PyTorch's caching allocator now (allocated and cached)")
+    peak_allocated_bytes: int = Field(description="the most held by tensors since start-up")
+    total_bytes: int = Field(description="the device's memory")
 
 class Memory(Schema):
     "The process's memory, in bytes (None where the platform does not say)."
-    rss_bytes: int | None
-    peak_rss_bytes: int | None
-    cuda: CudaMemory | None
+    rss_bytes: int | None = Field(description="the resident set size now")
+    peak_rss_bytes: int | None = Field(description="the largest resident set size since start-up")
+    cuda: CudaMemory | None = Field(description="the GPU's memory (null: the service runs on the CPU)")
 
 class Health(Schema):
     "What `/health` answers."
-    status: Literal["ok"]
-    version: str
-    model_loaded: bool
+    status: Literal["ok"] = Field(description='always "ok": the service answers')
+    version: str = Field(description="the fitness_ppo version serving")
+    model_loaded: bool = Field(description="whether /optimize has a policy to serve")
     model_path: str | None = Field(description="relative to the model directory (a model elsewhere: its file name)")
-    season_model_loaded: bool
+    season_model_loaded: bool = Field(description="whether /season can plan with the policy planner")
     season_model_path: str | None = Field(description="the season policy /season plans with, like model_path")
-    device: str
+    device: str = Field(description="where the policies run, e.g. cpu or cuda")
     training_jobs: list[str] = Field(description="ids of the jobs queued or running")
-    pending_optimizations: int
+    pending_optimizations: int = Field(description="/optimize requests waiting for the batcher")
     pending_seasons: int = Field(description="/season requests waiting for the planner")
     seasons: Optimizations = Field(
         description="/season requests planned and the batches (plan_season calls) they ran in")
-    optimizations: Optimizations
-    memory: Memory
+    optimizations: Optimizations = Field(description="/optimize requests served and the batches they ran in")
+    memory: Memory = Field(description="the process's memory")
 
 @router.get("/health")
-async def health(service: Service) -> Health:
+async def health(service: Service,  # the app's `ModelService`
+                ) -> Health:
     "Whether a model is loaded, the device, the package version, active jobs, the batcher's counters, memory."
     served, season = service.served, service.season
     active = [j.job_id for j in service.jobs.values() if j.active]
@@ -229,8 +246,10 @@ async def health(service: Service) -> Health:
                   memory=memory_report(service.device))
 
 @router.get("/catalog")
-async def catalog(request: Request, lang: Annotated[str, Query(max_length=16, description=(
-        "language of the names, e.g. en, zh"))] = "en") -> dict:
+async def catalog(request: Request,  # the request (its app holds the catalogue)
+                  lang: Annotated[str, Query(max_length=16, description=(  # the names' language, e.g. en, zh
+                      "language of the names, e.g. en, zh"))] = "en",
+                 ) -> dict:
     "Every quality, subject and action code with its display name (a labelled placeholder where none is known)."
     cat: Catalog = request.app.state.catalog
     return {kind: [dict(code=c, name=n) for c, n in zip(codes, cat.labels(kind, lang))]
@@ -239,9 +258,9 @@ async def catalog(request: Request, lang: Annotated[str, Query(max_length=16, de
 # %% ../nbs/11_api.ipynb #8433c0d4
 class OptimizeResponse(Schema):
     "The `/optimize` response: the original fields, plus the steps taken and the target scores before optimising."
-    user_id: str
-    optimization_timestamp: str
-    optimization_steps: int
+    user_id: str = Field(description="the athlete's id, as sent")
+    optimization_timestamp: str = Field(description="when the optimisation ended (UTC, ISO 8601)")
+    optimization_steps: int = Field(description="the steps the policy took, as asked")
     cq_matrix: list[list[float]] = Field(description="93 x 23, rows C001..C093, columns Q001..Q023, rows sum to 1")
     qx_matrix: list[list[float]] = Field(description="23 x 44, rows Q001..Q023, columns XL001..XL044, rows sum to 1")
     performance_metrics: dict[str, float] | None = Field(description="as the caller sent them, or null")
@@ -251,7 +270,9 @@ class OptimizeResponse(Schema):
 NO_MODEL = "no model is loaded: start the server with a model file, or train one with POST /train"
 
 @router.post("/optimize", responses={503: {"description": "no model loaded, or too many requests waiting"}})
-async def optimize(request: OptimizeRequest, service: Service) -> OptimizeResponse:
+async def optimize(request: OptimizeRequest,  # the athlete, the steps and the priors
+                   service: Service,  # the app's `ModelService`
+                  ) -> OptimizeResponse:
     "Personalise the CQ and QX matrices for one athlete with the served agent, from the priors given (or uniform)."
     try: result = await service.optimize(request.to_state(), request.optimization_steps, request.priors())
     except LookupError: raise HTTPException(503, NO_MODEL)
@@ -265,28 +286,30 @@ async def optimize(request: OptimizeRequest, service: Service) -> OptimizeRespon
 # %% ../nbs/11_api.ipynb #4aa6f0aa
 class Driver(Schema):
     "A quality or subject behind an action's priority, with its share of it."
-    code: str
-    name: str
-    share: float
+    code: str = Field(description="a quality (Q...) or subject (C...) code")
+    name: str = Field(description="its display name in the catalogue")
+    share: float = Field(description="its share of the action's priority, in [0, 1]")
 
 class PlanRow(Schema):
     "One training action of a plan: its rank, share and priority, and what drives it."
-    rank: int
-    action: str
-    name: str
-    share: float
-    priority: float
-    qualities: list[Driver]
-    subjects: list[Driver]
+    rank: int = Field(description="1 for the action to train most")
+    action: str = Field(description="a code XL001..XL044")
+    name: str = Field(description="its display name in the catalogue")
+    share: float = Field(description="its share of the training, in [0, 1] (the rows' shares sum to 1)")
+    priority: float = Field(description="the action's priority, from which the ranks and shares follow")
+    qualities: list[Driver] = Field(description="the qualities behind the priority, largest share first")
+    subjects: list[Driver] = Field(description="the target subjects behind it, largest share first")
 
 class PlanResponse(Schema):
     "The training actions ranked for one athlete."
-    user_id: str
-    target_subjects: list[str]
-    rows: list[PlanRow]
+    user_id: str = Field(description="the athlete's id, as sent")
+    target_subjects: list[str] = Field(description="the target subject codes, as sent")
+    rows: list[PlanRow] = Field(description="the actions ranked, first the one to train most")
 
 @router.post("/plan")
-async def plan(request: PlanRequest, http: Request) -> PlanResponse:
+async def plan(request: PlanRequest,  # the athlete, the matrices and how many actions to rank
+               http: Request,  # the HTTP request (its app holds the catalogue)
+              ) -> PlanResponse:
     "Rank the 44 training actions for an athlete and a pair of CQ/QX matrices (see `training_plan`)."
     ranked = training_plan(request.to_result(), http.app.state.catalog, request.top, request.lang)
     return PlanResponse(user_id=ranked.user_id, target_subjects=ranked.target_subjects, rows=ranked.rows)
@@ -296,7 +319,9 @@ NO_SEASON_MODEL = ("no season policy is loaded: start the server with one (fitne
                    "one with POST /train and environment 'season', or ask for a baseline planner such as 'forecast'")
 
 @router.post("/season", responses={503: {"description": "no season policy loaded, or too many requests waiting"}})
-async def season(request: SeasonRequest, service: Service) -> SeasonResponse:
+async def season(request: SeasonRequest,  # the athletes, the days, the planner and the rules
+                 service: Service,  # the app's `ModelService`
+                ) -> SeasonResponse:
     "Plan each athlete's training day by day until competition day (see `fitness_ppo.season.plan_season`)."
     try: answer = await service.plan_season(request)
     except LookupError: raise HTTPException(503, NO_SEASON_MODEL)
@@ -306,12 +331,12 @@ async def season(request: SeasonRequest, service: Service) -> SeasonResponse:
 # %% ../nbs/11_api.ipynb #fc52ee4e
 class TrainResult(Schema):
     "The original `/train` result fields (and the best normalised score reached)."
-    success: bool
+    success: bool = Field(description="whether training ended with a checkpoint")
     model_path: str | None = Field(description="the checkpoint, relative to the server's model directory")
-    episodes_completed: int
-    average_reward: float | None
-    training_time_seconds: float | None
-    best_score: float | None
+    episodes_completed: int = Field(description="episodes trained")
+    average_reward: float | None = Field(description="the mean episode reward (null: it failed or was cancelled)")
+    training_time_seconds: float | None = Field(description="how long training ran (null: it failed or was cancelled)")
+    best_score: float | None = Field(description="its evaluations' best normalised score (null: none, or no record)")
     message: str = Field(description="why it stopped, and whether its policy is served, with both scores")
     promoted: bool = Field(description="whether the trained policy is now served")
     new_score: float | None = Field(description="the trained policy's normalised greedy score on the held-out athletes")
@@ -319,31 +344,33 @@ class TrainResult(Schema):
 
 class TrainProgress(Schema):
     "How far a training job has got: episodes, and the normalised scores of its latest evaluation."
-    episodes_done: int
-    episodes_requested: int
+    episodes_done: int = Field(description="episodes trained so far")
+    episodes_requested: int = Field(description="episodes the request asked for")
     latest_score: float | None = Field(description="normalised score of the sampled policy at the latest evaluation")
     latest_greedy_score: float | None = Field(description="the same for the greedy policy")
     elapsed_s: float | None = Field(description="training time at the latest evaluation")
 
 class TrainJobReport(Schema):
     "A training job's status (queued, running, succeeded, failed, cancelled), progress, and result when it is done."
-    job_id: str
-    environment: EnvironmentName
-    status: Literal[JOB_STATUSES]
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-    time_budget_s: float
-    progress: TrainProgress
-    result: TrainResult | None
-    error: str | None
+    job_id: str = Field(description="the job's id, for GET and DELETE /train/{job_id}")
+    environment: EnvironmentName = Field(description="the registered environment it trains for")
+    status: Literal[JOB_STATUSES] = Field(description="queued, running, succeeded, failed or cancelled")
+    created_at: str = Field(description="when the request came (UTC, ISO 8601)")
+    started_at: str | None = Field(description="when training started (null: still queued)")
+    finished_at: str | None = Field(description="when it ended (null: not yet)")
+    time_budget_s: float = Field(description="the most seconds it may train")
+    progress: TrainProgress = Field(description="episodes and the latest evaluation's scores")
+    result: TrainResult | None = Field(description="the outcome (null until it has ended)")
+    error: str | None = Field(description="why it failed or was cancelled (null: it did not)")
     cancel_requested: bool = Field(description="DELETE /train/{job_id} asked it to stop")
 
 # %% ../nbs/11_api.ipynb #f4d902d1
 @router.post("/train", status_code=202, responses={429: {"description": (
     "training jobs already running (max_concurrent_training); retry after the Retry-After header's seconds")}})
-async def train(request: TrainRequest, response: Response,
-                service: Service) -> TrainJobReport:
+async def train(request: TrainRequest,  # the environment, the episodes, the settings and where to save
+                response: Response,  # the HTTP response (it gets the job's `Location` header)
+                service: Service,  # the app's `ModelService`
+               ) -> TrainJobReport:
     "Start a training job in the background; poll `GET /train/{job_id}` for its progress and result."
     try: job = service.start_training(request)
     except ValueError as e:
@@ -353,7 +380,9 @@ async def train(request: TrainRequest, response: Response,
     return TrainJobReport(**job.report())
 
 @router.get("/train/{job_id}", responses={404: {"description": "no such job"}})
-async def training_job(job_id: str, service: Service) -> TrainJobReport:
+async def training_job(job_id: str,  # the id `POST /train` answered
+                       service: Service,  # the app's `ModelService`
+                      ) -> TrainJobReport:
     "A training job's status, progress and (when done) result."
     job = service.jobs.get(job_id)
     if job is None:
@@ -363,7 +392,9 @@ async def training_job(job_id: str, service: Service) -> TrainJobReport:
 
 @router.delete("/train/{job_id}", status_code=202, responses={
     404: {"description": "no such job"}, 409: {"description": "the job has already ended"}})
-async def cancel_training(job_id: str, service: Service) -> TrainJobReport:
+async def cancel_training(job_id: str,  # the id `POST /train` answered
+                          service: Service,  # the app's `ModelService`
+                         ) -> TrainJobReport:
     "Stop a queued or running job after its current update; it ends `cancelled`, and the served policy stays."
     try: job = service.cancel(job_id)
     except KeyError: raise HTTPException(404, f"no training job {clip(repr(job_id), 40)}")
@@ -409,7 +440,7 @@ _FIT_EXAMPLE_TESTS = [dict(athlete="anna", day=d, value=v, unit="W") for d, v in
 class FitLogRow(Schema):
     "A day of a training log: the athlete (may be left out when there is one), its day number or date, the load."
     model_config = _STRICT
-    athlete: UserId | None = None
+    athlete: UserId | None = Field(None, description="the athlete's id (may be left out when there is one)")
     day: int | None = Field(None, ge=0, le=100_000, description="a day number (give day or date in every row)")
     date: Annotated[str, Field(pattern=DATE_PATTERN)] | None = Field(None, description="an ISO date, YYYY-MM-DD")
     load: float = Field(ge=0, le=MAX_FIT_LOAD, description="the day's training load (TSS, sRPE x minutes, ...)")
@@ -417,19 +448,19 @@ class FitLogRow(Schema):
 class FitTestRow(Schema):
     "A performance test: the athlete, its day number or date, the result and its unit."
     model_config = _STRICT
-    athlete: UserId | None = None
-    day: int | None = Field(None, ge=0, le=100_000)
-    date: Annotated[str, Field(pattern=DATE_PATTERN)] | None = None
+    athlete: UserId | None = Field(None, description="the athlete's id (may be left out when there is one)")
+    day: int | None = Field(None, ge=0, le=100_000, description="a day number, on the log's scale (or give date)")
+    date: Annotated[str, Field(pattern=DATE_PATTERN)] | None = Field(None, description="an ISO date, YYYY-MM-DD")
     value: float = Field(gt=0, le=1e9, description="the result (higher is better)")
-    unit: text(16) | None = None
+    unit: text(16) | None = Field(None, description="the result's unit, e.g. W or s (the same for all of a test)")
 
 class FitRequest(Schema):
     "A `/fit` request: the log and the tests of up to `MAX_FIT_ATHLETES` athletes, and the model to fit."
     model_config = _STRICT
     log: list[FitLogRow] = Field(min_length=1, max_length=MAX_FIT_ATHLETES * MAX_FIT_DAYS,
-                                 examples=[_FIT_EXAMPLE_LOG])
+                                 examples=[_FIT_EXAMPLE_LOG], description="the training log, a row a day")
     tests: list[FitTestRow] = Field(min_length=1, max_length=MAX_FIT_ATHLETES * MAX_FIT_TESTS,
-                                    examples=[_FIT_EXAMPLE_TESTS])
+                                    examples=[_FIT_EXAMPLE_TESTS], description="the performance tests")
     model: Literal[FIT_MODELS] = Field("banister", description="banister (classic, 5 parameters) or busso")
 
     def data(self):
@@ -453,40 +484,40 @@ class FitRequest(Schema):
 
 class FitParameter(Schema):
     "One fitted parameter of one athlete, natural units, with its 95% interval (see `FitResult.to_frame`)."
-    athlete: str
-    parameter: str
-    estimate: float
-    se: float
-    lo95: float
-    hi95: float
+    athlete: str = Field(description="the athlete's id")
+    parameter: str = Field(description="the parameter's name, e.g. k_fit, tau_fit")
+    estimate: float = Field(description="its fitted value, natural units")
+    se: float = Field(description="its standard error")
+    lo95: float = Field(description="the lower end of its 95% interval")
+    hi95: float = Field(description="the upper end of its 95% interval")
     sd_ratio: float = Field(description="posterior sd / prior sd (log scale): near 1, the tests said little")
     determined: bool = Field(description="false: the tests do not determine it; the prior does")
-    note: str
+    note: str = Field(description="the parameters it is strongly correlated with (empty: none)")
 
 class FitState(Schema):
     "One athlete's fit quality and state today (see `FitResult.summary`)."
-    athlete: str
-    n_tests: int
-    sse: float
-    r2: float
-    noise_sd: float
+    athlete: str = Field(description="the athlete's id")
+    n_tests: int = Field(description="the tests fitted")
+    sse: float = Field(description="the sum of squared errors at the tests, test units squared")
+    r2: float = Field(description="the share of the tests' variance the fit explains")
+    noise_sd: float = Field(description="the tests' estimated noise sd, test units")
     today: str = Field(description="the last day with a log entry or test: a day number or a date")
-    performance_today: float
-    lo95: float
-    hi95: float
-    fitness: float
-    fatigue: float
-    fitness_effect: float
-    fatigue_effect: float
-    load_7d: float
-    load_28d: float
-    converged: bool
+    performance_today: float = Field(description="the modelled test result today")
+    lo95: float = Field(description="the lower end of its 95% interval")
+    hi95: float = Field(description="the upper end of its 95% interval")
+    fitness: float = Field(description="fitness today: a decaying sum of the loads, load units")
+    fatigue: float = Field(description="fatigue today, likewise (busso: load squared units)")
+    fitness_effect: float = Field(description="fitness's effect on the result, test units")
+    fatigue_effect: float = Field(description="fatigue's effect on the result (subtracted), test units")
+    load_7d: float = Field(description="the mean daily load of the last 7 days")
+    load_28d: float = Field(description="the mean daily load of the last 28 days")
+    converged: bool = Field(description="whether the fit converged")
 
 class FitResponse(Schema):
     "The `/fit` answer: parameters with intervals and each athlete's state today."
-    model: str
-    parameters: list[FitParameter]
-    state: list[FitState]
+    model: str = Field(description="the model fitted: banister or busso")
+    parameters: list[FitParameter] = Field(description="each athlete's parameters, a row per parameter")
+    state: list[FitState] = Field(description="each athlete's fit and state today")
 
 def _fit_answer(request: FitRequest) -> FitResponse:
     from fitness_ppo.fit import fit
@@ -497,6 +528,7 @@ def _fit_answer(request: FitRequest) -> FitResponse:
                        state=state.to_dict("records"))
 
 @router.post("/fit")
-async def fit_athletes(request: FitRequest) -> FitResponse:
+async def fit_athletes(request: FitRequest,  # the log, the tests and the model to fit
+                      ) -> FitResponse:
     "Fit the fitness-fatigue model to each athlete's log and tests (see `fitness_ppo.fit.fit`), off the event loop."
     return await asyncio.to_thread(_fit_answer, request)

@@ -384,52 +384,53 @@ class SeasonRequest(Schema):
 # %% ../nbs/11a_schemas.ipynb #bcc58ebb
 class SeasonDay(Schema):
     "One day of a season plan: the session (or rest), and on the next morning the predicted target score and its parts."
-    day: int
+    day: int = Field(description="the day of the season, from 1 (competition day is the morning after the last)")
     action: str = Field(description="a code XL001..XL044, or rest")
-    name: str
+    name: str = Field(description="the session's display name (rest on rest days)")
     intensity: str = Field(description="light, moderate, hard; empty on rest days")
-    load: float
+    load: float = Field(description="session RPE x minutes / LOAD_UNIT (0 on rest days)")
     score: float = Field(description="predicted mean score of the target subjects the next morning")
     fitness: float = Field(description="target-weighted fitness, in target-score units")
     fatigue: float = Field(description="fatigue, in target-score units")
 
 class SeasonWeek(Schema):
     "One week of a season plan: its load, sessions, and the load's shares per action and per quality."
-    week: int
-    load: float
-    sessions: int
-    actions: dict[str, float]
-    qualities: dict[str, float]
+    week: int = Field(description="the week of the season, from 1")
+    load: float = Field(description="the week's training load, model units")
+    sessions: int = Field(description="the days with a session (not rest)")
+    actions: dict[str, float] = Field(description="each action's share of the week's load, by code")
+    qualities: dict[str, float] = Field(description="each quality's share of the week's load (through QX), by code")
 
 class Competition(Schema):
     "The predicted mean target score on day 0 and on competition day under the plan, rest and the textbook plan."
-    start: float
-    plan: float
-    rest: float
-    textbook: float
+    start: float = Field(description="on day 0, before the season")
+    plan: float = Field(description="on competition day under the plan")
+    rest: float = Field(description="on competition day after resting every day")
+    textbook: float = Field(description="on competition day under the textbook plan (build, then taper)")
     greedy: float | None = Field(None, description="under the greedy planner (plans from /season carry it)")
     forecast: float | None = Field(None, description="under the forecast planner (plans from /season carry it)")
     improvement: float = Field(description="plan - start")
 
 class SeasonGuard(Schema):
     "How a policy plan compared with the best cheap baseline, and what was served (see `guard_schedules`)."
-    mode: str
+    mode: str = Field(description="the guard's mode: replace or flag")
     outcome: str = Field(description="kept, replaced (the baseline's plan is served) or flagged (kept, marked)")
-    baseline: str
-    policy_score: float
-    baseline_score: float
-    reason: str
+    baseline: str = Field(description="the best baseline planner for this athlete (the cheap ones; the optimiser "
+                                      "too when the guard was thorough)")
+    policy_score: float = Field(description="the policy plan's predicted competition-day score")
+    baseline_score: float = Field(description="the baseline plan's")
+    reason: str = Field(description="the outcome in one sentence")
     scores: dict[str, float] | None = Field(None, description="each plan's predicted competition-day score: the "
                                             "policy's and each baseline's it was checked against")
 
 class SeasonPlanModel(Schema):
     "One athlete's season plan."
-    user_id: str
-    target_subjects: list[str]
-    planner: str
-    days: list[SeasonDay]
-    weeks: list[SeasonWeek]
-    competition: Competition
+    user_id: str = Field(description="the athlete's id, as sent")
+    target_subjects: list[str] = Field(description="the target subject codes, as sent")
+    planner: str = Field(description="policy, or the baseline planner that made the plan")
+    days: list[SeasonDay] = Field(description="the plan, a day each until competition day")
+    weeks: list[SeasonWeek] = Field(description="the plan's weekly summary")
+    competition: Competition = Field(description="the predicted mean target score on competition day, and at the start")
     guard: SeasonGuard | None = Field(None, description="the check of a policy plan; null for a baseline planner")
     load_risk: dict | None = Field(None, description="the plan's load-risk report: summary (highest acute:chronic "
                                    "ratios, monotony, longest runs, rest days, taper; days breaking a rule), weekly "
@@ -437,7 +438,7 @@ class SeasonPlanModel(Schema):
 
 class SeasonResponse(Schema):
     "The `/season` answer: a plan per athlete, in the order of the request."
-    planner: str
+    planner: str = Field(description="the planner asked for: policy or a baseline's name")
     season_model_path: str | None = Field(description="the season policy that planned (relative to the model "
                                                       "directory); null for a baseline planner")
-    plans: list[SeasonPlanModel]
+    plans: list[SeasonPlanModel] = Field(description="one plan per athlete, in the request's order")

@@ -34,7 +34,8 @@ __all__ = ['IDLE_AFTER_S', 'SEASON_BATCH_ATHLETE_DAYS', 'Busy', 'RequestBatcher'
 # %% ../nbs/11c_service.ipynb #85fe2897
 class Busy(Exception):
     "The server is at capacity for this kind of work; try again in about `retry_after_s` seconds."
-    def __init__(self, message: str, retry_after_s: float = 1.0):
+    def __init__(self, message: str,  # what is full, in words
+                 retry_after_s: float = 1.0):  # when to try again, in seconds (the `Retry-After` header)
         super().__init__(message)
         self.retry_after_s = retry_after_s
 
@@ -47,9 +48,14 @@ IDLE_AFTER_S = 0.5  # a batcher with nothing to do this long after a burst calls
 
 class RequestBatcher:
     "Runs concurrent requests in batches: one `run(key, items)` call, in a worker thread, per key among those waiting."
-    def __init__(self, run, max_batch_size: int = 64, max_pending: int = 256, cost=None, what: str = "requests",
+    def __init__(self, run,  # `run(key, items) -> results`, one per item (or an exception), in a worker thread
+                 max_batch_size: int = 64,  # the most cost a batch holds (the first item always fits)
+                 max_pending: int = 256,  # items waiting; more: `Busy`
+                 cost=None,  # `cost(item)`: an item's share of `max_batch_size` (None: 1 each)
+                 what: str = "requests",  # the items' name in messages and logs
                  on_idle=None, # called (in a worker thread) once no request came for `idle_s` after some work
-                 idle_s: float = IDLE_AFTER_S):
+                 idle_s: float = IDLE_AFTER_S,  # seconds without a request before `on_idle` runs
+                ):
         if max_batch_size < 1 or max_pending < 1: raise ValueError("max_batch_size and max_pending must be at least 1")
         self.run_batch, self.max_batch_size, self.max_pending, self.what = run, max_batch_size, max_pending, what
         self.on_idle, self.idle_s = on_idle, idle_s
@@ -71,7 +77,8 @@ class RequestBatcher:
     @property
     def pending(self) -> int: return (self._queue.qsize() + (self._next is not None)) if self._queue else 0
 
-    async def put(self, key, item):
+    async def put(self, key,  # items with equal keys may run in one batch (hashable)
+                  item):  # what `run` gets, in its list of items
         "Run `item` with the waiting items of the same (hashable) `key`; returns its result (or raises its error)."
         if self._queue is None: raise RuntimeError("the batcher is not started (the app's lifespan starts it)")
         if self.pending >= self.max_pending:
@@ -147,10 +154,14 @@ def _optimize_batch(key, items: list) -> list:
 
 class OptimizationBatcher(RequestBatcher):
     "Runs concurrent optimisation requests as batches: one `optimize_weights` call per (agent, steps) group."
-    def __init__(self, max_batch_size: int = 64, max_pending: int = 256):
+    def __init__(self, max_batch_size: int = 64,  # requests optimised together in one batch
+                 max_pending: int = 256):  # requests waiting; more: `Busy`
         super().__init__(_optimize_batch, max_batch_size, max_pending, what="optimisation requests")
 
-    async def submit(self, agent: EnhancedPPOAgent, state: State, steps: int, priors: dict | None = None):
+    async def submit(self, agent: EnhancedPPOAgent,  # the weights policy that optimises
+                     state: State,  # the athlete
+                     steps: int,  # the policy's steps
+                     priors: dict | None = None):  # the starting `cq`/`qx` matrices (None or missing: uniform)
         "Optimise `state`'s matrices with `agent` for `steps` steps from `priors`; returns its `OptimizationResult`."
         return await self.put((id(agent), steps), (agent, state, steps, priors or {}))
 
@@ -195,9 +206,15 @@ _DEFAULT_CHECKPOINT = re.compile(r"agent-[0-9a-f]{12}\.pt")  # the name a job wi
 
 class ModelService:
     "The served agent (replaced atomically), the optimisation batcher, the training jobs and their checkpoints."
-    def __init__(self, model_dir: str | Path = "models", device=None, net_config: NetConfig | None = None,
-                 max_concurrent_training: int = 1, max_training_seconds: float = 3600.0, max_batch_size: int = 64,
-                 max_pending: int = 256, keep_checkpoints: int | None = KEEP_CHECKPOINTS):
+    def __init__(self, model_dir: str | Path = "models",  # where training jobs save checkpoints
+                 device=None,  # 'cpu', 'cuda' or a torch.device (None: CUDA when available)
+                 net_config: NetConfig | None = None,  # the network of agents trained here (None: the default)
+                 max_concurrent_training: int = 1,  # training jobs running at once (more: `Busy`)
+                 max_training_seconds: float = 3600.0,  # the longest a training job may run
+                 max_batch_size: int = 64,  # optimisation requests run together in one batch
+                 max_pending: int = 256,  # requests waiting per batcher (more: `Busy`)
+                 keep_checkpoints: int | None = KEEP_CHECKPOINTS,  # default-named checkpoints kept (None: all)
+                ):
         if max_concurrent_training < 1:
             raise ValueError(f"max_concurrent_training must be at least 1, got {max_concurrent_training}")
         if not max_training_seconds > 0:
@@ -245,25 +262,30 @@ class ModelService:
                              f"{agent.action_dim} actions; {kind} {sizes[0]} and {sizes[1]}): {remedy}")
         return Served(agent, Path(path).resolve())
 
-    def public_name(self, path: str | Path) -> str:
+    def public_name(self, path: str | Path,  # a checkpoint's path on the server
+                   ) -> str:
         "`path` as clients see it: relative to the model directory, or its file name if it lies elsewhere."
         path = Path(path).resolve()
         return path.relative_to(self.model_dir).as_posix() if path.is_relative_to(self.model_dir) else path.name
 
-    def public_text(self, text) -> str:
+    def public_text(self, text,  # an error message (or an exception)
+                   ) -> str:
         "`text` (an error message) without the server's absolute paths to the model folder or served models, clipped."
         text, served = str(text), [s for s in (self.served, self.season) if s is not None]
         for folder in [self.model_dir, *(s.path.parent for s in served)]:
             text = text.replace(f"{folder}{os.sep}", "").replace(str(folder), ".")
         return clip(text, 2 * MAX_ECHO_CHARS)
 
-    async def optimize(self, state: State, steps: int, priors: dict | None = None):
+    async def optimize(self, state: State,  # the athlete
+                       steps: int,  # the policy's steps
+                       priors: dict | None = None):  # the starting `cq`/`qx` matrices (None or missing: uniform)
         "Optimise one athlete's matrices with the served agent (batched with concurrent requests)."
         served = self.served
         if served is None: raise LookupError("no model is loaded")
         return await self.batcher.submit(served.agent, state, steps, priors)
 
-    async def plan_season(self, request: SeasonRequest) -> bytes:
+    async def plan_season(self, request: SeasonRequest,  # a checked `/season` request
+                         ) -> bytes:
         "The `/season` answer to `request`, as JSON: planned with concurrent requests in one `plan_season` call."
         served = self.season
         if request.planner == "policy" and served is None: raise LookupError("no season policy is loaded")
@@ -308,7 +330,9 @@ ModelService.season = _served_slot("season", "The season policy `/season` plans 
 
 # %% ../nbs/11c_service.ipynb #7b89ff92
 @patch
-def start_training(self: ModelService, request: TrainRequest) -> TrainingJob:
+def start_training(self: ModelService,
+                   request: TrainRequest,  # a checked `/train` request
+                  ) -> TrainingJob:
     "Register a job for `request` and queue it for a worker; `Busy` when `max_concurrent_training` jobs are active."
     job_id = uuid.uuid4().hex[:12]
     name = request.save_path or f"agent-{job_id}.pt"
@@ -328,7 +352,9 @@ def start_training(self: ModelService, request: TrainRequest) -> TrainingJob:
     return job
 
 @patch
-def cancel(self: ModelService, job_id: str) -> TrainingJob:
+def cancel(self: ModelService,
+           job_id: str,  # the id `start_training` gave the job
+          ) -> TrainingJob:
     "Ask job `job_id` to stop after its current update (`KeyError`: no such job; `ValueError`: it has ended)."
     job = self.jobs[job_id]
     if not job.active: raise ValueError(f"training job {job_id} has already ended ({job.status}): nothing to cancel")
@@ -375,7 +401,7 @@ def _job_env(r: TrainRequest, device, num_envs: int | None = None):
     return env_spec(r.environment).new_env(num_envs or r.num_envs, device, given=r.param_values())
 
 def _job_settings(r: TrainRequest) -> dict:
-    """The PPO settings a job overrides: all of them (the design's environment), or only those the request gave
+    """The PPO settings a job overrides: all of them (the weights environment), or only those the request gave
     (an environment with settings of its own, `EnvSpec.request_defaults` False: seasons)."""
     if not env_spec(r.environment).request_defaults:
         return {_REQUEST_SETTINGS[k]: getattr(r, k) for k in sorted(r.model_fields_set & set(_REQUEST_SETTINGS))}
@@ -399,7 +425,11 @@ def _fit(job: TrainingJob, agent: EnhancedPPOAgent) -> tuple[object, dict]:
                                                 training_data=data, shuffle=r.shuffle_data, evaluation=evaluation,
                                                 callbacks=callbacks)[1]
 
-def held_out_score(agent: EnhancedPPOAgent, env, athletes: torch.Tensor, baselines: dict | None) -> float:
+def held_out_score(agent: EnhancedPPOAgent,  # the policy to score
+                   env,  # an environment of the policy's kind, one slot per held-out athlete
+                   athletes: torch.Tensor,  # the held-out athletes, encoded
+                   baselines: dict | None,  # mean returns by baseline (`baseline_returns`); None: the raw return
+                  ) -> float:
     "The greedy (served) policy's mean return on `athletes` in `env`, normalised when there are `baselines`."
     mean = agent.evaluate_policy(env, athletes)
     return normalised_score(mean, baselines, env.SCORE_BASELINES) if baselines else mean

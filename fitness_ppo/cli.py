@@ -194,7 +194,7 @@ def _new_env_agent(spec: EnvSpec, env, args) -> EnhancedPPOAgent | None:
     one with its own (its training call makes its agent: a season agent first imitates the optimiser)."""
     if spec.network is not None: return None
     config, lr = PRESETS[args.preset]
-    config = config()  # the presets are sized for the design's environment; another actor head keeps their sizes
+    config = config()  # the presets are sized for the weights environment; another actor head keeps their sizes
     if spec.action_head != NetConfig().actor_head: config = replace(config, actor_head=spec.action_head)
     return spec.new_agent(env, args.seed, network=config, lr_actor=args.lr_actor or lr)
 

@@ -9,20 +9,22 @@ import torch
 from torch import nn
 from .catalog import check_int, check_number
 from .env import BatchedEnv, check_env, play_episode, mean_return, normalised_score
-from .ppo import EnhancedPPOAgent, env_action_mask
+from .ppo import EnhancedPPOAgent, env_action_mask, masked_logits
 
 # %% auto #0
-__all__ = ['CLONE_LR', 'CLONE_BATCH', 'CLONE_EPOCHS', 'IMITATION_ROUNDS', 'IMITATION_SEED_STRIDE', 'IMITATION_PROBE',
-           'IMITATION_MIN_ATHLETES', 'IMITATION_MIN_ROUNDS', 'TEACHER_ITERATIONS', 'IMITATION_SHARE',
+__all__ = ['CLONE_LR', 'CLONE_BATCH', 'CLONE_EPOCHS', 'CLONE_DECAY', 'IMITATION_ROUNDS', 'IMITATION_SEED_STRIDE',
+           'IMITATION_PROBE', 'IMITATION_MIN_ATHLETES', 'IMITATION_MIN_ROUNDS', 'TEACHER_ITERATIONS', 'IMITATION_SHARE',
            'IMITATION_MAX_ROUNDS', 'demonstrations', 'clone_policy', 'imitate', 'imitation_warm_start']
 
 # %% ../nbs/18_imitation.ipynb #cf30f98c
 def demonstrations(env: BatchedEnv,  # an environment of `len(athletes)` athletes
                    athletes,  # the athletes, in any form `env.reset` takes
                    teacher,  # `(B, max_steps)` actions by athlete and day, or a policy `(env, obs) -> (B,)` asked daily
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(observations (B T, obs_dim), actions (B T,))` seen and taken as `env`'s athletes follow `teacher`, by day;
-    an action that breaks the environment's rules (its `action_mask`) is refused: no demonstration is forbidden."""
+                   with_masks: bool = False,  # also return each day's allowed actions, `(B T, A)` (None: no rules)
+                  ) -> tuple:
+    """`(observations (B T, obs_dim), actions (B T,))` seen and taken as `env`'s athletes follow `teacher`, by day
+    (`with_masks`: and the environment's action masks); an action that breaks the environment's rules (its
+    `action_mask`) is refused: no demonstration is forbidden."""
     env = check_env(env)
     if not callable(teacher):
         schedules = torch.as_tensor(teacher, device=env.device)
@@ -30,7 +32,7 @@ def demonstrations(env: BatchedEnv,  # an environment of `len(athletes)` athlete
             raise ValueError(f"teacher: schedules must have shape (num_envs, max_steps) = ({env.num_envs}, "
                              f"{env.max_steps}), got {tuple(schedules.shape)}")
         teacher = lambda env, obs: schedules[:, env.t]
-    seen, done = [], []
+    seen, done, allowed = [], [], []
     def follow(env, obs):
         actions = teacher(env, obs)
         mask = env_action_mask(env)  # None: no rules
@@ -39,14 +41,17 @@ def demonstrations(env: BatchedEnv,  # an environment of `len(athletes)` athlete
                              f"day {env.t + 1}): plan them within env.rules")
         seen.append(obs)
         done.append(actions)
+        if mask is not None: allowed.append(mask)
         return actions
     play_episode(env, follow, athletes)
-    return torch.cat(seen), torch.cat(done)
+    if not with_masks: return torch.cat(seen), torch.cat(done)
+    return torch.cat(seen), torch.cat(done), torch.cat(allowed) if allowed else None
 
 # %% ../nbs/18_imitation.ipynb #4917b32b
 CLONE_LR = 3e-3       # AdamW's learning rate: the season actor's PPO rate
 CLONE_BATCH = 512     # observations per gradient step
 CLONE_EPOCHS = 6      # passes over the demonstrations per call
+CLONE_DECAY = True    # the learning rate falls from `lr` to 0 along a cosine over each call (measured below)
 
 def clone_policy(agent: EnhancedPPOAgent,  # the agent to train; its served network gets the result
                  obs: torch.Tensor,  # `(N, obs_dim)` observations
@@ -56,6 +61,8 @@ def clone_policy(agent: EnhancedPPOAgent,  # the agent to train; its served netw
                  lr: float = CLONE_LR,  # AdamW's learning rate
                  seed: int = 0,  # the minibatches' shuffling
                  classes=None,  # `(label, log_probs)`: a coarser choice, each action's class and `(N, C)` from `(N, A)`
+                 decay: bool = CLONE_DECAY,  # cosine decay of the learning rate to 0 over the call (False: constant)
+                 masks: torch.Tensor | None = None,  # `(N, action_dim)` the actions allowed in each: choose among them
                 ) -> list[float]:
     "Behaviour cloning: fit `agent`'s policy to `actions` in `obs` by cross-entropy; the mean loss of each epoch."
     epochs, batch_size = check_int("epochs", epochs), check_int("batch_size", batch_size)
@@ -68,8 +75,14 @@ def clone_policy(agent: EnhancedPPOAgent,  # the agent to train; its served netw
     if len(obs) == 0: raise ValueError("obs must hold at least one observation")
     if actions.min() < 0 or actions.max() >= agent.action_dim:
         raise ValueError(f"actions must be in [0, {agent.action_dim - 1}]")
+    if masks is not None:
+        masks = masks.to(agent.device)
+        if masks.shape != (len(obs), agent.action_dim) or not masks.gather(1, actions[:, None]).all():
+            raise ValueError(f"masks must be (N, {agent.action_dim}) and allow every action taken")
     labels = actions if classes is None else classes[0](actions)
     adam = torch.optim.AdamW(net.parameters(), lr=lr)
+    steps = epochs * -(-len(obs) // batch_size)  # gradient steps in all
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(adam, steps) if decay else None
     g = torch.Generator().manual_seed(seed)
     losses = []
     net.train()
@@ -77,12 +90,13 @@ def clone_policy(agent: EnhancedPPOAgent,  # the agent to train; its served netw
         total, order = 0.0, torch.randperm(len(obs), generator=g).to(agent.device)
         for idx in order.split(batch_size):
             with agent.autocast(): logits, _ = net.policy_value(obs[idx])
-            log_probs = logits.float().log_softmax(-1)
+            log_probs = masked_logits(logits.float(), None if masks is None else masks[idx]).log_softmax(-1)
             loss = nn.functional.nll_loss(log_probs if classes is None else classes[1](log_probs), labels[idx])
             adam.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), agent.ppo_config.max_grad_norm)
             adam.step()
+            if schedule is not None: schedule.step()
             total += loss.item() * len(idx)
         losses.append(total / len(obs))
     agent.target_actor_critic.load_state_dict(net.state_dict())
@@ -94,7 +108,7 @@ IMITATION_SEED_STRIDE = 7919  # the athletes of round r are `env.sample_athletes
 IMITATION_PROBE = 32  # with a time budget, the first round's athletes: it measures what an athlete costs
 IMITATION_MIN_ATHLETES = 16  # with a time budget, no round of fewer athletes (or `env.num_envs`) is begun
 IMITATION_MIN_ROUNDS = 2  # with a time budget: imitate only if the probe says this many full rounds fit in it
-TEACHER_ITERATIONS = 30  # the optimiser's Adam steps as a teacher: 99.4% of its score at 50, in about 3/4 of the time
+TEACHER_ITERATIONS = 30  # the optimiser's Adam steps as a teacher: 99.25% of its objective at 50, in 73% of the time
 
 def _worth_it(env, budget: float | None, elapsed: float, teacher_s: float, min_rounds: int) -> bool:
     """Whether, after the probe round, `min_rounds` full rounds (`env.num_envs` athletes each, at the probe's
@@ -128,11 +142,12 @@ def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(e
     hold `env.num_envs` athletes; with a time budget, the first holds `IMITATION_PROBE` and each next one as many as
     fit in what is left; if fewer than `min_rounds` full rounds would fit after the probe, imitation stops before
     cloning anything (the agent is left as it was; the record's `skipped` says why). The teacher plans within
-    `env.rules`: no demonstration holds an action the rules forbid."""
+    `env.rules`: no demonstration holds an action the rules forbid, and the policy learns to choose among the actions
+    each day allows (`clone_policy`'s `masks`), as it will plan."""
     rounds, min_rounds = check_int("rounds", rounds), check_int("min_rounds", min_rounds, 0)
     iterations = check_int("iterations", iterations)
     if time_budget_s is not None: time_budget_s = check_number("time_budget_s", time_budget_s, 0, low_open=True)
-    history, seen, taken, teacher_s, clone_s = [], [], [], 0.0, 0.0
+    history, seen, taken, allowed, teacher_s, clone_s = [], [], [], [], 0.0, 0.0
     baselines = None if athletes is None else env.baseline_returns(athletes)  # the scores' scale: before the clock
     start = time.time()
     for r in range(rounds):
@@ -143,14 +158,16 @@ def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(e
         t0 = time.time()
         batch = env.sample_athletes(size, seed * IMITATION_SEED_STRIDE + r)
         schedules = teacher_env.baseline_schedules(batch, (planner,), iterations)[planner]  # within its rules
-        obs, actions = demonstrations(teacher_env, batch, schedules)
-        seen.append(obs); taken.append(actions)
+        obs, actions, masks = demonstrations(teacher_env, batch, schedules, with_masks=True)
+        seen.append(obs); taken.append(actions); allowed.append(masks)  # masks: None without rules
         t1 = time.time()
         if r == 0 and not _worth_it(env, time_budget_s, t1 - start, (t1 - t0) / size, min_rounds):
             skipped = (f"the probe's {size} athletes took {t1 - t0:.1f} s: fewer than {min_rounds} rounds of "
-                       f"{env.num_envs} fit in {time_budget_s:.0f} s")
+                       f"{env.num_envs} fit in the {max(time_budget_s - (t1 - start), 0):.0f} s left of imitation's "
+                       f"{time_budget_s:.0f} s")  # what the check above compares with
             return dict(planner=planner, rounds=[], seconds=time.time() - start, skipped=skipped)
-        losses = clone_policy(agent, torch.cat(seen), torch.cat(taken), epochs, seed=seed + r)
+        losses = clone_policy(agent, torch.cat(seen), torch.cat(taken), epochs, seed=seed + r,
+                              masks=None if masks is None else torch.cat(allowed))  # ranked among the allowed
         teacher_s, clone_s = (t1 - t0) / size, (time.time() - t1) / sum(map(len, taken))
         record = dict(round=r + 1, athletes=size, demonstrations=sum(map(len, taken)), loss=losses[-1],
                       seconds=time.time() - start)

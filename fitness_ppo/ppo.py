@@ -472,10 +472,12 @@ def update_matrix_heads(self: EnhancedPPOAgent,
 def serving(net: nn.Module):  # the network to serve
     "Evaluation mode (no dropout) and no gradients while serving `net`; its previous mode is restored after."
     was_training = net.training
-    net.eval()
+    switch = any(m.training for m in net.modules())  # in evaluation mode already (the served net): nothing to switch
+    if switch: net.eval()
     try:
         with torch.no_grad(): yield net
-    finally: net.train(was_training)
+    finally:
+        if switch: net.train(was_training)
 
 @patch
 def policy(self: EnhancedPPOAgent,

@@ -238,6 +238,6 @@ WEIGHTS_SPEC = register_env(EnvSpec(
     episode_param="max_steps_per_episode", planners=("noop", "random", "greedy"), endpoint="/optimize",
     score_meaning="0 = doing nothing, 1 = greedy one-step lookahead",
     gym_id="fitness_ppo/Weights-v0", gym_entry_point="fitness_ppo.gym:WeightsEnv",
-    gym_vector_entry_point="fitness_ppo.gym:WeightsVectorEnv", policy_name="an agent of the design's environment",
+    gym_vector_entry_point="fitness_ppo.gym:WeightsVectorEnv", policy_name="an agent of the weights environment",
     load_hint="a season policy is served with season_model_path (fitness-ppo serve --season-model)"))
 ENVIRONMENTS.ready = True  # from here on, the first look at the registry imports `ENV_MODULES`

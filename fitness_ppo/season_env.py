@@ -78,7 +78,11 @@ class SeasonEnvironment:
 
 # %% ../nbs/12d_season_env.ipynb #0f4e2488
 @patch
-def encode_athletes(self: SeasonEnvironment, athletes, response=None, habitual_load=None) -> torch.Tensor:
+def encode_athletes(self: SeasonEnvironment,
+                    athletes,  # a `State`, a dict of its fields, a list of either, `(B, 216)` encodings or `(B, 224)`
+                    response=None,  # how they respond (`RESPONSE_PARAMS` names, one value or B each); None: the prior
+                    habitual_load=None,  # their habitual load, sRPE AU per week (one or B); None: by level
+                   ) -> torch.Tensor:
     "`(B, 224)` athletes: encodings, response parameters (default: their prior) and habitual load (AU per week)."
     if isinstance(athletes, torch.Tensor) and athletes.ndim == 2 and athletes.shape[1] == ATHLETE_DIM:
         if response is not None or habitual_load is not None:
@@ -102,14 +106,19 @@ def check_habitual_load(habitual_load, # sRPE AU per week: one value or `n`, eac
     return v.expand(n)
 
 @patch
-def sample_athletes(self: SeasonEnvironment, n: int, seed: int) -> torch.Tensor:
+def sample_athletes(self: SeasonEnvironment,
+                    n: int,  # how many athletes
+                    seed: int,  # the seed of the athletes and their responses
+                   ) -> torch.Tensor:
     "`n` seeded synthetic athletes, responses sampled around their prior, their level's habitual load: `(n, 224)`."
     x = synthetic_batch(n, seed)
     response = sample_response(n, seed + RESPONSE_SEED_OFFSET, athletes=x).as_tensor()
     return torch.cat([x, response, habitual_load_prior(x)[:, None]], 1).to(self.device)
 
 @patch
-def model(self: SeasonEnvironment, athletes: torch.Tensor) -> SeasonModel:
+def model(self: SeasonEnvironment,
+          athletes: torch.Tensor,  # `(B, 224)` encoded athletes (`encode_athletes`)
+         ) -> SeasonModel:
     "A `SeasonModel` of `(B, 224)` athletes with this environment's matrices."
     return SeasonModel(athletes[:, LAYOUT.qualities], athletes[:, LAYOUT.targets],
                        ResponseParams.from_tensor(athletes[:, STATE_DIM:-1]), self.cq, self.qx,
@@ -138,7 +147,9 @@ def observe(self: SeasonEnvironment) -> torch.Tensor:
     return obs.clone()
 
 @patch
-def reset(self: SeasonEnvironment, athletes) -> torch.Tensor:
+def reset(self: SeasonEnvironment,
+          athletes,  # `num_envs` athletes, in any form `encode_athletes` takes
+         ) -> torch.Tensor:
     "Start `num_envs` athletes' seasons (athletes in any form `encode_athletes` takes); the `(B, 335)` observations."
     athletes = self.encode_athletes(athletes)
     if len(athletes) != self.num_envs:
@@ -164,7 +175,9 @@ def objective(self: SeasonEnvironment) -> torch.Tensor:
     return self._rested - self._start_score
 
 @patch
-def step(self: SeasonEnvironment, actions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+def step(self: SeasonEnvironment,
+         actions,  # `(B,)` season actions 0..396, one per athlete (a tensor or a list)
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
     "One day: one action per athlete (0 rest, else `season_action(k, i, v)`); `(obs, reward (B,), done (B,), info)`."
     if self.t is None or self.t >= self.days:
         raise RuntimeError("the season is over (or never started): call reset(athletes) first")
@@ -189,7 +202,10 @@ def action_mask(self: SeasonEnvironment) -> torch.Tensor | None:
 
 # %% ../nbs/12d_season_env.ipynb #a6158e41
 @patch
-def spawn(self: SeasonEnvironment, num_envs: int | None = None, max_steps: int | None = None) -> SeasonEnvironment:
+def spawn(self: SeasonEnvironment,
+          num_envs: int | None = None,  # athletes per episode (None: this one's)
+          max_steps: int | None = None,  # days per season (None: this one's)
+         ) -> SeasonEnvironment:
     "A new environment with these matrices and device, for `num_envs` athletes and `max_steps`-day seasons."
     num_envs = self.num_envs if num_envs is None else num_envs
     if num_envs != self.num_envs and (self.cq.ndim == 3 or self.qx.ndim == 3):
@@ -197,7 +213,8 @@ def spawn(self: SeasonEnvironment, num_envs: int | None = None, max_steps: int |
     return SeasonEnvironment(num_envs, max_steps or self.days, self.cq, self.qx, self.device, self.rules)
 
 @patch
-def baseline_schedules(self: SeasonEnvironment, athletes,
+def baseline_schedules(self: SeasonEnvironment,
+                       athletes,  # athletes in any form `encode_athletes` takes
                        names=PLANNERS,  # the planners to ask, each one of `PLANNERS`
                        iterations: int = OPTIMIZER_ITERATIONS,  # the optimiser's Adam steps (a cheaper teacher: fewer)
                       ) -> dict[str, torch.Tensor]:
@@ -206,7 +223,9 @@ def baseline_schedules(self: SeasonEnvironment, athletes,
     return {name: baseline_schedule(name, model, self.days, self.rules, iterations) for name in names}
 
 @patch
-def baseline_returns(self: SeasonEnvironment, athletes) -> dict[str, float]:
+def baseline_returns(self: SeasonEnvironment,
+                     athletes,  # athletes in any form `encode_athletes` takes
+                    ) -> dict[str, float]:
     "Mean returns (competition-day improvements) of the schedules of `baseline_schedules`, and `habitual`: 0."
     model = self.model(self.encode_athletes(athletes))
     returns = {name: model.objective(s).mean().item() for name, s in self.baseline_schedules(athletes).items()}

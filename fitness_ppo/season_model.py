@@ -88,7 +88,8 @@ class ResponseParams(NamedTuple):
         return torch.stack(list(self), -1)
 
     @classmethod
-    def from_tensor(cls, x: torch.Tensor) -> ResponseParams:
+    def from_tensor(cls, x: torch.Tensor,  # `(B, 7)` the parameters, in `RESPONSE_NAMES` order
+                   ) -> ResponseParams:
         "From a `(B, 7)` tensor in `RESPONSE_NAMES` order."
         return cls(*x.unbind(-1))
 
@@ -170,7 +171,8 @@ class SeasonTraces(NamedTuple):
     H: torch.Tensor  # (B,) systemic fatigue
     R: torch.Tensor  # (B,) recent load, sum over past days of w exp(-age / tau_gain)
 
-def athlete_einsum(equation: str, *operands) -> torch.Tensor:
+def athlete_einsum(equation: str,  # `torch.einsum`'s, written for a shared last operand (no `b` in its part)
+                   *operands) -> torch.Tensor:
     "`torch.einsum(equation)` where the last operand is shared `(...)` or per athlete `(B, ...)` (a leading `b`)."
     *first, last = equation.split("->")[0].split(",")
     if operands[-1].ndim == len(last) + 1: equation = equation.replace(f",{last}->", f",b{last}->")
@@ -217,7 +219,8 @@ class SeasonModel:
         self.habitual = habitual.expand(self.B)
         self.start_traces = self.steady_state(self.habitual)
 
-    def steady_state(self, daily_load: torch.Tensor) -> SeasonTraces:
+    def steady_state(self, daily_load: torch.Tensor,  # `(B,)` the habitual load per day, model units
+                    ) -> SeasonTraces:
         "The traces after long training of `daily_load` `(B,)` a day (the habitual mix): the season's start."
         r, L = self.response, daily_load
         R = L * self.decay_gain / (1 - self.decay_gain)
@@ -235,7 +238,8 @@ class SeasonModel:
         "The traces before the first day: `initial` if given, else the steady state of the habitual load."
         return SeasonTraces(*(t.clone() for t in (self.start_traces if self.initial is None else self.initial)))
 
-    def level(self, G: torch.Tensor, H: torch.Tensor,
+    def level(self, G: torch.Tensor,  # `(B, ..., 23)` fitness per quality (`SeasonTraces.G`)
+              H: torch.Tensor,  # `(B, ...)` systemic fatigue (`SeasonTraces.H`)
               rows: torch.Tensor | None = None, # `(n,)` the athlete of each row of `G` `(n, 23)` and `H` `(n,)`
              ) -> torch.Tensor:
         "`(..., 23)` qualities for fitness `G` `(B, ..., 23)` and fatigue `H` `(B, ...)`: `clip(q + G - G0 - H + H0)`."
@@ -244,60 +248,82 @@ class SeasonModel:
         G0, H0 = at(self.start_traces.G), at(self.start_traces.H)
         return (at(self.qualities) + (G - G0) - (H - H0)[..., None]).clamp(0, 1)
 
-    def performance(self, s: SeasonTraces) -> torch.Tensor:
+    def performance(self, s: SeasonTraces,  # the traces at the start of a day (`start`, `step`)
+                   ) -> torch.Tensor:
         "`(B, 23)` qualities on the morning of a day."
         return self.level(s.G, s.H)
 
-    def target_score(self, s: SeasonTraces) -> torch.Tensor:
+    def target_score(self, s: SeasonTraces,  # the traces at the start of a day (`start`, `step`)
+                    ) -> torch.Tensor:
         "`(B,)` the mean predicted score of each athlete's target subjects."
         return (self.c * self.performance(s)).sum(-1)
 
-    def subject_scores(self, s: SeasonTraces) -> torch.Tensor:
+    def subject_scores(self, s: SeasonTraces,  # the traces at the start of a day (`start`, `step`)
+                      ) -> torch.Tensor:
         "`(B, 93)` the predicted score of every subject, `CQ p`."
         return athlete_einsum("bj,sj->bs", self.performance(s), self.cq)
 
-    def rested_score(self, s: SeasonTraces, days: int) -> torch.Tensor:
+    def rested_score(self, s: SeasonTraces,  # the traces at the start of a day (`start`, `step`)
+                     days: int,  # days of rest until competition day
+                    ) -> torch.Tensor:
         "`(B,)` the target score after `days` days of rest from traces `s`: where competition day stands today."
         rested = SeasonTraces(s.G * self.decay_fit[:, None] ** days, s.H * self.decay_fat ** days, s.R)
         return self.target_score(rested)
 
-    def step(self, s: SeasonTraces, actions: torch.Tensor) -> SeasonTraces:
+    def step(self, s: SeasonTraces,  # the traces at the start of a day (`start`, `step`)
+             actions: torch.Tensor,  # `(B,)` each athlete's season action today, 0..396 (0: rest)
+            ) -> SeasonTraces:
         "One day for every athlete, each doing its action in `actions` `(B,)` (0..396): see `advance`."
         w = self.load[actions]
         if self.stimulus.ndim == 3: u = self.stimulus[torch.arange(self.B, device=actions.device), actions]
         else: u = self.stimulus[actions]
         return self.advance(s, w, w * w, u)
 
-    def objective(self, schedule: torch.Tensor) -> torch.Tensor:
+    def objective(self, schedule: torch.Tensor,  # `(B, D)` each athlete's season actions, day by day
+                 ) -> torch.Tensor:
         "Each athlete's competition-day improvement `S(D) - S(0)` under a schedule `(B, D)`: see `rollout`."
         scores, _ = self.rollout(schedule)
         return scores[:, -1] - scores[:, 0]
 
 # %% ../nbs/12b_season_model.ipynb #a8c3907a
 @patch
-def headroom(self: SeasonModel, s: SeasonTraces | None = None) -> torch.Tensor:
+def headroom(self: SeasonModel,
+             s: SeasonTraces | None = None,  # the traces of a day (None: the start)
+            ) -> torch.Tensor:
     "`(B, 23)` how far each quality can still grow, `max(0, 1 - q - (G - G0))` (at the start: `1 - q`)."
     return (1 - self.qualities - (0 if s is None else s.G - self.start_traces.G)).clamp_min(0)
 
 @patch
-def fatigue_damping(self: SeasonModel, s: SeasonTraces) -> torch.Tensor:
+def fatigue_damping(self: SeasonModel,
+                    s: SeasonTraces,  # the traces at the start of a day (`start`, `step`)
+                   ) -> torch.Tensor:
     "`(B,)` the share of adaptation that fatigue leaves, `1 / (1 + ((H - H0)+ / h_half)^2)`: 1/2 at H0 + `h_half`."
     return 1 / (1 + ((s.H - self.start_traces.H).clamp_min(0) / self.response.h_half) ** 2)
 
 @patch
-def excess_load(self: SeasonModel, s: SeasonTraces) -> torch.Tensor:
+def excess_load(self: SeasonModel,
+                s: SeasonTraces,  # the traces at the start of a day (`start`, `step`)
+               ) -> torch.Tensor:
     "`(B,)` the recent load above the habitual one, `max(0, R - R0)`: what raises the fatigue gain."
     return (s.R - self.start_traces.R).clamp_min(0)
 
 @patch
-def session_fatigue(self: SeasonModel, s: SeasonTraces, w: torch.Tensor) -> torch.Tensor:
+def session_fatigue(self: SeasonModel,
+                    s: SeasonTraces,  # the traces at the start of a day (`start`, `step`)
+                    w: torch.Tensor,  # `(B,)` or `(B, n)` session loads, model units
+                   ) -> torch.Tensor:
     "The fatigue sessions of load `w` `(B,)` or `(B, n)` add today, `(k_fat0 + k_gain (max(0, R - R0) + w)) w`."
     view = lambda x: x.view(self.B, *[1] * (w.ndim - 1))
     r = self.response
     return (view(r.k_fat0) + view(r.k_gain) * (view(self.excess_load(s)) + w)) * w
 
 @patch
-def advance(self: SeasonModel, s: SeasonTraces, w: torch.Tensor, w2: torch.Tensor, u: torch.Tensor) -> SeasonTraces:
+def advance(self: SeasonModel,
+            s: SeasonTraces,  # the traces at the start of a day (`start`, `step`)
+            w: torch.Tensor,  # `(B,)` today's load, model units
+            w2: torch.Tensor,  # `(B,)` its square (the expected square for a relaxed day)
+            u: torch.Tensor,  # `(B, 23)` today's fitness stimulus per quality
+           ) -> SeasonTraces:
     "One day with load `w` `(B,)`, squared load `w2` `(B,)` and fitness stimulus per quality `u` `(B, 23)`."
     r = self.response
     adaptation = r.k_fit * self.fatigue_damping(s)  # fatigue before today's session limits adaptation
@@ -306,13 +332,18 @@ def advance(self: SeasonModel, s: SeasonTraces, w: torch.Tensor, w2: torch.Tenso
     return SeasonTraces(G, H, (s.R + w) * self.decay_gain)
 
 @patch
-def step_relaxed(self: SeasonModel, s: SeasonTraces, probs: torch.Tensor) -> SeasonTraces:
+def step_relaxed(self: SeasonModel,
+                 s: SeasonTraces,  # the traces at the start of a day (`start`, `step`)
+                 probs: torch.Tensor,  # `(B, 397)` each athlete's probabilities of the season actions today
+                ) -> SeasonTraces:
     "One day with each athlete's action drawn from `probs` `(B, 397)`: the expected loads (differentiable)."
     u = athlete_einsum("ba,aj->bj", probs, self.stimulus)
     return self.advance(s, probs @ self.load, probs @ self.load ** 2, u)
 
 @patch
-def rollout(self: SeasonModel, schedule: torch.Tensor) -> tuple[torch.Tensor, SeasonTraces]:
+def rollout(self: SeasonModel,
+            schedule: torch.Tensor,  # `(B, D)` each athlete's season actions, day by day
+           ) -> tuple[torch.Tensor, SeasonTraces]:
     "Target scores `(B, D + 1)` from day 0 to competition day of a schedule `(B, D)`, and the final traces."
     s = self.start()
     scores = [self.target_score(s)]
@@ -338,7 +369,9 @@ def example_model(n: int, # how many synthetic athletes
 
 # %% ../nbs/12b_season_model.ipynb #ed0f2462
 @patch
-def action_relevance(self: SeasonModel, s: SeasonTraces | None = None) -> torch.Tensor:
+def action_relevance(self: SeasonModel,
+                     s: SeasonTraces | None = None,  # the traces of a day (None: the start)
+                    ) -> torch.Tensor:
     "`(B, 44)` each action's immediate fitness gain in target-score units per unit of stimulus (before fatigue)."
     gain = self.c * self.headroom(s)
     return self.response.k_fit[:, None] * athlete_einsum("bj,jk->bk", gain, self.share)

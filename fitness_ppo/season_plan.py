@@ -42,8 +42,8 @@ _TABLE_HEAD = ("day", "session", "intensity", "load", "score")  # the columns of
 @dataclass(repr=False)
 class SeasonPlan:
     "One athlete's day-by-day schedule until competition day, its weekly summary and its predicted effect."
-    user_id: str
-    target_subjects: list[str]
+    user_id: str                # the athlete's id
+    target_subjects: list[str]  # the target subject codes, e.g. C003
     planner: str       # "policy", or the baseline that made it
     days: list[dict]   # day, action, name, intensity, load, score, fitness, fatigue (the morning after)
     weeks: list[dict]  # week, load, sessions, actions and qualities: {code: share of the week's load}
@@ -56,11 +56,13 @@ class SeasonPlan:
         "One sentence on the guard's outcome (empty when the plan was not checked)."
         return "" if self.guard is None else self.guard["reason"]
 
-    def to_json(self, indent: int | None = 2) -> str:
+    def to_json(self, indent: int | None = 2,  # spaces per level (None: one line)
+               ) -> str:
         "The plan as JSON."
         return json.dumps(asdict(self), ensure_ascii=False, indent=indent)
 
-    def to_csv(self, header: bool = True) -> str:
+    def to_csv(self, header: bool = True,  # start with the column names
+              ) -> str:
         "The days as CSV with a `user_id` column (`header=False` to append plans)."
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
@@ -83,7 +85,8 @@ class SeasonPlan:
         return [[str(d["day"]), code_label(d["action"], d["name"]), d["intensity"], f"{d['load']:.1f}",
                  f"{d['score']:.4f}"] for d in (self.days if days is None else days)]
 
-    def table(self, days: list[dict] | None = None) -> list[str]:
+    def table(self, days: list[dict] | None = None,  # rows of `self.days` to show (None: all)
+             ) -> list[str]:
         "Aligned text lines: a header, then day, session, intensity, load and score of each of `days` (default all)."
         rows = [list(_TABLE_HEAD)] + self._cells(days)
         widths = [max(len(r[i]) for r in rows) for i in range(len(_TABLE_HEAD))]
@@ -323,7 +326,8 @@ class SeasonStart:
     @property
     def B(self) -> int: return len(self.ratios if self.traces is None else self.traces.H)
 
-    def apply(self, model: SeasonModel) -> SeasonModel:
+    def apply(self, model: SeasonModel,  # the athletes to plan for (as many as this start holds)
+             ) -> SeasonModel:
         "`model` with this start's response parameters (within `RESPONSE_BOUNDS`) and today's traces as day 0's."
         if self.B != model.B: raise ValueError(f"start holds {self.B} athletes, the plan {model.B} athletes")
         from dataclasses import replace  # a copy with some fields changed (and its derived tables recomputed)

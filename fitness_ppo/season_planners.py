@@ -22,10 +22,20 @@ __all__ = ['NEAR_TIE', 'BUILD_WEEKS', 'TAPER_WEEKS', 'TEXTBOOK_HABITUAL', 'TEXTB
 
 # %% ../nbs/12c_season_planners.ipynb #0e056ad9
 @patch
-def fatigue_after(self: SeasonModel, s: SeasonTraces, rest_days: int = 0) -> torch.Tensor:
+def load_kinds(self: SeasonModel) -> tuple[torch.Tensor, torch.Tensor]:
+    "The distinct session loads `(L,)` (rest's 0 first), each action's among them `(397,)`: all fatigue depends on."
+    if getattr(self, "_load_kinds", None) is None: self._load_kinds = self.load.unique(return_inverse=True)
+    return self._load_kinds
+
+@patch
+def fatigue_after(self: SeasonModel, s: SeasonTraces, rest_days: int = 0,
+                  by_load: bool = False, # `(B, L)` per distinct load (`load_kinds`) instead of per action
+                 ) -> torch.Tensor:
     "`(B, 397)` each athlete's fatigue after each action today and `rest_days` days of rest: `next_scores`' fatigue."
-    H = (s.H[:, None] + self.session_fatigue(s, self.load[None].expand(self.B, -1))) * self.decay_fat[:, None]
-    return H * self.decay_fat[:, None] ** rest_days
+    loads, kind = self.load_kinds()
+    H = (s.H[:, None] + self.session_fatigue(s, loads[None].expand(self.B, -1))) * self.decay_fat[:, None]
+    H = H * self.decay_fat[:, None] ** rest_days                                        # (B, L)
+    return H if by_load else H[:, kind]
 
 @patch
 def next_scores(self: SeasonModel, s: SeasonTraces, rest_days: int = 0,
@@ -33,13 +43,14 @@ def next_scores(self: SeasonModel, s: SeasonTraces, rest_days: int = 0,
                ) -> torch.Tensor:
     """`(B, 397)` the target score after each action today and `rest_days` days of rest (0: tomorrow), all at once;
     with `pairs`, the `(n,)` scores of those (athlete, action) pairs only, bit for bit the same numbers."""
-    r, H = self.response, self.fatigue_after(s, rest_days)
+    r, H = self.response, self.fatigue_after(s, rest_days, by_load=True)
     if pairs is None:  # every athlete (B, 1, ...) against every action (B or 1, 397, ...)
         at, per, table = (lambda x: x[:, None]), (lambda x: x[:, None, None]), self.stimulus
+        H = H[:, self.load_kinds()[1]]                                                       # (B, 397)
         if table.ndim == 2: table = table[None]                                             # (B or 1, 397, 23)
     else:
         b, a = pairs
-        at, per, H = (lambda x: x[b]), (lambda x: x[b][:, None]), H[b, a]
+        at, per, H = (lambda x: x[b]), (lambda x: x[b][:, None]), H[b, self.load_kinds()[1][a]]
         table = self.stimulus[b, a] if self.stimulus.ndim == 3 else self.stimulus[a]       # (n, 23)
     adaptation = r.k_fit * self.fatigue_damping(s)
     G = (at(s.G) + per(adaptation) * table * at(self.headroom(s))) * per(self.decay_fit)
@@ -66,24 +77,39 @@ def greedy_schedule(model: SeasonModel, # the athletes to plan for
 # %% ../nbs/12c_season_planners.ipynb #b3a7e1c2
 NEAR_TIE = 2e-5  # approximate scores this close to the best (per unit of the numbers' size) are re-scored exactly
 
-def _fused_scores(model: SeasonModel, s: SeasonTraces, rest_days: int, H: torch.Tensor) -> torch.Tensor:
-    "`(B, 397)` `next_scores` up to rounding, with actions last: three passes over `(B, 23, 397)` and one product."
-    if getattr(model, "_stimulus_by_quality", None) is None:  # (..., 23, 397): made once per model
+def _fused_scores(model: SeasonModel, s: SeasonTraces, rest_days: int,
+                  H: torch.Tensor, # `(B, L)` `fatigue_after(s, rest_days, by_load=True)`
+                 ) -> torch.Tensor:
+    """`(B, 397)` `next_scores` up to rounding: one product for the part linear in the actions' stimulus, and the clip
+    to [0, 1] corrected only for the (athlete, quality) pairs that some action can take out of [0, 1]."""
+    if getattr(model, "_stimulus_by_quality", None) is None:  # (..., 23, 397) and its range per quality: made once
         model._stimulus_by_quality = model.stimulus.transpose(-1, -2).contiguous()
-    table = model._stimulus_by_quality
+        model._stimulus_range = model._stimulus_by_quality.aminmax(dim=-1)
+    table, (low, high) = model._stimulus_by_quality, model._stimulus_range
     keep = model.decay_fit ** (rest_days + 1)                                                # (B,)
     gain = (model.response.k_fit * model.fatigue_damping(s) * keep)[:, None] * model.headroom(s)  # (B, 23)
     base = model.qualities + s.G * keep[:, None] - model.start_traces.G                      # (B, 23)
-    level = torch.addcmul(base[:, :, None], table if table.ndim == 3 else table[None], gain[:, :, None])
-    level.sub_((H - model.start_traces.H[:, None])[:, None]).clamp_(0, 1)                    # (B, 23, 397)
-    return (model.c[:, None] @ level)[:, 0]
+    fatigue, kind = H - model.start_traces.H[:, None], model.load_kinds()[1]                 # (B, L) per load
+    c = model.c
+    weighted = c * gain                                                                      # (B, 23)
+    stimulus = weighted @ table if table.ndim == 2 else (weighted[:, None] @ table)[:, 0]    # (B, 397)
+    scores = stimulus.add_(((c * base).sum(-1, keepdim=True) - c.sum(-1, keepdim=True) * fatigue)[:, kind])
+    # the level before the clip lies in [base + gain low - max fatigue, base + gain high - min fatigue] (gain >= 0)
+    least, most = fatigue.aminmax(dim=-1)
+    out = (base + gain * low - most[:, None] < 0) | (base + gain * high - least[:, None] > 1)   # (B, 23)
+    b, j = out.nonzero(as_tuple=True)
+    if len(b):
+        level = torch.addcmul(base[b, j, None], table[j] if table.ndim == 2 else table[b, j], gain[b, j, None])
+        level = level - fatigue[b][:, kind]                                                  # (n, 397) unclipped
+        scores.index_add_(0, b, c[b, j, None] * (level.clamp(0, 1) - level))
+    return scores
 
 @patch
 def best_actions(self: SeasonModel, s: SeasonTraces, rest_days: int = 0,
                  allowed: torch.Tensor | None = None, # (B, 397) the actions each athlete may take (None: all)
                 ) -> torch.Tensor:
     "`(B,)` each athlete's action of the best `next_scores(s, rest_days)` (among `allowed`), ties to the lowest index."
-    H = self.fatigue_after(s, rest_days)
+    H = self.fatigue_after(s, rest_days, by_load=True)                                   # (B, L) per load
     scores = _fused_scores(self, s, rest_days, H)
     if allowed is not None: scores = scores.masked_fill(~allowed, -math.inf)
     size = (1 + s.G.abs().amax(-1) + self.start_traces.G.abs().amax(-1) + H.abs().amax(-1) + self.start_traces.H.abs()
@@ -220,7 +246,10 @@ def repeated(self: SeasonModel, n: int) -> SeasonModel:
 # %% ../nbs/12c_season_planners.ipynb #6eaff12e
 PLANNERS = ("rest", "greedy", "textbook", "forecast", "optimizer")  # the baseline planners, by name
 
-def baseline_schedule(name: str, model: SeasonModel, days: int, rules=None,
+def baseline_schedule(name: str,  # the planner, one of `PLANNERS`
+                      model: SeasonModel,  # the athletes to plan for
+                      days: int,  # days to competition day
+                      rules=None,  # a coach's `CoachRules` the schedule keeps (one for all, or one per athlete)
                       iterations: int = OPTIMIZER_ITERATIONS,  # the optimiser's Adam steps (a cheaper teacher: fewer)
                      ) -> torch.Tensor:
     "The `(B, days)` schedule of the planner `name` (one of `PLANNERS`) for `model`'s athletes, within `rules` if any."

@@ -32,31 +32,46 @@ def _forecast_weights(in_features: int) -> nn.Linear:
     return layer
 
 class SeasonActionHead(nn.Module):
-    "Logits `(B, 133)` of two choices: train or rest, then which session; each a weighted sum of the actions' numbers."
-    def __init__(self, in_features: int):
+    """Log-probabilities `(B, SEASON_ACTION_DIM)` (rest, then the 396 sessions) of two choices, train or rest, then
+    which session; each a weighted sum of the actions' numbers."""
+    def __init__(self, in_features: int):  # the width of the actor's features `h`
         super().__init__()
         self.weights = _forecast_weights(in_features)        # which session: weights of each session's numbers
         self.train_weights = _forecast_weights(in_features)  # train or rest: weights of the chosen session's numbers
 
-    def forward(self, h: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        "Log-probabilities from the actor's features `h` `(B, in_features)` and the season observations `obs`."
-        features = action_features(obs.float())[:, 1:]                                  # (B, 132, 4) the sessions
-        sessions = torch.einsum("baf,bf->ba", features, LOGIT_GAIN * self.weights(h).float())
-        chosen = torch.einsum("ba,baf->bf", sessions.softmax(-1).detach(), features)      # the session it would pick
+    def forward(self,
+                h: torch.Tensor,  # `(B, in_features)` the actor's features
+                obs: torch.Tensor,  # `(B, SEASON_OBS_DIM)` the season observations (`SeasonEnvironment.observe`)
+               ) -> torch.Tensor:
+        """Log-probabilities from the actor's features `h` `(B, in_features)` and the season observations `obs`: the
+        weighted sums of `action_features`' numbers, from their parts per action and per session kind."""
+        relevance, banked, load, stimulus, cost = _session_numbers(obs.float())
+        w = LOGIT_GAIN * self.weights(h).float()                                                 # (B, 4)
+        per_action = (w[:, :1] * relevance)[..., None] + (w[:, 2:3] * banked)[..., None] * stimulus  # (B, 44, 9)
+        sessions = (per_action + (w[:, 1:2] * load + w[:, 3:] * cost)[:, None]).flatten(1)         # (B, 396)
+        p = sessions.softmax(-1).detach().view_as(per_action)                     # the session it would pick
+        by_action, by_kind = p.sum(-1), p.sum(1)                                                 # (B, 44), (B, 9)
+        chosen = torch.stack([(by_action * relevance).sum(-1), (by_kind * load).sum(-1),  # its numbers (B, 4), all in
+                              (banked * (p * stimulus).sum(-1)).sum(-1), (by_kind * cost).sum(-1)], -1)  # float32
         train = LOGIT_GAIN * (chosen * self.train_weights(h).float()).sum(-1, keepdim=True)
         return torch.cat([nn.functional.logsigmoid(-train), nn.functional.logsigmoid(train) + sessions.log_softmax(-1)],
                          1)
 
-def action_features(obs: torch.Tensor, # `(B, obs_dim)` season observations (`SeasonEnvironment`'s)
-                   ) -> torch.Tensor:
-    "`(B, 397, 4)` per action: relevance (relative to the best), load, banked gain and fatigue cost / `TYPICAL_GAIN`."
+def _session_numbers(obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """`action_features`' parts: relevance and banked gain per unit of stimulus `(B, 44)` per action, the session
+    kinds' load and stimulus `(9,)`, and their fatigue cost `(B, 9)`."""
     relevance = obs[:, OBS_LAYOUT.relevance]                                               # (B, 44)
     adaptation, fitness_carry = obs[:, OBS_LAYOUT.carry][:, 0], obs[:, OBS_LAYOUT.carry][:, 1]
     banked_per_stimulus = relevance * (obs[:, OBS_LAYOUT.relevance_scale] * (adaptation * fitness_carry)[:, None])
     load, stimulus = (t.to(obs) for t in session_tables(obs.device))                      # (9,) each
+    return relevance, banked_per_stimulus, load, stimulus, obs[:, OBS_LAYOUT.session_cost]
+
+def action_features(obs: torch.Tensor, # `(B, obs_dim)` season observations (`SeasonEnvironment`'s)
+                   ) -> torch.Tensor:
+    "`(B, 397, 4)` per action: relevance (relative to the best), load, banked gain and fatigue cost / `TYPICAL_GAIN`."
+    relevance, banked_per_stimulus, load, stimulus, cost = _session_numbers(obs)
     banked = banked_per_stimulus[..., None] * stimulus
-    per_session = torch.stack(torch.broadcast_tensors(relevance[..., None], load, banked,
-                                                      obs[:, None, OBS_LAYOUT.session_cost]), -1)  # (B, 44, 9, 4)
+    per_session = torch.stack(torch.broadcast_tensors(relevance[..., None], load, banked, cost[:, None]), -1)
     return torch.cat([obs.new_zeros(len(obs), 1, ACTION_FEATURES), per_session.flatten(1, 2)], 1)  # rest: all zero
 
 def _season_head(in_features: int, state_dim: int, action_dim: int, config) -> SeasonActionHead:
@@ -74,7 +89,9 @@ SEASON_NET = NetConfig(feature_widths=(128, 128), shared_width=128, actor_widths
 SEASON_PPO = dict(gamma=1.0, gae_lambda=0.95, lr_actor=3e-3, lr_trunk=1e-3, epsilon=0.0, epsilon_min=0.0,
                   entropy_coef=0.002, rollout_steps=4, batch_size=512, update_epochs=4)
 
-def season_agent(env: SeasonEnvironment | None = None, config: NetConfig = SEASON_NET, **settings) -> EnhancedPPOAgent:
+def season_agent(env: SeasonEnvironment | None = None,  # the environment it trains in (None: `SeasonEnvironment()`)
+                 config: NetConfig = SEASON_NET,  # the network's sizes
+                 **settings) -> EnhancedPPOAgent:
     "A PPO agent for `env` (default: 56-day seasons, CPU) with the season settings; keyword arguments override them."
     return EnhancedPPOAgent.for_env(env or SeasonEnvironment(), config, **{**SEASON_PPO, **settings})
 

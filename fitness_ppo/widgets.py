@@ -169,10 +169,18 @@ def _typed_table(text: str, what: str):
 
 class SeasonPlanner:
     "A form around `plan_season` for the athlete `athlete()` returns: days, response, planner in; plan, charts out."
-    def __init__(self, athlete: Callable[[], State], agent: EnhancedPPOAgent | None = None,
-                 model_dir: str | Path | None = None, days: int = DEFAULT_DAYS, budget_s: int = TRAIN_BUDGET_S,
-                 train_envs: int = SEASON_TRAIN_ENVS, cq=None, qx=None, seed: int = 0,
-                 catalog: Catalog = EXAMPLE_CATALOG, agents: dict | None = None):
+    def __init__(self, athlete: Callable[[], State],  # called on each Run: the athlete to plan for
+                 agent: EnhancedPPOAgent | None = None,  # a trained season policy to offer (None: none)
+                 model_dir: str | Path | None = None,  # a folder whose season checkpoints the form offers
+                 days: int = DEFAULT_DAYS,  # the days slider's start: days to competition day
+                 budget_s: int = TRAIN_BUDGET_S,  # the training slider's start: seconds per Run when it trains here
+                 train_envs: int = SEASON_TRAIN_ENVS,  # synthetic athletes trained side by side when it trains here
+                 cq=None,  # the season model's CQ (None: the catalogue's, see below)
+                 qx=None,  # the season model's QX (None: likewise)
+                 seed: int = 0,  # the seed of training and its held-out athletes
+                 catalog: Catalog = EXAMPLE_CATALOG,  # the names shown (the example catalogue is an illustration)
+                 agents: dict | None = None,  # loaded checkpoints by name, shared with the form holding this one
+                ):
         """`agent`: a trained season policy; `model_dir`: checkpoints to offer; `cq`, `qx`: the matrices (default:
         the example catalogue's with `EXAMPLE_CATALOG`, an illustration, else the reference ones)."""
         if catalog is EXAMPLE_CATALOG: cq, qx = example_cq() if cq is None else cq, example_qx() if qx is None else qx
@@ -221,7 +229,8 @@ class SeasonPlanner:
         self.ui = W.VBox([W.HBox([self.days, self.planner]), self.budget, response, rules, in_season,
                           W.HBox([self.button, self.progress, self.status]), self.output])
 
-    def log_plan(self, days_done: int):
+    def log_plan(self, days_done: int,  # days of the plan shown to copy into the log
+                ):
         "Fill the season log with the first `days_done` days of the last whole-season plan shown (to edit, re-plan)."
         if self.whole is None: raise ValueError("no season plan shown yet: plan a season first")
         rows = [f"{d['day']},{d['action']},{d['load']:g}" for d in self.whole.days[:days_done]]
@@ -233,7 +242,8 @@ class SeasonPlanner:
         return CoachRules.default(weekdays=[day for day, box in self.weekdays.items() if box.value], max_monotony=cap,
                                   **{name: slider.value for name, slider in self.limits.items()})
 
-    def train(self, days: int) -> EnhancedPPOAgent:
+    def train(self, days: int,  # the seasons' length, days
+             ) -> EnhancedPPOAgent:
         "Train the form's season policy (new the first time) on `days`-day seasons for the time budget; return it."
         env = SeasonEnvironment(self.train_envs, days, self.cq, self.qx)
         held_out = env.sample_athletes(SEASON_EVAL_ATHLETES, EVAL_SEED_OFFSET + self.seed)

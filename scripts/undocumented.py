@@ -4,7 +4,8 @@ Usage: python scripts/undocumented.py [--json] [MODULE ...]   (modules as in fit
 Prints one line per callable with its undocumented parameters and a total; always exits 0.
 A parameter counts as documented when `fastcore.docments.docments(obj, full=True)` gives it a comment;
 a pydantic model's field also counts when it has `Field(description=...)`. `self`, `cls`, `*args` and
-`**kwargs` are skipped (pass-throughs), and so are the return value and members inherited from elsewhere."""
+`**kwargs` are skipped (pass-throughs), and so are the return value, members inherited from elsewhere, and a class's
+`__init__` inherited from outside the package (e.g. a `logging.Formatter` subclass's)."""
 import importlib, inspect, json, pkgutil, sys, warnings
 from pathlib import Path
 
@@ -25,6 +26,14 @@ def _params(obj):
     if isinstance(fields, dict):
         for name, f in fields.items(): out[name] = out.get(name, False) or bool(getattr(f, 'description', None))
     return out
+
+
+def _inherited_init(obj) -> bool:
+    "Whether `obj` is a class whose `__init__` comes from outside fitness_ppo (e.g. `logging.Formatter`'s)."
+    if not inspect.isclass(obj) or '__init__' in vars(obj) or getattr(obj, 'model_fields', None) is not None:
+        return False
+    module = getattr(obj.__init__, '__module__', None)
+    return module is not None and not module.startswith('fitness_ppo')
 
 
 def _members(cls, mod):
@@ -53,6 +62,7 @@ def undocumented(mods=None):
             if not (inspect.isfunction(obj) or inspect.isclass(obj)) or getattr(obj, '__module__', None) != modname:
                 continue
             items = [(name, obj)] + (list(_members(obj, modname)) if inspect.isclass(obj) else [])
+            if _inherited_init(obj): items = items[1:]  # its parameters are documented where its `__init__` is
             for qual, o in items:
                 missing = [p for p, ok in _params(o).items() if not ok]
                 if missing: rows.append((short, qual, missing))
