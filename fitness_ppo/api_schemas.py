@@ -415,10 +415,13 @@ class SeasonGuard(Schema):
     "How a policy plan compared with the best cheap baseline, and what was served (see `guard_schedules`)."
     mode: str = Field(description="the guard's mode: replace or flag")
     outcome: str = Field(description="kept, replaced (the baseline's plan is served) or flagged (kept, marked)")
-    baseline: str = Field(description="the best cheap baseline planner for this athlete")
+    baseline: str = Field(description="the best baseline planner for this athlete (the cheap ones; the optimiser "
+                                      "too when the guard was thorough)")
     policy_score: float = Field(description="the policy plan's predicted competition-day score")
     baseline_score: float = Field(description="the baseline plan's")
     reason: str = Field(description="the outcome in one sentence")
+    scores: dict[str, float] | None = Field(None, description="each plan's predicted competition-day score: the "
+                                            "policy's and each baseline's it was checked against")
 
 class SeasonPlanModel(Schema):
     "One athlete's season plan."

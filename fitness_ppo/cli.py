@@ -456,7 +456,7 @@ def _cmd_season(args) -> int:
         if training["episodes_completed"] == 0 and "warm_start_score" not in training:  # nothing learned
             planner, agent = _untrained_fallback(training, args.time_budget), None
     plans = plan_season(planner, athletes, args.days, cq, qx, response, seed=args.seed, catalog=catalog, start=start,
-                        rules=rules)
+                        rules=rules, thorough=None)  # a handful of athletes: the guard also checks the optimiser
     text = _season_text(plans, args.format)
     if out is None: print(text)
     else:
@@ -535,7 +535,8 @@ def _season_excerpt(plan: SeasonPlan) -> str:
                       *lines[1 + len(first):], f"weekly loads: {loads}",
                       f"predicted mean target score on competition day (day {len(plan.days)}): {c['plan']:.4f}, "
                       f"{c['improvement']:+.4f} from today; resting: {c['rest']:.4f}; the textbook plan: "
-                      f"{c['textbook']:.4f}; the forecast planner: {c['forecast']:.4f}",
+                      f"{c['textbook']:.4f}; the forecast planner: {c['forecast']:.4f}"
+                      + (f"; the optimiser: {c['optimizer']:.4f}" if "optimizer" in c else ""),
                       *([plan.guard_line()] if plan.guard is not None else [])])
 
 DEMO_REPLAN_DAY = 21  # the demo's in-season adjustment: a test after three weeks of the plan (earlier if the season is
@@ -609,10 +610,12 @@ def _cmd_demo(args) -> int:
                                             imitation=args.imitate)
     print(_season_summary(season_training))
     plans = {name: plan_season(season if name == "policy" else name, [athlete], args.days, result.cq_matrix, qx,
-                             catalog=catalog, rules=DEMO_RULES)[0] for name in ("policy", "textbook", "rest")}
+                             catalog=catalog, rules=DEMO_RULES, thorough=True)[0]
+             for name in ("policy", "textbook", "rest")}  # thorough: one athlete affords the optimiser's check
     season_plan = plans["policy"]
     print(f"\nseason plan for {athlete.user_id}, maximising the predicted mean score of the targets on competition "
-          f"day (checked against resting, the greedy planner, the textbook plan and the forecast planner):\n"
+          f"day (checked against resting, the greedy planner, the textbook plan, the forecast planner and the "
+          f"per-athlete optimiser; the best is served):\n"
           f"{_season_excerpt(season_plan)}")
     print(_rules_line(season_plan, DEMO_RULES))
     replanned, replan_files = _demo_replan(athlete, season_plan, args.days, result.cq_matrix, qx, catalog, out)

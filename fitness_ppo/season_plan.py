@@ -20,8 +20,9 @@ from .season_planners import PLANNERS, baseline_schedule, compile_season_rules
 from .season_env import ATHLETE_DIM, SEASON_OBS_DIM, SeasonEnvironment
 
 # %% auto #0
-__all__ = ['LOAD_RISK_SUMMARY', 'LOAD_RISK_WEEKLY', 'LOAD_RISK_DAILY', 'GUARD_BASELINES', 'GUARD_MODES', 'GUARD_TOLERANCE',
-           'SeasonPlan', 'load_risk_records', 'guard_schedules', 'plan_season', 'SeasonStart', 'season_start']
+__all__ = ['LOAD_RISK_SUMMARY', 'LOAD_RISK_WEEKLY', 'LOAD_RISK_DAILY', 'GUARD_BASELINES', 'GUARD_THOROUGH',
+           'GUARD_OPTIMIZER_MAX_ATHLETES', 'GUARD_MODES', 'GUARD_TOLERANCE', 'GUARD_MARGINS', 'SeasonPlan',
+           'load_risk_records', 'guard_label', 'guard_schedules', 'plan_season', 'SeasonStart', 'season_start']
 
 # %% ../nbs/12f_season_plan.ipynb #77735289
 @patch
@@ -46,8 +47,9 @@ class SeasonPlan:
     planner: str       # "policy", or the baseline that made it
     days: list[dict]   # day, action, name, intensity, load, score, fitness, fatigue (the morning after)
     weeks: list[dict]  # week, load, sessions, actions and qualities: {code: share of the week's load}
-    competition: dict  # start, plan, rest, textbook, forecast: predicted mean target score; improvement of the plan
-    guard: dict | None = None  # a policy plan's check against the cheap baselines (see `plan_season`); None if none
+    competition: dict  # start, plan, rest, textbook, forecast (optimizer if guarded by it): predicted mean target
+                       # score; improvement of the plan
+    guard: dict | None = None  # a policy plan's check against the baselines (see `guard_schedules`); None if none
     load_risk: dict | None = None  # the load-risk report (`load_risk_record`): summary, weekly and daily values
 
     def guard_line(self) -> str:
@@ -94,7 +96,8 @@ class SeasonPlan:
     def summary(self) -> str:
         "One line: the predicted competition-day score under this plan, rest, the textbook plan; the guard's outcome."
         c = self.competition
-        forecast = "".join(f", {name} planner {c[name]:.4f}" for name in ("greedy", "forecast") if name in c)
+        forecast = "".join(f", {guard_label(name).removeprefix('the ')} {c[name]:.4f}"
+                           for name in ("greedy", "forecast", "optimizer") if name in c)
         guard = f". {self.guard_line()}" if self.guard is not None else ""
         return (f"predicted mean target score on competition day: {c['plan']:.4f} ({c['improvement']:+.4f}; "
                 f"rest {c['rest']:.4f}, textbook plan {c['textbook']:.4f}{forecast}){guard}")
@@ -182,42 +185,65 @@ def _plan_tables(schedule, path, load, quality_load, catalog, lang) -> tuple[lis
     return days, week_rows
 
 GUARD_BASELINES = ("rest", "greedy", "textbook", "forecast")  # the cheap planners every policy plan is checked against
+GUARD_THOROUGH = "optimizer"  # the thorough guard's extra planner: the per-athlete optimiser (seconds: see below)
+GUARD_OPTIMIZER_MAX_ATHLETES = 32  # `thorough=None` checks the optimiser's plans up to this many athletes: about
+                                   # 2 s for 1-16 athletes of 56 days, 4 s for 32, 6 s for 64 (batched; see below)
 GUARD_MODES = ("replace", "flag", "off")  # a policy plan below the best of them: replaced by it, marked, or not checked
 GUARD_TOLERANCE = 1e-6  # a policy plan counts as below a baseline only if it scores lower by more than this
 
-def guard_schedules(model: SeasonModel,  # the athletes planned for
-                    schedule: torch.Tensor,  # `(B, D)` the policy's season actions
-                    cheap: dict[str, torch.Tensor] | None = None,  # each of `GUARD_BASELINES`' `(B, D)` (None: made)
-                    mode: str = "replace",  # what to do with a policy plan below the best: one of `GUARD_MODES`
+def guard_label(name: str) -> str:
+    "How a sentence names the plan of `name` (`policy` or one of `PLANNERS`): resting, the textbook plan, ..."
+    return dict(rest="resting", textbook="the textbook plan", policy="the policy",
+                optimizer="the per-athlete optimiser").get(name, f"the {name} planner")
+
+def _gap(a: float, b: float) -> str: return f"{abs(a - b):.1e}" if abs(a - b) < 1e-4 else f"{abs(a - b):.4f}"
+
+GUARD_MARGINS = ("policy", "rest", "textbook")  # every guard record says by how much the plan served beats these
+
+def guard_schedules(model: SeasonModel, # the athletes' season model
+                    schedule: torch.Tensor, # `(B, D)` the policy's schedule
+                    cheap: dict[str, torch.Tensor] | None = None, # the baselines' schedules by name (missing: planned)
+                    mode: str = "replace", # one of `GUARD_MODES`
+                    thorough: bool = False, # also check the optimiser's plan (`GUARD_THOROUGH`; seconds, see above)
+                    rules=None, # `RuleTensors` the missing baselines plan within (None: none)
                    ) -> tuple[torch.Tensor, list[dict]]:
-    "A policy's `schedule` `(B, D)` checked against the `cheap` plans of `GUARD_BASELINES`: what to serve, the records."
+    """A policy's `schedule` `(B, D)` checked against the plans of `GUARD_BASELINES` (`thorough`: and the optimiser's):
+    what to serve, and each athlete's record (outcome, best baseline, every plan's competition-day score, reason)."""
     if mode not in GUARD_MODES: raise ValueError(f"guard must be one of {list(GUARD_MODES)}, got {mode!r:.40}")
-    days = schedule.shape[1]
-    cheap = cheap or {name: baseline_schedule(name, model, days) for name in GUARD_BASELINES}
-    baselines = torch.stack([cheap[name] for name in GUARD_BASELINES])                           # (3, B, D)
+    days, names = schedule.shape[1], GUARD_BASELINES + ((GUARD_THOROUGH,) if thorough else ())
+    cheap = dict(cheap or {})
+    cheap.update({name: baseline_schedule(name, model, days, rules) for name in names if name not in cheap})
+    baselines = torch.stack([cheap[name] for name in names])                                    # (N, B, D)
     start = model.target_score(model.start())
     scores = model.objective(schedule) + start                                                   # (B,) the policy's
-    base = torch.stack([model.objective(x) for x in baselines], 1) + start[:, None]              # (B, 3)
+    base = torch.stack([model.objective(x) for x in baselines], 1) + start[:, None]              # (B, N)
     best_score, best = base.max(-1)
     below = scores < best_score - GUARD_TOLERANCE
     if mode == "replace":
         schedule = torch.where(below[:, None], baselines[best, torch.arange(model.B, device=best.device)], schedule)
     records = []
-    for policy, baseline, name, worse in zip(scores.tolist(), best_score.tolist(), best.tolist(), below.tolist()):
-        name = GUARD_BASELINES[name]
-        planner = "resting" if name == "rest" else f"the {name} plan" if name == "textbook" else f"the {name} planner"
+    for policy, baseline, name, worse, row in zip(scores.tolist(), best_score.tolist(), best.tolist(), below.tolist(),
+                                                  base.tolist()):
+        name, planner, kind = names[name], guard_label(names[name]), "checked" if thorough else "cheap"
         outcome = ("replaced" if mode == "replace" else "flagged") if worse else "kept"
-        gap = f"{abs(policy - baseline):.1e}" if abs(policy - baseline) < 1e-4 else f"{abs(policy - baseline):.4f}"
-        reason = {"kept": f"policy plan kept: it beats {planner} (the best cheap baseline) by {gap} on competition "
+        gap = _gap(policy, baseline)
+        reason = {"kept": f"policy plan kept: it beats {planner} (the best {kind} baseline) by {gap} on competition "
                           f"day ({policy:.4f} vs {baseline:.4f})" if policy > baseline + GUARD_TOLERANCE else
-                          f"policy plan kept: as good as {planner} (the best cheap baseline) on competition day "
+                          f"policy plan kept: as good as {planner} (the best {kind} baseline) on competition day "
                           f"({policy:.4f})",
                   "replaced": f"policy plan replaced by {planner}'s: the policy's predicted {policy:.4f} on "
                               f"competition day, {gap} below {planner}'s {baseline:.4f}",
                   "flagged": f"policy plan FLAGGED, kept as asked: it predicts {policy:.4f} on competition day, {gap} "
                              f"below {planner}'s {baseline:.4f}"}[outcome]
+        every = dict(policy=policy, **dict(zip(names, row)))                 # each plan's competition-day score
+        served = name if outcome == "replaced" else "policy"
+        margins = ", ".join(f"+{_gap(every[served], every[n])} over {guard_label(n)}" if every[served] >= every[n]
+                            else f"{_gap(every[served], every[n])} BELOW {guard_label(n)}"
+                            for n in GUARD_MARGINS if n != served)
+        reason += f". Plan served: {guard_label(served)}'s ({every[served]:.4f}): {margins}"
         records.append(dict(mode=mode, outcome=outcome, baseline=name, policy_score=round(policy, 6),
-                            baseline_score=round(baseline, 6), reason=reason))
+                            baseline_score=round(baseline, 6), reason=reason,
+                            scores={k: round(v, 6) for k, v in every.items()}))
     return schedule, records
 
 def plan_season(agent: EnhancedPPOAgent | str,  # a trained season agent, or the name of a planner (`PLANNER_LABELS`)
@@ -233,6 +259,8 @@ def plan_season(agent: EnhancedPPOAgent | str,  # a trained season agent, or the
                 guard: str = "replace",  # a policy plan below the best baseline: replaced by it, "flag"ged, or "off"
                 start=None,  # a `SeasonStart` (`season_start`): plan the days left from today (planners only)
                 rules=None,  # a coach's `CoachRules` (one for all, or one per athlete) the plan must keep
+                thorough: bool | None = False,  # the guard also checks the optimiser's plan (seconds; see
+                                                # `GUARD_OPTIMIZER_MAX_ATHLETES`); None: if that many athletes at most
                ) -> list[SeasonPlan]:
     """Each athlete's `SeasonPlan` from a trained season `agent` (or a planner named in `PLANNERS`), within `rules`.
     `start`: a `SeasonStart` (see `season_start`) to plan the `days` left from where the athletes stand today
@@ -245,6 +273,8 @@ def plan_season(agent: EnhancedPPOAgent | str,  # a trained season agent, or the
         raise ValueError(f"agent must be trained for seasons ({SEASON_OBS_DIM} observations, {SEASON_ACTION_DIM} "
                          f"actions); this one reads {agent.state_dim} and has {agent.action_dim}")
     if guard not in GUARD_MODES: raise ValueError(f"guard must be one of {list(GUARD_MODES)}, got {guard!r:.40}")
+    if thorough not in (True, False, None):
+        raise ValueError(f"thorough must be True, False or None, got {thorough!r:.40}")
     with_response = isinstance(athletes, torch.Tensor) and athletes.ndim == 2 and athletes.shape[-1] == ATHLETE_DIM
     records, _ = as_athletes(athletes[:, :STATE_DIM] if with_response else athletes)
     env = SeasonEnvironment(len(records), days, cq, qx, "cpu" if isinstance(agent, str) else agent.device, rules)
@@ -257,10 +287,12 @@ def plan_season(agent: EnhancedPPOAgent | str,  # a trained season agent, or the
         schedule = cheap[agent] if agent in cheap else baseline_schedule(agent, model, days, rules)
     else:
         schedule = play_episode(env, agent.policy(deterministic, seed), x)[0].T
-        if guard != "off": schedule, guards = guard_schedules(model, schedule, cheap, guard)
+        if thorough is None: thorough = len(records) <= GUARD_OPTIMIZER_MAX_ATHLETES
+        if guard != "off" and thorough: cheap[GUARD_THOROUGH] = baseline_schedule(GUARD_THOROUGH, model, days, rules)
+        if guard != "off": schedule, guards = guard_schedules(model, schedule, cheap, guard, thorough)
     risks = load_risk_records(schedule, model.habitual, rules)
     path = {k: v.cpu() for k, v in model.trajectory(schedule).items()}
-    versus = {name: model.objective(cheap[name]).cpu().tolist() for name in GUARD_BASELINES}  # resting detrains: not 0
+    versus = {name: model.objective(x).cpu().tolist() for name, x in cheap.items()}  # resting detrains: not 0
     days_rows, week_rows = _plan_tables(schedule.cpu(), path, model.load.cpu(), model.quality_load.cpu(), catalog, lang)
     plans = []
     for b, (record, first, end) in enumerate(zip(records, path["score"][:, 0].tolist(), path["score"][:, -1].tolist())):

@@ -281,7 +281,7 @@ class SeasonPlanner:
                 planner = self._planner(days)
                 self.status.value = "planning"
                 plan = plan_season(planner, [athlete], days, self.cq, self.qx, response, seed=self.seed,
-                                   catalog=self.catalog, rules=rules)[0]
+                                   catalog=self.catalog, rules=rules, thorough=True)[0]  # one athlete: 2 s more
                 self.progress.value = PROGRESS_STEPS - (PROGRESS_STEPS - TRAINING_SHARE) // 2
                 charts, note = (plot_season(plan), plot_season_calendar(plan)), ""
                 if planner is self.policy: note = (
