@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 from .catalog import check_int, check_number
 from .env import BatchedEnv, check_env, play_episode, mean_return, normalised_score
 from .ppo import EnhancedPPOAgent, env_action_mask, masked_logits
@@ -126,6 +127,19 @@ def _round_size(env, budget: float | None, elapsed: float, teacher_s: float, clo
     size = min(env.num_envs, int(left / (teacher_s + clone_s * env.max_steps)))
     return size if size >= min(IMITATION_MIN_ATHLETES, env.num_envs) else 0
 
+def _imitation_bar(planner: str, budget: float | None, rounds: int):
+    "A tqdm bar over the seconds of `budget` (or over the `rounds` when there is none), as training's bar shows."
+    if budget is None: return tqdm(total=rounds, desc=f"imitating {planner}", unit="round")
+    return tqdm(total=budget, desc=f"imitating {planner}", unit="s",
+                bar_format=f"{{desc}}: {{percentage:3.0f}}%|{{bar}}| {{n:.0f}} s of a {budget:.3g} s share{{postfix}}")
+
+def _move_bar(meter, budget: float | None, elapsed: float, history: list[dict]):
+    "Put `meter` at the seconds spent (or the rounds done), with the athletes imitated so far and the latest score."
+    meter.update((len(history) if budget is None else min(elapsed, meter.total)) - meter.n)
+    shown = {"athletes": sum(r["athletes"] for r in history)}
+    if "score" in history[-1]: shown["score"] = f"{history[-1]['score']:.3f}"
+    meter.set_postfix(shown, refresh=False)
+
 def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(env)`); its served network learns
             env: BatchedEnv,  # a `SeasonEnvironment`: the most athletes per round, its season length, its rules
             planner: str = "optimizer",  # the teacher, one of the season's `PLANNERS` ("optimizer": the best there is)
@@ -135,6 +149,7 @@ def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(e
             epochs: int = CLONE_EPOCHS,  # passes over all demonstrations so far, per round
             seed: int = 0,  # the athletes' draws and the minibatches
             progress: bool = False,  # print one line per round
+            bar: bool = False,  # a progress bar (tqdm) over the time budget (or the rounds): athletes so far, score
             iterations: int = TEACHER_ITERATIONS,  # the optimiser teacher's Adam steps (`optimize_schedule`'s)
             min_rounds: int = IMITATION_MIN_ROUNDS,  # with a time budget: fewer full rounds fit after the probe: stop
            ) -> dict:
@@ -150,6 +165,7 @@ def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(e
     history, seen, taken, allowed, teacher_s, clone_s = [], [], [], [], 0.0, 0.0
     baselines = None if athletes is None else env.baseline_returns(athletes)  # the scores' scale: before the clock
     start = time.time()
+    meter = _imitation_bar(planner, time_budget_s, rounds) if bar else None
     for r in range(rounds):
         size = _round_size(env, time_budget_s, time.time() - start, teacher_s, clone_s, sum(map(len, taken)))
         if size == 0: break
@@ -165,6 +181,7 @@ def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(e
             skipped = (f"the probe's {size} athletes took {t1 - t0:.1f} s: fewer than {min_rounds} rounds of "
                        f"{env.num_envs} fit in the {max(time_budget_s - (t1 - start), 0):.0f} s left of imitation's "
                        f"{time_budget_s:.0f} s")  # what the check above compares with
+            if meter is not None: meter.set_description(f"{meter.desc} (skipped)", refresh=False); meter.close()
             return dict(planner=planner, rounds=[], seconds=time.time() - start, skipped=skipped)
         losses = clone_policy(agent, torch.cat(seen), torch.cat(taken), epochs, seed=seed + r,
                               masks=None if masks is None else torch.cat(allowed))  # ranked among the allowed
@@ -175,7 +192,9 @@ def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(e
             mean = mean_return(env, agent.policy(), athletes)
             record["score"] = normalised_score(mean, baselines, env.SCORE_BASELINES)
         history.append(record)
+        if meter is not None: _move_bar(meter, time_budget_s, time.time() - start, history)
         if progress: print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+    if meter is not None: meter.total = meter.n; meter.close()  # the work it did: the bar ends full
     return dict(planner=planner, rounds=history, seconds=time.time() - start, skipped=None)
 
 # %% ../nbs/18_imitation.ipynb #b2522710

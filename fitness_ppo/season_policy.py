@@ -125,7 +125,8 @@ def train_season(env: SeasonEnvironment,  # the seasons to train on: athletes si
     `record["warm_start"]`: the warm start's own record)."""
     if episodes is None and time_budget_s is None:
         raise ValueError("train_season needs episodes or time_budget_s (or both), got neither")
-    if warm_start == "imitate": warm_start = None if agent is not None else imitation_warm_start(time_budget_s, seed)
+    if warm_start == "imitate": warm_start = None if agent is not None else imitation_warm_start(
+        time_budget_s, seed, bar=progress)  # its own bar, before training's
     elif isinstance(warm_start, str):
         raise ValueError(f"warm_start must be 'imitate', None or a callable, got {warm_start!r:.40}")
     agent = agent or season_agent(env, seed=seed)
