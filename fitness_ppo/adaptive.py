@@ -441,7 +441,9 @@ REST_NAMES = ("rest", "-", "")  # what a season log's session column may say on 
 
 def _session_index(code: str, load: float, where: str) -> int:
     "The season action index of one logged day: its action `code` (or rest) and its `load` (a session's load)."
-    if code.strip().lower() in REST_NAMES and load == 0: return REST
+    if code.strip().lower() in REST_NAMES:
+        if load == 0: return REST
+        raise ValueError(f"season log: {where}: a rest day's load must be 0, got {load:g}")
     if code not in ACTIONS:
         raise ValueError(f"season log: {where}: session {code!r:.20} is not an action code (XL001..XL044) or rest "
                          f"(one session a day)")
@@ -533,6 +535,9 @@ def replan_season(athletes, # the athletes: a `State`, a dict, a list of either,
     with the belief's forecast and spread of the whole season under it."""
     records, _ = as_athletes(athletes)
     done, results = season_log(log, [r.user_id for r in records], tests)
+    if done.shape[1] >= days:  # `_replayed` would name its `done`: the caller gave a log
+        raise ValueError(f"log and tests reach day {done.shape[1]}: a season of days={days} has no days left to "
+                         f"re-plan (they must end before day {days})")
     env, done = _replayed(records, done, results, days, particles, seed, cq, qx)
     t, model = done.shape[1], env.model(env.believed())
     today = season_start(model, done).apply(model)          # the believed athletes today, as `replan` plans them

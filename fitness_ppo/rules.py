@@ -214,12 +214,14 @@ class RuleTensors(NamedTuple):
 
 def compile_rules(rules: CoachRules | Sequence[CoachRules] | RuleTensors,  # one shared, one per athlete, or compiled
                   batch: int,  # how many athletes
-                  device=None,  # where the tensors go (None: the CPU)
+                  device=None,  # where the tensors go (None: the CPU; compiled rules: where they are)
                  ) -> RuleTensors:
     "`rules` (one `CoachRules` shared, one per athlete, or already compiled) as `RuleTensors` for `batch` athletes."
     if isinstance(rules, RuleTensors):
         if len(rules.max_week) != batch: raise ValueError(f"rules are for {len(rules.max_week)} athletes, not {batch}")
-        return rules
+        return rules if device is None else RuleTensors(*(x.to(device) for x in rules))
+    if isinstance(rules, dict):  # its keys would count as athletes
+        raise ValueError("rules must be CoachRules, not a dict (CoachRules.from_dict reads one)")
     if isinstance(rules, CoachRules): rules = [rules] * batch
     rules = list(rules)
     if len(rules) != batch:

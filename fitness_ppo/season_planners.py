@@ -62,7 +62,8 @@ def next_scores(self: SeasonModel, s: SeasonTraces, rest_days: int = 0,
 def greedy_schedule(model: SeasonModel, # the athletes to plan for
                     days: int, # days to competition
                     forecast: bool = False, # score by competition day's result (resting after it), not tomorrow's
-                    rules=None, # one `CoachRules` (or a dict of its rules) or one per athlete; None: none
+                    rules=None, # one `CoachRules`, one per athlete, or `RuleTensors` (an ACWR cap needs a habitual
+                                # load: `compile_season_rules` gives each athlete's); None: none
                    ) -> torch.Tensor:
     """Each day the action with the best score tomorrow (or, `forecast`, on competition day if resting after it);
     with `rules` (`fitness_ppo.rules`), the best allowed action: `plan_with_rules` with `greedy_scorer`, faster."""
