@@ -510,8 +510,8 @@ def rules_from_day(rules, # one `CoachRules` (or a dict of its rules) or one per
                    n: int, # how many athletes
                   ) -> list | None:
     """`rules` for a plan of the days after day `t`: each athlete's `CoachRules` with day 0 moved on by `t` days, so
-    weekdays and dates off keep their dates; the counts (days in a row, sessions a week, the load ratio) start
-    afresh today."""
+    weekdays and dates off keep their dates. The counts (days in a row, rest days in every 7, sessions a week, the
+    load ratio) see the days done only where they are compiled with them as `past` (`replan_season` does)."""
     rules = check_season_rules(rules, n)
     if rules is None: return None
     each = [rules] * n if isinstance(rules, CoachRules) else list(rules)
@@ -541,7 +541,7 @@ def replan_season(athletes, # the athletes: a `State`, a dict, a list of either,
     env, done = _replayed(records, done, results, days, particles, seed, cq, qx)
     t, model = done.shape[1], env.model(env.believed())
     today = season_start(model, done).apply(model)          # the believed athletes today, as `replan` plans them
-    rules = compile_season_rules(rules_from_day(rules, t, len(records)), today.habitual)
+    rules = compile_season_rules(rules_from_day(rules, t, len(records)), today.habitual, past=done)  # counts from day 1
     schedule = baseline_schedule("optimizer", today, days - t, rules)  # without rules: `optimize_schedule`
     forecast, spread = env.forecast(torch.cat([done, schedule], 1))
     plan = AdaptivePlan(schedule, forecast, spread, env.belief.mean(), env.belief.effective_size(), _tests_seen(env))

@@ -211,14 +211,31 @@ class RuleTensors(NamedTuple):
     acwr_cap: torch.Tensor          # (B,) float64, inf: not applied
     habitual: torch.Tensor          # (B,) float64 habitual daily load (0: none)
     max_monotony: torch.Tensor      # (B,) float64 cap on each plan week's monotony, inf: not applied
+    past: torch.Tensor              # (B, P) season actions of the P days before day 0 (a season under way), oldest
+                                    # first: the counts look back into them; (B, 0): a plan from the season's start
+
+def _check_past(past, batch: int, device) -> torch.Tensor:
+    "`past` as a `(batch, P)` tensor of season actions on `device` (None: `(batch, 0)`)."
+    if past is None: return torch.zeros(batch, 0, dtype=torch.long, device=device)
+    past = torch.as_tensor(past)
+    if past.ndim != 2 or len(past) != batch or past.dtype.is_floating_point or past.dtype == torch.bool:
+        raise ValueError(f"past must be ({batch}, days) season actions (integers), got {past.dtype} of shape "
+                         f"{tuple(past.shape)}")
+    if past.numel() and not (0 <= int(past.min()) and int(past.max()) < SEASON_ACTION_DIM):
+        raise ValueError(f"past must hold season actions in [0, {SEASON_ACTION_DIM}), got {int(past.min())}.."
+                         f"{int(past.max())}")
+    return past.to(device=device, dtype=torch.long)
 
 def compile_rules(rules: CoachRules | Sequence[CoachRules] | RuleTensors,  # one shared, one per athlete, or compiled
                   batch: int,  # how many athletes
                   device=None,  # where the tensors go (None: the CPU; compiled rules: where they are)
+                  past=None,  # `(batch, P)` season actions of the days before day 0, oldest first (a season under way:
+                              # its log), which the rules look back into; None: none (compiled rules: theirs)
                  ) -> RuleTensors:
     "`rules` (one `CoachRules` shared, one per athlete, or already compiled) as `RuleTensors` for `batch` athletes."
     if isinstance(rules, RuleTensors):
         if len(rules.max_week) != batch: raise ValueError(f"rules are for {len(rules.max_week)} athletes, not {batch}")
+        if past is not None: rules = rules._replace(past=_check_past(past, batch, rules.past.device))
         return rules if device is None else RuleTensors(*(x.to(device) for x in rules))
     if isinstance(rules, dict):  # its keys would count as athletes
         raise ValueError("rules must be CoachRules, not a dict (CoachRules.from_dict reads one)")
@@ -249,7 +266,8 @@ def compile_rules(rules: CoachRules | Sequence[CoachRules] | RuleTensors,  # one
                                for r in rules], dtype=torch.float64, device=device),
         habitual=torch.tensor([r.habitual_load or 0.0 for r in rules], dtype=torch.float64, device=device),
         max_monotony=torch.tensor([math.inf if r.max_monotony is None else r.max_monotony for r in rules],
-                                  dtype=torch.float64, device=device))
+                                  dtype=torch.float64, device=device),
+        past=_check_past(past, batch, device))
 
 # %% ../nbs/16_rules.ipynb #1cc413c8
 ACUTE_DAYS, CHRONIC_DAYS = 7, 28               # the windows of the acute and chronic loads (days)
@@ -296,13 +314,16 @@ def allowed_actions(rules,  # one `CoachRules` shared, one per athlete (a list),
                     day: int | None = None,  # the day (0-based) to choose for (None: `t`, the day after `history`)
                    ) -> torch.Tensor:
     """`(B, SEASON_ACTION_DIM)` bool: the actions day `day` may hold for each athlete under `rules` (one
-    `CoachRules`, one per athlete, or `RuleTensors`); `history` `(B, t)` holds days `day - t .. day - 1`."""
+    `CoachRules`, one per athlete, or `RuleTensors`); `history` `(B, t)` holds days `day - t .. day - 1`, and
+    compiled rules' `past` the days before those."""
     history = torch.as_tensor(history)
     if history.ndim != 2: raise ValueError(f"history must be (B, t) season actions, got shape {tuple(history.shape)}")
     B, t = history.shape
     day = t if day is None else check_int("day", day, t)
     dev = history.device
     r, tab = compile_rules(rules, B, dev), session_table(dev)
+    history = torch.cat([r.past, history], 1)
+    t = history.shape[1]
     train, kind = history != REST, tab.kind[history]
     # a session tomorrow: days off, the calendar week, days in a row, rest days in every 7
     weekday = (r.start_weekday + day) % 7
@@ -350,19 +371,29 @@ def allowed_actions(rules,  # one `CoachRules` shared, one per athlete (a list),
 def acwr_days(rules: RuleTensors, # the athletes' compiled rules
               loads: torch.Tensor, # `(B, D)` daily loads of a schedule (`session_table().load[schedule]`)
              ) -> torch.Tensor:
-    "`(B, D)` bool: the days whose EWMA acute:chronic ratio, from each athlete's habitual load, is above the cap."
+    """`(B, D)` bool: the days whose EWMA acute:chronic ratio, from each athlete's habitual load before the rules'
+    `past` days, is above the cap."""
+    P = rules.past.shape[1]
+    loads = torch.cat([session_table(loads.device).load[rules.past].to(loads), loads], 1)
     acute, chronic = ewma_loads(loads, rules.habitual)
-    return ratio(acute, chronic, undefined=0.0) > rules.acwr_cap[:, None] + ACWR_TOLERANCE
+    return (ratio(acute, chronic, undefined=0.0) > rules.acwr_cap[:, None] + ACWR_TOLERANCE)[:, P:]
 
 def violation_days(rules,  # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
                    schedule: torch.Tensor,  # `(B, D)` season actions, day 1 first
                   ) -> dict[str, torch.Tensor]:
-    "For each rule in `RULE_NAMES`, `(B, D)` bool: the days of `schedule` `(B, D)` that break it (see above)."
+    """For each rule in `RULE_NAMES`, `(B, D)` bool: the days of `schedule` `(B, D)` that break it (see above),
+    counted on from compiled rules' `past` days (the weeks of the monotony cap are the plan's own)."""
     schedule = torch.as_tensor(schedule)
     if schedule.ndim != 2: raise ValueError(f"schedule must be (B, D) season actions, got {tuple(schedule.shape)}")
     B, D = schedule.shape
     dev = schedule.device
     r, tab = compile_rules(rules, B, dev), session_table(dev)
+    if P := r.past.shape[1]:  # the rules' past days come first; their own days are not reported
+        weekly = _monotony_days(r, schedule)
+        earlier = r._replace(start_weekday=(r.start_weekday - P) % 7, past=r.past[:, :0],
+                             days_off=(r.days_off + P).where(r.days_off >= 0, -1))
+        out = {k: v[:, P:] for k, v in violation_days(earlier, torch.cat([r.past, schedule], 1)).items()}
+        return {**out, "max_monotony": weekly}
     train, kind, hard = schedule != REST, tab.kind[schedule], tab.hard[schedule]
     days = torch.arange(D, device=dev)
     weekday = (r.start_weekday[:, None] + days) % 7                                         # (B, D)
@@ -394,14 +425,19 @@ def violation_days(rules,  # one `CoachRules` shared, one per athlete (a list), 
     distinct = (used[..., :NUM_ACTIONS] > 0).sum(-1)
     out["min_variety"] = train & span_ok & (distinct < r.min_variety[:, None])
     out["acwr_cap"] = acwr_days(r, tab.load[schedule])
-    # monotony: each complete plan week, mean / sample sd of its 7 loads, laid on its last day
-    weeks = tab.load[schedule[:, :D - D % WEEK_DAYS]].view(B, -1, WEEK_DAYS)                 # (B, W, 7)
+    out["max_monotony"] = _monotony_days(r, schedule)
+    return {k: out[k] for k in RULE_NAMES}
+
+def _monotony_days(r: RuleTensors, schedule: torch.Tensor) -> torch.Tensor:
+    "`(B, D)` bool: each complete plan week of `schedule` above its monotony cap (mean / sample SD), on its last day."
+    B, D = schedule.shape
+    weeks = session_table(schedule.device).load[schedule[:, :D - D % WEEK_DAYS]].view(B, -1, WEEK_DAYS)  # (B, W, 7)
     mean = weeks.mean(-1)
     sd = (((weeks - mean[..., None]) ** 2).sum(-1) / (WEEK_DAYS - 1)).sqrt()                # the sample SD
     above = (mean > 0) & (mean > (r.max_monotony[:, None] + MONOTONY_TOLERANCE) * sd).nan_to_num(False)
-    out["max_monotony"] = torch.zeros_like(train)
-    out["max_monotony"][:, WEEK_DAYS - 1::WEEK_DAYS] = above
-    return {k: out[k] for k in RULE_NAMES}
+    out = torch.zeros_like(schedule, dtype=torch.bool)
+    out[:, WEEK_DAYS - 1::WEEK_DAYS] = above
+    return out
 
 def violations(rules,  # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
                schedule: torch.Tensor,  # `(B, D)` season actions, day 1 first

@@ -202,7 +202,7 @@ def _keeps_rules(rules: RuleTensors, schedule: torch.Tensor, day: int, tried: to
     reach = max(VARIETY_DAYS, int(bounds.max()) + 1 if len(bounds) else 0)
     lo = max(0, day - reach) // WEEK_DAYS * WEEK_DAYS
     near = r._replace(start_weekday=(r.start_weekday + lo) % 7, days_off=(r.days_off - lo).where(r.days_off >= 0, -1),
-                      acwr_cap=torch.full_like(r.acwr_cap, math.inf))
+                      acwr_cap=torch.full_like(r.acwr_cap, math.inf), past=torch.cat([r.past, trial[:, :lo]], 1))
     kept = total_violations(near, trial[:, lo:day + reach + 1]) == 0
     if torch.isfinite(r.acwr_cap).any():                                         # the ratio, on every later day
         kept &= ~acwr_days(r, session_table(trial.device).load[trial]).any(1)
@@ -327,15 +327,18 @@ def check_season_rules(rules, # one `CoachRules` (or a dict of its rules) or one
 def compile_season_rules(rules, # one `CoachRules` (or a dict of its rules) or one per athlete; None: none
                          habitual: torch.Tensor, # `(B,)` habitual daily loads in model units (`habitual_daily_load`)
                          device=None, # 'cpu', 'cuda' or a torch.device (None: the default)
+                         past=None, # `(B, P)` the season actions of the days before the plan's first (the log of a
+                                    # season under way), which the rules look back into; None: none
                         ):
     """`rules` (see `check_season_rules`) as `RuleTensors` for the athletes of daily `habitual` loads `(B,)`, which
-    start the acute:chronic ratio where the rules give no `habitual_load`; None for None."""
-    if rules is None or isinstance(rules, RuleTensors): return rules
+    start the acute:chronic ratio (before any `past` days) where the rules give no `habitual_load`; None for None."""
+    if rules is None: return None
+    if isinstance(rules, RuleTensors): return compile_rules(rules, len(habitual), device, past)
     rules = check_season_rules(rules, len(habitual))
     each = [rules] * len(habitual) if isinstance(rules, CoachRules) else list(rules)
     each = [replace(r, habitual_load=h) if r.acwr_cap is not None and r.habitual_load is None and h > 0 else r
             for r, h in zip(each, habitual.tolist())]
-    return compile_rules(each, len(each), device)
+    return compile_rules(each, len(each), device, past)
 
 # %% ../nbs/12c_season_planners.ipynb #930e118f
 def greedy_scorer(model: SeasonModel, # the athletes to plan for
