@@ -471,13 +471,12 @@ def update_matrix_heads(self: EnhancedPPOAgent,
 @contextmanager
 def serving(net: nn.Module):  # the network to serve
     "Evaluation mode (no dropout) and no gradients while serving `net`; its previous mode is restored after."
-    was_training = net.training
-    switch = any(m.training for m in net.modules())  # in evaluation mode already (the served net): nothing to switch
-    if switch: net.eval()
+    training = [m for m in net.modules() if m.training]  # none: in evaluation mode already (the served net)
+    if training: net.eval()
     try:
         with torch.no_grad(): yield net
     finally:
-        if switch: net.train(was_training)
+        for m in training: m.training = True              # each module as it was (a net part in each mode, too)
 
 @patch
 def policy(self: EnhancedPPOAgent,
