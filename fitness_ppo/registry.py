@@ -171,7 +171,11 @@ class _Environments(dict):
         being imported (it is importing the others' dependencies): the next read after that loads them."""
         if self.ready and not self.loaded and not any(_importing(name) for name in ENV_MODULES):
             self.loaded = True  # first: their registering reads the registry too
-            for name in ENV_MODULES: importlib.import_module(name)
+            try:
+                for name in ENV_MODULES: importlib.import_module(name)
+            except BaseException:
+                self.loaded = False  # a failed import is tried again at the next read
+                raise
         return self
 
     def __iter__(self): return dict.__iter__(self.load())
@@ -183,6 +187,11 @@ class _Environments(dict):
     def values(self): return dict.values(self.load())
     def items(self): return dict.items(self.load())
     def __repr__(self): return dict.__repr__(self.load())
+    def __eq__(self, other): return dict.__eq__(self.load(), other)
+    def __ne__(self, other): return dict.__ne__(self.load(), other)
+    def copy(self) -> dict: return dict(self.load())
+    def pop(self, name, *default): return dict.pop(self.load(), name, *default)
+    def setdefault(self, name, default=None): return dict.setdefault(self.load(), name, default)
 
 ENVIRONMENTS: dict[str, EnvSpec] = _Environments()  # every registered environment, by name, in the order registered
 DEFAULT_ENVIRONMENT = "weights"        # what `/train` and `fitness-ppo train` train unless told
