@@ -177,7 +177,7 @@ OPTIMIZER_ITERATIONS = 50   # Adam steps on the relaxed schedule: the plateau (s
 OPTIMIZER_LR = 1.0
 POLISH_SWEEPS = 1           # coordinate-ascent sweeps over the days after rounding
 POLISH_ACTIONS = 6          # polishing tries every session of the athlete's 6 most relevant actions, and rest
-RULED_POLISH_SWEEPS = 3     # within rules, the ascent's sweeps (a repaired start is further from an optimum; cost below)
+RULED_POLISH_SWEEPS = 3     # within rules, the ascent's sweeps (a repaired start is further from an optimum)
 
 @patch
 def relaxed_objective(self: SeasonModel, probs: torch.Tensor) -> torch.Tensor:
