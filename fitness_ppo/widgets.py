@@ -26,7 +26,7 @@ from dataclasses import replace
 import pandas as pd
 from .fit import FitResult, fit, load_clarke_skiba, plan_spread, plot_fit, read_log, read_tests
 from .season import SeasonStart
-from .adaptive import PARTICLES, SEASON_LOG_LAYOUT, plot_replan, replan_season
+from .adaptive import PARTICLES, SEASON_LOG_LAYOUT, plot_replan, replan_season, season_log
 
 # %% auto #0
 __all__ = ['CHECKPOINT_SUFFIXES', 'SLIDER_STEPS', 'RESPONSE_WORDS', 'BASELINE_LABELS', 'TRAIN', 'TRAINED', 'GIVEN',
@@ -306,7 +306,8 @@ class SeasonPlanner:
         self.status.value = "re-planning"
         (plan,), belief = replan_season([athlete], log, tests, days, self.cq, self.qx, self.catalog, seed=self.seed,
                                         rules=rules)
-        t, seen = plan.days[0]["day"] - 1, list(zip(tests["day"], tests["value"])) if tests is not None else []
+        results = season_log(log, [athlete.user_id], tests)[1]          # the tests as the re-plan read them
+        t, seen = plan.days[0]["day"] - 1, [(day, v[0].item()) for day, v in sorted(results.items())]
         same = self.whole is not None and self.whole.user_id == plan.user_id and len(self.whole.days) == days
         charts = (plot_replan(self.whole, plan, seen),) if same else (plot_season_calendar(plan),)
         note = (f"Re-planned after day {t} from {int(belief.tests[0])} test(s) (model-predictive control on the "
