@@ -547,21 +547,21 @@ def replan_season(athletes, # the athletes: a `State`, a dict, a list of either,
     plan = AdaptivePlan(schedule, forecast, spread, env.belief.mean(), env.belief.effective_size(), _tests_seen(env))
     textbook = textbook_schedule(model, days)[:, t:]        # the rest of the textbook plan
     textbook = textbook if rules is None else repair(textbook, rules)
-    return _season_plans(records, today, schedule, t, textbook, catalog, lang, rules), plan
+    return _season_plans(records, today, schedule, done, textbook, catalog, lang, rules), plan
 
-def _season_plans(records, today: SeasonModel, schedule: torch.Tensor, t: int, textbook: torch.Tensor,
+def _season_plans(records, today: SeasonModel, schedule: torch.Tensor, done: torch.Tensor, textbook: torch.Tensor,
                   catalog: Catalog, lang: str, rules=None) -> list[SeasonPlan]:
-    """The `SeasonPlan`s of the days left, `schedule` `(B, days - t)` from `today` (days numbered from `t + 1`),
-    compared with resting, the greedy and forecast planners from today, and the rest of the textbook plan."""
-    n = schedule.shape[1]
+    """The `SeasonPlan`s of the days left, `schedule` `(B, days - t)` from `today` after the log `done` `(B, t)` (days
+    numbered from `t + 1`; the load risk looks back into the log), compared with resting, the greedy and forecast
+    planners from today, and the rest of the textbook plan."""
+    n, t = schedule.shape[1], done.shape[1]
     path = {k: v.cpu() for k, v in today.trajectory(schedule).items()}
-    rows, weeks = _plan_tables(schedule.cpu(), path, today.load.cpu(), today.quality_load.cpu(), catalog, lang)
+    rows, weeks = _plan_tables(schedule.cpu(), path, today.load.cpu(), today.quality_load.cpu(), catalog, lang, t)
     others = dict(rest=baseline_schedule("rest", today, n), greedy=baseline_schedule("greedy", today, n, rules),
                   textbook=textbook, forecast=baseline_schedule("forecast", today, n, rules))
     versus = {name: today.objective(s).cpu().tolist() for name, s in others.items()}
-    risks, plans = load_risk_records(schedule, today.habitual, rules), []
+    risks, plans = load_risk_records(schedule, today.habitual, rules, before=done), []
     for b, (record, first, end) in enumerate(zip(records, path["score"][:, 0].tolist(), path["score"][:, -1].tolist())):
-        for d in rows[b]: d["day"] += t
         competition = dict(start=round(first, 6), plan=round(end, 6),
                            **{name: round(first + v[b], 6) for name, v in versus.items()},
                            improvement=round(end - first, 6))

@@ -255,16 +255,18 @@ def plot_season_calendar(plan: SeasonPlan,  # from `fitness_ppo.season.plan_seas
                         ) -> Figure:
     "The schedule as a calendar: a row per week, each day coloured by its load and labelled with its session."
     plan = _check_season_plan(plan)
-    weeks = math.ceil(len(plan.days) / 7)
+    first_week = (plan.days[0]["day"] - 1) // 7      # a re-plan's days go on the season's weeks
+    weeks = math.ceil((plan.days[-1]["day"] - 7 * first_week) / 7)
     load = np.full((weeks, 7), np.nan)
     fig, ax = _axes(ax, (9, 0.9 + 0.55 * weeks))
-    for i, d in enumerate(plan.days):
+    for d in plan.days:
+        i = d["day"] - 1 - 7 * first_week
         load[i // 7, i % 7] = d["load"]
         ax.text(i % 7, i // 7, _session_label(d), ha="center", va="center", fontsize=6.5,
                 color="white" if d["load"] > 0.6 else "black")
     image = ax.imshow(load, cmap="Blues", vmin=0, vmax=MAX_SESSION_LOAD, aspect="auto")
     ax.set_xticks(range(7), [f"day {i + 1}" for i in range(7)], fontsize=8)
-    ax.set_yticks(range(weeks), [f"week {w + 1}" for w in range(weeks)], fontsize=8)
+    ax.set_yticks(range(weeks), [f"week {first_week + w + 1}" for w in range(weeks)], fontsize=8)
     ax.set_title(f"Schedule of {plan.user_id} ({plan.planner}): L light, M moderate, H hard")
     fig.colorbar(image, ax=ax, label="load", shrink=0.8)
     return fig

@@ -210,7 +210,8 @@ class RuleTensors(NamedTuple):
     variety_sessions: torch.Tensor  # (B,) ... this many sessions in a row within 14 days
     acwr_cap: torch.Tensor          # (B,) float64, inf: not applied
     habitual: torch.Tensor          # (B,) float64 habitual daily load (0: none)
-    max_monotony: torch.Tensor      # (B,) float64 cap on each plan week's monotony, inf: not applied
+    max_monotony: torch.Tensor      # (B,) float64 cap on each week's monotony (weeks from day 0, or from the first
+                                    # `past` day: a season's weeks), inf: not applied
     past: torch.Tensor              # (B, P) season actions of the P days before day 0 (a season under way), oldest
                                     # first: the counts look back into them; (B, 0): a plan from the season's start
 
@@ -267,7 +268,7 @@ def compile_rules(rules: CoachRules | Sequence[CoachRules] | RuleTensors,  # one
         habitual=torch.tensor([r.habitual_load or 0.0 for r in rules], dtype=torch.float64, device=device),
         max_monotony=torch.tensor([math.inf if r.max_monotony is None else r.max_monotony for r in rules],
                                   dtype=torch.float64, device=device),
-        past=_check_past(past, batch, device))
+        past=_check_past(past, batch, torch.empty(0, device=device).device))  # where the tensors above went
 
 # %% ../nbs/16_rules.ipynb #1cc413c8
 ACUTE_DAYS, CHRONIC_DAYS = 7, 28               # the windows of the acute and chronic loads (days)
@@ -322,6 +323,7 @@ def allowed_actions(rules,  # one `CoachRules` shared, one per athlete (a list),
     day = t if day is None else check_int("day", day, t)
     dev = history.device
     r, tab = compile_rules(rules, B, dev), session_table(dev)
+    P = r.past.shape[1]                                  # days before day 0: the weeks count from the first of them
     history = torch.cat([r.past, history], 1)
     t = history.shape[1]
     train, kind = history != REST, tab.kind[history]
@@ -360,7 +362,7 @@ def allowed_actions(rules,  # one `CoachRules` shared, one per athlete (a list),
         mask &= ratio(*ends, undefined=0.0) <= r.acwr_cap[:, None] + ACWR_TOLERANCE
     # monotony: this plan week so far, today's load and rest to the week's end (S^2 (6/c^2 + 7) <= 49 Q)
     if torch.isfinite(r.max_monotony).any():
-        w = tab.load[_look_back(history, day % WEEK_DAYS)]                                      # (B, days this week)
+        w = tab.load[_look_back(history, (P + day) % WEEK_DAYS)]                                # (B, days this week)
         total, squares = w.sum(1, keepdim=True) + tab.load[None], (w ** 2).sum(1, keepdim=True) + tab.load[None] ** 2
         cap = r.max_monotony[:, None] + MONOTONY_TOLERANCE
         mask &= total ** 2 * ((WEEK_DAYS - 1) / cap ** 2 + WEEK_DAYS) <= WEEK_DAYS ** 2 * squares
@@ -382,18 +384,16 @@ def violation_days(rules,  # one `CoachRules` shared, one per athlete (a list), 
                    schedule: torch.Tensor,  # `(B, D)` season actions, day 1 first
                   ) -> dict[str, torch.Tensor]:
     """For each rule in `RULE_NAMES`, `(B, D)` bool: the days of `schedule` `(B, D)` that break it (see above),
-    counted on from compiled rules' `past` days (the weeks of the monotony cap are the plan's own)."""
+    counted on from compiled rules' `past` days (the monotony cap's weeks too: a season's weeks)."""
     schedule = torch.as_tensor(schedule)
     if schedule.ndim != 2: raise ValueError(f"schedule must be (B, D) season actions, got {tuple(schedule.shape)}")
     B, D = schedule.shape
     dev = schedule.device
     r, tab = compile_rules(rules, B, dev), session_table(dev)
     if P := r.past.shape[1]:  # the rules' past days come first; their own days are not reported
-        weekly = _monotony_days(r, schedule)
         earlier = r._replace(start_weekday=(r.start_weekday - P) % 7, past=r.past[:, :0],
                              days_off=(r.days_off + P).where(r.days_off >= 0, -1))
-        out = {k: v[:, P:] for k, v in violation_days(earlier, torch.cat([r.past, schedule], 1)).items()}
-        return {**out, "max_monotony": weekly}
+        return {k: v[:, P:] for k, v in violation_days(earlier, torch.cat([r.past, schedule], 1)).items()}
     train, kind, hard = schedule != REST, tab.kind[schedule], tab.hard[schedule]
     days = torch.arange(D, device=dev)
     weekday = (r.start_weekday[:, None] + days) % 7                                         # (B, D)
@@ -425,19 +425,14 @@ def violation_days(rules,  # one `CoachRules` shared, one per athlete (a list), 
     distinct = (used[..., :NUM_ACTIONS] > 0).sum(-1)
     out["min_variety"] = train & span_ok & (distinct < r.min_variety[:, None])
     out["acwr_cap"] = acwr_days(r, tab.load[schedule])
-    out["max_monotony"] = _monotony_days(r, schedule)
-    return {k: out[k] for k in RULE_NAMES}
-
-def _monotony_days(r: RuleTensors, schedule: torch.Tensor) -> torch.Tensor:
-    "`(B, D)` bool: each complete plan week of `schedule` above its monotony cap (mean / sample SD), on its last day."
-    B, D = schedule.shape
-    weeks = session_table(schedule.device).load[schedule[:, :D - D % WEEK_DAYS]].view(B, -1, WEEK_DAYS)  # (B, W, 7)
+    # monotony: each complete plan week, mean / sample sd of its 7 loads, laid on its last day
+    weeks = tab.load[schedule[:, :D - D % WEEK_DAYS]].view(B, -1, WEEK_DAYS)                 # (B, W, 7)
     mean = weeks.mean(-1)
     sd = (((weeks - mean[..., None]) ** 2).sum(-1) / (WEEK_DAYS - 1)).sqrt()                # the sample SD
     above = (mean > 0) & (mean > (r.max_monotony[:, None] + MONOTONY_TOLERANCE) * sd).nan_to_num(False)
-    out = torch.zeros_like(schedule, dtype=torch.bool)
-    out[:, WEEK_DAYS - 1::WEEK_DAYS] = above
-    return out
+    out["max_monotony"] = torch.zeros_like(train)
+    out["max_monotony"][:, WEEK_DAYS - 1::WEEK_DAYS] = above
+    return {k: out[k] for k in RULE_NAMES}
 
 def violations(rules,  # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
                schedule: torch.Tensor,  # `(B, D)` season actions, day 1 first
@@ -562,6 +557,7 @@ class LoadReport:
     weekly: dict     # name -> (B, W)
     summary: dict    # name -> (B,)
     coupled: bool    # rolling ratio coupled (chronic includes the acute week) or not
+    first_day: int = 0  # the days logged before the plan (`before`): the rows' day and week numbers count on from them
 
     def to_frame(self,
                  which: str = "summary", # 'daily', 'weekly' or 'summary'
@@ -575,48 +571,67 @@ class LoadReport:
             return pd.DataFrame({"athlete": range(len(next(iter(part.values()))))} |
                                 {k: v.cpu().numpy() for k, v in part.items()})
         B, n = next(iter(part.values())).shape
+        first = self.first_day if which == "daily" else self.first_day // 7                # 0: the season's first
         index = {"athlete": torch.arange(B).repeat_interleave(n).numpy(),
-                 ("day" if which == "daily" else "week"): torch.arange(n).repeat(B).numpy()}
+                 ("day" if which == "daily" else "week"): (first + torch.arange(n)).repeat(B).numpy()}
         return pd.DataFrame(index | {k: v.reshape(-1).cpu().numpy() for k, v in part.items()})
 
 def load_report(schedule: torch.Tensor, # `(B, D)` season actions (integers) or daily loads (floats)
                 habitual_load=None, # daily load on the days before the plan: a number or `(B,)` (None: 0)
                 coupled: bool = True, # the rolling ratio's chronic window includes the acute days (False: uncoupled)
                 taper: int = TAPER_DAYS, # the last days that count as the taper
+                before=None, # `(B, P)` season actions (integers) or daily loads (floats) of the days logged before
+                             # the plan (a season under way), after the habitual load; None: none
                ) -> LoadReport:
     """The load-risk report of a schedule `(B, D)` of season actions (integers) or of daily loads `(B, D)` (floats);
-    `habitual_load` (a number or `(B,)`) fills the days before the plan; `coupled`: the rolling ratio's kind."""
+    `habitual_load` (a number or `(B,)`) fills the days before the plan, and `before` the last of them: the ratios
+    and the taper's weeks before look back into those days, and the weeks are the season's (from the first `before`
+    day; the first week holding plan days counts its logged days too, as the monotony cap does); the days, runs and
+    totals are the plan's own. `coupled`: the rolling ratio's kind."""
     x = torch.as_tensor(schedule)
     if x.ndim != 2: raise ValueError(f"schedule must be (B, D) season actions or daily loads, got {tuple(x.shape)}")
     B, D = x.shape
     tab = session_table(x.device)
+    as_loads = lambda a: tab.load[a] if not a.is_floating_point() else a.to(torch.float64)
     is_schedule = not x.is_floating_point()
-    load = tab.load[x] if is_schedule else x.to(torch.float64)
-    if not torch.isfinite(load).all() or (load < 0).any(): raise ValueError("daily loads must be finite and >= 0")
+    load = as_loads(x)
+    if before is None: logged = load.new_zeros(B, 0)
+    else:
+        b = torch.as_tensor(before, device=x.device)
+        if b.ndim != 2 or len(b) != B:
+            raise ValueError(f"before must be ({B}, days) season actions or daily loads, got {tuple(b.shape)}")
+        logged = as_loads(b if b.is_floating_point() else _check_past(b, B, x.device))
+        logged_train = b > 0 if b.is_floating_point() else b != REST
+    full = torch.cat([logged, load], 1)
+    if not torch.isfinite(full).all() or (full < 0).any(): raise ValueError("daily loads must be finite and >= 0")
+    P = logged.shape[1]
     h = torch.as_tensor(0.0 if habitual_load is None else habitual_load, dtype=torch.float64, device=x.device)
     if (h < 0).any(): raise ValueError("habitual_load must be >= 0")
     h = h.expand(B)
     train = (x != REST) if is_schedule else load > 0
     # daily: rolling (coupled or uncoupled) and EWMA ratios
-    padded = torch.cat([h[:, None].expand(B, CHRONIC_DAYS - 1), load], 1)
-    windows = padded.unfold(1, CHRONIC_DAYS, 1)                                               # (B, D, 28)
+    padded = torch.cat([h[:, None].expand(B, CHRONIC_DAYS - 1), full], 1)
+    windows = padded.unfold(1, CHRONIC_DAYS, 1)[:, P:]                                        # (B, D, 28)
     acute = windows[..., -ACUTE_DAYS:].mean(-1)
     chronic = windows.mean(-1) if coupled else windows[..., :-ACUTE_DAYS].mean(-1)
-    ewma_a, ewma_c = ewma_loads(load, h)
+    ewma_a, ewma_c = (v[:, P:] for v in ewma_loads(full, h))
     daily = dict(load=load, acute=acute, chronic=chronic, acwr_rolling=ratio(acute, chronic), ewma_acute=ewma_a,
                  ewma_chronic=ewma_c, acwr_ewma=ratio(ewma_a, ewma_c))
-    # weekly
-    W = -(-D // 7)
-    wl = torch.cat([load, load.new_zeros(B, 7 * W - D)], 1).view(B, W, 7)
-    present = (torch.arange(7 * W, device=x.device) < D).view(W, 7).to(load)
+    # weekly: the season's weeks (counted from the first `before` day) that hold plan days, with their logged days
+    lead = P % 7                                                                # the first week's logged days
+    L, W = lead + D, -(-(lead + D) // 7)
+    wl = torch.cat([full[:, P - lead:], load.new_zeros(B, 7 * W - L)], 1).view(B, W, 7)
+    present = (torch.arange(7 * W, device=x.device) < L).view(W, 7).to(load)
     n = present.sum(-1)
     total = wl.sum(-1)
     mean = total / n
     sd = (((wl - mean[..., None]) ** 2 * present).sum(-1) / (n - 1).clamp_min(1)).sqrt()
     monotony = torch.where(mean == 0, math.nan, torch.where(sd > 0, mean / sd.clamp_min(1e-300), math.inf))
-    ramp = torch.full_like(mean, math.nan)
-    ramp[:, 1:] = torch.where(mean[:, :-1] > 0, mean[:, 1:] / mean[:, :-1].clamp_min(1e-300) - 1, math.nan)
-    sessions = torch.cat([train, train.new_zeros(B, 7 * W - D)], 1).view(B, W, 7).sum(-1)
+    earlier = full[:, P - lead - 7:P - lead].mean(1) if P - lead >= 7 else torch.full_like(mean[:, 0], math.nan)
+    means = torch.cat([earlier[:, None], mean], 1)                             # the week before each (NaN: none)
+    ramp = torch.where(means[:, :-1] > 0, means[:, 1:] / means[:, :-1].clamp_min(1e-300) - 1, math.nan)
+    week_train = torch.cat([logged_train[:, P - lead:], train], 1) if lead else train
+    sessions = torch.cat([week_train, train.new_zeros(B, 7 * W - L)], 1).view(B, W, 7).sum(-1)
     weekly = dict(load=total, sessions=sessions, rest_days=n.long() - sessions, monotony=monotony,
                   strain=total * monotony, ramp=ramp)
     # per athlete
@@ -631,8 +646,8 @@ def load_report(schedule: torch.Tensor, # `(B, D)` season actions (integers) or 
         hard_run, same_run = _longest_run(tab.hard[x]).double(), best.double()
     else: hard_run = same_run = nan
     taper = check_int("taper", taper, 1)
-    if D >= taper + ACUTE_DAYS:
-        t_load, b_load = load[:, D - taper:], load[:, max(0, D - taper - TAPER_BEFORE_DAYS):D - taper]
+    if P + D >= taper + ACUTE_DAYS and D >= taper:
+        t_load, b_load = load[:, D - taper:], full[:, max(0, P + D - taper - TAPER_BEFORE_DAYS):P + D - taper]
         per_session = lambda w: w.sum(1) / (w > 0).sum(1).clamp_min(1)
         taper_volume = t_load.mean(1) / b_load.mean(1)
         taper_intensity = per_session(t_load) / per_session(b_load)
@@ -644,7 +659,7 @@ def load_report(schedule: torch.Tensor, # `(B, D)` season actions (integers) or 
                    max_monotony=monotony.nan_to_num(-math.inf, posinf=math.inf).amax(1),
                    taper_volume=taper_volume, taper_intensity=taper_intensity)
     summary = {k: v.masked_fill(v == -math.inf, math.nan) if v.is_floating_point() else v for k, v in summary.items()}
-    return LoadReport(daily, weekly, summary, coupled)
+    return LoadReport(daily, weekly, summary, coupled, P)
 
 # %% ../nbs/16_rules.ipynb #1cf50956
 def plot_load(report: LoadReport,  # what `load_report` returned
@@ -655,7 +670,8 @@ def plot_load(report: LoadReport,  # what `load_report` returned
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(10, 3.5))
     load = report.daily["load"][athlete].cpu().numpy()
-    days = range(len(load))
+    first = report.first_day                                      # a re-plan's days and weeks are the season's
+    days = range(first, first + len(load))
     bars = ax.bar(days, load, color="0.7", label="daily load")
     ax.set_xlabel("day"); ax.set_ylabel("load")
     right = ax.twinx()
@@ -666,9 +682,9 @@ def plot_load(report: LoadReport,  # what `load_report` returned
                           label=f"ACWR rolling 7:28 ({'coupled' if report.coupled else 'uncoupled'})")
     ewma, = right.plot(days, report.daily["acwr_ewma"][athlete].cpu().numpy(), color="tab:orange", label="ACWR EWMA")
     mono = report.weekly["monotony"][athlete].clamp(max=MONOTONY_HIGH + 1).cpu().numpy()
-    weeks = range(len(mono))
-    monotony = right.hlines(mono, [7 * w for w in weeks], [min(7 * w + 7, len(load)) for w in weeks],
-                            color="tab:red", linewidth=2, label="monotony (week)")
+    weeks = range(first // 7, first // 7 + len(mono))
+    starts, ends = [max(7 * w, first) for w in weeks], [min(7 * w + 7, first + len(load)) for w in weeks]
+    monotony = right.hlines(mono, starts, ends, color="tab:red", linewidth=2, label="monotony (week)")
     right.set_ylabel("ratio, monotony"); right.set_ylim(0, max(MONOTONY_HIGH + 1, 3.0))
     handles = [bars, rolling, ewma, monotony, band, high]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.18), fontsize=8, ncol=3, frameon=False)

@@ -144,9 +144,10 @@ def _number(v: float | int):
 def load_risk_records(schedule: torch.Tensor, # `(B, D)` action indices
                       habitual: torch.Tensor, # `(B,)` habitual daily loads in model units
                       rules=None, # `RuleTensors` whose violations to count; None: none
+                      before=None, # `(B, P)` the season actions logged before the plan (`load_report`); None: none
                      ) -> list[dict]:
     "Each athlete's load-risk record of `schedule` `(B, D)` from daily `habitual` loads `(B,)`; with rules, violations."
-    report = load_report(schedule, habitual.double())
+    report = load_report(schedule, habitual.double(), before=before)
     parts = dict(summary={k: report.summary[k].tolist() for k in LOAD_RISK_SUMMARY},
                  weekly={k: report.weekly[k].tolist() for k in LOAD_RISK_WEEKLY},
                  daily={k: report.daily[k].tolist() for k in LOAD_RISK_DAILY})
@@ -156,9 +157,13 @@ def load_risk_records(schedule: torch.Tensor, # `(B, D)` action indices
             for b in range(len(schedule))]
 
 # %% ../nbs/12f_season_plan.ipynb #b917fb53
-def _plan_tables(schedule, path, load, quality_load, catalog, lang) -> tuple[list[list[dict]], list[list[dict]]]:
-    "Every athlete's day rows and week rows from the schedules `(B, D)` and trajectories (each `(B, D + 1)`), batched."
+def _plan_tables(schedule, path, load, quality_load, catalog, lang,
+                 first_day: int = 0) -> tuple[list[list[dict]], list[list[dict]]]:
+    """Every athlete's day rows and week rows from the schedules `(B, D)` and trajectories (each `(B, D + 1)`),
+    batched; a plan after `first_day` days of its season numbers its days and weeks as the season's (its first
+    week: the planned days of that season week)."""
     B, D = schedule.shape
+    lead = first_day % 7                                                         # the season week's days before
     code = ["rest", *(c for c in ACTIONS for _ in range(SESSION_KINDS))]         # per season action index (397)
     labels = [catalog.label(c, lang) for c in ACTIONS]
     name = ["rest", *(x for x in labels for _ in range(SESSION_KINDS))]
@@ -166,11 +171,12 @@ def _plan_tables(schedule, path, load, quality_load, catalog, lang) -> tuple[lis
     session_load = [0.0, *(x for _ in ACTIONS for row in SESSION_LOADS for x in row)]
     actions = schedule.tolist()
     values = {k: [[round(x, 6) for x in row[1:]] for row in path[k].tolist()] for k in ("score", "fitness", "fatigue")}
-    days = [[dict(day=d + 1, action=code[a], name=name[a], intensity=intensity[a], load=session_load[a],
+    days = [[dict(day=first_day + d + 1, action=code[a], name=name[a], intensity=intensity[a], load=session_load[a],
                   score=s, fitness=f, fatigue=h) for d, (a, s, f, h) in enumerate(zip(*cols))]
             for cols in zip(actions, values["score"], values["fitness"], values["fatigue"])]
-    weeks = -(-D // 7)
-    padded = torch.cat([schedule, schedule.new_full((B, weeks * 7 - D), REST)], 1).view(B, weeks, 7)
+    weeks = -(-(lead + D) // 7)
+    pad = lambda n: schedule.new_full((B, n), REST)
+    padded = torch.cat([pad(lead), schedule, pad(weeks * 7 - lead - D)], 1).view(B, weeks, 7)
     day_load = load[padded]                                                      # (B, W, 7), rest 0
     total = day_load.sum(-1)                                                     # exact: loads are multiples of 1/16
     per_action = day_load.new_zeros(B, weeks, NUM_ACTIONS).scatter_add_(
@@ -178,7 +184,7 @@ def _plan_tables(schedule, path, load, quality_load, catalog, lang) -> tuple[lis
     per_quality = (quality_load[padded] if quality_load.ndim == 2 else
                    quality_load[torch.arange(B)[:, None, None], padded]).sum(-2)  # (B, W, 23)
     share = lambda row, t, codes: {c: round(v / t, 4) for c, v in zip(codes, row) if v > 0}
-    week_rows = [[dict(week=w + 1, load=round(t, 3), sessions=n, actions=share(a, t, ACTIONS),
+    week_rows = [[dict(week=first_day // 7 + w + 1, load=round(t, 3), sessions=n, actions=share(a, t, ACTIONS),
                        qualities=share(q, t, QUALITIES)) for w, (t, n, a, q) in enumerate(zip(*cols))]
                  for cols in zip(total.tolist(), (padded > 0).sum(-1).tolist(), per_action.tolist(),
                                  per_quality.tolist())]

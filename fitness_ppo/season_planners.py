@@ -197,15 +197,19 @@ def _keeps_rules(rules: RuleTensors, schedule: torch.Tensor, day: int, tried: to
     trial, r = schedule[rows // n].clone(), RuleTensors(*(x[rows // n] for x in rules))
     trial[:, day] = tried.flatten()[rows]
     # a change on `day` can break a rule only in days near it (the ratio excepted): runs reach at most their bound
-    # back and on, windows 14 days; the slice starts on a plan week (monotony) a whole window before `day`
+    # back and on, windows 14 days; the days before the slice are its `past`, whole weeks of them (monotony's weeks
+    # count from the season's first day, the first day of `rules.past`)
     bounds = torch.cat([x[x < NEVER] for x in (r.max_run, r.max_hard, r.max_same)])
     reach = max(VARIETY_DAYS, int(bounds.max()) + 1 if len(bounds) else 0)
-    lo = max(0, day - reach) // WEEK_DAYS * WEEK_DAYS
+    lo = max(0, day - reach)
+    past = torch.cat([r.past, trial[:, :lo]], 1)
+    past = past[:, max(0, past.shape[1] - reach - WEEK_DAYS) // WEEK_DAYS * WEEK_DAYS:]
     near = r._replace(start_weekday=(r.start_weekday + lo) % 7, days_off=(r.days_off - lo).where(r.days_off >= 0, -1),
-                      acwr_cap=torch.full_like(r.acwr_cap, math.inf), past=torch.cat([r.past, trial[:, :lo]], 1))
+                      acwr_cap=torch.full_like(r.acwr_cap, math.inf), past=past)
     kept = total_violations(near, trial[:, lo:day + reach + 1]) == 0
-    if torch.isfinite(r.acwr_cap).any():                                         # the ratio, on every later day
-        kept &= ~acwr_days(r, session_table(trial.device).load[trial]).any(1)
+    if torch.isfinite(r.acwr_cap).any():  # the ratio, on every later day: no day above the cap that was not before
+        load = session_table(trial.device).load                                  # (a heavy log can leave some)
+        kept &= ~(acwr_days(r, load[trial]) & ~acwr_days(r, load[schedule[rows // n]])).any(1)
     ok.view(-1)[rows] = kept
     return ok
 
@@ -252,8 +256,8 @@ def optimize_schedule(model: SeasonModel, # the athletes to plan for
                       rules=None, # one `CoachRules` (or a dict of its rules), one per athlete, or `RuleTensors`
                      ) -> torch.Tensor:
     """Per-athlete gradient ascent on the relaxed schedule, rounded and polished: `(B, days)`. `log` gets the progress.
-    With `rules`, the rounded schedule is repaired (or replaced by the ruled forecast plan where that scores better)
-    and polished only by changes that keep the rules."""
+    With `rules`, the rounded schedule is repaired (or replaced by the ruled forecast or greedy plan where that scores
+    better) and polished only by changes that keep the rules."""
     g = torch.Generator().manual_seed(seed)
     logits = (0.01 * torch.randn(model.B, days, SEASON_ACTION_DIM, generator=g)).to(model.qualities).requires_grad_()
     adam = torch.optim.Adam([logits], lr=lr)
@@ -271,8 +275,10 @@ def optimize_schedule(model: SeasonModel, # the athletes to plan for
         if log is not None: log.append(dict(iteration=it, objective=best_value.mean().item()))
     if rules is not None:
         rules = compile_season_rules(rules, model.habitual, model.qualities.device)
-        best, masked = repair(best, rules), greedy_schedule(model, days, True, rules)
-        best = torch.where((model.objective(masked) > model.objective(best))[:, None], masked, best)
+        best = repair(best, rules)
+        for forecast in (True, False):  # the ruled forecast and greedy plans: a start that may score better
+            masked = greedy_schedule(model, days, forecast, rules)
+            best = torch.where((model.objective(masked) > model.objective(best))[:, None], masked, best)
     sweeps = (POLISH_SWEEPS if rules is None else RULED_POLISH_SWEEPS) if polish_sweeps is None else polish_sweeps
     return polish_schedule(model, best, sweeps, rules=rules) if sweeps else best
 
