@@ -51,7 +51,7 @@ def session_table(device=None, # 'cpu', 'cuda' or a torch.device (None: CPU)
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 VARIETY_DAYS = 14     # the variety rule looks at sessions within 14 days
 REST_WINDOW = 7       # min_rest_per_7 counts rest days in every 7 days running
-WEEK_DAYS = 7         # max_monotony looks at plan weeks, days 7k .. 7k+6 (the load report's weeks)
+WEEK_DAYS = 7         # max_monotony looks at a season's weeks, days 7k .. 7k+6 (the load report's weeks)
 MONOTONY_CAP = 2.0    # Foster 1998: weekly monotony above 2.0 went with illness and overtraining
 MIN_MONOTONY = 1 / math.sqrt(WEEK_DAYS)  # a week with one session: the lowest monotony a week with a session has
 DEFAULT_VARIETY_SESSIONS = 6  # any 6 sessions in a row within 14 days: a fortnight with 6 sessions or more
@@ -98,7 +98,7 @@ class CoachRules:
     variety_sessions: int = DEFAULT_VARIETY_SESSIONS  # ... sessions in a row that fall within 14 days
     acwr_cap: float | None = None                   # cap on the exponentially weighted acute:chronic ratio
     habitual_load: float | None = None              # the athlete's habitual daily load (the chronic load at day 0)
-    max_monotony: float | None = None               # cap on Foster's monotony of every plan week (mean / sd of loads)
+    max_monotony: float | None = None               # cap on Foster's monotony of every week (mean / sd of loads)
 
     def __post_init__(self):
         if self.start_date is not None: self.start_date = _date("start_date", self.start_date)
