@@ -19,7 +19,7 @@ __all__ = ['HARD_INTENSITY', 'WEEKDAY_NAMES', 'VARIETY_DAYS', 'REST_WINDOW', 'WE
            'EWMA_CHRONIC', 'MONOTONY_TOLERANCE', 'ACWR_TOLERANCE', 'TAPER_DAYS', 'TAPER_BEFORE_DAYS', 'MONOTONY_HIGH',
            'ACWR_BAND', 'SessionTable', 'session_table', 'CoachRules', 'RuleTensors', 'compile_rules', 'ewma_loads',
            'ratio', 'allowed_actions', 'acwr_days', 'violation_days', 'violations', 'total_violations', 'random_rules',
-           'random_walk', 'plan_with_rules', 'repair', 'LoadReport', 'load_report', 'plot_load']
+           'random_walk', 'plan_with_rules', 'repair', 'run_lengths', 'LoadReport', 'load_report', 'plot_load']
 
 # %% ../nbs/16_rules.ipynb #294473e4
 HARD_INTENSITY = NUM_INTENSITIES - 1  # a hard day is a session at the top intensity
@@ -545,10 +545,11 @@ TAPER_BEFORE_DAYS = 28   # ... against the 4 weeks before it
 MONOTONY_HIGH = MONOTONY_CAP  # Foster 1998: monotony above 2 with high strain went with illness and overtraining
 ACWR_BAND = (0.8, 1.3)   # Gabbett 2016's "sweet spot": a reference line, not a validated threshold
 
-def _longest_run(flags: torch.Tensor) -> torch.Tensor:
-    run = best = torch.zeros(len(flags), dtype=torch.long, device=flags.device)
-    for f in flags.unbind(1): run = (run + 1) * f; best = torch.maximum(best, run)
-    return best
+def run_lengths(flags: torch.Tensor, # `(B, D)` bool, e.g. the training days
+               ) -> torch.Tensor:
+    "`(B, D)` how many days in a row `flags` is True up to and including each day (0 where it is False)."
+    count = flags.long().cumsum(-1)
+    return count - torch.cummax(torch.where(flags, 0, count), -1).values
 
 @dataclass
 class LoadReport:
@@ -586,8 +587,9 @@ def load_report(schedule: torch.Tensor, # `(B, D)` season actions (integers) or 
     """The load-risk report of a schedule `(B, D)` of season actions (integers) or of daily loads `(B, D)` (floats);
     `habitual_load` (a number or `(B,)`) fills the days before the plan, and `before` the last of them: the ratios
     and the taper's weeks before look back into those days, and the weeks are the season's (from the first `before`
-    day; the first week holding plan days counts its logged days too, as the monotony cap does); the days, runs and
-    totals are the plan's own. `coupled`: the rolling ratio's kind."""
+    day; the first week holding plan days counts its logged days too, as the monotony cap does), and the longest runs
+    are those reaching into the plan, counted from their first logged day; the days and totals are the plan's own.
+    `coupled`: the rolling ratio's kind."""
     x = torch.as_tensor(schedule)
     if x.ndim != 2: raise ValueError(f"schedule must be (B, D) season actions or daily loads, got {tuple(x.shape)}")
     B, D = x.shape
@@ -595,12 +597,14 @@ def load_report(schedule: torch.Tensor, # `(B, D)` season actions (integers) or 
     as_loads = lambda a: tab.load[a] if not a.is_floating_point() else a.to(torch.float64)
     is_schedule = not x.is_floating_point()
     load = as_loads(x)
+    logged_actions = x.new_zeros(B, 0)  # the logged days as season actions (none: no log, or loads)
     if before is None: logged = load.new_zeros(B, 0)
     else:
         b = torch.as_tensor(before, device=x.device)
         if b.ndim != 2 or len(b) != B:
             raise ValueError(f"before must be ({B}, days) season actions or daily loads, got {tuple(b.shape)}")
-        logged = as_loads(b if b.is_floating_point() else _check_past(b, B, x.device))
+        if not b.is_floating_point(): b = logged_actions = _check_past(b, B, x.device)
+        logged = as_loads(b)
         logged_train = b > 0 if b.is_floating_point() else b != REST
     full = torch.cat([logged, load], 1)
     if not torch.isfinite(full).all() or (full < 0).any(): raise ValueError("daily loads must be finite and >= 0")
@@ -634,16 +638,17 @@ def load_report(schedule: torch.Tensor, # `(B, D)` season actions (integers) or 
     sessions = torch.cat([week_train, train.new_zeros(B, 7 * W - L)], 1).view(B, W, 7).sum(-1)
     weekly = dict(load=total, sessions=sessions, rest_days=n.long() - sessions, monotony=monotony,
                   strain=total * monotony, ramp=ramp)
-    # per athlete
+    # per athlete; the longest runs reaching into the plan, counted on from the logged days (their actions if given)
     nan = torch.full((B,), math.nan, dtype=torch.float64, device=x.device)
+    longest = lambda runs: runs[:, runs.shape[1] - D:].amax(1) if D else runs.new_zeros(B)
+    training_run = longest(run_lengths(torch.cat([logged_train, train], 1) if P else train))
     if is_schedule:
-        kind = tab.kind[x]
-        same = train.clone()
-        same[:, 1:] &= kind[:, 1:] == kind[:, :-1]
-        run = best = torch.zeros(B, dtype=torch.long, device=x.device)  # longest run of one training action
-        for d in range(D):
-            run = torch.where(same[:, d] & (d > 0), run + 1, train[:, d].long()); best = torch.maximum(best, run)
-        hard_run, same_run = _longest_run(tab.hard[x]).double(), best.double()
+        seq = torch.cat([logged_actions, x], 1)
+        kind, on = tab.kind[seq], seq != REST
+        same = torch.zeros_like(on)
+        same[:, 1:] = on[:, 1:] & (kind[:, 1:] == kind[:, :-1])                 # the day before: the same action
+        hard_run = longest(run_lengths(tab.hard[seq])).double()
+        same_run = longest((run_lengths(same) + 1) * on).double()                 # the first day of a run: 1
     else: hard_run = same_run = nan
     taper = check_int("taper", taper, 1)
     if P + D >= taper + ACUTE_DAYS and D >= taper:
@@ -653,7 +658,7 @@ def load_report(schedule: torch.Tensor, # `(B, D)` season actions (integers) or 
         taper_intensity = per_session(t_load) / per_session(b_load)
     else: taper_volume = taper_intensity = nan
     summary = dict(load=load.sum(1), sessions=train.sum(1), rest_days=D - train.sum(1),
-                   longest_training_run=_longest_run(train), longest_hard_run=hard_run, longest_same_run=same_run,
+                   longest_training_run=training_run, longest_hard_run=hard_run, longest_same_run=same_run,
                    max_acwr_rolling=daily["acwr_rolling"].nan_to_num(-math.inf).amax(1),
                    max_acwr_ewma=daily["acwr_ewma"].nan_to_num(-math.inf).amax(1),
                    max_monotony=monotony.nan_to_num(-math.inf, posinf=math.inf).amax(1),

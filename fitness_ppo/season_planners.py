@@ -11,7 +11,7 @@ from fastcore.basics import patch
 from .sessions import (INTENSITY_NAMES, INTENSITY_RPE, LOAD_UNIT, NUM_INTENSITIES, NUM_VOLUMES, REST,
                                   SEASON_ACTION_DIM, SESSION_KINDS, VOLUME_MINUTES, decode_season_action, season_action)
 from .rules import (NEVER, VARIETY_DAYS, WEEK_DAYS, CoachRules, RuleTensors, acwr_days, allowed_actions,
-                               compile_rules, repair, session_table, total_violations)
+                               compile_rules, repair, run_lengths, session_table, total_violations)
 from .season_model import ResponseParams, SeasonModel, SeasonTraces
 
 # %% auto #0
@@ -387,11 +387,6 @@ SLOW_PLANNERS = ("optimizer",)  # seconds per athlete: not offered per request b
 
 
 # %% ../nbs/12c_season_planners.ipynb #8068984e
-def _longest_run(x: torch.Tensor) -> torch.Tensor:
-    "`(B,)` the longest run of True along the last axis of `x` `(B, D)`."
-    count = x.long().cumsum(-1)
-    return (count - torch.cummax(torch.where(x, 0, count), -1).values).amax(-1)
-
 def plan_properties(model: SeasonModel, # the athletes
                     schedule: torch.Tensor, # `(B, days)` action indices
                     taper: int = 14, # days before competition that count as the taper
@@ -407,7 +402,7 @@ def plan_properties(model: SeasonModel, # the athletes
     mean_rpe = lambda part: (rpe[:, part] * minutes[:, part]).sum(-1) / minutes[:, part].sum(-1).clamp_min(1)
     scores = model.rollout(schedule)[0]
     hard, pre = sessions & (i == NUM_INTENSITIES - 1), slice(None, -taper)
-    return dict(training_run=_longest_run(sessions), hard_run=_longest_run(hard),
+    return dict(training_run=run_lengths(sessions).amax(-1), hard_run=run_lengths(hard).amax(-1),
                 hard_share=hard[:, pre].sum(-1) / sessions[:, pre].sum(-1).clamp_min(1),
                 week1_load=model.load[schedule[:, :7]].sum(-1) * LOAD_UNIT,
                 taper_volume=minutes[:, last].sum(-1) / (minutes[:, before].sum(-1) * taper / n_before).clamp_min(1)
