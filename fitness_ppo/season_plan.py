@@ -197,7 +197,8 @@ GUARD_OPTIMIZER_MAX_ATHLETES = 32  # `thorough=None` checks the optimiser's plan
 GUARD_MODES = ("replace", "flag", "off")  # a policy plan below the best of them: replaced by it, marked, or not checked
 GUARD_TOLERANCE = 1e-6  # a policy plan counts as below a baseline only if it scores lower by more than this
 
-def guard_label(name: str) -> str:
+def guard_label(name: str, # "policy" or one of `PLANNERS`
+               ) -> str:
     "How a sentence names the plan of `name` (`policy` or one of `PLANNERS`): resting, the textbook plan, ..."
     return dict(rest="resting", textbook="the textbook plan", policy="the policy",
                 optimizer="the per-athlete optimiser").get(name, f"the {name} planner")
