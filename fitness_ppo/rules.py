@@ -18,8 +18,9 @@ __all__ = ['HARD_INTENSITY', 'WEEKDAY_NAMES', 'VARIETY_DAYS', 'REST_WINDOW', 'WE
            'DEFAULT_VARIETY_SESSIONS', 'RULE_NAMES', 'NEVER', 'ACUTE_DAYS', 'CHRONIC_DAYS', 'EWMA_ACUTE',
            'EWMA_CHRONIC', 'MONOTONY_TOLERANCE', 'ACWR_TOLERANCE', 'TAPER_DAYS', 'TAPER_BEFORE_DAYS', 'MONOTONY_HIGH',
            'ACWR_BAND', 'SessionTable', 'session_table', 'CoachRules', 'RuleTensors', 'compile_rules', 'ewma_loads',
-           'ratio', 'allowed_actions', 'acwr_days', 'violation_days', 'violations', 'total_violations', 'random_rules',
-           'random_walk', 'plan_with_rules', 'repair', 'run_lengths', 'LoadReport', 'load_report', 'plot_load']
+           'ratio', 'allowed_actions', 'rules_from', 'acwr_days', 'violation_days', 'violations', 'total_violations',
+           'random_rules', 'random_walk', 'plan_with_rules', 'repair', 'run_lengths', 'LoadReport', 'load_report',
+           'plot_load']
 
 # %% ../nbs/16_rules.ipynb #294473e4
 HARD_INTENSITY = NUM_INTENSITIES - 1  # a hard day is a session at the top intensity
@@ -370,6 +371,13 @@ def allowed_actions(rules,  # one `CoachRules` shared, one per athlete (a list),
     return mask
 
 # %% ../nbs/16_rules.ipynb #bc9dff87
+def rules_from(rules: RuleTensors, # the athletes' compiled rules
+               day: int, # the day (of `rules`, negative: before day 0) that becomes day 0
+              ) -> RuleTensors:
+    "`rules` with day `day` as day 0: the weekdays and the dates off from then on moved with it (`past` as it was)."
+    return rules._replace(start_weekday=(rules.start_weekday + day) % 7,
+                          days_off=(rules.days_off - day).where(rules.days_off >= max(day, 0), -1))
+
 def acwr_days(rules: RuleTensors, # the athletes' compiled rules
               loads: torch.Tensor, # `(B, D)` daily loads of a schedule (`session_table().load[schedule]`)
              ) -> torch.Tensor:
@@ -391,8 +399,7 @@ def violation_days(rules,  # one `CoachRules` shared, one per athlete (a list), 
     dev = schedule.device
     r, tab = compile_rules(rules, B, dev), session_table(dev)
     if P := r.past.shape[1]:  # the rules' past days come first; their own days are not reported
-        earlier = r._replace(start_weekday=(r.start_weekday - P) % 7, past=r.past[:, :0],
-                             days_off=(r.days_off + P).where(r.days_off >= 0, -1))
+        earlier = rules_from(r, -P)._replace(past=r.past[:, :0])
         return {k: v[:, P:] for k, v in violation_days(earlier, torch.cat([r.past, schedule], 1)).items()}
     train, kind, hard = schedule != REST, tab.kind[schedule], tab.hard[schedule]
     days = torch.arange(D, device=dev)
@@ -605,7 +612,6 @@ def load_report(schedule: torch.Tensor, # `(B, D)` season actions (integers) or 
             raise ValueError(f"before must be ({B}, days) season actions or daily loads, got {tuple(b.shape)}")
         if not b.is_floating_point(): b = logged_actions = _check_past(b, B, x.device)
         logged = as_loads(b)
-        logged_train = b > 0 if b.is_floating_point() else b != REST
     full = torch.cat([logged, load], 1)
     if not torch.isfinite(full).all() or (full < 0).any(): raise ValueError("daily loads must be finite and >= 0")
     P = logged.shape[1]
@@ -634,14 +640,13 @@ def load_report(schedule: torch.Tensor, # `(B, D)` season actions (integers) or 
     earlier = full[:, P - lead - 7:P - lead].mean(1) if P - lead >= 7 else torch.full_like(mean[:, 0], math.nan)
     means = torch.cat([earlier[:, None], mean], 1)                             # the week before each (NaN: none)
     ramp = torch.where(means[:, :-1] > 0, means[:, 1:] / means[:, :-1].clamp_min(1e-300) - 1, math.nan)
-    week_train = torch.cat([logged_train[:, P - lead:], train], 1) if lead else train
-    sessions = torch.cat([week_train, train.new_zeros(B, 7 * W - L)], 1).view(B, W, 7).sum(-1)
+    sessions = (wl > 0).sum(-1)                                                 # a session: a day with a load
     weekly = dict(load=total, sessions=sessions, rest_days=n.long() - sessions, monotony=monotony,
                   strain=total * monotony, ramp=ramp)
     # per athlete; the longest runs reaching into the plan, counted on from the logged days (their actions if given)
     nan = torch.full((B,), math.nan, dtype=torch.float64, device=x.device)
     longest = lambda runs: runs[:, runs.shape[1] - D:].amax(1) if D else runs.new_zeros(B)
-    training_run = longest(run_lengths(torch.cat([logged_train, train], 1) if P else train))
+    training_run = longest(run_lengths(full > 0))
     if is_schedule:
         seq = torch.cat([logged_actions, x], 1)
         kind, on = tab.kind[seq], seq != REST

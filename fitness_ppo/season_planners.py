@@ -11,7 +11,7 @@ from fastcore.basics import patch
 from .sessions import (INTENSITY_NAMES, INTENSITY_RPE, LOAD_UNIT, NUM_INTENSITIES, NUM_VOLUMES, REST,
                                   SEASON_ACTION_DIM, SESSION_KINDS, VOLUME_MINUTES, decode_season_action, season_action)
 from .rules import (NEVER, VARIETY_DAYS, WEEK_DAYS, CoachRules, RuleTensors, acwr_days, allowed_actions,
-                               compile_rules, repair, run_lengths, session_table, total_violations)
+                               compile_rules, repair, rules_from, run_lengths, session_table, total_violations)
 from .season_model import ResponseParams, SeasonModel, SeasonTraces
 
 # %% auto #0
@@ -204,12 +204,12 @@ def _keeps_rules(rules: RuleTensors, schedule: torch.Tensor, day: int, tried: to
     lo = max(0, day - reach)
     past = torch.cat([r.past, trial[:, :lo]], 1)
     past = past[:, max(0, past.shape[1] - reach - WEEK_DAYS) // WEEK_DAYS * WEEK_DAYS:]
-    near = r._replace(start_weekday=(r.start_weekday + lo) % 7, days_off=(r.days_off - lo).where(r.days_off >= 0, -1),
-                      acwr_cap=torch.full_like(r.acwr_cap, math.inf), past=past)
+    near = rules_from(r, lo)._replace(acwr_cap=torch.full_like(r.acwr_cap, math.inf), past=past)
     kept = total_violations(near, trial[:, lo:day + reach + 1]) == 0
     if torch.isfinite(r.acwr_cap).any():  # the ratio, on every later day: no day above the cap that was not before
         load = session_table(trial.device).load                                  # (a heavy log can leave some)
-        kept &= ~(acwr_days(r, load[trial]) & ~acwr_days(r, load[schedule[rows // n]])).any(1)
+        above = acwr_days(rules, load[schedule])[rows // n]                      # once per athlete
+        kept &= ~(acwr_days(r, load[trial]) & ~above).any(1)
     ok.view(-1)[rows] = kept
     return ok
 
