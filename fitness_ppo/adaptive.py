@@ -4,8 +4,8 @@
 
 # %% ../nbs/17_adaptive.ipynb #7590f15c
 from __future__ import annotations
-import datetime as dt, math, time
-from dataclasses import dataclass, replace
+import math, time
+from dataclasses import dataclass
 from typing import NamedTuple
 import torch
 from fastcore.basics import patch
@@ -13,25 +13,25 @@ from .catalog import ACTIONS, DEFAULT_CATALOG, NUM_ACTIONS, Catalog, check_int, 
 from .env import play_episode
 from .imitation import demonstrations
 from .registry import EnvParam, EnvSpec, register_env
-from .rules import CoachRules, repair
+from .rules import repair, rules_from
 from .season_plan import _plan_tables  # the private table builder (see `_season_plans`)
 from .season import (DAYS_RANGE, DEFAULT_DAYS, OPTIMIZER_ITERATIONS, PLANNERS, RESPONSE_BOUNDS, RESPONSE_CV,
                                 RESPONSE_NAMES, REST, SEASON_ACTION_DIM, SEASON_OBS_DIM, SESSION_KINDS,
                                 ResponseParams, SeasonEnvironment, SeasonModel, baseline_schedule,
                                 MAX_FATIGUE_RATIO, SESSION_LOADS, USUAL_RESPONSE, SeasonPlan, optimize_schedule,
                                 response_prior, sample_response, textbook_schedule, load_risk_records,
-                                SEASON_EVAL_EVERY, SEASON_NET, SEASON_PPO, check_season_rules, compile_season_rules,
+                                SEASON_EVAL_EVERY, SEASON_NET, SEASON_PPO, compile_season_rules,
                                 season_agent, season_start)
 from .state import STATE_DIM, as_athletes
 
 # %% auto #0
 __all__ = ['TEST_CV', 'TEST_EVERY', 'PARTICLES', 'LOG_SPREAD', 'ADAPTIVE_SPEC', 'ADAPTIVE_BASELINES', 'HELD_OUT_SEED',
            'WIDE_FACTOR', 'BC_ATHLETES', 'BC_EPOCHS', 'BC_BATCH', 'BC_LR', 'TRAIN_SEED', 'KIND_CLASSES',
-           'SEASON_LOG_LAYOUT', 'REST_NAMES', 'SESSION_LOAD_TOLERANCE', 'A_MONDAY', 'Belief', 'prior_belief',
-           'update_belief', 'with_response', 'AdaptiveSeasonEnvironment', 'replan', 'prior_athletes', 'fixed_policy',
-           'open_loop_policy', 'mpc_policy', 'baseline_policy', 'timed', 'planner_returns', 'adaptive_table', 'widen',
-           'teacher_data', 'session_kind', 'kind_log_probs', 'adaptive_agent', 'AdaptivePlan', 'plan_adaptive',
-           'season_log', 'rules_from_day', 'replan_season', 'plot_replan']
+           'SEASON_LOG_LAYOUT', 'REST_NAMES', 'SESSION_LOAD_TOLERANCE', 'Belief', 'prior_belief', 'update_belief',
+           'with_response', 'AdaptiveSeasonEnvironment', 'replan', 'prior_athletes', 'fixed_policy', 'open_loop_policy',
+           'mpc_policy', 'baseline_policy', 'timed', 'planner_returns', 'adaptive_table', 'widen', 'teacher_data',
+           'session_kind', 'kind_log_probs', 'adaptive_agent', 'AdaptivePlan', 'plan_adaptive', 'season_log',
+           'replan_season', 'plot_replan']
 
 # %% ../nbs/17_adaptive.ipynb #5db11189
 TEST_CV = 0.02      # a test's typical error, as a fraction of the result (Hopkins 2000: 1-3% in endurance tests)
@@ -503,20 +503,6 @@ def season_log(log, # this season's sessions so far: a table `fitness_ppo.fit.re
     return done, results
 
 # %% ../nbs/17_adaptive.ipynb #b1e2c3d5
-A_MONDAY = dt.date(2024, 1, 1)  # day 0 of rules without a start date (their weekdays count from a Monday)
-
-def rules_from_day(rules, # one `CoachRules` (or a dict of its rules) or one per athlete; None: none
-                   t: int, # the days done: the plan starts on day `t + 1` of the season
-                   n: int, # how many athletes
-                  ) -> list | None:
-    """`rules` for a plan of the days after day `t`: each athlete's `CoachRules` with day 0 moved on by `t` days, so
-    weekdays and dates off keep their dates. The counts (days in a row, rest days in every 7, sessions a week, the
-    load ratio) see the days done only where they are compiled with them as `past` (`replan_season` does)."""
-    rules = check_season_rules(rules, n)
-    if rules is None: return None
-    each = [rules] * n if isinstance(rules, CoachRules) else list(rules)
-    return [replace(r, start_date=(r.start_date or A_MONDAY) + dt.timedelta(days=t)) for r in each]
-
 def replan_season(athletes, # the athletes: a `State`, a dict, a list of either, or an encoding (their `user_id`s
                             # name them in the log)
                   log, # this season's sessions so far (`season_log`'s layout)
@@ -541,7 +527,8 @@ def replan_season(athletes, # the athletes: a `State`, a dict, a list of either,
     env, done = _replayed(records, done, results, days, particles, seed, cq, qx)
     t, model = done.shape[1], env.model(env.believed())
     today = season_start(model, done).apply(model)          # the believed athletes today, as `replan` plans them
-    rules = compile_season_rules(rules_from_day(rules, t, len(records)), today.habitual, past=done)  # counts from day 1
+    rules = compile_season_rules(rules, today.habitual, past=done)  # the counts look back into the log
+    if rules is not None: rules = rules_from(rules, t)  # day 0 is today: weekdays and dates off keep their dates
     schedule = baseline_schedule("optimizer", today, days - t, rules)  # without rules: `optimize_schedule`
     forecast, spread = env.forecast(torch.cat([done, schedule], 1))
     plan = AdaptivePlan(schedule, forecast, spread, env.belief.mean(), env.belief.effective_size(), _tests_seen(env))
