@@ -18,7 +18,8 @@ from .catalog import STATE_DIM
 from .env import BatchedEnv, TrainingEnvironment, check_env
 from .env import env_action_mask
 from .season import (DEFAULT_DAYS, DEFAULT_RESPONSE, MAX_SESSION_LOAD, OBS_LAYOUT, RESPONSE_BOUNDS,
-                                RESPONSE_CV, RESPONSE_NAMES, SEASON_SPEC, TYPICAL_GAIN, SeasonEnvironment)
+                                RESPONSE_CV, RESPONSE_NAMES, SEASON_OBS_DIM, SEASON_SPEC, TYPICAL_GAIN,
+                                SeasonEnvironment)
 from .state import AGE_RANGE, LAYOUT
 from .registry import WEIGHTS_SPEC, EnvSpec, env_spec, on_register
 
@@ -43,8 +44,8 @@ def fatigue_bounds() -> tuple[float, float]:
     return gain * load * decay("tau_fat") / (1 - decay("tau_fat")), gain * load
 
 def season_bounds() -> tuple[np.ndarray, np.ndarray]:
-    "`(low, high)` float32 `(335,)`: what each number of a season observation can be (see `OBS_LAYOUT`)."
-    size = OBS_LAYOUT.relevance_scale.stop
+    "`(low, high)` float32 `(403,)`: what each number of a season observation can be (see `OBS_LAYOUT`)."
+    size = SEASON_OBS_DIM
     low, high = np.zeros(size, np.float32), np.ones(size, np.float32)
     low[OBS_LAYOUT.athlete], high[OBS_LAYOUT.athlete] = athlete_bounds()
     most_fatigue, most_session_fatigue = fatigue_bounds()
@@ -145,7 +146,7 @@ class WeightsEnv(AthleteEnv):
         super().__init__(TrainingEnvironment(1, max_steps, **kwargs))
 
 class SeasonEnv(AthleteEnv):
-    "One athlete's season: 335 numbers, 397 actions (rest, 44 actions x 3 intensities x 3 volumes), to competition day."
+    "One athlete's season: 403 numbers, 397 actions (rest, 44 actions x 3 intensities x 3 volumes), to competition day."
     reset_options = ("athlete", "response")
 
     @delegates(SeasonEnvironment, but=["num_envs", "days"])

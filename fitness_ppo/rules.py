@@ -11,15 +11,16 @@ from functools import lru_cache
 from typing import Callable, NamedTuple, Sequence
 import torch
 from .catalog import ACTIONS, NUM_ACTIONS, check_int, check_number
-from .sessions import NUM_INTENSITIES, REST, SEASON_ACTION_DIM, SESSION_LOADS, decode_season_action
+from .sessions import NUM_INTENSITIES, REST, SEASON_ACTION_DIM, SESSION_KINDS, SESSION_LOADS, decode_season_action
 
 # %% auto #0
 __all__ = ['HARD_INTENSITY', 'WEEKDAY_NAMES', 'VARIETY_DAYS', 'REST_WINDOW', 'WEEK_DAYS', 'MONOTONY_CAP', 'MIN_MONOTONY',
            'DEFAULT_VARIETY_SESSIONS', 'RULE_NAMES', 'NEVER', 'ACUTE_DAYS', 'CHRONIC_DAYS', 'EWMA_ACUTE',
-           'EWMA_CHRONIC', 'MONOTONY_TOLERANCE', 'ACWR_TOLERANCE', 'TAPER_DAYS', 'TAPER_BEFORE_DAYS', 'MONOTONY_HIGH',
-           'ACWR_BAND', 'SessionTable', 'session_table', 'CoachRules', 'RuleTensors', 'compile_rules', 'ewma_loads',
-           'ratio', 'allowed_actions', 'rules_from', 'acwr_days', 'violation_days', 'violations', 'total_violations',
-           'random_rules', 'random_walk', 'plan_with_rules', 'repair', 'run_lengths', 'LoadReport', 'load_report',
+           'EWMA_CHRONIC', 'MONOTONY_TOLERANCE', 'ACWR_TOLERANCE', 'RULE_STATE_DAYS', 'RULE_STATE_NAMES',
+           'RULE_STATE_DIM', 'TAPER_DAYS', 'TAPER_BEFORE_DAYS', 'MONOTONY_HIGH', 'ACWR_BAND', 'SessionTable',
+           'session_table', 'CoachRules', 'RuleTensors', 'compile_rules', 'ewma_loads', 'ratio', 'allowed_actions',
+           'rule_state', 'rules_from', 'acwr_days', 'violation_days', 'violations', 'total_violations', 'random_rules',
+           'random_walk', 'mask_factors', 'plan_with_rules', 'repair', 'run_lengths', 'LoadReport', 'load_report',
            'plot_load']
 
 # %% ../nbs/16_rules.ipynb #294473e4
@@ -311,6 +312,52 @@ def _trailing_run(flags: torch.Tensor) -> torch.Tensor:
     last_false = torch.where(~flags, torch.arange(t, device=flags.device), -1).amax(1)
     return t - 1 - last_false
 
+class _Counts(NamedTuple):
+    "What the rules count in the days before the day to choose for, each `(B,)` unless said."
+    weekday: torch.Tensor        # that day's weekday
+    week_sessions: torch.Tensor  # sessions in its calendar week so far
+    rest_days: torch.Tensor      # rest days in the 6 days before it
+    run: torch.Tensor            # training days in a row
+    hard_run: torch.Tensor       # hard days in a row
+    last: torch.Tensor           # the last day's action (-1: rest, or no day yet)
+    same_run: torch.Tensor       # days in a row of that action
+    present: torch.Tensor        # (B, 44) bool: the actions of the last `variety_sessions - 1` sessions within 14 days
+    sessions: torch.Tensor       # how many sessions those are
+    acute: torch.Tensor          # the EWMA acute load after the last day (float64)
+    chronic: torch.Tensor        # the EWMA chronic load after the last day (float64)
+
+def _counts(r: RuleTensors, history: torch.Tensor, day: int) -> _Counts:
+    "What `r`'s rules count for day `day`, with `history` `(B, t)` the days before it (`r.past` included)."
+    B, t = history.shape
+    dev, tab = history.device, session_table(history.device)
+    train, kind = history != REST, tab.kind[history]
+    weekday = (r.start_weekday + day) % 7
+    week = _look_back(history, REST_WINDOW - 1) != REST
+    last = kind[:, -1] if t else history.new_full((B,), -1)
+    recent = _look_back(history, VARIETY_DAYS - 1)
+    sessions = recent != REST
+    from_end = sessions.flip(1).cumsum(1).flip(1)                                             # sessions from here on
+    keep = sessions & (from_end <= (r.variety_sessions - 1)[:, None])
+    present = torch.zeros(B, NUM_ACTIONS + 1, dtype=torch.bool, device=dev)
+    present.scatter_(1, torch.where(keep, tab.kind[recent], NUM_ACTIONS), True)
+    age = torch.arange(t - 1, -1, -1, device=dev, dtype=torch.float64)                       # the EWMA in closed form
+    acute, chronic = ((1 - lam) ** t * r.habitual + (tab.load[history] * lam * (1 - lam) ** age).sum(1)
+                      for lam in (EWMA_ACUTE, EWMA_CHRONIC))
+    this_week = torch.arange(REST_WINDOW - 1, device=dev) >= WEEK_DAYS - 1 - weekday[:, None]  # of the last 6 days
+    return _Counts(weekday=weekday, week_sessions=(week & this_week).sum(1), rest_days=(~week).sum(1),
+                   run=_trailing_run(train), hard_run=_trailing_run(tab.hard[history]), last=last,
+                   same_run=_trailing_run(train & (kind == last[:, None])), present=present[:, :NUM_ACTIONS],
+                   sessions=keep.sum(1), acute=acute, chronic=chronic)
+
+def _with_past(rules, history, day) -> tuple[RuleTensors, torch.Tensor, int]:
+    "`rules` compiled, `history` checked and preceded by their `past`, and the day to choose for (see below)."
+    history = torch.as_tensor(history)
+    if history.ndim != 2: raise ValueError(f"history must be (B, t) season actions, got shape {tuple(history.shape)}")
+    B, t = history.shape
+    day = t if day is None else check_int("day", day, t)
+    r = compile_rules(rules, B, history.device)
+    return r, torch.cat([r.past, history], 1), day
+
 def allowed_actions(rules,  # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
                     history: torch.Tensor,  # `(B, t)` season actions of the days before `day`, oldest first
                     day: int | None = None,  # the day (0-based) to choose for (None: `t`, the day after `history`)
@@ -318,48 +365,24 @@ def allowed_actions(rules,  # one `CoachRules` shared, one per athlete (a list),
     """`(B, SEASON_ACTION_DIM)` bool: the actions day `day` may hold for each athlete under `rules` (one
     `CoachRules`, one per athlete, or `RuleTensors`); `history` `(B, t)` holds days `day - t .. day - 1`, and
     compiled rules' `past` the days before those."""
-    history = torch.as_tensor(history)
-    if history.ndim != 2: raise ValueError(f"history must be (B, t) season actions, got shape {tuple(history.shape)}")
-    B, t = history.shape
-    day = t if day is None else check_int("day", day, t)
-    dev = history.device
-    r, tab = compile_rules(rules, B, dev), session_table(dev)
-    P = r.past.shape[1]                                  # days before day 0: the weeks count from the first of them
-    history = torch.cat([r.past, history], 1)
-    t = history.shape[1]
-    train, kind = history != REST, tab.kind[history]
+    r, history, day = _with_past(rules, history, day)
+    B, P, tab = len(history), r.past.shape[1], session_table(history.device)  # the weeks count from the past's start
+    c = _counts(r, history, day)
     # a session tomorrow: days off, the calendar week, days in a row, rest days in every 7
-    weekday = (r.start_weekday + day) % 7
-    ok = r.weekday_ok.gather(1, weekday[:, None])[:, 0] & ~(r.days_off == day).any(1)
-    week = _look_back(history, 6) != REST
-    ok &= (week & (torch.arange(6, device=dev) >= 6 - weekday[:, None])).sum(1) < r.max_week
-    ok &= _trailing_run(train) < r.max_run
-    ok &= (~week).sum(1) >= r.min_rest
+    ok = r.weekday_ok.gather(1, c.weekday[:, None])[:, 0] & ~(r.days_off == day).any(1)
+    ok &= (c.week_sessions < r.max_week) & (c.run < r.max_run) & (c.rest_days >= r.min_rest)
     mask = ok[:, None] & r.action_ok.gather(1, tab.kind.clamp_min(0).expand(B, -1))            # (B, A)
     # hard days in a row; the same action in a row
-    mask &= ~(tab.hard[None] & (_trailing_run(tab.hard[history]) >= r.max_hard)[:, None])
-    last = kind[:, -1] if t else history.new_full((B,), -1)
-    same_run = _trailing_run(train & (kind == last[:, None]))
-    mask &= ~((tab.kind[None] == last[:, None]) & (last >= 0)[:, None] & (same_run >= r.max_same)[:, None])
+    mask &= ~(tab.hard[None] & (c.hard_run >= r.max_hard)[:, None])
+    mask &= ~((tab.kind[None] == c.last[:, None]) & (c.last >= 0)[:, None] & (c.same_run >= r.max_same)[:, None])
     # variety: the last variety_sessions - 1 sessions within 14 days and the new one
-    recent = _look_back(history, VARIETY_DAYS - 1)
-    sessions = recent != REST
-    from_end = sessions.flip(1).cumsum(1).flip(1)                                             # sessions from here on
-    keep = sessions & (from_end <= (r.variety_sessions - 1)[:, None])
-    present = torch.zeros(B, NUM_ACTIONS + 1, dtype=torch.bool, device=dev)
-    present.scatter_(1, torch.where(keep, tab.kind[recent], NUM_ACTIONS), True)
-    present = present[:, :NUM_ACTIONS]
-    distinct = present.sum(1, keepdim=True) + ~present.gather(1, tab.kind.clamp_min(0).expand(B, -1))
-    closes = (keep.sum(1) >= r.variety_sessions - 1)[:, None]
+    distinct = c.present.sum(1, keepdim=True) + ~c.present.gather(1, tab.kind.clamp_min(0).expand(B, -1))
+    closes = (c.sessions >= r.variety_sessions - 1)[:, None]
     mask &= ~(closes & (distinct < r.min_variety[:, None]))
-    # the EWMA acute:chronic ratio after tomorrow's load (closed form over the whole history)
+    # the EWMA acute:chronic ratio after tomorrow's load
     if torch.isfinite(r.acwr_cap).any():
-        w = tab.load[history]                                                                   # (B, t) float64
-        age = torch.arange(t - 1, -1, -1, device=dev, dtype=torch.float64)
-        ends = []
-        for lam in (EWMA_ACUTE, EWMA_CHRONIC):
-            now = (1 - lam) ** t * r.habitual + (w * lam * (1 - lam) ** age).sum(1)
-            ends.append(lam * tab.load[None] + (1 - lam) * now[:, None])                       # (B, A)
+        ends = [lam * tab.load[None] + (1 - lam) * now[:, None]
+                for lam, now in ((EWMA_ACUTE, c.acute), (EWMA_CHRONIC, c.chronic))]                # (B, A) each
         mask &= ratio(*ends, undefined=0.0) <= r.acwr_cap[:, None] + ACWR_TOLERANCE
     # monotony: this plan week so far, today's load and rest to the week's end (S^2 (6/c^2 + 7) <= 49 Q)
     if torch.isfinite(r.max_monotony).any():
@@ -369,6 +392,38 @@ def allowed_actions(rules,  # one `CoachRules` shared, one per athlete (a list),
         mask &= total ** 2 * ((WEEK_DAYS - 1) / cap ** 2 + WEEK_DAYS) <= WEEK_DAYS ** 2 * squares
     mask[:, REST] = True
     return mask
+
+# %% ../nbs/16_rules.ipynb #a1f7c0d2
+RULE_STATE_DAYS = 7  # `rule_state` counts days up to a week ahead: clipped at 7, divided by 7
+RULE_STATE_NAMES = ("training_run", "hard_run", "same_run", "rest_needed", "week_sessions", "actions_to_add", "acwr",
+                    "day_of_plan_week", *(f"closed_in_{k}_days" for k in range(RULE_STATE_DAYS)))
+RULE_STATE_DIM = len(RULE_STATE_NAMES)  # 15
+
+def rule_state(rules,  # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
+               history: torch.Tensor,  # `(B, t)` season actions of the days before `day`, oldest first
+               day: int | None = None,  # the day (0-based) to come (None: `t`, the day after `history`)
+              ) -> torch.Tensor:
+    """`(B, RULE_STATE_DIM)` in [0, 1], per `RULE_STATE_NAMES`, each 0 far from its rule's limit (or with no such
+    rule) and 1 at it. Before day `day`: for the training days, hard days and days of the last action in a row, the
+    rest days the rest rule needs in the last 6 and the sessions of this calendar week, 1 - the days left before the
+    limit (clipped at `RULE_STATE_DAYS`) / `RULE_STATE_DAYS`; the new actions the variety rule still asks for (over
+    `RULE_STATE_DAYS`); the acute:chronic ratio's nearness to its cap, 1 - (cap - ratio) clipped to [0, 1]; the day
+    of the plan week (0 to 6, over 6); and whether each of the next 7 days is closed to training (weekday, dates
+    off). With no rules only the day of the plan week is not 0 (it depends on `history` only through its length)."""
+    r, history, day = _with_past(rules, history, day)
+    c, dev = _counts(r, history, day), history.device
+    near = lambda left: 1 - left.clamp(0, RULE_STATE_DAYS).float() / RULE_STATE_DAYS          # days left: 7+ -> 0
+    acwr = 1 - (r.acwr_cap - ratio(c.acute, c.chronic, undefined=0.0)).clamp(0, 1).float()    # no cap: inf, so 0
+    week_day = torch.full_like(acwr, (r.past.shape[1] + day) % WEEK_DAYS / (WEEK_DAYS - 1))
+    ahead = day + torch.arange(RULE_STATE_DAYS, device=dev)                                    # the next 7 days
+    closed = (~r.weekday_ok.gather(1, (r.start_weekday[:, None] + ahead) % 7)
+              | (r.days_off[:, :, None] == ahead).any(1))                                      # (B, 7)
+    counts = [near(r.max_run - c.run), near(r.max_hard - c.hard_run),
+              near(torch.where(c.last >= 0, r.max_same - c.same_run, r.max_same)),
+              near(torch.where(r.min_rest > 0, c.rest_days - r.min_rest + 1, RULE_STATE_DAYS)),
+              near(r.max_week - c.week_sessions),
+              (r.min_variety - c.present.sum(1)).clamp(0, RULE_STATE_DAYS).float() / RULE_STATE_DAYS, acwr, week_day]
+    return torch.cat([torch.stack(counts, 1), closed.float()], 1)
 
 # %% ../nbs/16_rules.ipynb #bc9dff87
 def rules_from(rules: RuleTensors, # the athletes' compiled rules
@@ -504,6 +559,14 @@ def random_walk(rules,  # one `CoachRules` shared, one per athlete (a list), or 
         pick = torch.where(torch.rand(batch, generator=g) < wild, anything, pick)
         schedule = torch.cat([schedule, pick[:, None]], 1)
     return schedule
+
+# %% ../nbs/16_rules.ipynb #a1f7c0d5
+def mask_factors(mask: torch.Tensor,  # `(B, SEASON_ACTION_DIM)` bool: the actions allowed (`allowed_actions`)
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`mask`'s factors: `(B, 44)` the actions and `(B, 9)` the session kinds with an allowed session; the sessions
+    it allows are exactly those of an allowed action at an allowed kind (see above)."""
+    sessions = mask[:, 1:].reshape(len(mask), NUM_ACTIONS, SESSION_KINDS)
+    return sessions.any(2), sessions.any(1)
 
 # %% ../nbs/16_rules.ipynb #26551751
 def plan_with_rules(score_fn: Callable[[torch.Tensor, int], torch.Tensor], # `(history (B, t), day)` -> `(B, 397)`

@@ -10,7 +10,7 @@ from fastcore.basics import patch
 from .catalog import NUM_ACTIONS, STATE_DIM, check_int, check_weight_matrix
 from .env import check_actions
 from .sessions import SEASON_ACTION_DIM, SESSION_KINDS
-from .rules import allowed_actions
+from .rules import RULE_STATE_DIM, CoachRules, allowed_actions, compile_rules, mask_factors, rule_state
 from .state import LAYOUT, athlete_batch, reference_cq, reference_qx, synthetic_batch
 from .season_model import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, HABITUAL_LOAD_RANGE, RESPONSE_CV,
                                       RESPONSE_NAMES, ResponseParams, SeasonModel, athlete_einsum, check_response,
@@ -42,9 +42,12 @@ class ObsLayout(NamedTuple):
     session_cost: slice = slice(281, 281 + SESSION_KINDS)  # fatigue left on competition day by each session kind
     relevance: slice = slice(290, 290 + NUM_ACTIONS)      # each action's gain per unit stimulus / the best action's
     relevance_scale: slice = slice(334, 335)              # the best action's gain per unit stimulus / TYPICAL_GAIN
+    rules: slice = slice(335, 335 + RULE_STATE_DIM)       # how near each rule's count is to its limit (`rule_state`)
+    closed_actions: slice = slice(350, 350 + NUM_ACTIONS)  # 1: today's mask allows no session of the action
+    closed_kinds: slice = slice(394, 394 + SESSION_KINDS)  # 1: ... no session of the kind (`mask_factors`)
 
 OBS_LAYOUT = ObsLayout()
-SEASON_OBS_DIM = OBS_LAYOUT.relevance_scale.stop  # 335
+SEASON_OBS_DIM = OBS_LAYOUT.closed_kinds.stop  # 403
 
 # %% ../nbs/12d_season_env.ipynb #e23ab6f6
 class SeasonEnvironment:
@@ -127,7 +130,7 @@ def model(self: SeasonEnvironment,
 # %% ../nbs/12d_season_env.ipynb #c16a8cfe
 @patch
 def observe(self: SeasonEnvironment) -> torch.Tensor:
-    "The `(B, 335)` observation of today (see `OBS_LAYOUT`): the parts that change, written over the ones that don't."
+    "The `(B, 403)` observation of today (see `OBS_LAYOUT`): the parts that change, written over the ones that don't."
     m, s, obs, o = self._model, self._traces, self._obs, OBS_LAYOUT
     left, performance = self.days - self.t, m.performance(s)
     obs[:, LAYOUT.subject_scores] = athlete_einsum("bj,sj->bs", performance, m.cq)
@@ -144,13 +147,17 @@ def observe(self: SeasonEnvironment) -> torch.Tensor:
     relevance = m.action_relevance(s)
     best = relevance.amax(-1, keepdim=True).clamp_min(1e-12)
     obs[:, o.relevance], obs[:, o.relevance_scale] = relevance / best, best / TYPICAL_GAIN
+    seen = self._history if self.rules is not None else self._history[:, :0]  # no rules: only the day counts
+    obs[:, o.rules] = rule_state(self._observed_rules, seen, self.t)
+    if self.rules is not None:  # with none, every session is open: 0s
+        obs[:, o.closed_actions], obs[:, o.closed_kinds] = (~f for f in mask_factors(self.action_mask()))
     return obs.clone()
 
 @patch
 def reset(self: SeasonEnvironment,
           athletes,  # `num_envs` athletes, in any form `encode_athletes` takes
          ) -> torch.Tensor:
-    "Start `num_envs` athletes' seasons (athletes in any form `encode_athletes` takes); the `(B, 335)` observations."
+    "Start `num_envs` athletes' seasons (athletes in any form `encode_athletes` takes); the `(B, 403)` observations."
     athletes = self.encode_athletes(athletes)
     if len(athletes) != self.num_envs:
         raise ValueError(f"athletes must be {self.num_envs} athletes, got {len(athletes)}")
@@ -161,6 +168,8 @@ def reset(self: SeasonEnvironment,
     self._history = athletes.new_zeros(self.num_envs, 0, dtype=torch.long)  # the actions so far: the rules read them
     self._mask = None  # today's action mask, computed when first asked for
     self._rules = compile_season_rules(self.rules, self._model.habitual, self.device)
+    self._observed_rules = self._rules if self._rules is not None else compile_rules(CoachRules(), self.num_envs,
+                                                                                     self.device)  # none: no limits
     r = self._model.response  # the parts of the observation that stay the same all season
     self._obs = athletes.new_zeros(self.num_envs, SEASON_OBS_DIM)
     self._obs[:, OBS_LAYOUT.athlete] = athletes[:, :STATE_DIM]
@@ -183,7 +192,7 @@ def step(self: SeasonEnvironment,
         raise RuntimeError("the season is over (or never started): call reset(athletes) first")
     actions = check_actions(actions, self.num_envs, SEASON_ACTION_DIM, self.device)
     self._traces = self._model.step(self._traces, actions)
-    if self.rules is not None: self._history, self._mask = torch.cat([self._history, actions[:, None]], 1), None
+    self._history, self._mask = torch.cat([self._history, actions[:, None]], 1), None
     self.t += 1
     previous, self._rested = self._rested, self._model.rested_score(self._traces, self.days - self.t)
     obs, done = self.observe(), torch.full((self.num_envs,), self.t >= self.days, device=self.device)

@@ -10,7 +10,7 @@ from torch import nn
 from .env import env_repr, normalised_score
 from .model import NetConfig, register_action_head, small_init_
 from .sessions import SEASON_ACTION_DIM, session_tables
-from .ppo import EnhancedPPOAgent, Evaluation
+from .ppo import MASKED_LOGIT, EnhancedPPOAgent, Evaluation
 from .imitation import imitation_warm_start
 from .season_env import OBS_LAYOUT, SEASON_OBS_DIM, SeasonEnvironment
 
@@ -49,6 +49,7 @@ class SeasonActionHead(nn.Module):
         w = LOGIT_GAIN * self.weights(h).float()                                                 # (B, 4)
         per_action = (w[:, :1] * relevance)[..., None] + (w[:, 2:3] * banked)[..., None] * stimulus  # (B, 44, 9)
         sessions = (per_action + (w[:, 1:2] * load + w[:, 3:] * cost)[:, None]).flatten(1)         # (B, 396)
+        sessions = sessions.masked_fill(~_open_sessions(obs), MASKED_LOGIT)             # only those the rules allow
         p = sessions.softmax(-1).detach().view_as(per_action)                     # the session it would pick
         by_action, by_kind = p.sum(-1), p.sum(1)                                                 # (B, 44), (B, 9)
         chosen = torch.stack([(by_action * relevance).sum(-1), (by_kind * load).sum(-1),  # its numbers (B, 4), all in
@@ -56,6 +57,12 @@ class SeasonActionHead(nn.Module):
         train = LOGIT_GAIN * (chosen * self.train_weights(h).float()).sum(-1, keepdim=True)
         return torch.cat([nn.functional.logsigmoid(-train), nn.functional.logsigmoid(train) + sessions.log_softmax(-1)],
                          1)
+
+def _open_sessions(obs: torch.Tensor) -> torch.Tensor:
+    """`(B, 396)` bool: the sessions today's mask allows, from its factors in `obs` (`mask_factors`); all where it
+    allows none (rest is due: the mask applied to the head's output keeps only rest)."""
+    open_sessions = (obs[:, OBS_LAYOUT.closed_actions, None] < 0.5) & (obs[:, None, OBS_LAYOUT.closed_kinds] < 0.5)
+    return open_sessions.flatten(1) | ~open_sessions.flatten(1).any(1, keepdim=True)
 
 def _session_numbers(obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """`action_features`' parts: relevance and banked gain per unit of stimulus `(B, 44)` per action, the session

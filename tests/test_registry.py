@@ -140,5 +140,5 @@ def test_the_adaptive_environment_is_registered(tmp_path, capsys):
     assert code == 0 and "trained 8 episodes" in out.out and (tmp_path / "adaptive.pt").is_file(), out
     env = gymnasium.make("fitness_ppo/AdaptiveSeason-v0", days=28)
     obs, _ = env.reset(seed=0)
-    assert obs.shape == (335,) and env.action_space.n == 397
+    assert obs.shape == (403,) and env.action_space.n == 397
     assert TrainRequest(environment="adaptive", env_params=dict(days=35)).episode_steps == 35
