@@ -199,8 +199,8 @@ def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(e
 
 # %% ../nbs/18_imitation.ipynb #b2522710
 IMITATION_SHARE = 0.8  # `train_season`'s default: the share of its time budget the optimiser's imitation may use
-IMITATION_MAX_ROUNDS = 16  # with a time budget: rounds at most (16 x 256 athletes x 56 days: 0.3 GB of observations,
-                           # 0.4 GB with the rules' masks, twice that while a round concatenates them to clone);
+IMITATION_MAX_ROUNDS = 16  # with a time budget: rounds at most (16 x 256 athletes x 56 days: 0.37 GB of observations,
+                           # 0.46 GB with the rules' masks, twice that while a round concatenates them to clone);
                            # on a quiet machine a 300 s call reached 8 rounds in 115 s, 12 to 13 in its 240 s
 
 def imitation_warm_start(time_budget_s: float | None = None,  # the whole training's budget (None: `IMITATION_ROUNDS`)
