@@ -10,8 +10,8 @@ from fitness_ppo.model import EnhancedActorCritic
 from fitness_ppo.ppo import EnhancedPPOAgent
 from fitness_ppo.season import SEASON_ACTION_DIM, SEASON_NET, SEASON_OBS_DIM, SeasonEnvironment, season_agent
 
-SEASON_PARAMETERS = 161_801          # trunk, actor (season head) and critic of SEASON_NET
-SEASON_HEAD_PARAMETERS = 221_583     # what the CQ/QX heads added before (381,972 in all)
+SEASON_PARAMETERS = 170_505          # trunk, actor (season head) and critic of SEASON_NET
+SEASON_HEAD_PARAMETERS = 221_583     # what the CQ/QX heads added before (392,088 in all)
 
 
 def count(net): return sum(p.numel() for p in net.parameters())
