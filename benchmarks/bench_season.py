@@ -1,7 +1,7 @@
 """Season planner timings: the environment's day step, and planning many athletes with a policy or the optimiser.
 
 Prints one JSON object. Usage: python benchmarks/bench_season.py [--sizes 1 64 1024 4096] [--athletes 1000]
-- `environment`: athlete-days per second of `SeasonEnvironment.step` (the model's day, the reward and the 328-number
+- `environment`: athlete-days per second of `SeasonEnvironment.step` (the model's day, the reward and the season
   observation) with random actions, and of the model's day alone (`SeasonModel.step`), at several batch sizes;
 - `planning`: seconds to plan `--athletes` athletes for a 56-day season with a season policy (one forward pass per day
   for all of them; an untrained policy costs the same as a trained one) and with the per-athlete optimiser

@@ -162,7 +162,7 @@ class AdaptiveSeasonEnvironment:
 def reset(self: AdaptiveSeasonEnvironment,
           athletes, # `num_envs` athletes in any form `encode_athletes` takes (their true responses)
          ) -> torch.Tensor:
-    "Start the seasons of `athletes` (their true responses hidden); the believed athletes' `(B, 403)` observations."
+    "Start the seasons of `athletes` (true responses hidden); the believed `(B, SEASON_OBS_DIM)` observations."
     self.athletes = self.encode_athletes(athletes)
     self.truth.reset(self.athletes)
     seed = int(torch.randint(2 ** 31, (1,), generator=self.generator))
@@ -361,7 +361,7 @@ def teacher_data(env: AdaptiveSeasonEnvironment, # the settings (days, tests, no
                  teacher=None, # a policy(env, obs) to follow (e.g. `mpc_policy()`); None: the oracle's plan
                  iterations: int = OPTIMIZER_ITERATIONS, # the oracle optimiser's Adam steps
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    "`(observations (B days, 403), actions (B days,))`: what the coach saw, day by day, while following the teacher."
+    "`(observations (B days, SEASON_OBS_DIM), actions (B days,))`: what the coach saw by day, following the teacher."
     env = env.spawn(len(athletes))
     x = env.encode_athletes(athletes)
     if teacher is None: teacher = optimize_schedule(env.model(x), env.days, iterations)

@@ -44,7 +44,7 @@ def fatigue_bounds() -> tuple[float, float]:
     return gain * load * decay("tau_fat") / (1 - decay("tau_fat")), gain * load
 
 def season_bounds() -> tuple[np.ndarray, np.ndarray]:
-    "`(low, high)` float32 `(403,)`: what each number of a season observation can be (see `OBS_LAYOUT`)."
+    "`(low, high)` float32 `(SEASON_OBS_DIM,)`: what each number of a season observation can be (see `OBS_LAYOUT`)."
     size = SEASON_OBS_DIM
     low, high = np.zeros(size, np.float32), np.ones(size, np.float32)
     low[OBS_LAYOUT.athlete], high[OBS_LAYOUT.athlete] = athlete_bounds()
@@ -146,7 +146,7 @@ class WeightsEnv(AthleteEnv):
         super().__init__(TrainingEnvironment(1, max_steps, **kwargs))
 
 class SeasonEnv(AthleteEnv):
-    "One athlete's season: 403 numbers, 397 actions (rest, 44 actions x 3 intensities x 3 volumes), to competition day."
+    "One season to competition day: `SEASON_OBS_DIM` numbers, 397 actions (rest, 44 x 3 intensities x 3 volumes)."
     reset_options = ("athlete", "response")
 
     @delegates(SeasonEnvironment, but=["num_envs", "days"])

@@ -323,8 +323,8 @@ class _Counts(NamedTuple):
     same_run: torch.Tensor       # days in a row of that action
     present: torch.Tensor        # (B, 44) bool: the actions of the last `variety_sessions - 1` sessions within 14 days
     sessions: torch.Tensor       # how many sessions those are
-    acute: torch.Tensor          # the EWMA acute load after the last day (float64)
-    chronic: torch.Tensor        # the EWMA chronic load after the last day (float64)
+    acute: torch.Tensor          # the EWMA acute load after the last day (float64; 0s where no athlete has a ratio cap)
+    chronic: torch.Tensor        # the EWMA chronic load after the last day (float64; likewise)
 
 def _counts(r: RuleTensors, history: torch.Tensor, day: int) -> _Counts:
     "What `r`'s rules count for day `day`, with `history` `(B, t)` the days before it (`r.past` included)."
@@ -340,9 +340,11 @@ def _counts(r: RuleTensors, history: torch.Tensor, day: int) -> _Counts:
     keep = sessions & (from_end <= (r.variety_sessions - 1)[:, None])
     present = torch.zeros(B, NUM_ACTIONS + 1, dtype=torch.bool, device=dev)
     present.scatter_(1, torch.where(keep, tab.kind[recent], NUM_ACTIONS), True)
-    age = torch.arange(t - 1, -1, -1, device=dev, dtype=torch.float64)                       # the EWMA in closed form
-    acute, chronic = ((1 - lam) ** t * r.habitual + (tab.load[history] * lam * (1 - lam) ** age).sum(1)
-                      for lam in (EWMA_ACUTE, EWMA_CHRONIC))
+    acute = chronic = torch.zeros(B, dtype=torch.float64, device=dev)  # read only by a cap on the ratio
+    if torch.isfinite(r.acwr_cap).any():
+        age = torch.arange(t - 1, -1, -1, device=dev, dtype=torch.float64)                   # the EWMA in closed form
+        acute, chronic = ((1 - lam) ** t * r.habitual + (tab.load[history] * lam * (1 - lam) ** age).sum(1)
+                          for lam in (EWMA_ACUTE, EWMA_CHRONIC))
     this_week = torch.arange(REST_WINDOW - 1, device=dev) >= WEEK_DAYS - 1 - weekday[:, None]  # of the last 6 days
     return _Counts(weekday=weekday, week_sessions=(week & this_week).sum(1), rest_days=(~week).sum(1),
                    run=_trailing_run(train), hard_run=_trailing_run(tab.hard[history]), last=last,

@@ -4,13 +4,14 @@
 
 # %% ../nbs/12d_season_env.ipynb #ff6248a8
 from __future__ import annotations
+import functools
 from typing import NamedTuple
 import torch
 from fastcore.basics import patch
 from .catalog import NUM_ACTIONS, STATE_DIM, check_int, check_weight_matrix
 from .env import check_actions
 from .sessions import SEASON_ACTION_DIM, SESSION_KINDS
-from .rules import RULE_STATE_DIM, CoachRules, allowed_actions, compile_rules, mask_factors, rule_state
+from .rules import RULE_STATE_DIM, CoachRules, allowed_actions, mask_factors, rule_state
 from .state import LAYOUT, athlete_batch, reference_cq, reference_qx, synthetic_batch
 from .season_model import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, HABITUAL_LOAD_RANGE, RESPONSE_CV,
                                       RESPONSE_NAMES, ResponseParams, SeasonModel, athlete_einsum, check_response,
@@ -128,9 +129,15 @@ def model(self: SeasonEnvironment,
                        habitual_daily_load(athletes[:, -1]).to(athletes))
 
 # %% ../nbs/12d_season_env.ipynb #c16a8cfe
+@functools.lru_cache(maxsize=16)
+def _rule_state_without_rules(days: int, device: torch.device) -> torch.Tensor:
+    "`(days + 1, RULE_STATE_DIM)`: `rule_state` with no rules on each day 0..days (with none it reads only the day)."
+    no_history = torch.zeros(1, 0, dtype=torch.long, device=device)
+    return torch.cat([rule_state(CoachRules(), no_history, day) for day in range(days + 1)])
+
 @patch
 def observe(self: SeasonEnvironment) -> torch.Tensor:
-    "The `(B, 403)` observation of today (see `OBS_LAYOUT`): the parts that change, written over the ones that don't."
+    "The `(B, SEASON_OBS_DIM)` observation of today (`OBS_LAYOUT`): the parts that change, written over the others."
     m, s, obs, o = self._model, self._traces, self._obs, OBS_LAYOUT
     left, performance = self.days - self.t, m.performance(s)
     obs[:, LAYOUT.subject_scores] = athlete_einsum("bj,sj->bs", performance, m.cq)
@@ -147,9 +154,10 @@ def observe(self: SeasonEnvironment) -> torch.Tensor:
     relevance = m.action_relevance(s)
     best = relevance.amax(-1, keepdim=True).clamp_min(1e-12)
     obs[:, o.relevance], obs[:, o.relevance_scale] = relevance / best, best / TYPICAL_GAIN
-    seen = self._history if self.rules is not None else self._history[:, :0]  # no rules: only the day counts
-    obs[:, o.rules] = rule_state(self._observed_rules, seen, self.t)
-    if self.rules is not None:  # with none, every session is open: 0s
+    if self.rules is None:  # no limits to count (only the day of the plan week); every session open: closed_* stay 0
+        obs[:, o.rules] = _rule_state_without_rules(self.days, self.device)[self.t]
+    else:
+        obs[:, o.rules] = rule_state(self._rules, self._history, self.t)
         obs[:, o.closed_actions], obs[:, o.closed_kinds] = (~f for f in mask_factors(self.action_mask()))
     return obs.clone()
 
@@ -157,7 +165,7 @@ def observe(self: SeasonEnvironment) -> torch.Tensor:
 def reset(self: SeasonEnvironment,
           athletes,  # `num_envs` athletes, in any form `encode_athletes` takes
          ) -> torch.Tensor:
-    "Start `num_envs` athletes' seasons (athletes in any form `encode_athletes` takes); the `(B, 403)` observations."
+    "Start `num_envs` athletes' seasons (in any form `encode_athletes` takes); the `(B, SEASON_OBS_DIM)` observations."
     athletes = self.encode_athletes(athletes)
     if len(athletes) != self.num_envs:
         raise ValueError(f"athletes must be {self.num_envs} athletes, got {len(athletes)}")
@@ -165,11 +173,10 @@ def reset(self: SeasonEnvironment,
     self._traces = self._model.start()
     self._start_score = self._rested = self._model.target_score(self._traces)
     self.t = 0
-    self._history = athletes.new_zeros(self.num_envs, 0, dtype=torch.long)  # the actions so far: the rules read them
-    self._mask = None  # today's action mask, computed when first asked for
     self._rules = compile_season_rules(self.rules, self._model.habitual, self.device)
-    self._observed_rules = self._rules if self._rules is not None else compile_rules(CoachRules(), self.num_envs,
-                                                                                     self.device)  # none: no limits
+    self._history = None  # the actions so far, kept where rules read them
+    if self._rules is not None: self._history = athletes.new_zeros(self.num_envs, 0, dtype=torch.long)
+    self._mask = None  # today's action mask, computed when first asked for
     r = self._model.response  # the parts of the observation that stay the same all season
     self._obs = athletes.new_zeros(self.num_envs, SEASON_OBS_DIM)
     self._obs[:, OBS_LAYOUT.athlete] = athletes[:, :STATE_DIM]
@@ -192,7 +199,8 @@ def step(self: SeasonEnvironment,
         raise RuntimeError("the season is over (or never started): call reset(athletes) first")
     actions = check_actions(actions, self.num_envs, SEASON_ACTION_DIM, self.device)
     self._traces = self._model.step(self._traces, actions)
-    self._history, self._mask = torch.cat([self._history, actions[:, None]], 1), None
+    if self._history is not None: self._history = torch.cat([self._history, actions[:, None]], 1)  # with rules
+    self._mask = None
     self.t += 1
     previous, self._rested = self._rested, self._model.rested_score(self._traces, self.days - self.t)
     obs, done = self.observe(), torch.full((self.num_envs,), self.t >= self.days, device=self.device)

@@ -8,6 +8,7 @@ import fitness_ppo.gym  # noqa: F401 (Gymnasium ids follow the registry from her
 from fitness_ppo.api import TrainRequest, create_app
 from fitness_ppo.cli import _parser, main
 from fitness_ppo.registry import ENVIRONMENTS, EnvParam, EnvSpec, env_spec, register_env, unregister_env
+from fitness_ppo.season import SEASON_ACTION_DIM, SEASON_OBS_DIM
 
 COIN_ID = "test_registry/Coin-v0"
 
@@ -140,5 +141,5 @@ def test_the_adaptive_environment_is_registered(tmp_path, capsys):
     assert code == 0 and "trained 8 episodes" in out.out and (tmp_path / "adaptive.pt").is_file(), out
     env = gymnasium.make("fitness_ppo/AdaptiveSeason-v0", days=28)
     obs, _ = env.reset(seed=0)
-    assert obs.shape == (403,) and env.action_space.n == 397
+    assert obs.shape == (SEASON_OBS_DIM,) and env.action_space.n == SEASON_ACTION_DIM
     assert TrainRequest(environment="adaptive", env_params=dict(days=35)).episode_steps == 35
