@@ -312,6 +312,10 @@ def _trailing_run(flags: torch.Tensor) -> torch.Tensor:
     last_false = torch.where(~flags, torch.arange(t, device=flags.device), -1).amax(1)
     return t - 1 - last_false
 
+def _variety_depth(r: RuleTensors) -> int:
+    "J, the runs the variety rule checks: of `variety_sessions - j` sessions, j = 0 .. min_variety - 2 (at least 1)."
+    return max(1, int(r.min_variety.max()) - 1)
+
 class _Counts(NamedTuple):
     "What the rules count in the days before the day to choose for, each `(B,)` unless said."
     weekday: torch.Tensor        # that day's weekday
@@ -321,8 +325,9 @@ class _Counts(NamedTuple):
     hard_run: torch.Tensor       # hard days in a row
     last: torch.Tensor           # the last day's action (-1: rest, or no day yet)
     same_run: torch.Tensor       # days in a row of that action
-    present: torch.Tensor        # (B, 44) bool: the actions of the last `variety_sessions - 1` sessions within 14 days
-    sessions: torch.Tensor       # how many sessions those are
+    present: torch.Tensor        # (B, J, 44) bool: the actions of the last `variety_sessions - 1 - j` sessions within
+                                 # 14 days, j = 0 .. J - 1 (`_variety_depth`)
+    sessions: torch.Tensor       # (B, J) how many sessions those are
     acute: torch.Tensor          # the EWMA acute load after the last day (float64; 0s where no athlete has a ratio cap)
     chronic: torch.Tensor        # the EWMA chronic load after the last day (float64; likewise)
 
@@ -337,9 +342,10 @@ def _counts(r: RuleTensors, history: torch.Tensor, day: int) -> _Counts:
     recent = _look_back(history, VARIETY_DAYS - 1)
     sessions = recent != REST
     from_end = sessions.flip(1).cumsum(1).flip(1)                                             # sessions from here on
-    keep = sessions & (from_end <= (r.variety_sessions - 1)[:, None])
-    present = torch.zeros(B, NUM_ACTIONS + 1, dtype=torch.bool, device=dev)
-    present.scatter_(1, torch.where(keep, tab.kind[recent], NUM_ACTIONS), True)
+    runs = r.variety_sessions[:, None] - 1 - torch.arange(_variety_depth(r), device=dev)     # (B, J) sessions back
+    keep = sessions[:, None] & (from_end[:, None] <= runs[..., None])                         # (B, J, 13)
+    present = torch.zeros(*keep.shape[:2], NUM_ACTIONS + 1, dtype=torch.bool, device=dev)
+    present.scatter_(2, torch.where(keep, tab.kind[recent][:, None], NUM_ACTIONS), True)
     acute = chronic = torch.zeros(B, dtype=torch.float64, device=dev)  # read only by a cap on the ratio
     if torch.isfinite(r.acwr_cap).any():
         age = torch.arange(t - 1, -1, -1, device=dev, dtype=torch.float64)                   # the EWMA in closed form
@@ -348,8 +354,8 @@ def _counts(r: RuleTensors, history: torch.Tensor, day: int) -> _Counts:
     this_week = torch.arange(REST_WINDOW - 1, device=dev) >= WEEK_DAYS - 1 - weekday[:, None]  # of the last 6 days
     return _Counts(weekday=weekday, week_sessions=(week & this_week).sum(1), rest_days=(~week).sum(1),
                    run=_trailing_run(train), hard_run=_trailing_run(tab.hard[history]), last=last,
-                   same_run=_trailing_run(train & (kind == last[:, None])), present=present[:, :NUM_ACTIONS],
-                   sessions=keep.sum(1), acute=acute, chronic=chronic)
+                   same_run=_trailing_run(train & (kind == last[:, None])), present=present[..., :NUM_ACTIONS],
+                   sessions=keep.sum(-1), acute=acute, chronic=chronic)
 
 def _with_past(rules, history, day) -> tuple[RuleTensors, torch.Tensor, int]:
     "`rules` compiled, `history` checked and preceded by their `past`, and the day to choose for (see below)."
@@ -377,10 +383,13 @@ def allowed_actions(rules,  # one `CoachRules` shared, one per athlete (a list),
     # hard days in a row; the same action in a row
     mask &= ~(tab.hard[None] & (c.hard_run >= r.max_hard)[:, None])
     mask &= ~((tab.kind[None] == c.last[:, None]) & (c.last >= 0)[:, None] & (c.same_run >= r.max_same)[:, None])
-    # variety: the last variety_sessions - 1 sessions within 14 days and the new one
-    distinct = c.present.sum(1, keepdim=True) + ~c.present.gather(1, tab.kind.clamp_min(0).expand(B, -1))
-    closes = (c.sessions >= r.variety_sessions - 1)[:, None]
-    mask &= ~(closes & (distinct < r.min_variety[:, None]))
+    # variety: the last variety_sessions - 1 - j sessions within 14 days and the new one hold min_variety - j actions
+    # (j = 0: the rule; j > 0: so that the rule can still be kept by a new action, see above)
+    J = c.present.shape[1]
+    distinct = c.present.sum(-1, keepdim=True) + ~c.present.gather(2, tab.kind.clamp_min(0).expand(B, J, -1))
+    depth = torch.arange(J, device=history.device)
+    closes = (c.sessions >= r.variety_sessions[:, None] - 1 - depth)[..., None]                # (B, J, 1)
+    mask &= ~(closes & (distinct < (r.min_variety[:, None] - depth)[..., None])).any(1)
     # the EWMA acute:chronic ratio after tomorrow's load
     if torch.isfinite(r.acwr_cap).any():
         ends = [lam * tab.load[None] + (1 - lam) * now[:, None]
@@ -424,7 +433,8 @@ def rule_state(rules,  # one `CoachRules` shared, one per athlete (a list), or `
               near(torch.where(c.last >= 0, r.max_same - c.same_run, r.max_same)),
               near(torch.where(r.min_rest > 0, c.rest_days - r.min_rest + 1, RULE_STATE_DAYS)),
               near(r.max_week - c.week_sessions),
-              (r.min_variety - c.present.sum(1)).clamp(0, RULE_STATE_DAYS).float() / RULE_STATE_DAYS, acwr, week_day]
+              (r.min_variety - c.present[:, 0].sum(1)).clamp(0, RULE_STATE_DAYS).float() / RULE_STATE_DAYS, acwr,
+              week_day]
     return torch.cat([torch.stack(counts, 1), closed.float()], 1)
 
 # %% ../nbs/16_rules.ipynb #bc9dff87
@@ -477,17 +487,20 @@ def violation_days(rules,  # one `CoachRules` shared, one per athlete (a list), 
     out.update({k: torch.stack(v, 1) if v else train & False for k, v in runs.items()})
     rests = torch.cat([torch.ones(B, REST_WINDOW - 1, dtype=torch.long, device=dev), (~train).long()], 1)
     out["min_rest_per_7"] = rests.unfold(1, REST_WINDOW, 1).sum(-1) < r.min_rest[:, None]
-    # variety: the run of variety_sessions sessions ending at each session, if it lies within 14 days
+    # variety: the run of variety_sessions - j sessions ending at each session, if it lies within 14 days, holds
+    # min_variety - j actions (j = 0: the rule; j > 0: so that it can still be kept, see above)
     count = train.long().cumsum(1)                                                          # sessions so far
     counts = torch.zeros(B, D + 1, NUM_ACTIONS + 1, dtype=torch.long, device=dev)
     counts[:, 1:] = torch.nn.functional.one_hot(torch.where(train, kind, NUM_ACTIONS), NUM_ACTIONS + 1).cumsum(1)
-    first = count - r.variety_sessions[:, None] + 1                                         # its first session's number
-    first_day = torch.searchsorted(count.contiguous(), first.clamp_min(1).contiguous())     # the day of that session
-    span_ok = (first >= 1) & (days - first_day < VARIETY_DAYS)
     idx = lambda i: i[..., None].expand(-1, -1, NUM_ACTIONS + 1)
-    used = (counts[:, 1:].gather(1, idx(days.expand(B, -1))) - counts.gather(1, idx(first_day.clamp(0, D))))
-    distinct = (used[..., :NUM_ACTIONS] > 0).sum(-1)
-    out["min_variety"] = train & span_ok & (distinct < r.min_variety[:, None])
+    few = torch.zeros_like(train)
+    for j in range(_variety_depth(r)):
+        first = count - (r.variety_sessions - j)[:, None] + 1                               # its first session's number
+        first_day = torch.searchsorted(count.contiguous(), first.clamp_min(1).contiguous()) # the day of that session
+        span_ok = (first >= 1) & (days - first_day < VARIETY_DAYS)
+        used = (counts[:, 1:].gather(1, idx(days.expand(B, -1))) - counts.gather(1, idx(first_day.clamp(0, D))))
+        few |= span_ok & ((used[..., :NUM_ACTIONS] > 0).sum(-1) < (r.min_variety - j)[:, None])
+    out["min_variety"] = train & few
     out["acwr_cap"] = acwr_days(r, tab.load[schedule])
     # monotony: each complete plan week, mean / sample sd of its 7 loads, laid on its last day
     weeks = tab.load[schedule[:, :D - D % WEEK_DAYS]].view(B, -1, WEEK_DAYS)                 # (B, W, 7)
