@@ -492,13 +492,13 @@ def violation_days(rules,  # one `CoachRules` shared, one per athlete (a list), 
     count = train.long().cumsum(1)                                                          # sessions so far
     counts = torch.zeros(B, D + 1, NUM_ACTIONS + 1, dtype=torch.long, device=dev)
     counts[:, 1:] = torch.nn.functional.one_hot(torch.where(train, kind, NUM_ACTIONS), NUM_ACTIONS + 1).cumsum(1)
-    idx = lambda i: i[..., None].expand(-1, -1, NUM_ACTIONS + 1)
+    before = lambda day: counts.gather(1, day[..., None].expand(-1, -1, NUM_ACTIONS + 1))  # (B, D, 45) by (B, D)
     few = torch.zeros_like(train)
     for j in range(_variety_depth(r)):
         first = count - (r.variety_sessions - j)[:, None] + 1                               # its first session's number
         first_day = torch.searchsorted(count.contiguous(), first.clamp_min(1).contiguous()) # the day of that session
         span_ok = (first >= 1) & (days - first_day < VARIETY_DAYS)
-        used = (counts[:, 1:].gather(1, idx(days.expand(B, -1))) - counts.gather(1, idx(first_day.clamp(0, D))))
+        used = counts[:, 1:] - before(first_day.clamp(0, D))                                # each action's sessions
         few |= span_ok & ((used[..., :NUM_ACTIONS] > 0).sum(-1) < (r.min_variety - j)[:, None])
     out["min_variety"] = train & few
     out["acwr_cap"] = acwr_days(r, tab.load[schedule])
