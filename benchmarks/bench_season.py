@@ -2,7 +2,9 @@
 
 Prints one JSON object. Usage: python benchmarks/bench_season.py [--sizes 1 64 1024 4096] [--athletes 1000]
 - `environment`: athlete-days per second of `SeasonEnvironment.step` (the model's day, the reward and the season
-  observation) with random actions, and of the model's day alone (`SeasonModel.step`), at several batch sizes;
+  observation) with random actions, of the same within the default `CoachRules` (each day's action mask and the
+  rules' counts in the observation; a random action the mask forbids becomes rest), and of the model's day alone
+  (`SeasonModel.step`), at several batch sizes;
 - `planning`: seconds to plan `--athletes` athletes for a 56-day season with a season policy (one forward pass per day
   for all of them; an untrained policy costs the same as a trained one) and with the per-athlete optimiser
   (`optimize_schedule`: gradient ascent, rounding, one polishing sweep), and the ratio;
@@ -11,6 +13,7 @@ Prints one JSON object. Usage: python benchmarks/bench_season.py [--sizes 1 64 1
 import argparse, json, platform, time
 import torch
 from fitness_ppo.env import play_episode
+from fitness_ppo.rules import CoachRules
 from fitness_ppo.season import PLANNERS, SeasonEnvironment, baseline_schedule, season_agent
 
 def seconds(fn, repeat=1):
@@ -27,12 +30,17 @@ def environment(n, days=56):
     def season():
         env.reset(x)
         for a in actions: env.step(a)
+    ruled = SeasonEnvironment(num_envs=n, days=days, rules=CoachRules.default())
+    def ruled_season():
+        ruled.reset(x)
+        for a in actions: ruled.step(torch.where(ruled.action_mask().gather(1, a[:, None])[:, 0], a, 0))
     model = env.model(x)
     def model_days():
         s = model.start()
         for a in actions: s = model.step(s, a)
-    season(); model_days()  # warm-up
+    season(); ruled_season(); model_days()  # warm-up
     return dict(num_envs=n, athlete_days_per_s=round(n * days / seconds(season, 3)),
+                ruled_athlete_days_per_s=round(n * days / seconds(ruled_season, 3)),
                 model_only_athlete_days_per_s=round(n * days / seconds(model_days, 3)))
 
 def planning(n, days=56):

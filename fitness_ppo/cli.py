@@ -15,7 +15,7 @@ import fitness_ppo
 from .catalog import ACTION_DIM, DEFAULT_CATALOG, NUM_ACTIONS, NUM_QUALITIES, NUM_SUBJECTS, load_catalog
 from .catalog import EXAMPLE_CATALOG, Catalog, code_label
 from .env import TrainingEnvironment
-from .imitation import IMITATION_MIN_ROUNDS, IMITATION_SHARE
+from .imitation import IMITATION_MIN_ROUNDS, IMITATION_SHARE, POLISHED_TEACHER
 from .io import (ATHLETE_CSV_LAYOUT, DEFAULT_ALLOWED_HOSTS, LOG_FORMATS, LOG_LEVELS, MAX_ECHO_CHARS, _about, clip,
                             configure_logging, existing_file, load_agent, memory_report, parse_device, read_athletes,
                             read_json, read_priors, write_athletes)
@@ -391,8 +391,11 @@ def _season_summary(result: dict) -> str:
     b, (zero, one) = result["baselines"], SeasonEnvironment.SCORE_BASELINES  # the scale `best_score` is on
     score = lambda name: (b[name] - b[zero]) / (b[one] - b[zero])
     warm = result.get("warm_start")  # imitation's record: the athletes whose plans it learned from, its seconds
-    imitated = (f"imitated the optimiser's plans of {sum(r['athletes'] for r in warm['rounds'])} athletes in "
-                f"{warm['seconds']:.0f} s, then " if isinstance(warm, dict) and warm.get("rounds") else "")
+    rounds = warm.get("rounds") if isinstance(warm, dict) else None
+    athletes = lambda own: sum(r["athletes"] for r in rounds if (r.get("teacher") == POLISHED_TEACHER) == own)
+    imitated = (f"imitated the optimiser's plans of {athletes(False)} athletes"
+                + (f" and its own, polished, of {athletes(True)}" if athletes(True) else "")
+                + f" in {warm['seconds']:.0f} s, then " if rounds else "")
     return (f"{imitated}trained {result['episodes_completed']} seasons by PPO in "
             f"{result['training_time_seconds']:.0f} s; normalised score of the served policy "
             f"{result['best_score']:.3f} (0 = keeping the habitual training, 1 = the per-athlete optimiser; rest "
@@ -852,9 +855,10 @@ def _command(sub, name: str, func, help: str, epilog: str | None = None, **commo
     c.set_defaults(func=func)
     return c
 
-IMITATE_HELP = (f"first learn from the per-athlete optimiser's plans (fitness_ppo.imitation; up to "
-                f"{IMITATION_SHARE:.0%}% of the time budget, if it fits {IMITATION_MIN_ROUNDS} rounds of them), then "
-                f"PPO; the better of the two is kept (default; --no-imitate: PPO alone)")
+IMITATE_HELP = (f"first learn from the per-athlete optimiser's plans (within --rules, then from the policy's own "
+                f"plans polished by the optimiser's search; fitness_ppo.imitation; up to {IMITATION_SHARE:.0%}% of "
+                f"the time budget, if it fits {IMITATION_MIN_ROUNDS} rounds of the optimiser's plans), then PPO; the "
+                f"better of the two is kept (default; --no-imitate: PPO alone)")
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fitness-ppo",

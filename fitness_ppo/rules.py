@@ -19,9 +19,9 @@ __all__ = ['HARD_INTENSITY', 'WEEKDAY_NAMES', 'VARIETY_DAYS', 'REST_WINDOW', 'WE
            'EWMA_CHRONIC', 'MONOTONY_TOLERANCE', 'ACWR_TOLERANCE', 'RULE_STATE_DAYS', 'RULE_STATE_NAMES',
            'RULE_STATE_DIM', 'TAPER_DAYS', 'TAPER_BEFORE_DAYS', 'MONOTONY_HIGH', 'ACWR_BAND', 'SessionTable',
            'session_table', 'CoachRules', 'RuleTensors', 'compile_rules', 'ewma_loads', 'ratio', 'allowed_actions',
-           'rule_state', 'rules_from', 'acwr_days', 'violation_days', 'violations', 'total_violations', 'random_rules',
-           'random_walk', 'mask_factors', 'plan_with_rules', 'repair', 'run_lengths', 'LoadReport', 'load_report',
-           'plot_load']
+           'rule_state', 'rules_today', 'rules_from', 'acwr_days', 'violation_days', 'violations', 'total_violations',
+           'random_rules', 'random_walk', 'mask_factors', 'plan_with_rules', 'repair', 'run_lengths', 'LoadReport',
+           'load_report', 'plot_load']
 
 # %% ../nbs/16_rules.ipynb #294473e4
 HARD_INTENSITY = NUM_INTENSITIES - 1  # a hard day is a session at the top intensity
@@ -374,35 +374,40 @@ def allowed_actions(rules,  # one `CoachRules` shared, one per athlete (a list),
     `CoachRules`, one per athlete, or `RuleTensors`); `history` `(B, t)` holds days `day - t .. day - 1`, and
     compiled rules' `past` the days before those."""
     r, history, day = _with_past(rules, history, day)
-    B, P, tab = len(history), r.past.shape[1], session_table(history.device)  # the weeks count from the past's start
-    c = _counts(r, history, day)
+    return _allowed(r, history, day, _counts(r, history, day))
+
+def _allowed(r: RuleTensors, history: torch.Tensor, day: int, c: _Counts) -> torch.Tensor:
+    "`allowed_actions` of compiled rules `r`, `history` preceded by their past, and its counts `c` for day `day`."
+    P, tab = r.past.shape[1], session_table(history.device)  # the weeks count from the past's start
+    # each rule reads a session's action or its kind, never both: the mask is a day's, an action's and a kind's
+    # factors (`mask_factors`), so the rules are checked on 44 + 9 columns, not 396
     # a session tomorrow: days off, the calendar week, days in a row, rest days in every 7
     ok = r.weekday_ok.gather(1, c.weekday[:, None])[:, 0] & ~(r.days_off == day).any(1)
-    ok &= (c.week_sessions < r.max_week) & (c.run < r.max_run) & (c.rest_days >= r.min_rest)
-    mask = ok[:, None] & r.action_ok.gather(1, tab.kind.clamp_min(0).expand(B, -1))            # (B, A)
-    # hard days in a row; the same action in a row
-    mask &= ~(tab.hard[None] & (c.hard_run >= r.max_hard)[:, None])
-    mask &= ~((tab.kind[None] == c.last[:, None]) & (c.last >= 0)[:, None] & (c.same_run >= r.max_same)[:, None])
-    # variety: the last variety_sessions - 1 - j sessions within 14 days and the new one hold min_variety - j actions
-    # (j = 0: the rule; j > 0: so that the rule can still be kept by a new action, see above)
-    J = c.present.shape[1]
-    distinct = c.present.sum(-1, keepdim=True) + ~c.present.gather(2, tab.kind.clamp_min(0).expand(B, J, -1))
-    depth = torch.arange(J, device=history.device)
-    closes = (c.sessions >= r.variety_sessions[:, None] - 1 - depth)[..., None]                # (B, J, 1)
-    mask &= ~(closes & (distinct < (r.min_variety[:, None] - depth)[..., None])).any(1)
-    # the EWMA acute:chronic ratio after tomorrow's load
+    ok &= (c.week_sessions < r.max_week) & (c.run < r.max_run) & (c.rest_days >= r.min_rest)          # (B,)
+    # the actions: allowed, not the same action too long in a row, variety: the last variety_sessions - 1 - j
+    # sessions within 14 days and the new one hold min_variety - j actions (j = 0: the rule; j > 0: so that the rule
+    # can still be kept by a new action, see above)
+    actions = torch.arange(NUM_ACTIONS, device=history.device)
+    per_action = r.action_ok & ~((actions == c.last[:, None]) & (c.same_run >= r.max_same)[:, None])  # (B, 44)
+    depth = torch.arange(c.present.shape[1], device=history.device)
+    distinct = c.present.sum(-1, keepdim=True) + ~c.present                                         # (B, J, 44)
+    closes = (c.sessions >= r.variety_sessions[:, None] - 1 - depth)[..., None]                    # (B, J, 1)
+    per_action &= ~(closes & (distinct < (r.min_variety[:, None] - depth)[..., None])).any(1)
+    # the kinds: hard days in a row, the EWMA acute:chronic ratio after tomorrow's load, and monotony
+    load, hard = tab.load[1:1 + SESSION_KINDS], tab.hard[1:1 + SESSION_KINDS]                       # (9,): any action's
+    per_kind = ~(hard[None] & (c.hard_run >= r.max_hard)[:, None])                                  # (B, 9)
     if torch.isfinite(r.acwr_cap).any():
-        ends = [lam * tab.load[None] + (1 - lam) * now[:, None]
-                for lam, now in ((EWMA_ACUTE, c.acute), (EWMA_CHRONIC, c.chronic))]                # (B, A) each
-        mask &= ratio(*ends, undefined=0.0) <= r.acwr_cap[:, None] + ACWR_TOLERANCE
+        ends = [lam * load[None] + (1 - lam) * now[:, None]
+                for lam, now in ((EWMA_ACUTE, c.acute), (EWMA_CHRONIC, c.chronic))]                # (B, 9) each
+        per_kind &= ratio(*ends, undefined=0.0) <= r.acwr_cap[:, None] + ACWR_TOLERANCE
     # monotony: this plan week so far, today's load and rest to the week's end (S^2 (6/c^2 + 7) <= 49 Q)
     if torch.isfinite(r.max_monotony).any():
         w = tab.load[_look_back(history, (P + day) % WEEK_DAYS)]                                # (B, days this week)
-        total, squares = w.sum(1, keepdim=True) + tab.load[None], (w ** 2).sum(1, keepdim=True) + tab.load[None] ** 2
+        total, squares = w.sum(1, keepdim=True) + load[None], (w ** 2).sum(1, keepdim=True) + load[None] ** 2
         cap = r.max_monotony[:, None] + MONOTONY_TOLERANCE
-        mask &= total ** 2 * ((WEEK_DAYS - 1) / cap ** 2 + WEEK_DAYS) <= WEEK_DAYS ** 2 * squares
-    mask[:, REST] = True
-    return mask
+        per_kind &= total ** 2 * ((WEEK_DAYS - 1) / cap ** 2 + WEEK_DAYS) <= WEEK_DAYS ** 2 * squares
+    sessions = ok[:, None, None] & per_action[:, :, None] & per_kind[:, None]                      # (B, 44, 9)
+    return torch.cat([torch.ones_like(ok)[:, None], sessions.flatten(1)], 1)                       # rest: always
 
 # %% ../nbs/16_rules.ipynb #a1f7c0d2
 RULE_STATE_DAYS = 7  # `rule_state` counts days up to a week ahead: clipped at 7, divided by 7
@@ -422,7 +427,11 @@ def rule_state(rules,  # one `CoachRules` shared, one per athlete (a list), or `
     of the plan week (0 to 6, over 6); and whether each of the next 7 days is closed to training (weekday, dates
     off). With no rules only the day of the plan week is not 0 (it depends on `history` only through its length)."""
     r, history, day = _with_past(rules, history, day)
-    c, dev = _counts(r, history, day), history.device
+    return _rule_state(r, history, day, _counts(r, history, day))
+
+def _rule_state(r: RuleTensors, history: torch.Tensor, day: int, c: _Counts) -> torch.Tensor:
+    "`rule_state` of compiled rules `r`, `history` preceded by their past, and its counts `c` for day `day`."
+    dev = history.device
     near = lambda left: 1 - left.clamp(0, RULE_STATE_DAYS).float() / RULE_STATE_DAYS          # days left: 7+ -> 0
     acwr = 1 - (r.acwr_cap - ratio(c.acute, c.chronic, undefined=0.0)).clamp(0, 1).float()    # no cap: inf, so 0
     week_day = torch.full_like(acwr, (r.past.shape[1] + day) % WEEK_DAYS / (WEEK_DAYS - 1))
@@ -436,6 +445,16 @@ def rule_state(rules,  # one `CoachRules` shared, one per athlete (a list), or `
               (r.min_variety - c.present[:, 0].sum(1)).clamp(0, RULE_STATE_DAYS).float() / RULE_STATE_DAYS, acwr,
               week_day]
     return torch.cat([torch.stack(counts, 1), closed.float()], 1)
+
+def rules_today(rules,  # one `CoachRules` shared, one per athlete (a list), or `RuleTensors`
+                history: torch.Tensor,  # `(B, t)` season actions of the days before `day`, oldest first
+                day: int | None = None,  # the day (0-based) to come (None: `t`, the day after `history`)
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(allowed_actions(rules, history, day), rule_state(rules, history, day))` from one count of `history`: what an
+    environment within rules needs each day (its mask and the observation's counts)."""
+    r, history, day = _with_past(rules, history, day)
+    c = _counts(r, history, day)
+    return _allowed(r, history, day, c), _rule_state(r, history, day, c)
 
 # %% ../nbs/16_rules.ipynb #bc9dff87
 def rules_from(rules: RuleTensors, # the athletes' compiled rules

@@ -11,13 +11,13 @@ from fastcore.basics import patch
 from .catalog import NUM_ACTIONS, STATE_DIM, check_int, check_weight_matrix
 from .env import check_actions
 from .sessions import SEASON_ACTION_DIM, SESSION_KINDS
-from .rules import RULE_STATE_DIM, CoachRules, allowed_actions, mask_factors, rule_state
+from .rules import RULE_STATE_DIM, CoachRules, mask_factors, rule_state, rules_today
 from .state import LAYOUT, athlete_batch, reference_cq, reference_qx, synthetic_batch
 from .season_model import (DAYS_RANGE, DEFAULT_DAYS, DEFAULT_RESPONSE, HABITUAL_LOAD_RANGE, RESPONSE_CV,
                                       RESPONSE_NAMES, ResponseParams, SeasonModel, athlete_einsum, check_response,
                                       habitual_daily_load, habitual_load_prior, response_prior, sample_response)
-from .season_planners import (OPTIMIZER_ITERATIONS, PLANNERS, baseline_schedule, check_season_rules,
-                                         compile_season_rules)
+from .season_planners import (OPTIMIZER_ITERATIONS, PLANNERS, POLISH_SWEEPS, baseline_schedule,
+                                         check_season_rules, compile_season_rules, polish_schedule)
 
 # %% auto #0
 __all__ = ['RESPONSE_SEED_OFFSET', 'TYPICAL_GAIN', 'ATHLETE_DIM', 'OBS_LAYOUT', 'SEASON_OBS_DIM', 'ObsLayout',
@@ -156,9 +156,9 @@ def observe(self: SeasonEnvironment) -> torch.Tensor:
     obs[:, o.relevance], obs[:, o.relevance_scale] = relevance / best, best / TYPICAL_GAIN
     if self.rules is None:  # no limits to count (only the day of the plan week); every session open: closed_* stay 0
         obs[:, o.rules] = _rule_state_without_rules(self.days, self.device)[self.t]
-    else:
-        obs[:, o.rules] = rule_state(self._rules, self._history, self.t)
-        obs[:, o.closed_actions], obs[:, o.closed_kinds] = (~f for f in mask_factors(self.action_mask()))
+    else:  # today's mask and the rules' counts, from one count of the days played
+        self._mask, obs[:, o.rules] = rules_today(self._rules, self._history, self.t)
+        obs[:, o.closed_actions], obs[:, o.closed_kinds] = (~f for f in mask_factors(self._mask))
     return obs.clone()
 
 @patch
@@ -176,7 +176,7 @@ def reset(self: SeasonEnvironment,
     self._rules = compile_season_rules(self.rules, self._model.habitual, self.device)
     self._history = None  # the actions so far, kept where rules read them
     if self._rules is not None: self._history = athletes.new_zeros(self.num_envs, 0, dtype=torch.long)
-    self._mask = None  # today's action mask, computed when first asked for
+    self._mask = None  # today's action mask: `observe` makes it within rules
     r = self._model.response  # the parts of the observation that stay the same all season
     self._obs = athletes.new_zeros(self.num_envs, SEASON_OBS_DIM)
     self._obs[:, OBS_LAYOUT.athlete] = athletes[:, :STATE_DIM]
@@ -200,7 +200,6 @@ def step(self: SeasonEnvironment,
     actions = check_actions(actions, self.num_envs, SEASON_ACTION_DIM, self.device)
     self._traces = self._model.step(self._traces, actions)
     if self._history is not None: self._history = torch.cat([self._history, actions[:, None]], 1)  # with rules
-    self._mask = None
     self.t += 1
     previous, self._rested = self._rested, self._model.rested_score(self._traces, self.days - self.t)
     obs, done = self.observe(), torch.full((self.num_envs,), self.t >= self.days, device=self.device)
@@ -214,8 +213,7 @@ def action_mask(self: SeasonEnvironment) -> torch.Tensor | None:
     "`(B, 397)` bool: the actions today may hold under the rules (rest always), from the days played; None: no rules."
     if self.rules is None: return None
     if self.t is None: raise RuntimeError("the season never started: call reset(athletes) first")
-    if self._mask is None: self._mask = allowed_actions(self._rules, self._history)  # once a day: step and policy ask
-    return self._mask
+    return self._mask  # made once a day, with the observation
 
 # %% ../nbs/12d_season_env.ipynb #a6158e41
 @patch
@@ -238,6 +236,15 @@ def baseline_schedules(self: SeasonEnvironment,
     "The schedule `(B, days)` of `athletes` by each baseline planner in `names` (within the rules, if any)."
     model = self.model(self.encode_athletes(athletes))
     return {name: baseline_schedule(name, model, self.days, self.rules, iterations) for name in names}
+
+@patch
+def polish_schedules(self: SeasonEnvironment,
+                     athletes,  # athletes in any form `encode_athletes` takes
+                     schedules: torch.Tensor,  # `(B, days)` their plans (within the rules, if any)
+                     sweeps: int = POLISH_SWEEPS,  # passes over the days
+                    ) -> torch.Tensor:
+    "`schedules` `(B, days)` improved by the optimiser's coordinate ascent (`polish_schedule`), within any rules."
+    return polish_schedule(self.model(self.encode_athletes(athletes)), schedules, sweeps, rules=self.rules)
 
 @patch
 def baseline_returns(self: SeasonEnvironment,
