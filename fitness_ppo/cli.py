@@ -407,9 +407,10 @@ def _season_summary(result: dict) -> str:
                if (skipped := result.get("warm_start", {}).get("skipped")) else ""))
 
 def _train_season(episodes: int, time_budget: float | None, num_envs: int, days: int, seed: int, device, cq=None,
-                  qx=None, progress: bool = True, imitation: bool = True):
-    "A season agent trained on synthetic athletes with these matrices (first imitating the optimiser), and its record."
-    env = SeasonEnvironment(num_envs, days, cq, qx, device)
+                  qx=None, progress: bool = True, imitation: bool = True, rules=None):
+    """A season agent trained on synthetic athletes with these matrices (first imitating the optimiser), within one
+    coach's `rules` shared by all (None: none), and its record."""
+    env = SeasonEnvironment(num_envs, days, cq, qx, device, rules)
     agent, result = train_season(env, time_budget, seed, episodes=episodes, progress=progress,
                                  warm_start="imitate" if imitation else None)
     _logger.info("trained %d seasons in %.1f s", result["episodes_completed"], result["training_time_seconds"],
@@ -452,8 +453,9 @@ def _cmd_season(args) -> int:
     planner, agent, files = args.planner, None, []
     if planner == "policy" and args.model: planner = agent = load_agent(args.model, device)
     elif planner == "policy":
+        shared = rules if isinstance(rules, CoachRules) else None  # rules per athlete: the mask alone, when planning
         agent, training = _train_season(args.episodes, args.time_budget, args.num_envs, args.days, args.seed, device,
-                                        cq, qx, progress=not args.quiet, imitation=args.imitate)
+                                        cq, qx, progress=not args.quiet, imitation=args.imitate, rules=shared)
         print(_season_summary(training), file=sys.stderr)
         planner = agent
         if training["episodes_completed"] == 0 and "warm_start_score" not in training:  # nothing learned
@@ -932,7 +934,8 @@ def _parser() -> argparse.ArgumentParser:
                                                 for p in RESPONSE_PARAMS) + "; one value or one per athlete each")
     season.add_argument("--rules", metavar="JSON", help="a coach's rules every planner obeys: a JSON object (inline "
                                                         "or a .json file) of fitness_ppo.rules.CoachRules, or a list "
-                                                        "of one per athlete")
+                                                        "of one per athlete (one object: the policy also trains "
+                                                        "within them)")
     season.add_argument("--planner", choices=["policy", *PLANNERS, ADAPTIVE], default="policy",
                         help="the trained policy (default), a baseline planner (no training), or adaptive: re-plan "
                              "the days left of a season under way from --log and --tests")
