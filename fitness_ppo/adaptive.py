@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from typing import NamedTuple
 import torch
 from fastcore.basics import patch
-from .catalog import ACTIONS, DEFAULT_CATALOG, NUM_ACTIONS, Catalog, check_int, check_number
+from .catalog import ACTIONS, DEFAULT_CATALOG, Catalog, check_int, check_number
+from .callbacks import Evaluation
 from .env import play_episode
-from .imitation import demonstrations
+from .imitation import TEACHER_SWEEPS, imitation_warm_start
 from .registry import EnvParam, EnvSpec, register_env
 from .rules import repair, rules_from
+from .season_planners import polish_schedule
+from .season_policy import train_season
 from .season_plan import _plan_tables  # the private table builder (see `_season_plans`)
 from .season import (DAYS_RANGE, DEFAULT_DAYS, OPTIMIZER_ITERATIONS, PLANNERS, RESPONSE_BOUNDS, RESPONSE_CV,
                                 RESPONSE_NAMES, REST, SEASON_ACTION_DIM, SEASON_OBS_DIM, SESSION_KINDS,
@@ -25,13 +28,13 @@ from .season import (DAYS_RANGE, DEFAULT_DAYS, OPTIMIZER_ITERATIONS, PLANNERS, R
 from .state import STATE_DIM, as_athletes
 
 # %% auto #0
-__all__ = ['TEST_CV', 'TEST_EVERY', 'PARTICLES', 'LOG_SPREAD', 'ADAPTIVE_SPEC', 'ADAPTIVE_BASELINES', 'HELD_OUT_SEED',
-           'WIDE_FACTOR', 'BC_ATHLETES', 'BC_EPOCHS', 'BC_BATCH', 'BC_LR', 'TRAIN_SEED', 'KIND_CLASSES',
-           'SEASON_LOG_LAYOUT', 'REST_NAMES', 'SESSION_LOAD_TOLERANCE', 'Belief', 'prior_belief', 'update_belief',
-           'with_response', 'AdaptiveSeasonEnvironment', 'replan', 'prior_athletes', 'fixed_policy', 'open_loop_policy',
-           'mpc_policy', 'baseline_policy', 'timed', 'planner_returns', 'adaptive_table', 'widen', 'teacher_data',
-           'session_kind', 'kind_log_probs', 'adaptive_agent', 'AdaptivePlan', 'plan_adaptive', 'season_log',
-           'replan_season', 'plot_replan']
+__all__ = ['TEST_CV', 'TEST_EVERY', 'PARTICLES', 'LOG_SPREAD', 'ADAPTIVE_BASELINES', 'HELD_OUT_SEED', 'WIDE_FACTOR',
+           'ADAPTIVE_TEACHERS', 'ADAPTIVE_TEACHER', 'ADAPTIVE_POLISH_FROM', 'ADAPTIVE_IMITATION_SHARE',
+           'ADAPTIVE_MAX_ROUNDS', 'ADAPTIVE_SPEC', 'SEASON_LOG_LAYOUT', 'REST_NAMES', 'SESSION_LOAD_TOLERANCE',
+           'Belief', 'prior_belief', 'update_belief', 'with_response', 'AdaptiveSeasonEnvironment', 'replan',
+           'prior_athletes', 'fixed_policy', 'open_loop_policy', 'mpc_policy', 'baseline_policy', 'timed',
+           'planner_returns', 'adaptive_table', 'widen', 'polished_policy', 'adaptive_agent', 'AdaptiveEvaluation',
+           'train_adaptive', 'AdaptivePlan', 'plan_adaptive', 'season_log', 'replan_season', 'plot_replan']
 
 # %% ../nbs/17_adaptive.ipynb #5db11189
 TEST_CV = 0.02      # a test's typical error, as a fraction of the result (Hopkins 2000: 1-3% in endurance tests)
@@ -210,20 +213,6 @@ def forecast(self: AdaptiveSeasonEnvironment, schedule: torch.Tensor, # (B, days
 # %% ../nbs/17_adaptive.ipynb #4e7a9c13
 AdaptiveSeasonEnvironment.__repr__ = SeasonEnvironment.__repr__  # the generic `BatchedEnv` repr (`env_repr`)
 
-# %% ../nbs/17_adaptive.ipynb #a9d1e002
-def _adaptive_env(num_envs: int, device=None, days: int = DEFAULT_DAYS, cq_prior=None, qx_prior=None,
-                  **options) -> AdaptiveSeasonEnvironment:
-    return AdaptiveSeasonEnvironment(num_envs, days, cq_prior, qx_prior, device=device, **options)
-
-ADAPTIVE_SPEC = register_env(EnvSpec(
-    "adaptive", "season planning with the athlete's response hidden, seen through weekly noisy tests "
-    "(its episodes last `days`)", _adaptive_env,
-    (EnvParam("days", "days to competition, the episode length", "days", DAYS_RANGE, DEFAULT_DAYS,
-              "Days to competition"),),
-    episode_param="days", network=SEASON_NET, settings=SEASON_PPO, eval_every=SEASON_EVAL_EVERY,
-    request_defaults=False, gym_id="fitness_ppo/AdaptiveSeason-v0", policy_name="an adaptive season policy",
-    load_hint="train one with fitness-ppo train --env adaptive or an adaptive /train job"))
-
 # %% ../nbs/17_adaptive.ipynb #a928b3ad
 def replan(model: SeasonModel, # the athletes as believed
            done: torch.Tensor, # (B, t) the actions done so far
@@ -350,41 +339,123 @@ def widen(athletes: torch.Tensor, # (B, 224) athletes with their responses
     return with_response(athletes, ResponseParams.from_tensor(wide))
 
 # %% ../nbs/17_adaptive.ipynb #119966d3
-BC_ATHLETES = 128   # training athletes whose seasons under the teacher are the data
-BC_EPOCHS = 60      # passes over the data
-BC_BATCH = 512      # (observation, action) pairs per step
-BC_LR = 1e-3        # AdamW's learning rate (3e-3 for 30 epochs: 0.69 of the oracle against 0.77)
-TRAIN_SEED = 7      # the training athletes' seed (the held-out ones use `HELD_OUT_SEED`)
+ADAPTIVE_TEACHERS = {"MPC": mpc_policy, "open loop": open_loop_policy}  # the planners a policy may imitate here
+ADAPTIVE_TEACHER = "MPC"  # what `train_adaptive` imitates: the planner that measured best (the table above)
+ADAPTIVE_POLISH_FROM = 6  # from this round on, `train_adaptive`'s teacher is the policy itself, its plans polished
+                          # (from round 3: 0.858 of the oracle against 0.927, above)
 
-def teacher_data(env: AdaptiveSeasonEnvironment, # the settings (days, tests, noise)
-                 athletes: torch.Tensor, # (B, 224) training athletes with their true responses
-                 teacher=None, # a policy(env, obs) to follow (e.g. `mpc_policy()`); None: the oracle's plan
-                 iterations: int = OPTIMIZER_ITERATIONS, # the oracle optimiser's Adam steps
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    "`(observations (B days, SEASON_OBS_DIM), actions (B days,))`: what the coach saw by day, following the teacher."
-    env = env.spawn(len(athletes))
-    x = env.encode_athletes(athletes)
-    if teacher is None: teacher = optimize_schedule(env.model(x), env.days, iterations)
-    return demonstrations(env, x, teacher)
+def polished_policy(policy, # `policy(env, obs) -> (B,)`: the policy to improve on (its most likely actions)
+                    sweeps: int = TEACHER_SWEEPS, # the coordinate ascent's passes over the days left
+                   ):
+    """Model-predictive control seeded by `policy`: on day 0 and after each test, `policy`'s plan for the rest of the
+    season, played on the believed athletes, improved by the optimiser's coordinate ascent (`polish_schedule`) on
+    them from where the days done have brought them; followed until the next test. `policy(env, obs) -> (B,)`."""
+    state = {}
+    def choose(env: AdaptiveSeasonEnvironment, obs: torch.Tensor) -> torch.Tensor:
+        if env.t == 0 or env.is_test_day(env.t):
+            believed, done = env.believed(), env.done_actions()
+            sim = env.coach.spawn(env.num_envs)   # the believed athletes, the days done replayed: what the coach sees
+            seen = sim.reset(believed)
+            for day in done.T: seen = sim.step(day)[0]
+            rest = []
+            for _ in range(env.days - env.t):
+                rest.append(policy(sim, seen))
+                seen = sim.step(rest[-1])[0]
+            model = env.model(believed)
+            if done.shape[1]: model = season_start(model, done).apply(model)   # today's traces as day 0's
+            state["plan"], state["from"] = polish_schedule(model, torch.stack(rest, 1), sweeps), env.t
+        return state["plan"][:, env.t - state["from"]]
+    return choose
 
-def session_kind(actions: torch.Tensor, # season actions 0..396, any shape
-                ) -> torch.Tensor:
-    "`(...)` the kind of each season action: 0 rest, else 1 + its intensity x volume (1..9), whatever the exercise."
-    return torch.where(actions == REST, 0, (actions - 1) % SESSION_KINDS + 1)
+@patch
+def teacher(self: AdaptiveSeasonEnvironment,
+            athletes, # the round's athletes (unused: the policy plans from what the coach sees)
+            planner: str = ADAPTIVE_TEACHER, # one of `ADAPTIVE_TEACHERS`
+            iterations: int = OPTIMIZER_ITERATIONS, # the optimiser's Adam steps at each (re-)plan
+           ):
+    "What `athletes` follow to teach a policy `planner`'s plans (`imitate`): `planner`'s daily policy."
+    if planner not in ADAPTIVE_TEACHERS:
+        raise ValueError(f"planner must be one of {list(ADAPTIVE_TEACHERS)} for adaptive seasons, got {planner!r:.40}")
+    return ADAPTIVE_TEACHERS[planner](iterations)
 
-def kind_log_probs(log_probs: torch.Tensor, # `(B, 397)` log-probabilities of the season actions
-                  ) -> torch.Tensor:
-    "`(B, 10)` the log-probabilities of rest and of each session kind, from those of the 397 actions `(B, 397)`."
-    sessions = log_probs[:, 1:].view(len(log_probs), NUM_ACTIONS, SESSION_KINDS).logsumexp(1)
-    return torch.cat([log_probs[:, :1], sessions], 1)
-
-KIND_CLASSES = (session_kind, kind_log_probs)  # `clone_policy`'s `classes`: rest or a session kind, not the exercise
+@patch
+def polished_teacher(self: AdaptiveSeasonEnvironment,
+                     athletes, # the round's athletes (unused: the policy plans from what the coach sees)
+                     policy, # `policy(env, obs) -> (B,)`: the policy to improve on
+                     sweeps: int = TEACHER_SWEEPS, # the coordinate ascent's passes over the days left
+                    ):
+    "What `athletes` follow to teach `policy` its own plans improved (`imitate`): `polished_policy(policy, sweeps)`."
+    return polished_policy(policy, sweeps)
 
 def adaptive_agent(env: AdaptiveSeasonEnvironment | None = None, # the environment (default: 56-day seasons)
                    **settings, # `season_agent`'s settings
                   ):
     "A season agent for adaptive seasons (the same network as `season_agent`, observing the believed athlete)."
     return season_agent(env or AdaptiveSeasonEnvironment(), **settings)
+
+
+# %% ../nbs/17_adaptive.ipynb #ad0e0001
+class AdaptiveEvaluation(Evaluation):
+    """`Evaluation` scored as the adaptive table scores (`adaptive_table`): each held-out athlete's true improvement
+    over the oracle's, averaged. The plain mean return weighs most the athletes who can gain most: PPO raised it
+    while it lowered this score, and the served policy is chosen by it."""
+    def before_fit(self, run):  # the run about to start: the held-out athletes and their oracle's improvements
+        super().before_fit(run)
+        model = run.env.model(self.x)
+        self.oracle = model.objective(optimize_schedule(model, run.env.days))
+
+    def policy_score(self, agent, # the agent whose served policy plays
+                     env, # the adaptive environment of the run
+                     sample: bool = False, # sample the actions (False: the most probable)
+                    ) -> float:
+        "The mean over the held-out athletes of `agent`'s true improvement over the oracle's (the same test noise)."
+        returns = play_episode(env.spawn(len(self.x)), agent.policy(not sample), self.x)[1].sum(0)
+        return (returns / self.oracle).mean().item()
+
+ADAPTIVE_IMITATION_SHARE = 1.0  # `train_adaptive`'s share of the budget for imitation: PPO after it lowered the policy
+                                # (0.927 -> 0.875 of the oracle in 240 s, above), so it gets only `MIN_PPO_SECONDS`
+ADAPTIVE_MAX_ROUNDS = 32  # with a time budget: rounds at most (600 s fit 23 of 256 athletes at 56 days: 0.53 GB of
+                          # observations, twice that while a round concatenates them to clone)
+
+def train_adaptive(env: AdaptiveSeasonEnvironment, # the seasons to train on: athletes per round, days, tests
+                   time_budget_s: float | None = None, # stop after about this many seconds (None: after `episodes`)
+                   seed: int = 0, # a new agent's seed: its weights, the athletes' draws, its held-out athletes
+                   *, agent=None, # an agent to train further by PPO (default: a new one, taught by imitation first)
+                   progress: bool = False, # progress bars (imitation's, then training's)
+                   polish_from: int | None = ADAPTIVE_POLISH_FROM, # the first round whose teacher is the policy
+                                                                    # itself, polished (None: MPC throughout)
+                   **kwargs, # more `train_season` settings (`episodes`, `athletes`, `callbacks`, ...)
+                  ) -> tuple:
+    """An adaptive season agent and its record, trained as `train_season` trains a season agent: a new agent first
+    imitates model-predictive control (`imitate` with `env.teacher`: new athletes' seasons each round, within
+    `ADAPTIVE_IMITATION_SHARE` of the budget; from round `polish_from` on, its own plans polished: `polished_policy`),
+    then PPO goes on in what is left (without a budget: `episodes`), and the better of the two on held-out athletes is
+    served, each scored as the table scores them (`AdaptiveEvaluation`; a plain `evaluation` given, as the CLI and the
+    service give one, keeps its athletes, cadence, patience and callback). The registry's training call of adaptive
+    seasons (`fitness-ppo train --env adaptive`, `/train`)."""
+    given = kwargs.get("evaluation") or Evaluation(kwargs.pop("athletes", None), every=SEASON_EVAL_EVERY)
+    kwargs["evaluation"] = (given if isinstance(given, AdaptiveEvaluation) else
+                            AdaptiveEvaluation(given.athletes, given.every, given.patience, given.on_evaluation))
+    rounds = {} if time_budget_s is None else dict(rounds=ADAPTIVE_MAX_ROUNDS)
+    warm = None if agent is not None else imitation_warm_start(time_budget_s, seed, ADAPTIVE_IMITATION_SHARE,
+                                                               planner=ADAPTIVE_TEACHER, polish_from=polish_from,
+                                                               bar=progress, **rounds)
+    return train_season(env, time_budget_s, seed, agent=agent, warm_start=warm, progress=progress, **kwargs)
+
+
+# %% ../nbs/17_adaptive.ipynb #a9d1e002
+def _adaptive_env(num_envs: int, device=None, days: int = DEFAULT_DAYS, cq_prior=None, qx_prior=None,
+                  **options) -> AdaptiveSeasonEnvironment:
+    return AdaptiveSeasonEnvironment(num_envs, days, cq_prior, qx_prior, device=device, **options)
+
+ADAPTIVE_SPEC = register_env(EnvSpec(
+    "adaptive", "season planning with the athlete's response hidden, seen through weekly noisy tests "
+    "(its episodes last `days`)", _adaptive_env,
+    (EnvParam("days", "days to competition, the episode length", "days", DAYS_RANGE, DEFAULT_DAYS,
+              "Days to competition"),),
+    episode_param="days", network=SEASON_NET, settings=SEASON_PPO, train=train_adaptive, eval_every=SEASON_EVAL_EVERY,
+    request_defaults=False, gym_id="fitness_ppo/AdaptiveSeason-v0", policy_name="an adaptive season policy",
+    load_hint="train one with fitness-ppo train --env adaptive or an adaptive /train job"))
 
 # %% ../nbs/17_adaptive.ipynb #3fc553f0
 @dataclass

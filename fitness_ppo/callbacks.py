@@ -159,7 +159,15 @@ class Evaluation(Callback):
               sample: bool, # sample the actions (False: the most probable)
              ) -> float:
         "The served policy's mean return on the held-out athletes, normalised when the environment has baselines."
-        mean = run.agent.evaluate_policy(run.env, self.x, sample=sample)
+        return self.policy_score(run.agent, run.env, sample)
+
+    def policy_score(self,
+                     agent, # the agent whose served policy plays
+                     env, # the environment of the run (after `before_fit`: the held-out athletes are encoded)
+                     sample: bool = False, # sample the actions (False: the most probable)
+                    ) -> float:
+        "`agent`'s served policy scored as `score` scores it, outside a run (e.g. to compare weights after one)."
+        mean = agent.evaluate_policy(env, self.x, sample=sample)
         return normalised_score(mean, self.baselines, self.score_baselines) if self.baselines else mean
 
     def after_round(self, run):  # the run: `run.rounds` says whether this round is evaluated

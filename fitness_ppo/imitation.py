@@ -146,8 +146,9 @@ def _move_bar(meter, budget: float | None, elapsed: float, history: list[dict]):
     meter.set_postfix(shown, refresh=False)
 
 def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(env)`); its served network learns
-            env: BatchedEnv,  # a `SeasonEnvironment`: the most athletes per round, its season length, its rules
-            planner: str = "optimizer",  # the teacher, one of the season's `PLANNERS` ("optimizer": the best there is)
+            env: BatchedEnv,  # a `SeasonEnvironment` (or an adaptive one): the most athletes per round, its season
+                              # length, its rules, its teachers (`env.teacher` and `env.polished_teacher`)
+            planner: str = "optimizer",  # the teacher, a planner `env.teacher` knows ("optimizer": the best there is)
             rounds: int = IMITATION_ROUNDS,  # rounds of new athletes at most
             athletes=None,  # held-out athletes to score the policy on after each round (None: no scores)
             time_budget_s: float | None = None,  # stop within about this many seconds (None: `rounds` full rounds)
@@ -158,14 +159,16 @@ def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(e
             iterations: int = TEACHER_ITERATIONS,  # the optimiser teacher's Adam steps (`optimize_schedule`'s)
             min_rounds: int = IMITATION_MIN_ROUNDS,  # with a time budget: fewer full rounds fit after the probe: stop
             polish_from: int | None = None,  # from this round on, the teacher plans are the policy's own, polished
-                                             # (`env.polish_schedules`); None: `planner`'s throughout
+                                             # (`env.polished_teacher`); None: `planner`'s throughout
            ) -> dict:
     """Train `agent`'s policy to plan like `planner` on new athletes each round; the record of every round. Rounds
     hold `env.num_envs` athletes; with a time budget, the first holds `IMITATION_PROBE` and each next one as many as
     fit in what is left; if fewer than `min_rounds` full rounds would fit after the probe, imitation stops before
     cloning anything (the agent is left as it was; the record's `skipped` says why). From round `polish_from` on, the
     teacher is the policy itself: its plans for the round's athletes, improved by the optimiser's coordinate ascent
-    (`TEACHER_SWEEPS` passes), are what it learns (expert iteration). The teacher plans within
+    (`TEACHER_SWEEPS` passes), are what it learns (expert iteration). What a round's athletes follow is the
+    environment's to say (`env.teacher(athletes, planner, iterations)` and `env.polished_teacher(athletes, policy,
+    sweeps)`: schedules `(B, days)`, or a policy asked each day, as `demonstrations` takes). The teacher plans within
     `env.rules`: no demonstration holds an action the rules forbid, and the policy learns to choose among the actions
     each day allows (`clone_policy`'s `masks`), as it will plan."""
     rounds, min_rounds = check_int("rounds", rounds), check_int("min_rounds", min_rounds, 0)
@@ -184,9 +187,8 @@ def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(e
         t0 = time.time()
         batch = env.sample_athletes(size, seed * IMITATION_SEED_STRIDE + r)
         teacher = planner if polish_from is None or r + 1 < polish_from else POLISHED_TEACHER
-        if teacher == planner: schedules = teacher_env.baseline_schedules(batch, (planner,), iterations)[planner]
-        else: schedules = teacher_env.polish_schedules(batch, play_episode(teacher_env, agent.policy(), batch)[0].T,
-                                                       TEACHER_SWEEPS)  # both within its rules
+        schedules = (teacher_env.teacher(batch, planner, iterations) if teacher == planner  # both within its rules
+                     else teacher_env.polished_teacher(batch, agent.policy(), TEACHER_SWEEPS))
         obs, actions, masks = demonstrations(teacher_env, batch, schedules, with_masks=True)
         seen.append(obs); taken.append(actions); allowed.append(masks)  # masks: None without rules
         t1 = time.time()

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import torch
 from fastcore.basics import patch
 from .catalog import NUM_ACTIONS, STATE_DIM, check_int, check_weight_matrix
-from .env import check_actions
+from .env import check_actions, play_episode
 from .sessions import SEASON_ACTION_DIM, SESSION_KINDS
 from .rules import RULE_STATE_DIM, CoachRules, mask_factors, rule_state, rules_today
 from .state import LAYOUT, athlete_batch, reference_cq, reference_qx, synthetic_batch
@@ -245,6 +245,24 @@ def polish_schedules(self: SeasonEnvironment,
                     ) -> torch.Tensor:
     "`schedules` `(B, days)` improved by the optimiser's coordinate ascent (`polish_schedule`), within any rules."
     return polish_schedule(self.model(self.encode_athletes(athletes)), schedules, sweeps, rules=self.rules)
+
+@patch
+def teacher(self: SeasonEnvironment,
+            athletes,  # athletes in any form `encode_athletes` takes
+            planner: str = "optimizer",  # one of `PLANNERS`
+            iterations: int = OPTIMIZER_ITERATIONS,  # the optimiser's Adam steps
+           ) -> torch.Tensor:
+    "What `athletes` follow to teach a policy `planner`'s plans (`imitate`): its schedules `(B, days)`, within rules."
+    return self.baseline_schedules(athletes, (planner,), iterations)[planner]
+
+@patch
+def polished_teacher(self: SeasonEnvironment,
+                     athletes,  # athletes in any form `encode_athletes` takes
+                     policy,  # `policy(env, obs) -> (B,)`: the policy to improve on (its most likely actions)
+                     sweeps: int = POLISH_SWEEPS,  # passes over the days
+                    ) -> torch.Tensor:
+    "What `athletes` follow to teach `policy` its own plans improved (`imitate`): `policy`'s schedules, polished."
+    return self.polish_schedules(athletes, play_episode(self, policy, athletes)[0].T, sweeps)
 
 @patch
 def baseline_returns(self: SeasonEnvironment,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy, time
 import torch
 from torch import nn
-from .env import env_repr, normalised_score
+from .env import env_repr
 from .model import NetConfig, register_action_head, small_init_
 from .sessions import SEASON_ACTION_DIM, session_tables
 from .ppo import MASKED_LOGIT, EnhancedPPOAgent, Evaluation
@@ -157,8 +157,7 @@ def _keep_the_better(agent: EnhancedPPOAgent, env: SeasonEnvironment, evaluation
     """Serve the warm-started weights `warm` or PPO's, whichever plans better on `evaluation`'s athletes as
     `plan_season` plans (the most likely action each day: a cloned policy's samples are far worse than its choices);
     both scores are kept, `record["best_score"]` becomes the served one's."""
-    served = lambda: normalised_score(agent.evaluate_policy(env, evaluation.x), evaluation.baselines,
-                                      evaluation.score_baselines)
+    served = lambda: evaluation.policy_score(agent, env)
     trained, ppo_score = copy.deepcopy(agent.target_actor_critic.state_dict()), served()
     agent.target_actor_critic.load_state_dict(warm)
     record["warm_start_score"] = score = served()
