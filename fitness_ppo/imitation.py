@@ -91,7 +91,7 @@ def clone_policy(agent: EnhancedPPOAgent,  # the agent to train; its served netw
     for _ in range(epochs):
         total, order = 0.0, torch.randperm(len(obs), generator=g).to(agent.device)
         for idx in order.split(batch_size):
-            with agent.autocast(): logits, _ = net.policy_value(obs[idx])
+            with agent.autocast(): logits = net.policy_logits(obs[idx])
             log_probs = masked_logits(logits.float(), None if masks is None else masks[idx]).log_softmax(-1)
             loss = nn.functional.nll_loss(log_probs if classes is None else classes[1](log_probs), labels[idx])
             adam.zero_grad()

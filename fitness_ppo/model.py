@@ -215,7 +215,15 @@ class EnhancedActorCritic(nn.Module):
                     ):
         "Action logits `(B, action_dim)` and state values `(B,)`, both float32."
         h = self.shared_features(state) if features is None else features
-        return self.actor_out(self.actor_net(h), state).float(), self.critic_net(h).float()[:, 0]
+        return self.policy_logits(state, h), self.critic_net(h).float()[:, 0]
+
+    def policy_logits(self,
+                      state: torch.Tensor,  # `(B, state_dim)` observations
+                      features: torch.Tensor | None = None,  # their `shared_features`, if already computed
+                     ) -> torch.Tensor:
+        "Action logits `(B, action_dim)`, float32: the actor alone, for planning and cloning (no values needed)."
+        h = self.shared_features(state) if features is None else features
+        return self.actor_out(self.actor_net(h), state).float()
 
     def predict_matrices(self, features: torch.Tensor,  # `(B, shared_width)` the `shared_features`
                         ):

@@ -293,7 +293,7 @@ def select_action(self: EnhancedPPOAgent,
     net = self.actor_critic if training else self.target_actor_critic
     if training: actions, log_probs, _ = self.act(obs)
     else:
-        with torch.no_grad(), self.autocast(): logits, _ = net.policy_value(obs)  # as `policy()` computes them
+        with torch.no_grad(), self.autocast(): logits = net.policy_logits(obs)  # as `policy()` computes them
         actions = logits.argmax(-1)
         log_probs = logits.log_softmax(-1).gather(1, actions[:, None])[:, 0]
     cq = qx = None
@@ -488,7 +488,7 @@ def policy(self: EnhancedPPOAgent,
     net = net or self.target_actor_critic
     g = torch.Generator(self.device).manual_seed(seed)
     def choose(env, obs: torch.Tensor) -> torch.Tensor:
-        with serving(net), self.autocast(): logits, _ = net.policy_value(obs)
+        with serving(net), self.autocast(): logits = net.policy_logits(obs)
         logits = masked_logits(logits, env_action_mask(env))  # an environment with rules: only allowed actions
         return logits.argmax(-1) if deterministic else sample_categorical(logits.softmax(-1), g)
     return choose
