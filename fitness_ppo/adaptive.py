@@ -31,8 +31,8 @@ from .state import STATE_DIM, as_athletes
 __all__ = ['TEST_CV', 'TEST_EVERY', 'PARTICLES', 'LOG_SPREAD', 'ADAPTIVE_BASELINES', 'HELD_OUT_SEED', 'WIDE_FACTOR',
            'ADAPTIVE_TEACHERS', 'ADAPTIVE_TEACHER', 'ADAPTIVE_POLISH_FROM', 'ADAPTIVE_IMITATION_SHARE',
            'ADAPTIVE_MAX_ROUNDS', 'ADAPTIVE_SPEC', 'SEASON_LOG_LAYOUT', 'REST_NAMES', 'SESSION_LOAD_TOLERANCE',
-           'Belief', 'prior_belief', 'update_belief', 'with_response', 'AdaptiveSeasonEnvironment', 'replan',
-           'prior_athletes', 'fixed_policy', 'open_loop_policy', 'mpc_policy', 'baseline_policy', 'timed',
+           'Belief', 'prior_belief', 'update_belief', 'with_response', 'AdaptiveSeasonEnvironment', 'from_today',
+           'replan', 'prior_athletes', 'fixed_policy', 'open_loop_policy', 'mpc_policy', 'baseline_policy', 'timed',
            'planner_returns', 'adaptive_table', 'widen', 'polished_policy', 'adaptive_agent', 'AdaptiveEvaluation',
            'train_adaptive', 'AdaptivePlan', 'plan_adaptive', 'season_log', 'replan_season', 'plot_replan']
 
@@ -214,14 +214,19 @@ def forecast(self: AdaptiveSeasonEnvironment, schedule: torch.Tensor, # (B, days
 AdaptiveSeasonEnvironment.__repr__ = SeasonEnvironment.__repr__  # the generic `BatchedEnv` repr (`env_repr`)
 
 # %% ../nbs/17_adaptive.ipynb #a928b3ad
+def from_today(model: SeasonModel, # the athletes
+               done: torch.Tensor, # (B, t) the actions done so far
+              ) -> SeasonModel:
+    "`model` with the traces the days `done` leave as day 0's: the rest of the season as a season of its own."
+    return season_start(model, done).apply(model) if done.shape[1] else model
+
 def replan(model: SeasonModel, # the athletes as believed
            done: torch.Tensor, # (B, t) the actions done so far
            days: int, # the season's length
            iterations: int = OPTIMIZER_ITERATIONS, # the optimiser's Adam steps
           ) -> torch.Tensor:
     "`(B, days - t)`: the optimiser's plan for the rest of the season after the days `done`."
-    if done.shape[1]: model = season_start(model, done).apply(model)   # today's traces as day 0's
-    return optimize_schedule(model, days - done.shape[1], iterations)
+    return optimize_schedule(from_today(model, done), days - done.shape[1], iterations)
 
 @patch
 def model(self: AdaptiveSeasonEnvironment,
@@ -361,8 +366,7 @@ def polished_policy(policy, # `policy(env, obs) -> (B,)`: the policy to improve 
             for _ in range(env.days - env.t):
                 rest.append(policy(sim, seen))
                 seen = sim.step(rest[-1])[0]
-            model = env.model(believed)
-            if done.shape[1]: model = season_start(model, done).apply(model)   # today's traces as day 0's
+            model = from_today(env.model(believed), done)
             state["plan"], state["from"] = polish_schedule(model, torch.stack(rest, 1), sweeps), env.t
         return state["plan"][:, env.t - state["from"]]
     return choose
@@ -597,7 +601,7 @@ def replan_season(athletes, # the athletes: a `State`, a dict, a list of either,
                          f"re-plan (they must end before day {days})")
     env, done = _replayed(records, done, results, days, particles, seed, cq, qx)
     t, model = done.shape[1], env.model(env.believed())
-    today = season_start(model, done).apply(model)          # the believed athletes today, as `replan` plans them
+    today = from_today(model, done)                         # the believed athletes today, as `replan` plans them
     rules = compile_season_rules(rules, today.habitual, past=done)  # the counts look back into the log
     if rules is not None: rules = rules_from(rules, t)  # day 0 is today: weekdays and dates off keep their dates
     schedule = baseline_schedule("optimizer", today, days - t, rules)  # without rules: `optimize_schedule`
