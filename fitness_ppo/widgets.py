@@ -243,9 +243,12 @@ class SeasonPlanner:
                                   **{name: slider.value for name, slider in self.limits.items()})
 
     def train(self, days: int,  # the seasons' length, days
+              rules: CoachRules | None = None,  # the coach's rules it learns to plan within (None: none)
              ) -> EnhancedPPOAgent:
-        "Train the form's season policy (new the first time) on `days`-day seasons for the time budget; return it."
-        env = SeasonEnvironment(self.train_envs, days, self.cq, self.qx)
+        """Train the form's season policy (new the first time) on `days`-day seasons within `rules` for the time
+        budget; return it. It plans within the form's rules, so it learns within them, as `fitness-ppo season
+        --rules` trains (a policy trained without rules, its choices masked at planning time, plans worse)."""
+        env = SeasonEnvironment(self.train_envs, days, self.cq, self.qx, rules=rules)
         held_out = env.sample_athletes(SEASON_EVAL_ATHLETES, EVAL_SEED_OFFSET + self.seed)
         seconds = self.budget.value
         self.policy, self.training = train_season(env, seconds, self.seed, agent=self.policy, athletes=held_out,
@@ -253,10 +256,10 @@ class SeasonPlanner:
         self.trained_s += self.training["training_time_seconds"]
         return self.policy
 
-    def _planner(self, days: int) -> EnhancedPPOAgent | str:
+    def _planner(self, days: int, rules: CoachRules) -> EnhancedPPOAgent | str:
         choice = self.planner.value
         if choice in PLANNERS: return choice
-        if choice == TRAIN: return self.train(days)
+        if choice == TRAIN: return self.train(days, rules)
         if choice == TRAINED:
             if self.policy is None: raise ValueError("no season policy trained here yet: choose 'train it here' first")
             return self.policy
@@ -278,7 +281,7 @@ class SeasonPlanner:
             rules = self.rules()  # as are rules
             if self.planner.value == ADAPTIVE: plan, charts, note = self._replan(athlete, days, rules)
             else:
-                planner = self._planner(days)
+                planner = self._planner(days, rules)
                 self.status.value = "planning"
                 plan = plan_season(planner, [athlete], days, self.cq, self.qx, response, seed=self.seed,
                                    catalog=self.catalog, rules=rules, thorough=True)[0]  # one athlete: 2 s more
