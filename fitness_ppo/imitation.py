@@ -15,8 +15,8 @@ from .ppo import EnhancedPPOAgent, env_action_mask, masked_logits
 # %% auto #0
 __all__ = ['CLONE_LR', 'CLONE_BATCH', 'CLONE_EPOCHS', 'CLONE_DECAY', 'IMITATION_ROUNDS', 'IMITATION_SEED_STRIDE',
            'IMITATION_PROBE', 'IMITATION_MIN_ATHLETES', 'IMITATION_MIN_ROUNDS', 'TEACHER_ITERATIONS',
-           'RULED_POLISH_FROM', 'TEACHER_SWEEPS', 'POLISHED_TEACHER', 'IMITATION_SHARE', 'IMITATION_MAX_ROUNDS',
-           'demonstrations', 'clone_policy', 'imitate', 'imitation_warm_start']
+           'RULED_POLISH_FROM', 'TEACHER_SWEEPS', 'POLISHED_TEACHER', 'ROUND_ECONOMY', 'IMITATION_SHARE',
+           'IMITATION_MAX_ROUNDS', 'demonstrations', 'clone_policy', 'imitate', 'imitation_warm_start']
 
 # %% ../nbs/18_imitation.ipynb #cf30f98c
 def demonstrations(env: BatchedEnv,  # an environment of `len(athletes)` athletes
@@ -115,12 +115,14 @@ RULED_POLISH_FROM = 3  # within rules, the warm start's teacher is the policy it
                        # round on (expert iteration, below; without rules the optimiser's plans teach better)
 TEACHER_SWEEPS = 2  # the polishing's passes over the days, as a teacher (measured below)
 POLISHED_TEACHER = "polished policy"  # the teacher of those rounds, as `imitate`'s record names it
+ROUND_ECONOMY = 0.5  # a full round's teacher seconds per athlete, as a share of the probe's: at most this (measured
+                     # below: 0.3 to 0.7; the optimiser's cost per call, and a first call's start-up, weigh on 32)
 
 def _worth_it(env, budget: float | None, elapsed: float, teacher_s: float, min_rounds: int) -> bool:
-    """Whether, after the probe round, `min_rounds` full rounds (`env.num_envs` athletes each, at the probe's
-    `teacher_s` seconds an athlete: an upper bound, as bigger rounds cost less an athlete) fit in what is left of the
+    """Whether, after the probe round, `min_rounds` full rounds (`env.num_envs` athletes each, at `ROUND_ECONOMY`
+    of the probe's `teacher_s` seconds an athlete: bigger rounds cost less an athlete) fit in what is left of the
     `budget`; imitating fewer athletes than that makes a policy worse than PPO's in the same time (measured below)."""
-    return budget is None or budget - elapsed >= min_rounds * env.num_envs * teacher_s
+    return budget is None or budget - elapsed >= min_rounds * env.num_envs * teacher_s * ROUND_ECONOMY
 
 def _round_size(env, budget: float | None, elapsed: float, teacher_s: float, clone_s: float, seen: int) -> int:
     """The athletes of the next round: `env.num_envs`, or with a `budget`, as many as fit in what is left of it (by
