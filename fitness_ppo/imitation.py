@@ -116,7 +116,7 @@ RULED_POLISH_FROM = 3  # within rules, the warm start's teacher is the policy it
 TEACHER_SWEEPS = 2  # the polishing's passes over the days, as a teacher (measured below)
 POLISHED_TEACHER = "polished policy"  # the teacher of those rounds, as `imitate`'s record names it
 ROUND_ECONOMY = 0.5  # a full round's teacher seconds per athlete, as a share of the probe's: at most this (measured
-                     # below: 0.3 to 0.7; the optimiser's cost per call, and a first call's start-up, weigh on 32)
+                     # below: 0.27 to 0.74; the optimiser's cost per call and a first call's start-up weigh on 32)
 
 def _worth_it(env, budget: float | None, elapsed: float, teacher_s: float, min_rounds: int) -> bool:
     """Whether, after the probe round, `min_rounds` full rounds (`env.num_envs` athletes each, at `ROUND_ECONOMY`

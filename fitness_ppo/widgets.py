@@ -246,8 +246,8 @@ class SeasonPlanner:
               rules: CoachRules | None = None,  # the coach's rules it learns to plan within (None: none)
              ) -> EnhancedPPOAgent:
         """Train the form's season policy (new the first time) on `days`-day seasons within `rules` for the time
-        budget; return it. It plans within the form's rules, so it learns within them, as `fitness-ppo season
-        --rules` trains (a policy trained without rules, its choices masked at planning time, plans worse)."""
+        budget; return it. It will plan within the form's rules, so it learns within them, as `fitness-ppo season
+        --rules` trains its policy."""
         env = SeasonEnvironment(self.train_envs, days, self.cq, self.qx, rules=rules)
         held_out = env.sample_athletes(SEASON_EVAL_ATHLETES, EVAL_SEED_OFFSET + self.seed)
         seconds = self.budget.value
