@@ -403,10 +403,14 @@ class AdaptiveEvaluation(Evaluation):
     """`Evaluation` scored as the adaptive table scores (`adaptive_table`): each held-out athlete's true improvement
     over the oracle's, averaged. The plain mean return weighs most the athletes who can gain most: PPO raised it
     while it lowered this score, and the served policy is chosen by it."""
-    def before_fit(self, run):  # the run about to start: the held-out athletes and their oracle's improvements
-        super().before_fit(run)
-        model = run.env.model(self.x)
-        self.oracle = model.objective(optimize_schedule(model, run.env.days))
+    def prepare(self,
+                agent, # the agent to score (its seed draws the held-out athletes when none were given)
+                env, # the adaptive environment it plays
+               ):
+        "`Evaluation.prepare`, and the oracle's true improvement for each held-out athlete: the score's 1."
+        super().prepare(agent, env)
+        model = env.model(self.x)
+        self.oracle = model.objective(optimize_schedule(model, env.days))
 
     def policy_score(self, agent, # the agent whose served policy plays
                      env, # the adaptive environment of the run

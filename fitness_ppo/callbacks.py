@@ -146,13 +146,19 @@ class Evaluation(Callback):
         check_int("eval_every", every); check_int("early_stop_patience", patience)
 
     def before_fit(self, run):  # the run about to start: its environment encodes the held-out athletes
-        agent, env = run.agent, run.env
+        self.prepare(run.agent, run.env)
+        self.best, self.best_weights, self.waited = -math.inf, None, 0
+        run.summary.update(best_score=self.best, baselines=self.baselines, stopped_early=False)
+
+    def prepare(self,
+                agent, # the agent to score (its seed draws the held-out athletes when none were given)
+                env, # the environment it plays: it encodes the athletes and gives the baselines' returns
+               ):
+        "Encode the held-out athletes for `env` and score its baselines on them: `policy_score` can then score."
         self.x = (env.encode_athletes(self.athletes) if self.athletes is not None
                   else env.sample_athletes(EVAL_ATHLETES, EVAL_SEED_OFFSET + agent.ppo_config.seed))
         self.score_baselines = env_features(env).score_baselines  # None: the mean return is the score
         self.baselines = env.baseline_returns(self.x) if self.score_baselines else None
-        self.best, self.best_weights, self.waited = -math.inf, None, 0
-        run.summary.update(best_score=self.best, baselines=self.baselines, stopped_early=False)
 
     def score(self,
               run, # the `TrainingRun`
@@ -163,7 +169,7 @@ class Evaluation(Callback):
 
     def policy_score(self,
                      agent, # the agent whose served policy plays
-                     env, # the environment of the run (after `before_fit`: the held-out athletes are encoded)
+                     env, # the environment of the run (after `prepare`: the held-out athletes are encoded)
                      sample: bool = False, # sample the actions (False: the most probable)
                     ) -> float:
         "`agent`'s served policy scored as `score` scores it, outside a run (e.g. to compare weights after one)."

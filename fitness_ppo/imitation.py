@@ -9,7 +9,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 from .catalog import check_int, check_number
-from .env import BatchedEnv, check_env, play_episode, mean_return, normalised_score
+from .callbacks import Evaluation
+from .env import BatchedEnv, check_env, play_episode
 from .ppo import EnhancedPPOAgent, env_action_mask, masked_logits
 
 # %% auto #0
@@ -152,7 +153,8 @@ def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(e
                               # length, its rules, its teachers (`env.teacher` and `env.polished_teacher`)
             planner: str = "optimizer",  # the teacher, a planner `env.teacher` knows ("optimizer": the best there is)
             rounds: int = IMITATION_ROUNDS,  # rounds of new athletes at most
-            athletes=None,  # held-out athletes to score the policy on after each round (None: no scores)
+            athletes=None,  # held-out athletes to score the policy on after each round (None: no scores), or an
+                            # `Evaluation` to score with (e.g. `AdaptiveEvaluation(athletes)`, as its table scores)
             time_budget_s: float | None = None,  # stop within about this many seconds (None: `rounds` full rounds)
             epochs: int = CLONE_EPOCHS,  # passes over all demonstrations so far, per round
             seed: int = 0,  # the athletes' draws and the minibatches
@@ -178,7 +180,8 @@ def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(e
     iterations = check_int("iterations", iterations)
     if time_budget_s is not None: time_budget_s = check_number("time_budget_s", time_budget_s, 0, low_open=True)
     history, seen, taken, allowed, teacher_s, clone_s = [], [], [], [], 0.0, 0.0
-    baselines = None if athletes is None else env.baseline_returns(athletes)  # the scores' scale: before the clock
+    scorer = athletes if athletes is None or isinstance(athletes, Evaluation) else Evaluation(athletes)
+    if scorer is not None: scorer.prepare(agent, env)  # the athletes and the scores' scale: before the clock
     start = time.time()
     meter = _imitation_bar(planner, time_budget_s, rounds) if bar else None
     for r in range(rounds):
@@ -205,9 +208,7 @@ def imitate(agent: EnhancedPPOAgent,  # the agent to train (e.g. `season_agent(e
         teacher_s, clone_s = (t1 - t0) / size, (time.time() - t1) / sum(map(len, taken))
         record = dict(round=r + 1, teacher=teacher, athletes=size, demonstrations=sum(map(len, taken)),
                       loss=losses[-1], seconds=time.time() - start)
-        if athletes is not None:
-            mean = mean_return(env, agent.policy(), athletes)
-            record["score"] = normalised_score(mean, baselines, env.SCORE_BASELINES)
+        if scorer is not None: record["score"] = scorer.policy_score(agent, env)  # as a training run scores
         history.append(record)
         if meter is not None: _move_bar(meter, time_budget_s, time.time() - start, history)
         if progress: print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
